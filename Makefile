@@ -1,0 +1,34 @@
+# plantpulse: the two commands of the quick start, and a few helpers.
+#   make test   set up (.venv, system packages) and run ruff, mypy and pytest
+#   make demo   set up and run the demo (see README.md)
+VENV := .venv
+BIN := $(VENV)/bin
+PYTEST_ARGS ?=
+
+.PHONY: test demo lint typecheck pytest bench clean
+
+test:
+	@scripts/setup.sh test
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+demo:
+	@scripts/setup.sh demo
+	$(BIN)/python -m simulators --plant simulators/plants/demo.yaml
+
+lint:
+	$(BIN)/ruff check .
+
+typecheck:
+	$(BIN)/mypy
+
+pytest:
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+bench:
+	@scripts/setup.sh test
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,1 @@
+"""Central ingest: apply every gateway's events exactly once."""

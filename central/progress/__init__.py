@@ -1,0 +1,1 @@
+"""Pure domain logic of the central service: status, downtime, progress, alert rules."""

@@ -1,0 +1,1 @@
+"""The edge outbox: a durable SQLite store of events until the consumer confirms them."""

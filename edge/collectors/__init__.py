@@ -1,0 +1,1 @@
+"""Edge collectors: one module per PLC protocol behind the Collector protocol."""

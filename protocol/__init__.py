@@ -1,0 +1,1 @@
+"""Shared wire protocol between edge gateways and the central service (docs/protocol.md)."""
