@@ -1,0 +1,296 @@
+"""The consumer's rules for one gateway's event stream: pure logic, time passed in (docs/protocol.md).
+
+Exactly-once effect = at-least-once delivery + applying each ``(edge_id, epoch, seq)`` once. The
+sequencer decides, for every batch that arrives, which events to apply now, which are
+duplicates, which state events to hold behind a gap, and which ranges to ask the gateway to
+replay. It keeps per epoch the set of *settled* seqs (applied, absorbed by a coalesced event,
+or reported dropped): a set of ranges, not a high-water mark, so a gap filled late by a replay
+is still applied exactly once.
+
+Rules:
+* Count events are applied at once (deltas add up in any order).
+* A state event is applied only when every lower seq of its epoch is settled; otherwise it is
+  held and the missing range is asked for (``Replay``, at most ``MAX_REPLAY`` per request,
+  again every ``replay_retry`` seconds). Held events are released in seq order when the gap
+  closes, or, past ``hold_max_events`` or ``hold_max_age``, released anyway and marked
+  ``uncertain`` (the history around the gap is not exact).
+* A missing range stays open and is asked for again while the gateway still holds it. When it
+  arrives it is applied (a state event arriving after later ones were released is ``late``).
+* Ranges the gateway reports dropped (buffer or disk full) become data gaps and are settled.
+  Seqs below the gateway's oldest held seq that were never settled are gone: a gap, reason
+  ``unavailable``.
+* A new epoch (outbox replaced) closes the previous one: its unsettled remainder up to the
+  latest seq the gateway announced becomes a gap, reason ``epoch_replaced``; held events are
+  released as uncertain.
+
+The caller applies ``Decision.apply`` durably, storing each epoch's ``settled`` ranges in the same
+transaction, and only then acknowledges ``ack_ranges()`` to the gateway: a confirmation never
+runs ahead of the commit. Held events live in memory only: they are not confirmed, so after a
+consumer crash the gateway sends them again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from protocol.models import MAX_REPLAY, CountEvent, DroppedRange, EventBatch, StateEvent, Status
+from protocol.ranges import RangeSet
+
+Event = StateEvent | CountEvent
+
+
+@dataclass(frozen=True)
+class Applied:
+    """An event to apply now; ``uncertain``: released past a gap; ``late``: older than applied states."""
+
+    epoch: str
+    event: Event
+    uncertain: bool = False
+    late: bool = False
+
+
+@dataclass(frozen=True)
+class Gap:
+    """Seqs the consumer will never get: recorded as a data gap (API, metrics, alerts)."""
+
+    edge_id: str
+    epoch: str
+    first: int
+    last: int
+    reason: str  # buffer_full, disk_full, unavailable, epoch_replaced
+    start_ts: float | None = None
+    end_ts: float | None = None
+    count: int | None = None
+
+
+@dataclass(frozen=True)
+class ReplayRequest:
+    epoch: str
+    first: int
+    last: int
+
+
+@dataclass
+class Decision:
+    apply: list[Applied] = field(default_factory=list)
+    duplicates: int = 0
+    gaps: list[Gap] = field(default_factory=list)
+    replays: list[ReplayRequest] = field(default_factory=list)
+
+
+@dataclass
+class EpochState:
+    """What is known of one epoch of a gateway; the caller persists ``settled`` (and which is current)."""
+
+    epoch: str
+    settled: RangeSet = field(default_factory=RangeSet)  # applied, absorbed, dropped or before our time
+    latest: int = 0  # highest seq the gateway announced or sent
+    received: int = 0  # highest seq received in a batch: holes below it are gaps to ask for
+    oldest_held: int | None = None  # the gateway's oldest held seq, from its birth or health
+    held: dict[int, StateEvent] = field(default_factory=dict)
+    held_since: float | None = None
+    asked: dict[tuple[int, int], float] = field(default_factory=dict)
+    released_upto: int = 0  # highest seq of a state event applied (for "late" detection)
+    replaced_at: float | None = None  # when a newer epoch appeared (closed hold_max_age later)
+
+    def contiguous(self) -> int:
+        return self.settled.contiguous_from(1)
+
+
+class GatewaySequencer:
+    """The stream of one gateway, across its epochs."""
+
+    def __init__(
+        self,
+        edge_id: str,
+        *,
+        hold_max_events: int = 5_000,
+        hold_max_age: float = 30.0,
+        replay_retry: float = 5.0,
+    ) -> None:
+        self.edge_id = edge_id
+        self.hold_max_events = hold_max_events
+        self.hold_max_age = hold_max_age
+        self.replay_retry = replay_retry
+        self.epochs: dict[str, EpochState] = {}
+        self.current: str | None = None
+
+    # ----------------------------------------------------------------- restore
+    def restore(self, epoch: str, settled: RangeSet, *, current: bool) -> None:
+        """Load what the caller persisted (at start)."""
+        last = settled.last() or 0
+        self.epochs[epoch] = EpochState(epoch, settled=settled, latest=last, received=last)
+        if current:
+            self.current = epoch
+
+    # ----------------------------------------------------------------- inputs
+    def on_status(self, status: Status, now: float) -> Decision:
+        """A birth of the gateway: its epoch, the oldest seq it holds, the ranges it dropped."""
+        if status.epoch is None or not status.online:
+            return Decision()
+        return self.on_health(status.epoch, status.oldest_seq, status.latest_seq, status.dropped, now)
+
+    def on_health(self, epoch: str, oldest_seq: int | None, latest_seq: int | None,
+                  dropped: list[DroppedRange], now: float) -> Decision:
+        decision = Decision()
+        st = self._epoch(epoch, now, oldest=oldest_seq, latest=latest_seq)
+        if latest_seq is not None:
+            st.latest = max(st.latest, latest_seq)
+        self._drop(st, dropped, decision)
+        self._note_oldest(st, oldest_seq, decision)
+        self._release(st, decision, now)
+        self._close_replaced(decision, now)
+        return decision
+
+    def on_batch(self, batch: EventBatch, now: float) -> Decision:
+        decision = Decision()
+        st = self._epoch(batch.epoch, now, oldest=None, latest=None)
+        for event in batch.events:
+            assert event.seq is not None  # EventBatch validates it
+            seq = event.seq
+            st.latest = max(st.latest, seq)
+            st.received = max(st.received, seq)
+            if seq in st.settled or seq in st.held:
+                decision.duplicates += 1
+                continue
+            if isinstance(event, CountEvent) or seq == st.contiguous() + 1:
+                decision.apply.append(Applied(st.epoch, event, late=seq < st.released_upto))
+                if isinstance(event, StateEvent):
+                    st.released_upto = seq
+                self._mark(st, event)
+            else:
+                st.held[seq] = event
+                if st.held_since is None:
+                    st.held_since = now
+        self._release(st, decision, now)
+        self._close_replaced(decision, now)
+        return decision
+
+    def tick(self, now: float) -> Decision:
+        """Time passes: release holds past their age, ask again for ranges still missing."""
+        decision = Decision()
+        for st in self.epochs.values():
+            self._release(st, decision, now)
+        self._close_replaced(decision, now)
+        return decision
+
+    # ----------------------------------------------------------------- acknowledgement
+    def ack_ranges(self, epoch: str) -> list[tuple[int, int]]:
+        """Settled seqs of ``epoch`` the gateway may still hold (what ``cmd/ack`` carries)."""
+        st = self.epochs.get(epoch)
+        if st is None or not st.settled:
+            return []
+        low = st.oldest_held if st.oldest_held is not None else 1
+        top = st.settled.last() or 0
+        return st.settled.intersection(low, top) if top >= low else []
+
+    def missing(self, epoch: str, upto: int | None = None) -> list[tuple[int, int]]:
+        """Unsettled, not held seqs of ``epoch`` up to ``upto`` (default: the highest received)."""
+        st = self.epochs.get(epoch)
+        if st is None:
+            return []
+        top = st.received if upto is None else upto
+        if top < 1:
+            return []
+        out = RangeSet(st.settled.missing(1, top))
+        for seq in st.held:
+            if seq <= top:
+                out.remove(seq)
+        return out.ranges()
+
+    # ----------------------------------------------------------------- internals
+    def _epoch(self, epoch: str, now: float, *, oldest: int | None, latest: int | None) -> EpochState:
+        st = self.epochs.get(epoch)
+        if st is not None:
+            return st
+        st = EpochState(epoch)
+        # seqs the gateway no longer holds were settled before this consumer knew the epoch
+        floor = (oldest - 1) if oldest is not None else (latest if latest is not None else 0)
+        if floor >= 1:
+            st.settled.add(1, floor)
+            st.latest = st.received = floor
+        self.epochs[epoch] = st
+        previous = self.epochs.get(self.current) if self.current is not None else None
+        if previous is not None and previous.replaced_at is None:
+            previous.replaced_at = now  # closed later: its queued events may still be on their way
+        self.current = epoch
+        return st
+
+    def _close_replaced(self, decision: Decision, now: float) -> None:
+        """An epoch replaced ``hold_max_age`` ago: what is still missing of it will never come."""
+        for st in self.epochs.values():
+            if st.replaced_at is None or now - st.replaced_at < self.hold_max_age:
+                continue
+            self._release(st, decision, now, force=True)
+            for first, last in self.missing(st.epoch, upto=st.latest):
+                decision.gaps.append(Gap(self.edge_id, st.epoch, first, last, "epoch_replaced",
+                                         count=last - first + 1))
+                st.settled.add(first, last)
+            st.replaced_at = None
+            st.oldest_held = None
+
+    def _note_oldest(self, st: EpochState, oldest: int | None, decision: Decision) -> None:
+        """Seqs below the gateway's oldest held one that were never settled are gone for good."""
+        top = (oldest - 1) if oldest is not None else st.latest
+        st.oldest_held = oldest
+        if top < 1:
+            return
+        for first, last in self.missing(st.epoch, upto=top):
+            decision.gaps.append(Gap(self.edge_id, st.epoch, first, last, "unavailable", count=last - first + 1))
+            st.settled.add(first, last)
+        st.received = max(st.received, top)
+
+    def _drop(self, st: EpochState, dropped: list[DroppedRange], decision: Decision) -> None:
+        for d in dropped:
+            if d.epoch != st.epoch or not st.settled.missing(d.first, d.last):
+                continue  # another epoch's, or already recorded
+            decision.gaps.append(
+                Gap(self.edge_id, st.epoch, d.first, d.last, d.reason, d.start_ts, d.end_ts, d.count)
+            )
+            st.settled.add(d.first, d.last)
+            st.latest = max(st.latest, d.last)
+            st.received = max(st.received, d.last)
+
+    def _mark(self, st: EpochState, event: Event) -> None:
+        assert event.seq is not None
+        st.settled.add(event.seq)
+        if isinstance(event, CountEvent):
+            for seq in event.absorbed:
+                st.settled.add(seq)
+
+    def _release(self, st: EpochState, decision: Decision, now: float, *, force: bool = False) -> None:
+        """Apply held state events whose predecessors are settled; past the bounds, apply them anyway."""
+        while st.held:
+            seq = min(st.held)
+            if seq > st.contiguous() + 1:
+                break
+            self._apply_held(st, seq, decision, uncertain=False)
+        if not st.held:
+            st.held_since = None
+        expired = st.held_since is not None and now - st.held_since >= self.hold_max_age
+        if st.held and (force or expired or len(st.held) > self.hold_max_events):
+            for seq in sorted(st.held):
+                self._apply_held(st, seq, decision, uncertain=True)
+            st.held_since = None
+        if not force:
+            self._ask(st, decision, now)
+
+    def _apply_held(self, st: EpochState, seq: int, decision: Decision, *, uncertain: bool) -> None:
+        event = st.held.pop(seq)
+        decision.apply.append(Applied(st.epoch, event, uncertain=uncertain, late=seq < st.released_upto))
+        st.released_upto = max(st.released_upto, seq)
+        self._mark(st, event)
+
+    def _ask(self, st: EpochState, decision: Decision, now: float) -> None:
+        for first, last in self.missing(st.epoch):
+            if st.oldest_held is not None and last < st.oldest_held:
+                continue  # the gateway no longer holds it (settled as unavailable on its next health)
+            while first <= last:
+                chunk = (first, min(last, first + MAX_REPLAY - 1))
+                asked = st.asked.get(chunk)
+                if asked is None or now - asked >= self.replay_retry:
+                    st.asked[chunk] = now
+                    decision.replays.append(ReplayRequest(st.epoch, *chunk))
+                first = chunk[1] + 1
+        for chunk in [c for c in st.asked if not st.settled.missing(*c)]:
+            del st.asked[chunk]
