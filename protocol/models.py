@@ -170,6 +170,7 @@ class Health(_Msg):
     buffer_events: int = Field(..., ge=0)
     buffer_bytes: int = Field(..., ge=0)
     oldest_unconfirmed_age: float | None = Field(None, description="seconds since the oldest held event")
+    oldest_seq: int | None = Field(None, description="oldest seq still held; None when the buffer is empty")
     latest_seq: int = Field(..., ge=0)
     confirmed_seq: int = Field(..., ge=0, description="every seq up to this one is confirmed")
     coalesced_total: int = Field(0, ge=0)
