@@ -1,15 +1,91 @@
-"""``python -m central``: the central service's command line."""
+"""``python -m central``: run the central service (``run``)."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import json
+import logging
+import socket
 import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import uvicorn
+
+from central.api.app import create_app
+from central.config import CentralConfig, load_central_config
+from central.runtime import Central
+from plantpulse.configfile import ConfigError
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m central", description="plantpulse central service")
+    sub = p.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="ingest events and serve the API and pages")
+    run.add_argument("--config", required=True, type=Path, help="central configuration file (YAML)")
+    run.add_argument("--ready-file", type=Path, help="write {\"url\": ...} here (JSON) once the API serves")
+    run.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING (default: %(default)s)")
+    return p
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m central", description="plantpulse central service")
-    parser.add_argument("command", choices=["run"], help="run the central service")
-    parser.add_argument("--config", required=True, help="central configuration file (YAML)")
-    parser.parse_args(argv)
-    print("error: the central service is not built yet (see the open issues)", file=sys.stderr)
-    return 2
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("paho").setLevel(logging.WARNING)
+    try:
+        cfg = load_central_config(args.config)
+        cfg.mqtt.password()  # a missing secret is a start-up error, not a reconnect loop
+    except (ConfigError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        return asyncio.run(serve(cfg, args.ready_file))
+    except OSError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 0
+
+
+class _Server(uvicorn.Server):
+    """uvicorn, telling us once it accepts requests (the ready file is never early)."""
+
+    def __init__(self, config: uvicorn.Config, on_started: Callable[[], None]) -> None:
+        super().__init__(config)
+        self._on_started = on_started
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if not self.should_exit:
+            self._on_started()
+
+
+async def serve(cfg: CentralConfig, ready_file: Path | None) -> int:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((cfg.api.host, cfg.api.port))
+    except OSError as exc:
+        sock.close()
+        raise OSError(f"API: cannot listen on {cfg.api.host}:{cfg.api.port} ({exc.strerror}); "
+                      "change api.port or stop the other program") from None
+    host, port = sock.getsockname()[:2]
+    url = f"http://{'127.0.0.1' if host == '0.0.0.0' else host}:{port}"  # noqa: S104 - display only
+
+    def announce() -> None:
+        print(f"plantpulse central: API {url}/api/v1/machines  page {url}/  docs {url}/docs", flush=True)
+        if ready_file is not None:
+            tmp = ready_file.with_suffix(".tmp")
+            tmp.write_text(json.dumps({"url": url}))
+            tmp.replace(ready_file)
+
+    config = uvicorn.Config(create_app(Central(cfg)), log_level="warning", timeout_graceful_shutdown=2,
+                            lifespan="on")
+    server = _Server(config, announce)
+    try:
+        await server.serve(sockets=[sock])
+    finally:
+        sock.close()
+    return 0 if not server.should_exit or server.started else 1

@@ -146,7 +146,8 @@ def _walk(model: type[BaseModel], loc: Sequence[int | str]) -> Iterable[tuple[in
             continue
         yield item, None
         args = typing.get_args(_strip(current))
-        current = args[0] if args else Any
+        # a list's items, or a mapping's values (an int key of dict[int, X] is not a list index)
+        current = args[-1] if args else Any
 
 
 def _tag_matches(cand: type[BaseModel], tag: str) -> bool:

@@ -1,0 +1,81 @@
+"""``/api/v1/machines``: live status, state timeline and downtime of machines."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, HTTPException
+
+from central.api.deps import CentralDep, Window
+from central.api.schemas import Downtime, IntervalPublic, MachineList, MachinePublic, PartsPublic, Problem, Timeline
+from central.api.views import machine_view, machine_views
+from central.progress.counts import summarize
+from central.progress.downtime import downtime
+from central.progress.reliability import reliability
+from central.progress.timeline import StateInterval, clip
+from central.runtime import Central
+
+router = APIRouter(prefix="/api/v1/machines", tags=["machines"])
+NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": Problem, "description": "no such machine"}}
+
+
+@router.get("", response_model=MachineList, summary="Live status of every machine")
+async def list_machines(central: CentralDep) -> MachineList:
+    return MachineList(server_time=central.clock(), machines=machine_views(central))
+
+
+@router.get("/{machine_id}", response_model=MachinePublic, responses=NOT_FOUND, summary="One machine")
+async def get_machine(machine_id: str, central: CentralDep) -> MachinePublic:
+    view = machine_view(central, machine_id)
+    if view is None:
+        raise HTTPException(404, f"no machine '{machine_id}' (GET /api/v1/machines lists them)")
+    return view
+
+
+async def _history(central: Central, machine_id: str, start: float, end: float) -> list[StateInterval]:
+    """Stored intervals overlapping the window, plus the current one cut at now."""
+    if machine_id not in central.ingest.live.statuses:
+        raise HTTPException(404, f"no machine '{machine_id}' (GET /api/v1/machines lists them)")
+    intervals = await central.store.intervals(machine_id, start, end)
+    current = central.ingest.live.statuses[machine_id].open_interval()
+    now = central.clock()
+    if current is not None and current.start < end and now > current.start:
+        intervals.append(current.until(now))
+    return intervals
+
+
+@router.get("/{machine_id}/timeline", response_model=Timeline, responses=NOT_FOUND,
+            summary="State intervals in a window")
+async def timeline(machine_id: str, central: CentralDep, win: Window) -> Timeline:
+    start, end = win
+    intervals = clip(await _history(central, machine_id, start, end), start, end)
+    return Timeline(
+        machine_id=machine_id, start=start, end=end, server_time=central.clock(),
+        intervals=[IntervalPublic.model_validate(iv) for iv in intervals],
+    )
+
+
+@router.get("/{machine_id}/downtime", response_model=Downtime, responses=NOT_FOUND,
+            summary="Time by category, MTBF/MTTR and parts in a window")
+async def machine_downtime(machine_id: str, central: CentralDep, win: Window) -> Downtime:
+    start, end = win
+    info = central.catalog.machine(machine_id)
+    margin = info.micro_stop_threshold  # a stop is measured whole, not cut at the window's edge
+    intervals = await _history(central, machine_id, start - margin, end + margin)
+    report = downtime(
+        intervals, start, end, calendar=central.catalog.calendar(machine_id),
+        micro_stop_threshold=info.micro_stop_threshold, machine_id=machine_id,
+    )
+    rel = reliability(report)
+    parts = summarize(await central.store.counts(machine_id, start, end), start, end, machine_id=machine_id)
+    return Downtime(
+        machine_id=machine_id, start=start, end=end, server_time=central.clock(),
+        planned=report.planned, unplanned=report.unplanned, unplanned_running=report.unplanned_running,
+        running=report.running, fault={("none" if k is None else str(k)): v for k, v in report.fault.items()},
+        setup=report.setup, idle=report.idle, maintenance=report.maintenance, offline=report.offline,
+        no_data=report.no_data, downtime=report.downtime, micro_stops=report.micro_stops,
+        micro_stop_time=report.micro_stop_time, failures=report.failures, uncertain=report.uncertain,
+        mtbf=rel.mtbf, mttr=rel.mttr, good=parts.good, scrap=parts.scrap,
+        parts_by_job=[PartsPublic(job=job, good=p.good, scrap=p.scrap) for job, p in parts.by_job.items()],
+        count_resets=parts.resets, count_possibly_lost=parts.possibly_lost, count_rebased=parts.rebased,
+    )

@@ -1,0 +1,35 @@
+"""``/api/v1/stream``: Server-Sent Events of machine and gateway changes (see central/stream.py)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+
+from fastapi import APIRouter, Request
+from sse_starlette.sse import EventSourceResponse
+
+from central.api.deps import CentralDep
+
+router = APIRouter(prefix="/api/v1", tags=["stream"])
+
+
+@router.get("/stream", summary="Live changes (text/event-stream)", response_class=EventSourceResponse)
+async def stream(request: Request, central: CentralDep) -> EventSourceResponse:
+    """Events: ``snapshot`` (everything, on connect), ``machine``, ``gateway``, ``gap``, ``alert``.
+
+    Every data object carries ``server_time`` (Unix seconds). A client reconnecting gets a new
+    snapshot, so it never needs to replay what it missed.
+    """
+    hub = central.hub
+
+    async def events() -> AsyncIterator[dict[str, str]]:
+        client = hub.connect()
+        try:
+            yield {"event": "snapshot", "data": json.dumps(hub.snapshot(), ensure_ascii=False)}
+            while not client.closed:
+                for name, data in await client.next():
+                    yield {"event": name, "data": json.dumps(data, ensure_ascii=False)}
+        finally:
+            hub.disconnect(client)
+
+    return EventSourceResponse(events(), ping=15)

@@ -1,0 +1,29 @@
+"""``/healthz`` and ``/metrics`` (Prometheus text)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from central.api.deps import CentralDep
+
+router = APIRouter(tags=["system"])
+
+
+@router.get("/healthz", summary="Liveness: 200 when ingest runs and the broker is connected")
+async def healthz(central: CentralDep) -> JSONResponse:
+    ok = central.failed is None and central.ingest.connected
+    body = {
+        "status": "ok" if ok else "degraded",
+        "broker_connected": central.ingest.connected,
+        "failed_task": central.failed,
+        "server_time": central.clock(),
+        "uptime": central.clock() - central.started_at,
+    }
+    return JSONResponse(body, status_code=200 if ok else 503)
+
+
+@router.get("/metrics", summary="Prometheus metrics", response_class=Response)
+async def metrics(central: CentralDep) -> Response:
+    return Response(generate_latest(central.metrics), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,187 @@
+"""What the API answers (``*Public``), separate from the internal types, with examples for OpenAPI."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from protocol.models import MachineState
+
+
+class _Public(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+class FaultTextPublic(_Public):
+    zh: str
+    en: str
+
+
+class MachinePublic(_Public):
+    """A machine's live status and metadata."""
+
+    model_config = ConfigDict(
+        from_attributes=True,
+        json_schema_extra={
+            "example": {
+                "id": "cnc-01", "name": "CNC lathe 1", "line": "line-a", "work_centre": "turning",
+                "configured": True, "state": "fault", "since": 1795000000.0, "fault_code": 101,
+                "fault_text": {"zh": "主轴过载", "en": "spindle overload"}, "job": "1605", "reason": None,
+                "uncertain": False, "last_part_at": 1794999950.5, "good_total": 1520, "scrap_total": 12,
+                "good_today": 231, "scrap_today": 2, "gateway_id": "line-a-modbus", "gateway_online": True,
+                "gateway_skew": -0.01, "last_event_at": 1795000000.2,
+            }
+        },
+    )
+
+    id: str
+    name: str
+    line: str | None = None
+    work_centre: str | None = None
+    ideal_cycle_time: float | None = None
+    configured: bool = Field(..., description="false: seen in events but missing from the configuration")
+    state: MachineState | None = Field(None, description="None until the first state event")
+    since: float | None = Field(None, description="Unix seconds the current state started (central's axis)")
+    fault_code: int | None = None
+    fault_text: FaultTextPublic | None = None
+    job: str | None = None
+    reason: str | None = Field(None, description="why the machine is offline, as its gateway said")
+    uncertain: bool = False
+    last_part_at: float | None = None
+    good_total: int = 0
+    scrap_total: int = 0
+    good_today: int = 0
+    scrap_today: int = 0
+    gateway_id: str | None = None
+    gateway_online: bool | None = None
+    gateway_skew: float | None = Field(None, description="gateway clock minus central clock, seconds")
+    last_event_at: float | None = None
+
+
+class MachineList(_Public):
+    server_time: float
+    machines: list[MachinePublic]
+
+
+class GatewayPublic(_Public):
+    """A gateway: online flag, sequence numbers and its buffer as its last health message said."""
+
+    edge_id: str
+    site: str
+    online: bool | None = Field(None, description="None until a birth or Will was seen")
+    changed_at: float | None = None
+    last_seen: float | None = None
+    birth: int = -1
+    epoch: str | None = None
+    version: str | None = None
+    config_hash: str | None = None
+    machines: list[str] = Field(default_factory=list)
+    applied_seq: int | None = Field(None, description="every seq of the current epoch up to this one is settled")
+    latest_seq: int | None = None
+    oldest_seq: int | None = None
+    held_events: int = Field(0, description="state events waiting behind a gap")
+    missing: list[list[int]] = Field(default_factory=list, description="seq ranges asked for, not yet received")
+    buffer_events: int | None = None
+    buffer_bytes: int | None = None
+    oldest_unconfirmed_age: float | None = None
+    coalesced_total: int = 0
+    dropped_total: int = 0
+    skew: float | None = None
+    health_at: float | None = None
+
+
+class GatewayList(_Public):
+    server_time: float
+    gateways: list[GatewayPublic]
+
+
+class IntervalPublic(_Public):
+    state: MachineState
+    start: float
+    end: float
+    fault_code: int | None = None
+    job: str | None = None
+    reason: str | None = None
+    uncertain: bool = False
+    ongoing: bool = Field(False, description="the current state, cut at the server time")
+
+
+class Timeline(_Public):
+    machine_id: str
+    start: float
+    end: float
+    server_time: float
+    intervals: list[IntervalPublic]
+
+
+class PartsPublic(_Public):
+    job: str | None
+    good: int
+    scrap: int
+
+
+class Downtime(_Public):
+    """Seconds by category in the window; see docs/central.md ("Downtime") for every definition."""
+
+    machine_id: str
+    start: float
+    end: float
+    server_time: float
+    planned: float
+    unplanned: float
+    unplanned_running: float
+    running: float
+    fault: dict[str, float] = Field(..., description="fault seconds per fault code ('none': without a code)")
+    setup: float
+    idle: float
+    maintenance: float
+    offline: float
+    no_data: float
+    downtime: float
+    micro_stops: int
+    micro_stop_time: float
+    failures: int
+    uncertain: float
+    mtbf: float | None = Field(None, description="seconds; None without a failure in the window")
+    mttr: float | None = Field(None, description="seconds; None without a failure in the window")
+    good: int
+    scrap: int
+    parts_by_job: list[PartsPublic]
+    count_resets: int
+    count_possibly_lost: int
+    count_rebased: int
+
+
+class GapPublic(_Public):
+    id: int | None
+    edge_id: str
+    epoch: str
+    first: int
+    last: int
+    reason: str
+    count: int | None
+    start_ts: float | None
+    end_ts: float | None
+    recorded_at: float
+
+
+class GapList(_Public):
+    gaps: list[GapPublic]
+
+
+class DeadLetterPublic(_Public):
+    id: int | None
+    received_at: float
+    topic: str
+    reason: str
+    payload: str = Field(..., description="the raw payload as UTF-8 (undecodable bytes replaced)")
+    payload_bytes: int
+
+
+class DeadLetterList(_Public):
+    dead_letters: list[DeadLetterPublic]
+
+
+class Problem(BaseModel):
+    """An error answer: what was wrong and how to fix it."""
+
+    detail: str

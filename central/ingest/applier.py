@@ -1,0 +1,190 @@
+"""One ingest round: messages in, one transaction and the follow-up actions out.
+
+A round validates every message, lets the gateway's sequencer decide what to apply, runs the
+pure reducers (status, intervals, counts) and collects all effects, the settled seq ranges
+and the dead letters into one ``Transaction``. The service commits it and only then
+acknowledges the messages to the broker and confirms the seqs to the gateways: a crash at any
+moment either loses the whole round (the broker and the gateway send it again; the settled
+ranges make it a duplicate where it was applied) or nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from central.ingest.live import LiveState
+from central.ingest.messages import Incoming, Parsed, parse
+from central.progress.clock import ClockRule, corrected
+from central.progress.counts import place_count
+from central.progress.status import (
+    MachineStatus,
+    apply_count,
+    apply_late_state,
+    apply_state,
+    set_gateway_online,
+    set_gateway_skew,
+)
+from central.progress.timeline import StateInterval, place_state
+from central.store.records import CountRow, DeadLetter, EventRow, GapRow, Transaction
+from protocol.models import CountEvent, EventBatch, Health, Snapshot, StateEvent, Status
+from protocol.sequencer import Applied, Decision, Gap, ReplayRequest
+
+
+@dataclass(frozen=True, slots=True)
+class AppliedEvent:
+    """An event applied in this round, for listeners (stream, time series, alert rules)."""
+
+    edge_id: str
+    applied: Applied
+    received_at: float
+    historic: bool
+
+
+@dataclass
+class Round:
+    tx: Transaction = field(default_factory=Transaction)
+    acks: list[tuple[int, int]] = field(default_factory=list)  # (mid, qos) to acknowledge to the broker
+    confirm: set[tuple[str, str]] = field(default_factory=set)  # (edge_id, epoch) to confirm to the gateway
+    replays: list[tuple[str, str, ReplayRequest]] = field(default_factory=list)  # (site, edge_id, request)
+    applied: list[AppliedEvent] = field(default_factory=list)
+    gaps: list[Gap] = field(default_factory=list)
+    machines: set[str] = field(default_factory=set)
+    gateways: set[str] = field(default_factory=set)
+    oldest_received: float | None = None
+
+
+IntervalLookup = Callable[[str, float], Awaitable[StateInterval | None]]
+Flush = Callable[["Round"], Awaitable["Round"]]
+
+
+class Applier:
+    def __init__(self, live: LiveState, rule: ClockRule, lookup: IntervalLookup, flush: Flush) -> None:
+        self.live = live
+        self.rule = rule
+        self._lookup = lookup  # the store's interval_at_or_after, for late state events
+        self._flush = flush  # commits the round so far (a late event needs the stored history)
+
+    async def messages(self, batch: list[Incoming], rnd: Round) -> Round:
+        for msg in batch:
+            rnd.acks.append((msg.mid, msg.qos))
+            if rnd.oldest_received is None or msg.received_at < rnd.oldest_received:
+                rnd.oldest_received = msg.received_at
+            self.live.counters.messages += 1
+            parsed = parse(msg)
+            if isinstance(parsed, DeadLetter):
+                rnd.tx.dead_letters.append(parsed)
+                self.live.counters.dead_letters += 1
+                continue
+            rnd = await self._message(parsed, rnd)
+        return rnd
+
+    async def tick(self, now: float, rnd: Round) -> Round:
+        for edge_id, seq in list(self.live.sequencers.items()):
+            gw = self.live.gateways.get(edge_id)
+            rnd = await self._decide(gw.site if gw else "+", edge_id, seq.tick(now), now, rnd)
+        return rnd
+
+    # ----------------------------------------------------------------- per message
+    async def _message(self, p: Parsed, rnd: Round) -> Round:
+        live = self.live
+        gw = live.gateway(p.edge_id, p.site)
+        gw.last_seen = p.received_at
+        rnd.gateways.add(p.edge_id)
+        seq = live.sequencer(p.edge_id)
+        msg = p.message
+        if isinstance(msg, EventBatch):
+            return await self._decide(p.site, p.edge_id, seq.on_batch(msg, p.received_at), p.received_at, rnd)
+        if isinstance(msg, Status):
+            if msg.birth < gw.birth:
+                live.counters.stale_wills += 1
+                return rnd  # a stale Will (or birth) of an earlier connection
+            gw.birth, gw.online, gw.changed_at = msg.birth, msg.online, p.received_at
+            if msg.online:
+                gw.epoch, gw.version, gw.config_hash = msg.epoch, msg.version, msg.config_hash
+                gw.machines, gw.latest_seq, gw.oldest_seq = list(msg.machines), msg.latest_seq, msg.oldest_seq
+            for mid in live.machines_of(p.edge_id):
+                self._set(mid, set_gateway_online(live.status(mid, p.edge_id), msg.online, p.received_at), rnd)
+            rnd.tx.gateways[p.edge_id] = gw
+            return await self._decide(p.site, p.edge_id, seq.on_status(msg, p.received_at), p.received_at, rnd)
+        if isinstance(msg, Health):
+            gw.skew = live.add_skew_sample(p.edge_id, msg.ts - p.received_at)
+            gw.health_at, gw.epoch = p.received_at, msg.epoch
+            gw.latest_seq, gw.oldest_seq = msg.latest_seq, msg.oldest_seq
+            gw.buffer_events, gw.buffer_bytes = msg.buffer_events, msg.buffer_bytes
+            gw.oldest_unconfirmed_age = msg.oldest_unconfirmed_age
+            gw.coalesced_total, gw.dropped_total = msg.coalesced_total, msg.dropped_total
+            for mid in live.machines_of(p.edge_id):
+                self._set(mid, set_gateway_skew(live.status(mid, p.edge_id), gw.skew), rnd)
+            rnd.tx.gateways[p.edge_id] = gw
+            decision = seq.on_health(msg.epoch, msg.oldest_seq, msg.latest_seq, msg.dropped, p.received_at)
+            return await self._decide(p.site, p.edge_id, decision, p.received_at, rnd)
+        assert isinstance(msg, Snapshot)  # live values only: never counted, nothing to store
+        return rnd
+
+    async def _decide(self, site: str, edge_id: str, d: Decision, received_at: float, rnd: Round) -> Round:
+        live = self.live
+        for item in d.apply:
+            rnd = await self._apply(edge_id, item, received_at, rnd)
+        live.counters.duplicates += d.duplicates
+        for gap in d.gaps:
+            rnd.tx.gaps.append(GapRow(gap, received_at))
+            rnd.gaps.append(gap)
+            live.counters.gaps += 1
+        rnd.replays.extend((site, edge_id, r) for r in d.replays)
+        live.counters.replays_asked += len(d.replays)
+        if d.apply or d.gaps or d.duplicates:
+            seq = live.sequencer(edge_id)
+            for epoch in {i.epoch for i in d.apply} | {g.epoch for g in d.gaps} | (
+                {seq.current} if d.duplicates and seq.current else set()
+            ):
+                rnd.confirm.add((edge_id, epoch))
+        for row in live.epoch_rows(edge_id):
+            rnd.tx.epochs[(row.edge_id, row.epoch)] = row
+        return rnd
+
+    async def _apply(self, edge_id: str, item: Applied, received_at: float, rnd: Round) -> Round:
+        live = self.live
+        event = item.event
+        assert event.seq is not None
+        mid = event.machine_id
+        st = live.status(mid, edge_id)
+        info = live.catalog.machine(mid)
+        historic = received_at - corrected(event.ts, st.gateway_skew, self.rule) > live.cfg.historic_age
+        if isinstance(event, CountEvent):
+            calendar = live.catalog.calendar(mid)
+            st = apply_count(st, event, received_at, rule=self.rule, day_of=calendar.production_day)
+            record = place_count(event, received_at=received_at, skew=st.gateway_skew, rule=self.rule)
+            rnd.tx.counts.append(CountRow(edge_id, item.epoch, event.seq, record))
+        elif item.late:
+            rnd = await self._flush(rnd)  # the splice needs the history as stored
+            st = live.status(mid, edge_id)
+            at = place_state(event, received_at=received_at, skew=st.gateway_skew, rule=self.rule).at
+            after = await self._lookup(mid, at)
+            st, splice = apply_late_state(st, event, received_at, after=after, rule=self.rule)
+            if splice.remove is not None:
+                rnd.tx.removed_intervals.append(splice.remove)
+            rnd.tx.intervals.extend(splice.add)
+            live.counters.late_events += 1
+        else:
+            assert isinstance(event, StateEvent)
+            res = apply_state(st, event, received_at, rule=self.rule, faults=info.faults, uncertain=item.uncertain)
+            if res.closed is not None:
+                rnd.tx.intervals.append(res.closed)
+            st = res.status
+        live.counters.events_applied += 1
+        live.counters.uncertain_events += int(item.uncertain)
+        live.counters.historic_events += int(historic)
+        rnd.tx.events.append(
+            EventRow(edge_id, item.epoch, event.seq, mid, event.kind, event.ts, received_at,
+                     event.model_dump_json(exclude_defaults=True), item.uncertain, item.late, historic)
+        )
+        rnd.applied.append(AppliedEvent(edge_id, item, received_at, historic))
+        self._set(mid, st, rnd)
+        return rnd
+
+    def _set(self, machine_id: str, status: MachineStatus, rnd: Round) -> None:
+        if self.live.statuses.get(machine_id) is not status:
+            self.live.statuses[machine_id] = status
+            rnd.tx.statuses[machine_id] = status
+            rnd.machines.add(machine_id)

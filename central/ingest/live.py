@@ -1,0 +1,116 @@
+"""What ingest keeps in memory between rounds, restored from the store at start.
+
+Machine statuses and gateway rows are the live view (the API and the stream read them without
+touching the store); sequencers hold each gateway's settled seq ranges. Everything here is
+rebuilt from the store after a restart, so losing the process loses nothing but held events,
+which their gateways send again because they were never confirmed.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import deque
+from dataclasses import dataclass, field
+
+from central.ingest.config import IngestConfig
+from central.progress.machines import Catalog
+from central.progress.status import MachineStatus, new_status, set_gateway_online, set_gateway_skew
+from central.store.records import EpochRow, GatewayRow
+from central.store.sqlite import Loaded
+from protocol.ranges import RangeSet
+from protocol.sequencer import GatewaySequencer
+
+
+@dataclass
+class Counters:
+    """Monotonic counters for /metrics."""
+
+    messages: int = 0
+    events_applied: int = 0
+    duplicates: int = 0
+    dead_letters: int = 0
+    gaps: int = 0
+    replays_asked: int = 0
+    stale_wills: int = 0
+    rounds: int = 0
+    late_events: int = 0
+    uncertain_events: int = 0
+    historic_events: int = 0
+    commit_seconds: float = 0.0
+    last_apply_lag: float = 0.0  # seconds between receiving a message and committing it
+
+
+@dataclass
+class LiveState:
+    cfg: IngestConfig
+    catalog: Catalog
+    statuses: dict[str, MachineStatus] = field(default_factory=dict)
+    gateways: dict[str, GatewayRow] = field(default_factory=dict)
+    sequencers: dict[str, GatewaySequencer] = field(default_factory=dict)
+    machine_gateway: dict[str, str] = field(default_factory=dict)
+    counters: Counters = field(default_factory=Counters)
+    _skews: dict[str, deque[float]] = field(default_factory=dict)
+
+    def restore(self, loaded: Loaded) -> None:
+        self.statuses = dict(loaded.statuses)
+        self.gateways = dict(loaded.gateways)
+        for edge_id, gw in self.gateways.items():
+            for machine_id in gw.machines:
+                self.machine_gateway.setdefault(machine_id, edge_id)
+        for row in loaded.epochs:
+            self.sequencer(row.edge_id).restore(row.epoch, RangeSet(row.settled), current=row.current)
+        self.counters.dead_letters = loaded.dead_letters
+        self.counters.gaps = loaded.gaps
+        for mid in self.catalog.configured_ids():  # configured machines are listed before their first event
+            self.statuses.setdefault(mid, new_status(self.catalog.machine(mid)))
+
+    def sequencer(self, edge_id: str) -> GatewaySequencer:
+        seq = self.sequencers.get(edge_id)
+        if seq is None:
+            seq = self.sequencers[edge_id] = GatewaySequencer(
+                edge_id, hold_max_events=self.cfg.hold_max_events, hold_max_age=self.cfg.hold_max_age,
+                replay_retry=self.cfg.replay_retry,
+            )
+        return seq
+
+    def gateway(self, edge_id: str, site: str) -> GatewayRow:
+        gw = self.gateways.get(edge_id)
+        if gw is None:
+            gw = self.gateways[edge_id] = GatewayRow(edge_id=edge_id, site=site)
+        gw.site = site
+        return gw
+
+    def status(self, machine_id: str, edge_id: str | None) -> MachineStatus:
+        """The machine's status, created (flagged if not configured) the first time it is seen."""
+        st = self.statuses.get(machine_id)
+        if st is None:
+            st = new_status(self.catalog.machine(machine_id))
+        if edge_id is not None and self.machine_gateway.get(machine_id) != edge_id:
+            self.machine_gateway[machine_id] = edge_id
+            gw = self.gateways.get(edge_id)
+            if gw is not None:
+                if gw.online is not None:
+                    st = set_gateway_online(st, gw.online, gw.changed_at or 0.0)
+                st = set_gateway_skew(st, gw.skew)
+        return st
+
+    def machines_of(self, edge_id: str) -> list[str]:
+        gw = self.gateways.get(edge_id)
+        ids = set(gw.machines) if gw else set()
+        ids.update(m for m, e in self.machine_gateway.items() if e == edge_id)
+        return sorted(ids)
+
+    def add_skew_sample(self, edge_id: str, sample: float) -> float:
+        """Edge clock minus central clock, the median of the last few health messages."""
+        window = self._skews.setdefault(edge_id, deque(maxlen=self.cfg.skew_samples))
+        window.append(sample)
+        return statistics.median(window)
+
+    def epoch_rows(self, edge_id: str) -> list[EpochRow]:
+        seq = self.sequencer(edge_id)
+        return [
+            EpochRow(edge_id, epoch, st.settled.ranges(), epoch == seq.current) for epoch, st in seq.epochs.items()
+        ]
+
+    def held_events(self) -> int:
+        return sum(len(st.held) for seq in self.sequencers.values() for st in seq.epochs.values())

@@ -1,0 +1,157 @@
+"""The ingest service: MQTT in (persistent session, manual acknowledgement), rounds, confirmations out.
+
+paho hands every message to the event loop; a round takes what has arrived (up to
+``batch_max_messages``), applies it (``Applier``), commits it in one transaction, and only then
+acknowledges the messages to the broker (MQTT v5 manual ack), confirms the applied seqs to the
+gateways (``cmd/ack``, batched every ``ack_interval``) and tells the listeners (stream, time
+series, alerts). The broker redelivers what was not acknowledged, the gateways resend what was
+not confirmed: a crash at any point loses nothing and counts nothing twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import replace
+
+from central.ingest.applier import Applier, Round
+from central.ingest.config import IngestConfig
+from central.ingest.live import LiveState
+from central.ingest.messages import Incoming
+from central.progress.clock import ClockRule
+from central.progress.machines import Catalog
+from central.store.records import Transaction
+from central.store.sqlite import Retention, SqliteStore
+from plantpulse.mqtt import MqttConfig, MqttLink
+from protocol import topics
+from protocol.models import Ack, Replay, SeqRange
+
+log = logging.getLogger(__name__)
+
+Listener = Callable[[Round], None]
+_TICK = 1.0
+_PURGE_EVERY = 3600.0
+
+
+class IngestService:
+    def __init__(
+        self,
+        cfg: IngestConfig,
+        mqtt: MqttConfig,
+        store: SqliteStore,
+        catalog: Catalog,
+        *,
+        rule: ClockRule,
+        retention: Retention,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.cfg = cfg
+        self.mqtt = mqtt
+        self.store = store
+        self.rule = rule
+        self.retention = retention
+        self.clock = clock
+        self.live = LiveState(cfg, catalog)
+        self.applier = Applier(live=self.live, rule=rule, lookup=store.interval_at_or_after, flush=self._flush)
+        self.listeners: list[Listener] = []
+        self._queue: asyncio.Queue[Incoming] = asyncio.Queue()
+        self._confirm: set[tuple[str, str]] = set()
+        self._link: MqttLink | None = None
+        self.ready = asyncio.Event()
+
+    @property
+    def connected(self) -> bool:
+        return self._link is not None and self._link.connected
+
+    async def start(self) -> None:
+        """Restore the live state from the store, then connect (messages wait in the broker until then)."""
+        self.live.restore(await self.store.load())
+        subs = [(t, 1) for site in self.cfg.sites for t in topics.subscriptions(site)]
+        link = self._link = MqttLink(self.mqtt, self.cfg.client_id, clean_start=False, subscriptions=subs,
+                                     manual_ack=True)
+        link.on_message = self._on_message
+        link.start()
+        self.ready.set()
+
+    async def stop(self) -> None:
+        if self._link is not None:
+            await self._link.stop()
+            self._link = None
+
+    def _on_message(self, topic: str, payload: bytes, mid: int, qos: int) -> None:
+        self._queue.put_nowait(Incoming(topic, payload, mid, qos, self.clock()))
+
+    # ----------------------------------------------------------------- rounds
+    async def run(self) -> None:
+        """Apply rounds forever; run next to ``confirm_loop`` in the same task group."""
+        next_tick = time.monotonic() + _TICK
+        next_purge = time.monotonic() + 60.0
+        while True:
+            timeout = max(0.0, next_tick - time.monotonic())
+            batch: list[Incoming] = []
+            with contextlib.suppress(TimeoutError):
+                batch.append(await asyncio.wait_for(self._queue.get(), timeout))
+            while batch and len(batch) < self.cfg.batch_max_messages and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            rnd = Round()
+            if batch:
+                rnd = await self.applier.messages(batch, rnd)
+            if time.monotonic() >= next_tick:
+                next_tick = time.monotonic() + _TICK
+                rnd = await self.applier.tick(self.clock(), rnd)
+            await self._finish(rnd)
+            if time.monotonic() >= next_purge:
+                next_purge = time.monotonic() + _PURGE_EVERY
+                deleted = await self.store.purge(self.clock(), self.retention)
+                if any(deleted.values()):
+                    log.info("retention: deleted %s", deleted)
+
+    async def _flush(self, rnd: Round) -> Round:
+        """Commit what the round holds so far (before a late state event rewrites stored history)."""
+        await self.store.commit(rnd.tx)
+        return replace(rnd, tx=Transaction())
+
+    async def _finish(self, rnd: Round) -> None:
+        started = time.monotonic()
+        await self.store.commit(rnd.tx)
+        counters = self.live.counters
+        counters.commit_seconds += time.monotonic() - started
+        counters.rounds += 1
+        if rnd.oldest_received is not None:
+            counters.last_apply_lag = self.clock() - rnd.oldest_received
+        link = self._link
+        if link is not None:
+            for mid, qos in rnd.acks:
+                link.ack(mid, qos)
+            for site, edge_id, req in rnd.replays:
+                msg = Replay(edge_id=edge_id, epoch=req.epoch, first=req.first, last=req.last, ts=self.clock())
+                link.publish(topics.gateway_topic(site, edge_id, "cmd/replay"), msg.model_dump_json().encode())
+        self._confirm |= rnd.confirm
+        for listener in self.listeners:
+            try:
+                listener(rnd)
+            except Exception:
+                log.exception("an ingest listener failed (ingest goes on)")
+
+    async def confirm_loop(self) -> None:
+        """Every ``ack_interval``: tell each gateway which seqs are settled (after their commit)."""
+        while True:
+            await asyncio.sleep(self.cfg.ack_interval)
+            self.confirm_now()
+
+    def confirm_now(self) -> None:
+        link = self._link
+        if link is None or not link.connected or not self._confirm:
+            return
+        pending, self._confirm = self._confirm, set()
+        for edge_id, epoch in pending:
+            ranges = self.live.sequencer(edge_id).ack_ranges(epoch)
+            gw = self.live.gateways.get(edge_id)
+            if not ranges or gw is None:
+                continue
+            ack = Ack(edge_id=edge_id, epoch=epoch, ts=self.clock(),
+                      applied=[SeqRange(first=a, last=b) for a, b in ranges])
+            link.publish(topics.gateway_topic(gw.site, edge_id, "cmd/ack"), ack.model_dump_json().encode())

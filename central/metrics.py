@@ -1,0 +1,68 @@
+"""Prometheus metrics of central, read from the live counters at every scrape (no global metric objects)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from prometheus_client import CollectorRegistry
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+if TYPE_CHECKING:
+    from central.runtime import Central
+
+
+class _CentralCollector(Collector):
+    def __init__(self, central: Central) -> None:
+        self.central = central
+
+    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+        ingest = self.central._ingest
+        if ingest is None:
+            return
+        c = ingest.live.counters
+        counters = {
+            "messages": ("MQTT messages received", c.messages),
+            "events_applied": ("events applied (ingest rate: rate() of this)", c.events_applied),
+            "duplicates": ("events received again and recognised as applied", c.duplicates),
+            "dead_letters": ("messages that could not be used (see /api/v1/dead-letters)", c.dead_letters),
+            "gaps": ("data gaps recorded (see /api/v1/gaps)", c.gaps),
+            "replays_asked": ("replay requests sent to gateways", c.replays_asked),
+            "stale_wills": ("Last Wills ignored as older than the latest birth", c.stale_wills),
+            "late_events": ("state events applied after later ones (history spliced)", c.late_events),
+            "uncertain_events": ("events applied past a bounded hold", c.uncertain_events),
+            "historic_events": ("events older than the historic age when applied", c.historic_events),
+            "rounds": ("ingest transactions committed", c.rounds),
+            "commit_seconds": ("seconds spent committing", c.commit_seconds),
+        }
+        for name, (doc, value) in counters.items():
+            family = CounterMetricFamily(f"plantpulse_central_{name}", doc)
+            family.add_metric([], value)
+            yield family
+        gauges = {
+            "apply_lag_seconds": ("receipt to commit of the latest round", c.last_apply_lag),
+            "held_events": ("state events waiting behind a gap", ingest.live.held_events()),
+            "broker_connected": ("1 when connected to the broker", 1.0 if ingest.connected else 0.0),
+        }
+        for name, (doc, value) in gauges.items():
+            family_g = GaugeMetricFamily(f"plantpulse_central_{name}", doc)
+            family_g.add_metric([], value)
+            yield family_g
+        online = GaugeMetricFamily(
+            "plantpulse_central_gateway_online", "1 when the gateway is online", labels=["edge_id"]
+        )
+        skew = GaugeMetricFamily("plantpulse_central_gateway_skew_seconds", "gateway clock minus central clock",
+                                 labels=["edge_id"])
+        for edge_id, gw in ingest.live.gateways.items():
+            online.add_metric([edge_id], 1.0 if gw.online else 0.0)
+            if gw.skew is not None:
+                skew.add_metric([edge_id], gw.skew)
+        yield online
+        yield skew
+
+
+def registry(central: Central) -> CollectorRegistry:
+    reg = CollectorRegistry(auto_describe=False)
+    reg.register(_CentralCollector(central))
+    return reg

@@ -1,0 +1,84 @@
+"""The running central service: store, ingest and the live stream, owned by the API's lifespan."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from prometheus_client import CollectorRegistry
+
+from central.config import CentralConfig
+from central.ingest.service import IngestService
+from central.metrics import registry
+from central.progress.machines import Catalog
+from central.store.sqlite import SqliteStore
+from central.stream import StreamHub
+
+log = logging.getLogger(__name__)
+
+
+class Central:
+    def __init__(self, cfg: CentralConfig, *, clock: Callable[[], float] = time.time) -> None:
+        self.cfg = cfg
+        self.clock = clock
+        self.catalog = Catalog(cfg.plant)
+        self.started_at = clock()
+        self._store: SqliteStore | None = None
+        self._ingest: IngestService | None = None
+        self.hub = StreamHub(clock=clock, min_interval=cfg.api.stream_min_interval)
+        self._tasks: list[asyncio.Task[None]] = []
+        self.failed: str | None = None
+        self.metrics: CollectorRegistry = registry(self)
+
+    @property
+    def store(self) -> SqliteStore:
+        assert self._store is not None, "central not started"
+        return self._store
+
+    @property
+    def ingest(self) -> IngestService:
+        assert self._ingest is not None, "central not started"
+        return self._ingest
+
+    async def start(self) -> None:
+        self._store = await SqliteStore.open(self.cfg.store.path)
+        ingest = self._ingest = IngestService(
+            self.cfg.ingest, self.cfg.mqtt, self._store, self.catalog, rule=self.cfg.clock,
+            retention=self.cfg.store.retention(), clock=self.clock,
+        )
+        ingest.listeners.append(self.hub.on_round)
+        await ingest.start()
+        self._tasks = [
+            asyncio.create_task(self._guard(ingest.run(), "ingest"), name="ingest"),
+            asyncio.create_task(self._guard(ingest.confirm_loop(), "confirm"), name="confirm"),
+        ]
+        log.info("central started: store %s, broker %s:%s", self.cfg.store.path, self.cfg.mqtt.host, self.cfg.mqtt.port)
+
+    async def _guard(self, coro: Coroutine[Any, Any, None], name: str) -> None:
+        """A background task that dies is reported (healthz turns 503) instead of vanishing."""
+        try:
+            await coro
+        except asyncio.CancelledError:
+            raise
+        except BaseException:
+            log.critical("central's %s task failed", name, exc_info=True)
+            self.failed = name
+            raise
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self.hub.close()
+        if self._ingest is not None:
+            self._ingest.confirm_now()
+            await self._ingest.stop()
+        if self._store is not None:
+            await self._store.close()
+        log.info("central stopped")

@@ -1,0 +1,144 @@
+"""What one ingest round writes in one transaction, and the rows the API reads back (pure types).
+
+The applier builds a ``Transaction`` from the sequencer's decisions and the pure reducers; the
+store writes it atomically. Everything that must survive a crash together is in it: the events'
+effects (status, intervals, counts) and the settled seq ranges that make a replay a duplicate.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from datetime import date
+from typing import Any
+
+from central.progress.counts import CountRecord
+from central.progress.machines import FaultText
+from central.progress.status import MachineStatus
+from central.progress.timeline import StateInterval
+from protocol.models import MachineState
+from protocol.ranges import Range
+from protocol.sequencer import Gap
+
+
+@dataclass(frozen=True, slots=True)
+class EventRow:
+    """The raw event as applied (kept for the retention period: audit, backfill)."""
+
+    edge_id: str
+    epoch: str
+    seq: int
+    machine_id: str
+    kind: str
+    ts: float
+    received_at: float
+    payload: str
+    uncertain: bool = False
+    late: bool = False
+    historic: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class CountRow:
+    edge_id: str
+    epoch: str
+    seq: int
+    record: CountRecord
+
+
+@dataclass(frozen=True, slots=True)
+class EpochRow:
+    edge_id: str
+    epoch: str
+    settled: list[Range]
+    current: bool
+
+
+@dataclass(slots=True)
+class GatewayRow:
+    edge_id: str
+    site: str
+    online: bool | None = None
+    birth: int = -1
+    changed_at: float | None = None
+    last_seen: float | None = None
+    epoch: str | None = None
+    version: str | None = None
+    config_hash: str | None = None
+    machines: list[str] = field(default_factory=list)
+    latest_seq: int | None = None
+    oldest_seq: int | None = None
+    buffer_events: int | None = None
+    buffer_bytes: int | None = None
+    oldest_unconfirmed_age: float | None = None
+    coalesced_total: int = 0
+    dropped_total: int = 0
+    skew: float | None = None
+    health_at: float | None = None
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> GatewayRow:
+        return cls(**json.loads(text))
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    received_at: float
+    topic: str
+    payload: bytes
+    reason: str
+    id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GapRow:
+    gap: Gap
+    recorded_at: float
+    id: int | None = None
+
+
+@dataclass(slots=True)
+class Transaction:
+    events: list[EventRow] = field(default_factory=list)
+    counts: list[CountRow] = field(default_factory=list)
+    intervals: list[StateInterval] = field(default_factory=list)
+    removed_intervals: list[StateInterval] = field(default_factory=list)
+    statuses: dict[str, MachineStatus] = field(default_factory=dict)
+    epochs: dict[tuple[str, str], EpochRow] = field(default_factory=dict)
+    gateways: dict[str, GatewayRow] = field(default_factory=dict)
+    gaps: list[GapRow] = field(default_factory=list)
+    dead_letters: list[DeadLetter] = field(default_factory=list)
+
+    def empty(self) -> bool:
+        return not (self.events or self.statuses or self.epochs or self.gateways or self.gaps or self.dead_letters
+                    or self.intervals or self.removed_intervals or self.counts)
+
+
+# --------------------------------------------------------------------------- status <-> JSON
+def status_to_json(status: MachineStatus) -> str:
+    data: dict[str, Any] = {}
+    for name in status.__dataclass_fields__:
+        value = getattr(status, name)
+        if isinstance(value, FaultText):
+            value = value.model_dump()
+        elif isinstance(value, date):
+            value = value.isoformat()
+        elif isinstance(value, MachineState):
+            value = value.value
+        data[name] = value
+    return json.dumps(data, ensure_ascii=False)
+
+
+def status_from_json(text: str) -> MachineStatus:
+    data = json.loads(text)
+    if data.get("fault_text") is not None:
+        data["fault_text"] = FaultText.model_validate(data["fault_text"])
+    if data.get("day") is not None:
+        data["day"] = date.fromisoformat(data["day"])
+    if data.get("state") is not None:
+        data["state"] = MachineState(data["state"])
+    known = MachineStatus.__dataclass_fields__
+    return MachineStatus(**{k: v for k, v in data.items() if k in known})

@@ -1,0 +1,300 @@
+"""The SQLite store (aiosqlite): central's default, no server to install.
+
+One connection, WAL, ``synchronous=FULL``: a transaction that returned is on disk, so a
+confirmation sent to a gateway after it can never be taken back by a power loss. Each ingest
+round is one transaction (``commit``), which keeps the cost of FULL small. Counts and raw events
+are keyed by ``(edge_id, epoch, seq)``: even a bug upstream could not count an event twice.
+
+Schema changes are numbered migrations applied at open (``schema_version``); a database newer
+than this program is refused with a clear message instead of being misread.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiosqlite
+
+from central.progress.clock import Clamp
+from central.progress.counts import CountRecord
+from central.progress.status import MachineStatus
+from central.progress.timeline import StateInterval
+from central.store.records import (
+    DeadLetter,
+    EpochRow,
+    GapRow,
+    GatewayRow,
+    Transaction,
+    status_from_json,
+    status_to_json,
+)
+from protocol.models import MachineState
+from protocol.sequencer import Gap
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS: list[str] = [
+    # 1: ingest and machine status
+    """
+    CREATE TABLE gateways (edge_id TEXT PRIMARY KEY, data TEXT NOT NULL);
+    CREATE TABLE epochs (
+        edge_id TEXT NOT NULL, epoch TEXT NOT NULL, settled TEXT NOT NULL, current INTEGER NOT NULL,
+        PRIMARY KEY (edge_id, epoch));
+    CREATE TABLE machine_status (machine_id TEXT PRIMARY KEY, data TEXT NOT NULL);
+    CREATE TABLE intervals (
+        id INTEGER PRIMARY KEY, machine_id TEXT NOT NULL, start REAL NOT NULL, end REAL NOT NULL,
+        state TEXT NOT NULL, fault_code INTEGER, job TEXT, reason TEXT, uncertain INTEGER NOT NULL);
+    CREATE INDEX intervals_machine ON intervals (machine_id, start);
+    CREATE TABLE counts (
+        edge_id TEXT NOT NULL, epoch TEXT NOT NULL, seq INTEGER NOT NULL, machine_id TEXT NOT NULL,
+        job TEXT, start REAL NOT NULL, at REAL NOT NULL, good INTEGER NOT NULL, scrap INTEGER NOT NULL,
+        reset INTEGER NOT NULL, possibly_lost INTEGER NOT NULL, rebased INTEGER NOT NULL, clamp TEXT,
+        PRIMARY KEY (edge_id, epoch, seq));
+    CREATE INDEX counts_machine ON counts (machine_id, at);
+    CREATE TABLE events (
+        edge_id TEXT NOT NULL, epoch TEXT NOT NULL, seq INTEGER NOT NULL, machine_id TEXT NOT NULL,
+        kind TEXT NOT NULL, ts REAL NOT NULL, received_at REAL NOT NULL, payload TEXT NOT NULL,
+        uncertain INTEGER NOT NULL, late INTEGER NOT NULL, historic INTEGER NOT NULL,
+        PRIMARY KEY (edge_id, epoch, seq));
+    CREATE INDEX events_received ON events (received_at);
+    CREATE TABLE gaps (
+        id INTEGER PRIMARY KEY, edge_id TEXT NOT NULL, epoch TEXT NOT NULL, first INTEGER NOT NULL,
+        last INTEGER NOT NULL, reason TEXT NOT NULL, count INTEGER, start_ts REAL, end_ts REAL,
+        recorded_at REAL NOT NULL);
+    CREATE TABLE dead_letters (
+        id INTEGER PRIMARY KEY, received_at REAL NOT NULL, topic TEXT NOT NULL, payload BLOB NOT NULL,
+        reason TEXT NOT NULL);
+    CREATE INDEX dead_letters_received ON dead_letters (received_at);
+    """,
+]
+
+
+class StoreError(Exception):
+    """The store cannot be used (newer schema, unreadable file): the message says what to do."""
+
+
+@dataclass
+class Loaded:
+    statuses: dict[str, MachineStatus]
+    epochs: list[EpochRow]
+    gateways: dict[str, GatewayRow]
+    dead_letters: int
+    gaps: int
+
+
+@dataclass(frozen=True)
+class Retention:
+    events_days: float = 14.0
+    dead_letters_days: float = 30.0
+    history_days: float = 400.0
+
+
+class SqliteStore:
+    def __init__(self, db: aiosqlite.Connection, path: Path) -> None:
+        self._db = db
+        self.path = path
+
+    @classmethod
+    async def open(cls, path: Path) -> SqliteStore:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        db = await aiosqlite.connect(path, isolation_level=None)
+        try:
+            await db.execute("PRAGMA journal_mode=WAL")
+            await db.execute("PRAGMA synchronous=FULL")
+            await db.execute("PRAGMA foreign_keys=ON")
+            await _migrate(db, path)
+        except BaseException:
+            await db.close()
+            raise
+        return cls(db, path)
+
+    async def close(self) -> None:
+        await self._db.close()
+
+    # ----------------------------------------------------------------- write
+    async def commit(self, tx: Transaction) -> None:
+        """Write one ingest round atomically and durably."""
+        if tx.empty():
+            return
+        db = self._db
+        await db.execute("BEGIN IMMEDIATE")
+        try:
+            if tx.events:
+                await db.executemany(
+                    "INSERT OR IGNORE INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [(e.edge_id, e.epoch, e.seq, e.machine_id, e.kind, e.ts, e.received_at, e.payload,
+                      int(e.uncertain), int(e.late), int(e.historic)) for e in tx.events],
+                )
+            if tx.counts:
+                await db.executemany(
+                    "INSERT OR IGNORE INTO counts VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [(c.edge_id, c.epoch, c.seq, r.machine_id, r.job, r.start, r.at, r.good, r.scrap, int(r.reset),
+                      int(r.possibly_lost), int(r.rebased), r.clamp.value if r.clamp else None)
+                     for c in tx.counts for r in (c.record,)],
+                )
+            for iv in tx.removed_intervals:
+                await db.execute(
+                    "DELETE FROM intervals WHERE id = (SELECT id FROM intervals WHERE machine_id = ? AND start = ? "
+                    "AND end = ? AND state = ? LIMIT 1)",
+                    (iv.machine_id, iv.start, iv.end, iv.state.value),
+                )
+            if tx.intervals:
+                await db.executemany(
+                    "INSERT INTO intervals (machine_id, start, end, state, fault_code, job, reason, uncertain) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    [(i.machine_id, i.start, i.end, i.state.value, i.fault_code, i.job, i.reason, int(i.uncertain))
+                     for i in tx.intervals],
+                )
+            if tx.statuses:
+                await db.executemany(
+                    "INSERT INTO machine_status VALUES (?, ?) "
+                    "ON CONFLICT (machine_id) DO UPDATE SET data = excluded.data",
+                    [(mid, status_to_json(s)) for mid, s in tx.statuses.items()],
+                )
+            if tx.epochs:
+                await db.executemany(
+                    "INSERT INTO epochs VALUES (?, ?, ?, ?) ON CONFLICT (edge_id, epoch) DO UPDATE SET "
+                    "settled = excluded.settled, current = excluded.current",
+                    [(e.edge_id, e.epoch, json.dumps(e.settled), int(e.current)) for e in tx.epochs.values()],
+                )
+            if tx.gateways:
+                await db.executemany(
+                    "INSERT INTO gateways VALUES (?, ?) ON CONFLICT (edge_id) DO UPDATE SET data = excluded.data",
+                    [(g.edge_id, g.to_json()) for g in tx.gateways.values()],
+                )
+            if tx.gaps:
+                await db.executemany(
+                    "INSERT INTO gaps (edge_id, epoch, first, last, reason, count, start_ts, end_ts, recorded_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [(g.gap.edge_id, g.gap.epoch, g.gap.first, g.gap.last, g.gap.reason, g.gap.count,
+                      g.gap.start_ts, g.gap.end_ts, g.recorded_at) for g in tx.gaps],
+                )
+            if tx.dead_letters:
+                await db.executemany(
+                    "INSERT INTO dead_letters (received_at, topic, payload, reason) VALUES (?, ?, ?, ?)",
+                    [(d.received_at, d.topic, d.payload, d.reason) for d in tx.dead_letters],
+                )
+            await db.execute("COMMIT")
+        except BaseException:
+            await db.execute("ROLLBACK")
+            raise
+
+    async def purge(self, now: float, retention: Retention) -> dict[str, int]:
+        """Delete what is older than the retention periods; returns rows deleted per table."""
+        day = 86_400.0
+        deleted: dict[str, int] = {}
+        for table, column, days in (
+            ("events", "received_at", retention.events_days),
+            ("dead_letters", "received_at", retention.dead_letters_days),
+            ("intervals", "end", retention.history_days),
+            ("counts", "at", retention.history_days),
+            ("gaps", "recorded_at", retention.history_days),
+        ):
+            cur = await self._db.execute(f"DELETE FROM {table} WHERE {column} < ?", (now - days * day,))  # noqa: S608 - fixed names above
+            deleted[table] = cur.rowcount
+        return deleted
+
+    # ----------------------------------------------------------------- read
+    async def load(self) -> Loaded:
+        statuses = {
+            mid: status_from_json(data)
+            async for mid, data in await self._db.execute("SELECT machine_id, data FROM machine_status")
+        }
+        epochs = [
+            EpochRow(edge, epoch, [(int(a), int(b)) for a, b in json.loads(settled)], bool(current))
+            async for edge, epoch, settled, current in await self._db.execute(
+                "SELECT edge_id, epoch, settled, current FROM epochs"
+            )
+        ]
+        gateways = {
+            edge: GatewayRow.from_json(data)
+            async for edge, data in await self._db.execute("SELECT edge_id, data FROM gateways")
+        }
+        dead = await self._scalar("SELECT count(*) FROM dead_letters")
+        gaps = await self._scalar("SELECT count(*) FROM gaps")
+        return Loaded(statuses, epochs, gateways, dead, gaps)
+
+    async def _scalar(self, sql: str, params: tuple[object, ...] = ()) -> int:
+        async with self._db.execute(sql, params) as cur:
+            row = await cur.fetchone()
+        return int(row[0]) if row and row[0] is not None else 0
+
+    async def intervals(self, machine_id: str, start: float, end: float) -> list[StateInterval]:
+        """Closed intervals of a machine overlapping ``[start, end)``, by start."""
+        rows = await self._db.execute_fetchall(
+            "SELECT machine_id, state, start, end, fault_code, job, reason, uncertain FROM intervals "
+            "WHERE machine_id = ? AND end >= ? AND start < ? ORDER BY start, id",
+            (machine_id, start, end),
+        )
+        return [
+            StateInterval(m, MachineState(s), a, b, fc, job, reason, bool(u)) for m, s, a, b, fc, job, reason, u in rows
+        ]
+
+    async def interval_at_or_after(self, machine_id: str, at: float) -> StateInterval | None:
+        """The stored interval containing ``at`` or, if none, the first starting after it."""
+        rows = await self._db.execute_fetchall(
+            "SELECT machine_id, state, start, end, fault_code, job, reason, uncertain FROM intervals "
+            "WHERE machine_id = ? AND end > ? ORDER BY start, id LIMIT 1",
+            (machine_id, at),
+        )
+        for m, s, a, b, fc, job, reason, u in rows:
+            return StateInterval(m, MachineState(s), a, b, fc, job, reason, bool(u))
+        return None
+
+    async def counts(self, machine_id: str | None, start: float, end: float) -> list[CountRecord]:
+        where, params = ("machine_id = ? AND ", (machine_id,)) if machine_id else ("", ())
+        sql = (
+            "SELECT machine_id, start, at, good, scrap, job, reset, possibly_lost, rebased, clamp FROM counts "  # noqa: S608 - fixed text
+            f"WHERE {where}at >= ? AND at < ? ORDER BY at"
+        )
+        rows = await self._db.execute_fetchall(sql, (*params, start, end))
+        return [
+            CountRecord(m, a, b, g, s, job, bool(r), bool(p), bool(rb), Clamp(c) if c else None)
+            for m, a, b, g, s, job, r, p, rb, c in rows
+        ]
+
+    async def gaps(self, edge_id: str | None = None, limit: int = 100, offset: int = 0) -> list[GapRow]:
+        where, params = ("WHERE edge_id = ? ", (edge_id,)) if edge_id else ("", ())
+        sql = (
+            "SELECT id, edge_id, epoch, first, last, reason, count, start_ts, end_ts, recorded_at FROM gaps "  # noqa: S608 - fixed text
+            f"{where}ORDER BY id DESC LIMIT ? OFFSET ?"
+        )
+        rows = await self._db.execute_fetchall(sql, (*params, limit, offset))
+        return [
+            GapRow(Gap(edge, epoch, first, last, reason, start_ts, end_ts, count), recorded, gid)
+            for gid, edge, epoch, first, last, reason, count, start_ts, end_ts, recorded in rows
+        ]
+
+    async def dead_letters(self, limit: int = 100, offset: int = 0) -> list[DeadLetter]:
+        rows = await self._db.execute_fetchall(
+            "SELECT id, received_at, topic, payload, reason FROM dead_letters ORDER BY id DESC LIMIT ? OFFSET ?",
+            (limit, offset),
+        )
+        return [DeadLetter(r, t, bytes(p), reason, i) for i, r, t, p, reason in rows]
+
+
+async def _migrate(db: aiosqlite.Connection, path: Path) -> None:
+    await db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+    async with db.execute("SELECT max(version) FROM schema_version") as cur:
+        row = await cur.fetchone()
+    current = int(row[0]) if row and row[0] is not None else 0
+    if current > len(MIGRATIONS):
+        raise StoreError(
+            f"{path} has schema version {current}, newer than this plantpulse knows ({len(MIGRATIONS)}): "
+            "run a newer plantpulse or restore a backup"
+        )
+    for version in range(current + 1, len(MIGRATIONS) + 1):
+        await db.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in MIGRATIONS[version - 1].split(";"):
+                if statement.strip():
+                    await db.execute(statement)
+            await db.execute("INSERT INTO schema_version VALUES (?)", (version,))
+            await db.execute("COMMIT")
+        except BaseException:
+            await db.execute("ROLLBACK")
+            raise
+        log.info("store %s migrated to schema version %d", path, version)
