@@ -35,6 +35,7 @@ class Audit:
     last_seq: int
     held: dict[int, CountEvent | StateEvent]  # seq -> event (parsed from the stored payload)
     covered: RangeSet  # seqs held, absorbed by held events, or in unsettled dropped ranges
+    in_rows: RangeSet  # seqs held or absorbed by held events
     dropped: list[tuple[int, int, int, str]]  # first, last, count, reason
     memory: dict[str, MachineMemory]
     totals: dict[str, int]
@@ -79,6 +80,7 @@ def audit(path: Path) -> Audit:
             covered.add(a)
         held[seq] = event
         size += row_bytes(len(payload), machine)
+    in_rows = RangeSet(covered.ranges())
     for first, last, n, _reason in drops:
         assert not covered.intersection(first, last), f"dropped range {first}..{last} overlaps held seqs"
         assert n >= 1
@@ -87,7 +89,7 @@ def audit(path: Path) -> Audit:
     assert top is None or top <= last_seq, f"seq {top} accounted for above the last seq {last_seq}"
     assert (events, nbytes) == (len(rows), size), "totals row differs from a recount"
     return Audit(
-        last_seq=last_seq, held=held, covered=covered, dropped=[tuple(d) for d in drops],
+        last_seq=last_seq, held=held, covered=covered, in_rows=in_rows, dropped=[tuple(d) for d in drops],
         memory={m: MachineMemory.model_validate_json(d) for m, d in mems},
         totals={"events": events, "bytes": nbytes, "coalesced_total": coalesced, "dropped_total": dropped_total},
     )
