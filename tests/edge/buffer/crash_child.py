@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 
 from edge.buffer import Outbox
-from protocol.models import CountEvent, MachineState
+from protocol.models import CountEvent, MachineState, StateEvent
 from protocol.ranges import RangeSet
 from tests.edge.buffer.helpers import count, memory, state
 
@@ -36,7 +36,7 @@ async def main(db: Path, report: Path, machines: int, max_events: int, publish: 
         k = 0
         while True:
             k += 1
-            events = [count(name, k)]
+            events: list[CountEvent | StateEvent] = [count(name, k)]
             if k % 7 == 0:
                 events.append(state(name, k, MachineState.IDLE if k % 14 else MachineState.RUNNING))
             await outbox.emit(events, memory(name, k, good_raw=k))
