@@ -271,5 +271,6 @@ class Plant:
             "scrap_rate": model.scrap_rate,
             "faults_enabled": model.faults_enabled,
             "counter_bits": cfg.counter.bits,
+            "counter_word_order": cfg.counter.word_order,
             "paused": model.paused,
         }
