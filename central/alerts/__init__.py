@@ -1,0 +1,1 @@
+"""Failure alerts (pure): rules, lifecycle and notification formats; see docs/alerts.md."""
