@@ -9,13 +9,17 @@ or a change of job, and a merged event absorbs at most ``MAX_ABSORBED`` seqs so 
 message stays small. Only if that is not enough does it **drop** the oldest events, down to a
 low-water mark so that a full outbox does not drop (and log, and report) one event at a time.
 
+Coalescing also stops at the low-water mark: it only ever merges what is needed to make
+room, and a pass over a week of backlog is spread over several rounds instead of stalling
+the emits for the whole pass.
+
 The I/O around these rules lives in ``edge/buffer/writer.py``; this module only decides.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from protocol.models import CountEvent
 
@@ -34,88 +38,111 @@ class Bounds:
     def over(self, events: int, nbytes: int) -> bool:
         return events > self.max_events or nbytes > self.max_bytes
 
+    def low_water(self) -> tuple[int, int]:
+        return math.floor(self.max_events * LOW_WATER), math.floor(self.max_bytes * LOW_WATER)
+
     def excess(self, events: int, nbytes: int) -> tuple[int, int]:
         """Events and bytes to drop so that ``events``/``nbytes`` reach the low-water mark."""
-        low_events = math.floor(self.max_events * LOW_WATER)
-        low_bytes = math.floor(self.max_bytes * LOW_WATER)
+        low_events, low_bytes = self.low_water()
         return max(0, events - low_events), max(0, nbytes - low_bytes)
 
 
 # --------------------------------------------------------------------------- coalescing
-def can_merge(head: CountEvent, event: CountEvent) -> bool:
-    """``event`` may be merged into ``head`` (same machine and job, absorbed list not full)."""
-    return (
-        head.machine_id == event.machine_id
-        and head.job == event.job
-        and len(head.absorbed) + 1 + len(event.absorbed) <= MAX_ABSORBED
-    )
+@dataclass
+class Run:
+    """A count event other counts of its machine are being merged into (mutable during a pass).
 
+    Merging accumulates here and the merged ``CountEvent`` is built once per flush (``event``),
+    not once per absorbed event: a week of backlog coalesces in linear time.
+    """
 
-def merge_counts(head: CountEvent, event: CountEvent) -> CountEvent:
-    """``head`` followed by ``event`` as one count event that keeps ``head``'s (lower) seq."""
-    assert head.seq is not None and event.seq is not None and head.seq < event.seq
-    return CountEvent(
-        seq=head.seq,
-        machine_id=head.machine_id,
-        start=head.start,
-        ts=max(head.ts, event.ts),
-        good=head.good + event.good,
-        scrap=head.scrap + event.scrap,
-        job=head.job,
-        reset=head.reset or event.reset,
-        possibly_lost=head.possibly_lost or event.possibly_lost,
-        rebased=head.rebased or event.rebased,
-        absorbed=sorted([*head.absorbed, event.seq, *event.absorbed]),
-    )
+    seq: int
+    machine_id: str
+    job: str | None
+    start: float
+    ts: float
+    good: int
+    scrap: int
+    reset: bool
+    possibly_lost: bool
+    rebased: bool
+    absorbed: list[int]
+    size: int  # bytes of the row as last stored
 
+    @classmethod
+    def of(cls, event: CountEvent, size: int) -> Run:
+        assert event.seq is not None
+        return cls(event.seq, event.machine_id, event.job, event.start, event.ts, event.good, event.scrap,
+                   event.reset, event.possibly_lost, event.rebased, list(event.absorbed), size)
 
-@dataclass(frozen=True)
-class Head:
-    """The count event a machine's next count may merge into, and its stored size in bytes."""
+    def copy(self) -> Run:
+        return replace(self, absorbed=list(self.absorbed))
 
-    event: CountEvent
-    size: int
+    def accepts(self, event: CountEvent) -> bool:
+        """Same machine and job, a later seq, and room in the absorbed list."""
+        return (
+            event.machine_id == self.machine_id
+            and event.job == self.job
+            and event.seq is not None
+            and event.seq > self.seq
+            and len(self.absorbed) + 1 + len(event.absorbed) <= MAX_ABSORBED
+        )
+
+    def add(self, event: CountEvent) -> None:
+        """Merge ``event``: parts summed, interval extended, flags OR-ed, its seqs absorbed."""
+        assert event.seq is not None
+        self.ts = max(self.ts, event.ts)
+        self.good += event.good
+        self.scrap += event.scrap
+        self.reset |= event.reset
+        self.possibly_lost |= event.possibly_lost
+        self.rebased |= event.rebased
+        tail_sorted = not self.absorbed or self.absorbed[-1] < event.seq
+        self.absorbed.append(event.seq)
+        self.absorbed.extend(event.absorbed)
+        if not tail_sorted or event.absorbed:
+            self.absorbed.sort()
+
+    def event(self) -> CountEvent:
+        """The merged event: the lowest seq, the first start, the last ts, every absorbed seq."""
+        return CountEvent(
+            seq=self.seq, machine_id=self.machine_id, start=self.start, ts=self.ts, good=self.good,
+            scrap=self.scrap, job=self.job, reset=self.reset, possibly_lost=self.possibly_lost,
+            rebased=self.rebased, absorbed=list(self.absorbed),
+        )
 
 
 @dataclass
 class Coalescer:
     """Walks the never-handed-out events in seq order and merges count runs per machine.
 
-    ``heads`` holds, per machine, the count event that the next count of that machine may be
-    merged into. It carries over from one pass to the next (the caller discards heads that
-    were handed out or dropped since), so a run grows across passes instead of restarting.
+    ``heads`` holds, per machine, the run that the machine's next count may merge into. It
+    carries over from one pass to the next (the caller discards heads that were handed out or
+    dropped since), so a run grows across passes instead of restarting at each one.
     """
 
-    heads: dict[str, Head] = field(default_factory=dict)
+    heads: dict[str, Run] = field(default_factory=dict)
 
     def copy(self) -> Coalescer:
-        return Coalescer(dict(self.heads))
+        return Coalescer({m: run.copy() for m, run in self.heads.items()})
 
     def state(self, machine_id: str) -> None:
         """A state event of the machine: its next count starts a new run."""
         self.heads.pop(machine_id, None)
 
-    def count(self, event: CountEvent, size: int) -> tuple[Head, CountEvent] | None:
-        """Feed a count event stored in ``size`` bytes.
-
-        Returns ``(old head, merged event)`` when it was merged into the machine's head (the
-        caller then stores the merged event and tells its size with ``resize``); None when it
-        became the head itself.
-        """
-        head = self.heads.get(event.machine_id)
-        if head is not None and can_merge(head.event, event):
-            merged = merge_counts(head.event, event)
-            self.heads[event.machine_id] = Head(merged, head.size)
-            return head, merged
-        self.heads[event.machine_id] = Head(event, size)
+    def count(self, event: CountEvent, size: int) -> Run | None:
+        """Feed a count event stored in ``size`` bytes: the run it was merged into, or None
+        when it starts a run of its own."""
+        run = self.heads.get(event.machine_id)
+        if run is not None and run.accepts(event):
+            run.add(event)
+            return run
+        self.heads[event.machine_id] = Run.of(event, size)
         return None
 
-    def resize(self, machine_id: str, size: int) -> None:
-        self.heads[machine_id] = Head(self.heads[machine_id].event, size)
-
     def forget_upto(self, seq: int) -> None:
-        """Heads at or below ``seq`` are no longer mergeable (handed out or dropped)."""
-        self.heads = {m: h for m, h in self.heads.items() if h.event.seq is not None and h.event.seq > seq}
+        """Runs whose event is at or below ``seq`` are no longer mergeable (handed out or dropped)."""
+        self.heads = {m: run for m, run in self.heads.items() if run.seq > seq}
 
 
 # --------------------------------------------------------------------------- dropping

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 import aiosqlite
 
-from edge.buffer.bounds import Bounds, DropPlan, DropPlanner, DropRow
+from edge.buffer.bounds import Bounds, DropPlan, DropPlanner, DropRow, Run
 from edge.buffer.records import StoredEvent, decode, encode, row_bytes, with_seq
 from edge.buffer.schema import ROW_SIZE_SQL
 from edge.buffer.state import OutboxState
@@ -82,7 +82,7 @@ async def write_round(
             out.settled.extend(ranges)
         if confirms:
             await _forget_settled_drops(conn, st)
-            st.coalescer.heads = {m: h for m, h in st.coalescer.heads.items() if h.event.seq not in st.settled}
+            st.coalescer.heads = {m: run for m, run in st.coalescer.heads.items() if run.seq not in st.settled}
 
         t = st.totals
         seq = t.last_seq
@@ -131,7 +131,8 @@ async def _make_room(
     if not may_reshape:
         raise NeedsLockError
     t = st.totals
-    out.coalesced = await _coalesce(conn, st, handed())
+    low_events, low_bytes = bounds.low_water()
+    out.coalesced = await _coalesce(conn, st, handed(), low_events - new_events, low_bytes - new_bytes)
     out.reshaped = True
     if bounds.over(t.events + new_events, t.bytes + new_bytes):
         excess_events, excess_bytes = bounds.excess(t.events + new_events, t.bytes + new_bytes)
@@ -203,13 +204,20 @@ async def _forget_settled_drops(conn: aiosqlite.Connection, st: OutboxState) -> 
     st.dropped = keep
 
 
-async def _coalesce(conn: aiosqlite.Connection, st: OutboxState, handed: int) -> int:
-    """Merge count runs among the events never handed out; returns how many were absorbed."""
+async def _coalesce(
+    conn: aiosqlite.Connection, st: OutboxState, handed: int, enough_events: int, enough_bytes: int
+) -> int:
+    """Merge count runs among the events never handed out; returns how many were absorbed.
+
+    Stops once the held events and bytes are down to ``enough_*`` (the low-water mark minus
+    the new events), so one pass over a week of backlog is spread over several rounds; the
+    next pass continues where this one stopped (``coalesced_upto``, and the open runs).
+    """
     co = st.coalescer
     co.forget_upto(handed)
     after = max(handed, st.coalesced_upto)
     absorbed = 0
-    while True:
+    while st.totals.events > enough_events or st.totals.bytes > enough_bytes:
         rows = list(
             await conn.execute_fetchall(
                 "SELECT seq, machine_id, kind, length(payload), payload FROM events WHERE seq > ?"
@@ -219,7 +227,7 @@ async def _coalesce(conn: aiosqlite.Connection, st: OutboxState, handed: int) ->
         )
         if not rows:
             break
-        updates: dict[int, tuple[float, int, bytes, int]] = {}
+        touched: dict[int, Run] = {}
         deletes: list[tuple[int]] = []
         for seq, machine, kind, length, payload in rows:
             if kind != "count":
@@ -227,28 +235,32 @@ async def _coalesce(conn: aiosqlite.Connection, st: OutboxState, handed: int) ->
                 continue
             event = decode(payload)
             assert isinstance(event, CountEvent)
-            merge = co.count(event, row_bytes(length, machine))
-            if merge is None:
+            size = row_bytes(length, machine)
+            run = co.count(event, size)
+            if run is None:
                 continue
-            old_head, merged = merge
-            assert merged.seq is not None
-            new_payload = encode(merged.seq, merged)
-            new_size = row_bytes(len(new_payload), machine)
-            co.resize(machine, new_size)
-            updates[merged.seq] = (merged.ts, max(merged.absorbed), new_payload, merged.seq)
+            touched[run.seq] = run
             deletes.append((seq,))
-            st.totals.bytes += new_size - old_head.size - row_bytes(length, machine)
+            st.totals.bytes -= size
             st.totals.events -= 1
             absorbed += 1
         after = int(rows[-1][0])
+        updates = []
+        for run in touched.values():
+            merged = run.event()
+            payload = encode(run.seq, merged)
+            size = row_bytes(len(payload), run.machine_id)
+            st.totals.bytes += size - run.size
+            run.size = size
+            updates.append((merged.ts, merged.absorbed[-1], payload, run.seq))
         if updates:
-            await conn.executemany("UPDATE events SET ts = ?, cover = ?, payload = ? WHERE seq = ?", updates.values())
+            await conn.executemany("UPDATE events SET ts = ?, cover = ?, payload = ? WHERE seq = ?", updates)
         if deletes:
             await conn.executemany("DELETE FROM events WHERE seq = ?", deletes)
     st.coalesced_upto = after
     st.totals.coalesced_total += absorbed
     if absorbed:
-        st.oldest = await oldest(conn)  # a merged head keeps its seq but takes a later ts
+        st.oldest = await oldest(conn)  # a merged event keeps its seq but takes a later ts
     return absorbed
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from edge.buffer.bounds import MAX_ABSORBED, Bounds, Coalescer, DropPlanner, DropRow, can_merge, merge_counts
+from edge.buffer.bounds import MAX_ABSORBED, Bounds, Coalescer, DropPlanner, DropRow, Run
 from protocol.models import CountEvent
 from tests.edge.buffer.helpers import T0, count
 
@@ -11,38 +11,55 @@ def seqd(event: CountEvent, seq: int, absorbed: list[int] | None = None) -> Coun
     return event.model_copy(update={"seq": seq, "absorbed": absorbed or []})
 
 
+def merged(*events: CountEvent) -> CountEvent:
+    run = Run.of(events[0], 100)
+    for e in events[1:]:
+        assert run.accepts(e)
+        run.add(e)
+    return run.event()
+
+
 def test_merge_sums_parts_keeps_the_interval_ors_flags_and_lists_absorbed_seqs() -> None:
     a = seqd(count("m", 1, 3, scrap=1), 10, [12])
     b = seqd(count("m", 5, 2, reset=True, possibly_lost=True), 14, [15, 17])
-    m = merge_counts(a, b)
-    assert m == CountEvent(
+    assert merged(a, b) == CountEvent(
         seq=10, machine_id="m", start=T0, ts=T0 + 5, good=5, scrap=1, job="J1", reset=True, possibly_lost=True,
         rebased=False, absorbed=[12, 14, 15, 17],
     )
-    assert merge_counts(m, seqd(count("m", 6, 1, rebased=True), 20)).rebased
+    assert merged(a, b, seqd(count("m", 6, 1, rebased=True), 20)).rebased
+    assert merged(seqd(count("m", 1), 1), seqd(count("m", 2), 3), seqd(count("m", 3), 2)).absorbed == [2, 3]
 
 
-def test_only_the_same_machine_and_job_merge_and_absorbed_lists_stay_bounded() -> None:
-    a = seqd(count("m", 1), 1)
-    assert can_merge(a, seqd(count("m", 2), 2))
-    assert not can_merge(a, seqd(count("m", 2, job="J2"), 2))
-    assert not can_merge(a, seqd(count("other", 2), 2))
-    full = seqd(count("m", 1), 1, list(range(2, MAX_ABSORBED + 1)))
+def test_only_the_same_machine_and_job_and_later_seqs_merge_and_absorbed_lists_stay_bounded() -> None:
+    run = Run.of(seqd(count("m", 1), 5), 100)
+    assert run.accepts(seqd(count("m", 2), 6))
+    assert not run.accepts(seqd(count("m", 2, job="J2"), 6))
+    assert not run.accepts(seqd(count("other", 2), 6))
+    assert not run.accepts(seqd(count("m", 2), 4))
+    full = Run.of(seqd(count("m", 1), 1, list(range(2, MAX_ABSORBED + 1))), 100)
     assert len(full.absorbed) == MAX_ABSORBED - 1
-    assert can_merge(full, seqd(count("m", 2), 10_000))
-    assert not can_merge(full, seqd(count("m", 2), 10_000, [10_001]))
+    assert full.accepts(seqd(count("m", 2), 10_000))
+    assert not full.accepts(seqd(count("m", 2), 10_000, [10_001]))
 
 
 def test_coalescer_merges_runs_per_machine_and_a_state_event_ends_a_run() -> None:
     co = Coalescer()
-    assert co.count(seqd(count("a", 1), 1), 100) is None  # becomes the head
-    assert co.count(seqd(count("b", 1), 2), 100) is None  # another machine: its own head
-    merged = co.count(seqd(count("a", 2), 3), 100)
-    assert merged is not None and merged[0].event.seq == 1 and merged[1].absorbed == [3]
+    assert co.count(seqd(count("a", 1), 1), 100) is None  # starts a run
+    assert co.count(seqd(count("b", 1), 2), 100) is None  # another machine: its own run
+    run = co.count(seqd(count("a", 2), 3), 100)
+    assert run is not None and run.seq == 1 and run.absorbed == [3]
     co.state("a")
     assert co.count(seqd(count("a", 3), 4), 100) is None  # after the state event: a new run
-    merged = co.count(seqd(count("b", 3), 5), 100)
-    assert merged is not None and merged[1].seq == 2 and merged[1].absorbed == [5]
+    run = co.count(seqd(count("b", 3), 5), 100)
+    assert run is not None and run.seq == 2 and run.event().absorbed == [5]
+
+
+def test_a_copied_coalescer_is_independent_so_a_rolled_back_pass_leaves_no_trace() -> None:
+    co = Coalescer()
+    co.count(seqd(count("a", 1), 1), 100)
+    attempt = co.copy()
+    attempt.count(seqd(count("a", 2), 2), 100)
+    assert attempt.heads["a"].absorbed == [2] and co.heads["a"].absorbed == [] and co.heads["a"].good == 1
 
 
 def test_coalescer_forgets_heads_that_were_handed_out() -> None:
