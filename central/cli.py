@@ -9,12 +9,15 @@ import logging
 import socket
 import sys
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 
 import uvicorn
 
 from central.api.app import create_app
+from central.backfill import run_backfill
 from central.config import CentralConfig, load_central_config
+from central.influx.errors import InfluxWriteError
 from central.runtime import Central
 from plantpulse.configfile import ConfigError
 
@@ -26,7 +29,28 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--config", required=True, type=Path, help="central configuration file (YAML)")
     run.add_argument("--ready-file", type=Path, help="write {\"url\": ...} here (JSON) once the API serves")
     run.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING (default: %(default)s)")
+    fill = sub.add_parser("backfill", help="rewrite a window of InfluxDB time series from the store")
+    fill.add_argument("--config", required=True, type=Path, help="central configuration file (YAML)")
+    fill.add_argument("--start", required=True, help="Unix seconds or ISO 8601 with time zone")
+    fill.add_argument("--end", required=True, help="Unix seconds or ISO 8601 with time zone")
+    fill.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING (default: %(default)s)")
     return p
+
+
+def _instant(text: str, name: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(
+            f"--{name} {text!r} is not a time: Unix seconds or ISO 8601 (2026-11-25T08:00+08:00)"
+        ) from None
+    if parsed.tzinfo is None:
+        raise ValueError(f"--{name} {text!r} has no time zone: add one, e.g. +08:00 or Z")
+    return parsed.timestamp()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -40,6 +64,15 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if args.command == "backfill":
+        try:
+            start, end = _instant(args.start, "start"), _instant(args.end, "end")
+            written = asyncio.run(run_backfill(cfg, start, end))
+        except (ValueError, InfluxWriteError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        print(f"backfill: {written} points written")
+        return 0
     try:
         return asyncio.run(serve(cfg, args.ready_file))
     except OSError as exc:

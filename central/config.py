@@ -10,6 +10,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from central.influx.config import InfluxConfig
 from central.ingest.config import IngestConfig
 from central.progress.clock import ClockRule
 from central.progress.machines import MachinesConfig
@@ -50,11 +51,25 @@ class CentralConfig(_Strict):
     ingest: IngestConfig = Field(default_factory=IngestConfig, description="how events are applied")
     clock: ClockRule = Field(default_factory=ClockRule, description="the clock-skew rule's bounds")
     api: ApiConfig = Field(default_factory=ApiConfig, description="the HTTP API and pages")
+    influx: InfluxConfig | None = Field(
+        None, description="write machine states and counts to InfluxDB for Grafana (omit for none)"
+    )
     plant: MachinesConfig = Field(
         default_factory=MachinesConfig, description="lines (with shift calendars) and machines with their metadata"
     )
 
 
 def load_central_config(path: Path | str) -> CentralConfig:
-    """Load and check the file; raises plantpulse.configfile.ConfigError with a readable message."""
-    return load_yaml_model(CentralConfig, path)
+    """Load and check the file; raises plantpulse.configfile.ConfigError with a readable message.
+
+    Relative paths of files named in the configuration (store, token and password files) are
+    taken from the configuration file's folder, so a config works wherever it is started from.
+    """
+    cfg = load_yaml_model(CentralConfig, path)
+    base = Path(path).parent
+    updates: dict[str, object] = {"store": cfg.store.model_copy(update={"path": base / cfg.store.path})}
+    if cfg.mqtt.password_file is not None:
+        updates["mqtt"] = cfg.mqtt.model_copy(update={"password_file": base / cfg.mqtt.password_file})
+    if cfg.influx is not None and cfg.influx.token_file is not None:
+        updates["influx"] = cfg.influx.model_copy(update={"token_file": base / cfg.influx.token_file})
+    return cfg.model_copy(update=updates)

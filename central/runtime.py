@@ -12,11 +12,14 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 
 from central.config import CentralConfig
+from central.influx.writer import InfluxWriter
+from central.ingest.applier import Round
 from central.ingest.service import IngestService
 from central.metrics import registry
 from central.progress.machines import Catalog
 from central.store.sqlite import SqliteStore
 from central.stream import StreamHub
+from protocol.models import StateEvent
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +35,7 @@ class Central:
         self.hub = StreamHub(clock=clock, min_interval=cfg.api.stream_min_interval)
         self._tasks: list[asyncio.Task[None]] = []
         self.failed: str | None = None
+        self.influx: InfluxWriter | None = InfluxWriter(cfg.influx, clock=clock) if cfg.influx else None
         self.metrics: CollectorRegistry = registry(self)
 
     @property
@@ -51,6 +55,9 @@ class Central:
             retention=self.cfg.store.retention(), clock=self.clock,
         )
         ingest.listeners.append(self.hub.on_round)
+        if self.influx is not None:
+            await self.influx.start()
+            ingest.listeners.append(self._to_influx)
         await ingest.start()
         self._tasks = [
             asyncio.create_task(self._guard(ingest.run(), "ingest"), name="ingest"),
@@ -79,6 +86,27 @@ class Central:
         if self._ingest is not None:
             self._ingest.confirm_now()
             await self._ingest.stop()
+        if self.influx is not None:
+            await self.influx.stop()
         if self._store is not None:
             await self._store.close()
         log.info("central stopped")
+
+    def _to_influx(self, rnd: Round) -> None:
+        """Copy the round's applied states and counts to InfluxDB (best effort; the store is the record)."""
+        writer, live = self.influx, self.ingest.live
+        assert writer is not None
+        for item in rnd.applied:
+            event = item.applied.event
+            mid = event.machine_id
+            line = self.catalog.machine(mid).line
+            gw = live.gateways.get(item.edge_id)
+            site = gw.site if gw else None
+            if isinstance(event, StateEvent):
+                if item.applied.late:
+                    continue  # spliced into history: `central backfill` rewrites the window exactly
+                writer.state(machine_id=mid, line=line, site=site, ts=item.at, state=event.state.value,
+                             fault_code=event.fault_code, job=event.job)
+            else:
+                writer.count(machine_id=mid, line=line, site=site, start=item.start or item.at, ts=item.at,
+                             good=event.good, scrap=event.scrap, job=event.job)

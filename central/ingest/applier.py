@@ -39,6 +39,8 @@ class AppliedEvent:
     applied: Applied
     received_at: float
     historic: bool
+    at: float  # central's time axis: the interval start (state) or the count interval's end
+    start: float | None = None  # counts: the interval's start on central's axis
 
 
 @dataclass
@@ -156,12 +158,14 @@ class Applier:
             st = apply_count(st, event, received_at, rule=self.rule, day_of=calendar.production_day)
             record = place_count(event, received_at=received_at, skew=st.gateway_skew, rule=self.rule)
             rnd.tx.counts.append(CountRow(edge_id, item.epoch, event.seq, record))
+            at, start = record.at, record.start
         elif item.late:
             rnd = await self._flush(rnd)  # the splice needs the history as stored
             st = live.status(mid, edge_id)
             at = place_state(event, received_at=received_at, skew=st.gateway_skew, rule=self.rule).at
             after = await self._lookup(mid, at)
             st, splice = apply_late_state(st, event, received_at, after=after, rule=self.rule)
+            start = None
             if splice.remove is not None:
                 rnd.tx.removed_intervals.append(splice.remove)
             rnd.tx.intervals.extend(splice.add)
@@ -171,7 +175,7 @@ class Applier:
             res = apply_state(st, event, received_at, rule=self.rule, faults=info.faults, uncertain=item.uncertain)
             if res.closed is not None:
                 rnd.tx.intervals.append(res.closed)
-            st = res.status
+            st, at, start = res.status, res.change.at, None
         live.counters.events_applied += 1
         live.counters.uncertain_events += int(item.uncertain)
         live.counters.historic_events += int(historic)
@@ -179,7 +183,7 @@ class Applier:
             EventRow(edge_id, item.epoch, event.seq, mid, event.kind, event.ts, received_at,
                      event.model_dump_json(exclude_defaults=True), item.uncertain, item.late, historic)
         )
-        rnd.applied.append(AppliedEvent(edge_id, item, received_at, historic))
+        rnd.applied.append(AppliedEvent(edge_id, item, received_at, historic, at, start))
         self._set(mid, st, rnd)
         return rnd
 

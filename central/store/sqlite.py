@@ -233,6 +233,17 @@ class SqliteStore:
             StateInterval(m, MachineState(s), a, b, fc, job, reason, bool(u)) for m, s, a, b, fc, job, reason, u in rows
         ]
 
+    async def intervals_between(self, start: float, end: float) -> list[StateInterval]:
+        """Closed intervals of every machine starting in ``[start, end)`` (for backfills)."""
+        rows = await self._db.execute_fetchall(
+            "SELECT machine_id, state, start, end, fault_code, job, reason, uncertain FROM intervals "
+            "WHERE start >= ? AND start < ? ORDER BY start, id",
+            (start, end),
+        )
+        return [
+            StateInterval(m, MachineState(s), a, b, fc, job, reason, bool(u)) for m, s, a, b, fc, job, reason, u in rows
+        ]
+
     async def interval_at_or_after(self, machine_id: str, at: float) -> StateInterval | None:
         """The stored interval containing ``at`` or, if none, the first starting after it."""
         rows = await self._db.execute_fetchall(
