@@ -44,7 +44,12 @@ log = logging.getLogger(__name__)
 
 TAIL_CAPACITY = 10_000  # recent events kept in memory for next_batch
 _AFTER = "SELECT seq, ts, machine_id, kind, payload FROM events WHERE seq > ? ORDER BY seq LIMIT ?"
-_RANGE = "SELECT seq, ts, machine_id, kind, payload FROM events WHERE seq BETWEEN ? AND ? ORDER BY seq"
+_RANGE = (  # the range, and merged events below it whose absorbed seqs reach into it
+    "SELECT seq, ts, machine_id, kind, payload FROM events WHERE seq BETWEEN ?1 AND ?2"
+    " UNION ALL SELECT seq, ts, machine_id, kind, payload FROM events INDEXED BY events_cover"
+    " WHERE cover >= ?1 AND seq < ?1"
+    " ORDER BY seq"
+)
 
 
 @dataclass
@@ -201,7 +206,12 @@ class Outbox:
             return events
 
     async def get_range(self, first: int, last: int) -> list[StoredEvent]:
-        """The held events with ``first <= seq <= last`` (a replay request), ascending."""
+        """The held events for a replay of ``first..last``, ascending.
+
+        Besides the events in the range, a merged event with a lower seq whose absorbed seqs
+        reach into the range is returned too: a consumer that missed a seq that was absorbed
+        gets the event that carries it.
+        """
         self._check_open()
         async with self._lock:
             events = self._tail.range(first, last)

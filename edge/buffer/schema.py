@@ -8,7 +8,8 @@ Tables:
 
 * ``events``: held (unconfirmed) events by seq, with the stored wire payload and the columns
   that dropping and coalescing need without parsing it. ``cover`` is the highest seq a merged
-  event absorbed (NULL for an ordinary event).
+  event absorbed (NULL for an ordinary event; a partial index finds merged events whose
+  absorbed seqs reach into a replayed range).
 * ``memory``: each machine's ``MachineMemory`` (last raw counters), written in the same
   transaction as its events, never dropped.
 * ``dropped``: dropped ranges not yet settled by the consumer (reported in health and birth).
@@ -41,6 +42,7 @@ CREATE TABLE IF NOT EXISTS events (
     cover INTEGER,
     payload BLOB NOT NULL
 );
+CREATE INDEX IF NOT EXISTS events_cover ON events (cover) WHERE cover IS NOT NULL;
 CREATE TABLE IF NOT EXISTS memory (
     machine_id TEXT PRIMARY KEY,
     data TEXT NOT NULL

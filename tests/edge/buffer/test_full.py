@@ -211,3 +211,16 @@ async def test_random_traffic_with_a_consumer_keeps_every_seq_accounted_for(open
         assert st.coalesced_total > 0, f"seed {seed}: the scenario should make the outbox coalesce"
         totals["dropped"] += st.dropped_total
     assert totals["dropped"] > 0, "no seed made the outbox drop: the scenario misses a path"
+
+
+async def test_a_replay_of_an_absorbed_seq_returns_the_event_that_carries_it(open_outbox: OpenOutbox) -> None:
+    ob = await open_outbox(max_events=10, max_bytes=BIG)
+    for k in range(1, 6):  # m's counts interleaved with n's states; over the bound they merge into seq 1
+        await ob.emit([count("m", k)], memory("m", k))
+        await ob.emit([state("n", k, MachineState.RUNNING if k % 2 else MachineState.IDLE)], memory("n", k))
+    await ob.emit([count("m", 6)], memory("m", 6))
+    replay = await ob.get_range(5, 6)
+    assert [e.seq for e in replay] == [1, 6]  # seq 5 was absorbed by seq 1
+    carrier = replay[0].event()
+    assert isinstance(carrier, CountEvent) and 5 in carrier.absorbed
+    assert [e.seq for e in await ob.get_range(12, 20)] == []  # nothing reaches there
