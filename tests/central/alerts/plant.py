@@ -7,10 +7,14 @@ wall-clock moment in the week of Monday 2026-11-23.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from central.alerts.config import AlertsConfig
+from central.alerts.alert import Alert, TransitionKind
+from central.alerts.config import AlertsConfig, EscalationConfig
+from central.alerts.lifecycle import Reconciled, reconcile
+from central.alerts.model import Condition, Evaluation, Rule
 from central.alerts.rules import AlertRules
 from central.progress.machines import Catalog, MachinesConfig
 from central.progress.status import MachineStatus
@@ -71,3 +75,31 @@ def status(
         fault_text=catalog().machine(machine).fault_text(fault_code), job=job, last_part_at=last_part_at,
         gateway_online=gateway_online,
     )
+
+
+class Store:
+    """What the central store does with reconcile's results: keep alerts by id, record what was sent."""
+
+    def __init__(self, escalation: EscalationConfig) -> None:
+        self.escalation = escalation
+        self.alerts: dict[str, Alert] = {}
+        self.sent: list[str] = []
+        self.kinds: list[tuple[str, TransitionKind]] = []
+
+    def apply(self, result: Reconciled) -> Reconciled:
+        for change in result.changes:
+            assert change.created == (change.alert.id not in self.alerts)
+            self.alerts[change.alert.id] = change.alert
+        self.sent += [n.id for n in result.notifications]
+        self.kinds += [(n.subject, n.kind) for n in result.notifications]
+        return result
+
+    def active(self) -> list[Alert]:
+        return [a for a in self.alerts.values() if a.active]
+
+    def tick(self, conditions: Iterable[Condition] | Evaluation, now: float, historic: bool = False) -> Reconciled:
+        return self.apply(reconcile(self.active(), conditions, now, historic, escalation=self.escalation))
+
+    def one(self, rule: Rule = Rule.FAULT, subject: str = "cnc-01") -> Alert:
+        (alert,) = [a for a in self.active() if a.key == (rule, subject)]
+        return alert

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 import pytest
 
 from central.alerts.alert import Alert, AlertError, AlertStatus, Resolution, TransitionError, TransitionKind
 from central.alerts.config import EscalationConfig
-from central.alerts.lifecycle import Reconciled, acknowledge, escalation_due, reconcile, resolve
+from central.alerts.lifecycle import acknowledge, escalation_due, reconcile, resolve
 from central.alerts.model import AlertKey, Condition, Evaluation, Rule, Severity, Texts
 from central.alerts.notifications import from_json, to_json
+from tests.central.alerts.plant import Store
 
 T = 1_800_000_000.0
 ESC = EscalationConfig(after=900, every=1800, max_level=2)
@@ -28,31 +27,9 @@ def stop(subject: str = "cnc-01", severity: Severity = Severity.WARNING) -> Cond
     return Condition(Rule.LONG_STOP, subject, severity, Texts("停机", "stopped"), since=T - 600)
 
 
-class Plant:
-    """The store's view: active alerts by id, every notification id ever written."""
-
+class Plant(Store):
     def __init__(self) -> None:
-        self.alerts: dict[str, Alert] = {}
-        self.sent: list[str] = []
-        self.kinds: list[tuple[str, TransitionKind]] = []
-
-    def apply(self, result: Reconciled) -> Reconciled:
-        for change in result.changes:
-            assert change.created == (change.alert.id not in self.alerts)
-            self.alerts[change.alert.id] = change.alert
-        self.sent += [n.id for n in result.notifications]
-        self.kinds += [(n.subject, n.kind) for n in result.notifications]
-        return result
-
-    def active(self) -> list[Alert]:
-        return [a for a in self.alerts.values() if a.active]
-
-    def tick(self, conditions: Iterable[Condition] | Evaluation, now: float, historic: bool = False) -> Reconciled:
-        return self.apply(reconcile(self.active(), conditions, now, historic, escalation=ESC))
-
-    def one(self, rule: Rule = Rule.FAULT, subject: str = "cnc-01") -> Alert:
-        (alert,) = [a for a in self.active() if a.key == (rule, subject)]
-        return alert
+        super().__init__(ESC)
 
 
 def test_one_alert_per_condition_and_nothing_new_while_it_holds() -> None:

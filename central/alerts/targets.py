@@ -1,0 +1,122 @@
+"""Who receives notifications, in which format (the ``notify.webhooks`` list of central's configuration).
+
+Example::
+
+    webhooks:
+      - name: maintenance            # 维修班组群
+        kind: wecom
+        url: https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=...
+      - name: shift-leaders
+        kind: dingtalk
+        url: https://oapi.dingtalk.com/robot/send?access_token=...
+        secret: SEC...               # 加签
+        min_level: 1                 # only alerts nobody acknowledged in time
+      - name: mes
+        kind: generic
+        url: https://mes.example.local/hooks/plantpulse
+        secret: ...                  # X-Plantpulse-Signature
+        lang: en
+
+A webhook URL with a ``key`` or ``access_token`` is a secret as much as ``secret`` is: log
+``redacted_url()`` only.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import tzinfo
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+
+from central.alerts.alert import NOTIFYING, TransitionKind
+from central.alerts.model import Lang, Severity
+from central.alerts.notifications import Notification
+from central.alerts.notify_format import (
+    HttpRequest,
+    View,
+    dingtalk_request,
+    feishu_request,
+    generic_request,
+    wecom_request,
+)
+from protocol.models import ID_PATTERN
+
+
+class WebhookKind(enum.StrEnum):
+    GENERIC = "generic"
+    WECOM = "wecom"
+    DINGTALK = "dingtalk"
+    FEISHU = "feishu"
+
+
+class WebhookTarget(BaseModel):
+    """One receiver of notifications."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(..., pattern=ID_PATTERN, description="a name for logs and metrics, e.g. maintenance")
+    kind: WebhookKind = Field(..., description="the receiver's format: generic, wecom, dingtalk or feishu")
+    url: SecretStr = Field(
+        ..., description="the robot's or receiver's http(s) URL, e.g. https://oapi.dingtalk.com/robot/send?access_token=..."
+    )
+    secret: SecretStr | None = Field(
+        None,
+        description="signing secret: DingTalk 加签 (SEC...), Feishu 签名校验, or the generic webhook's HMAC key; "
+        "WeCom robots do not sign",
+    )
+    lang: Lang = Field("zh", description="language of the texts: zh or en")
+    feishu_card: bool = Field(True, description="Feishu only: true for an interactive card, false for a post")
+    min_severity: Severity = Field(
+        Severity.INFO, description="the lowest severity sent here: info, warning or critical"
+    )
+    min_level: int = Field(
+        0, ge=0, le=10, description="send an alert's notifications once it reached this escalation level, e.g. 1"
+    )
+    events: list[TransitionKind] = Field(
+        default_factory=lambda: sorted(NOTIFYING),
+        description="which transitions to send: opened, confirmed, escalated, acknowledged, resolved",
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> WebhookTarget:
+        url = self.url.get_secret_value()
+        if urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).netloc:
+            raise ValueError(f"webhook {self.name}: url must be an http:// or https:// URL")
+        if self.kind is WebhookKind.WECOM and self.secret is not None:
+            raise ValueError(f"webhook {self.name}: WeCom group robots have no signature; remove secret")
+        quiet = [e.value for e in self.events if e not in NOTIFYING]
+        if quiet:
+            raise ValueError(f"webhook {self.name}: {', '.join(quiet)} never notifies; choose from {_events()}")
+        return self
+
+    def redacted_url(self) -> str:
+        """Scheme and host only: safe for logs."""
+        parts = urlsplit(self.url.get_secret_value())
+        return f"{parts.scheme}://{parts.netloc}/…"
+
+
+def _events() -> str:
+    return ", ".join(sorted(NOTIFYING))
+
+
+def wants(target: WebhookTarget, n: Notification) -> bool:
+    """Whether ``target`` receives ``n``: its kind of event, severity and escalation level."""
+    return n.kind in target.events and n.severity.rank >= target.min_severity.rank and n.level >= target.min_level
+
+
+def build_request(
+    target: WebhookTarget, n: Notification, *, now: float, tz: tzinfo, site: str | None = None,
+    link: str | None = None,
+) -> HttpRequest:
+    """The request to send ``n`` to ``target`` at ``now`` (sign at send time: signatures expire)."""
+    view = View(target.lang, tz, site, link)
+    url = target.url.get_secret_value()
+    secret = target.secret.get_secret_value() if target.secret is not None else None
+    if target.kind is WebhookKind.GENERIC:
+        return generic_request(n, url, view, now=now, secret=secret)
+    if target.kind is WebhookKind.WECOM:
+        return wecom_request(n, url, view)
+    if target.kind is WebhookKind.DINGTALK:
+        return dingtalk_request(n, url, view, now=now, secret=secret)
+    return feishu_request(n, url, view, now=now, secret=secret, card=target.feishu_card)
