@@ -125,11 +125,37 @@ def planned_at_least(calendar: Calendar, start: float, end: float, amount: float
     return amount <= 0
 
 
+class PlannedWindow:
+    """Planned time up to ``now`` on one calendar: the last day's spans computed once, for every machine
+    of the line (a tick asks the same question of many machines sharing a calendar)."""
+
+    def __init__(self, calendar: Calendar, now: float) -> None:
+        self.calendar = calendar
+        self.now = now
+        self.planned_now = calendar.is_planned(now)
+        self._recent = calendar.planned(now - DAY, now)
+
+    def at_least(self, start: float, amount: float) -> bool:
+        """Whether ``[start, now)`` holds at least ``amount`` seconds of planned time."""
+        if self.now - start < amount:
+            return False
+        total = sum(e - max(s, start) for s, e in self._recent if e > start)
+        if total >= amount:
+            return True
+        edge = self.now - DAY
+        return start < edge and planned_at_least(self.calendar, start, edge, amount - total)
+
+
 # --------------------------------------------------------------------------- machines
 def machine_evaluation(
-    facts: MachineFacts, info: MachineInfo, calendar: Calendar, limits: MachineThresholds, now: float
+    facts: MachineFacts, info: MachineInfo, calendar: Calendar, limits: MachineThresholds, now: float,
+    *, window: PlannedWindow | None = None,
 ) -> Evaluation:
-    """Fault, long stop and stall for one machine."""
+    """Fault, long stop and stall for one machine (``window``: its calendar's, when the caller shares one).
+
+    A shift rule whose state cannot make it true (a running machine has no long stop) is false
+    at any hour; one that could be true is judged inside shift hours only.
+    """
     status = facts.status
     keys = {rule: AlertKey(rule, status.machine_id) for rule in MACHINE_RULES}
     scope = frozenset(keys.values())
@@ -139,19 +165,25 @@ def machine_evaluation(
     found: list[Condition] = []
     if Rule.FAULT not in limits.disabled and status.state is MachineState.FAULT:
         found.append(_fault(status, info, limits, base, facts.historic))
-    shift_keys = {keys[r] for r in (Rule.LONG_STOP, Rule.STALL) if r not in limits.disabled}
-    unknown: set[AlertKey] = set()
-    off_shift: set[AlertKey] = set()
-    if status.gateway_online is False or status.since is None:
-        unknown = shift_keys
-    elif shift_keys and not calendar.is_planned(now):
-        off_shift = shift_keys
-    elif shift_keys:
-        if keys[Rule.LONG_STOP] in shift_keys:
-            found.extend(_long_stop(facts, info, calendar, limits, base, now))
-        if keys[Rule.STALL] in shift_keys:
-            found.extend(_stall(facts, info, calendar, limits, base, now))
-    return Evaluation(tuple(found), scope, frozenset(unknown), frozenset(off_shift))
+    possible = set()
+    if Rule.LONG_STOP not in limits.disabled and status.state in limits.long_stop_states:
+        possible.add(Rule.LONG_STOP)
+    if Rule.STALL not in limits.disabled and status.state is MachineState.RUNNING and info.ideal_cycle_time:
+        possible.add(Rule.STALL)
+    shift_keys = frozenset(keys[r] for r in (Rule.LONG_STOP, Rule.STALL) if r not in limits.disabled)
+    if status.gateway_online is False or status.since is None:  # stale facts: a stop or stall is unknown
+        return Evaluation(tuple(found), scope, unknown=shift_keys)
+    if not possible:
+        return Evaluation(tuple(found), scope)
+    if window is None or window.calendar is not calendar or window.now != now:
+        window = PlannedWindow(calendar, now)
+    if not window.planned_now:
+        return Evaluation(tuple(found), scope, off_shift=frozenset(keys[r] for r in possible))
+    if Rule.LONG_STOP in possible:
+        found.extend(_long_stop(facts, info, window, limits, base))
+    if Rule.STALL in possible:
+        found.extend(_stall(facts, info, window, limits, base))
+    return Evaluation(tuple(found), scope)
 
 
 def _machine_details(status: MachineStatus, info: MachineInfo) -> dict[str, Detail]:
@@ -188,8 +220,8 @@ def _fault(
 
 
 def _long_stop(
-    facts: MachineFacts, info: MachineInfo, calendar: Calendar, limits: MachineThresholds,
-    base: dict[str, Detail], now: float,
+    facts: MachineFacts, info: MachineInfo, window: PlannedWindow, limits: MachineThresholds,
+    base: dict[str, Detail],
 ) -> list[Condition]:
     status = facts.status
     if status.state not in limits.long_stop_states or status.since is None:
@@ -197,7 +229,7 @@ def _long_stop(
     start = status.since
     if facts.stopped_since is not None and facts.stopped_since < start:
         start = facts.stopped_since
-    if not planned_at_least(calendar, start, now, limits.long_stop_after):
+    if not window.at_least(start, limits.long_stop_after):
         return []
     assert status.state is not None  # narrowed by the membership test above
     state, limit = STATE_NAMES[status.state], durations(limits.long_stop_after)
@@ -213,15 +245,15 @@ def _long_stop(
 
 
 def _stall(
-    facts: MachineFacts, info: MachineInfo, calendar: Calendar, limits: MachineThresholds,
-    base: dict[str, Detail], now: float,
+    facts: MachineFacts, info: MachineInfo, window: PlannedWindow, limits: MachineThresholds,
+    base: dict[str, Detail],
 ) -> list[Condition]:
     status, cycle = facts.status, info.ideal_cycle_time
     if status.state is not MachineState.RUNNING or status.since is None or cycle is None:
         return []
     limit = max(limits.stall_factor * cycle, limits.stall_min)
     reference = max(status.since, status.last_part_at or status.since)
-    if not planned_at_least(calendar, reference, now, limit):
+    if not window.at_least(reference, limit):
         return []
     span, k, ict = durations(limit), seconds_text(limits.stall_factor), seconds_text(cycle)
     message = Texts(
@@ -320,10 +352,11 @@ class AlertRules:
             return found
         return self.config.machine_thresholds(machine_id, self.catalog.machine(machine_id).line)
 
-    def machine(self, facts: MachineFacts, now: float) -> Evaluation:
+    def machine(self, facts: MachineFacts, now: float, *, window: PlannedWindow | None = None) -> Evaluation:
         mid = facts.status.machine_id
         return machine_evaluation(
-            facts, self.catalog.machine(mid), self.catalog.calendar(mid), self.machine_limits(mid), now
+            facts, self.catalog.machine(mid), self.catalog.calendar(mid), self.machine_limits(mid), now,
+            window=window,
         )
 
     def gateway(self, facts: GatewayFacts, now: float) -> Evaluation:
@@ -341,7 +374,14 @@ class AlertRules:
         Pass every machine and gateway central knows, and at least the gaps recorded within
         ``gap_hold`` plus those with an active alert.
         """
-        parts = [self.machine(m, now) for m in machines]
+        windows: dict[int, PlannedWindow] = {}  # per calendar: the machines of a line share it
+        parts = []
+        for m in machines:
+            calendar = self.catalog.calendar(m.status.machine_id)
+            window = windows.get(id(calendar))
+            if window is None:
+                window = windows[id(calendar)] = PlannedWindow(calendar, now)
+            parts.append(self.machine(m, now, window=window))
         parts += [self.gateway(g, now) for g in gateways]
         parts.append(self.gaps(gaps, now))
         return combine(parts, complete=True)

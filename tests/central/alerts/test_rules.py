@@ -8,6 +8,7 @@ from central.alerts.rules import (
     GapFacts,
     GatewayFacts,
     MachineFacts,
+    PlannedWindow,
     gap_evaluation,
     gap_subject,
     planned_at_least,
@@ -45,7 +46,15 @@ def test_a_fault_fires_outside_shift_hours_too() -> None:
     night = at("sat", "03:00")
     ev = R.machine(MachineFacts(status("cnc-01", FAULT, night, fault_code=101)), night + 1)
     assert set(found(ev)) == {Rule.FAULT}
-    assert ev.off_shift == {key(Rule.LONG_STOP), key(Rule.STALL)}  # they do not judge at night
+    assert ev.off_shift == set() and ev.judges(key(Rule.LONG_STOP))  # a fault is not a stop (own rule)
+
+
+def test_at_night_shift_rules_that_could_be_true_wait_and_those_that_cannot_are_false() -> None:
+    night = at("mon", "22:00")
+    idle = R.machine(MachineFacts(status("cnc-01", IDLE, at("mon", "16:00"))), night)
+    assert idle.conditions == () and idle.off_shift == {key(Rule.LONG_STOP)} and idle.judges(key(Rule.STALL))
+    running = R.machine(MachineFacts(status("cnc-01", RUN, at("mon", "21:00"))), night)
+    assert running.off_shift == {key(Rule.STALL)} and running.judges(key(Rule.LONG_STOP))  # the stop is over
 
 
 def test_a_fault_code_missing_from_the_dictionary_or_no_code_at_all() -> None:
@@ -267,3 +276,15 @@ def test_planned_time_walks_back_only_as_far_as_needed() -> None:
     assert planned_at_least(cal, year_long, at("mon", "09:00"), 600.0)
     assert not planned_at_least(cal, at("sat", "08:00"), at("sun", "20:00"), 60.0)  # a weekend: no shift time
 
+
+
+def test_the_shared_window_answers_like_the_walk_back() -> None:
+    cal = catalog().calendar("cnc-01")
+    for now in (at("tue", "09:00"), at("mon", "08:05", week=1), at("sat", "12:00"), at("wed", "12:30")):
+        window = PlannedWindow(cal, now)
+        for hours_back in (0.05, 0.5, 3, 20, 30, 60, 100, 800):
+            for amount in (60.0, 600.0, 3600.0, 8 * 3600.0, 30 * 3600.0):
+                start = now - hours_back * 3600
+                assert window.at_least(start, amount) == planned_at_least(cal, start, now, amount), (
+                    now, hours_back, amount,
+                )
