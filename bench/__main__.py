@@ -7,7 +7,9 @@ import importlib
 import sys
 
 # name -> module with a ``main(argv) -> int``; each module is runnable alone too
-BENCHMARKS: dict[str, str] = {}
+BENCHMARKS: dict[str, str] = {
+    "outbox": "bench.outbox",
+}
 
 
 def main(argv: list[str] | None = None) -> int:
