@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from edge.buffer import Outbox, OutboxClosedError, OutboxError
+from edge.sink import EventSink
 from protocol.models import CountEvent, MachineState, StateEvent
 from tests.edge.buffer.conftest import OpenOutbox
 from tests.edge.buffer.helpers import T0, audit, count, memory, state, wipe
@@ -214,3 +215,9 @@ async def test_count_events_keep_their_parts_through_a_restart(open_outbox: Open
     a = audit(tmp_path / "outbox.db")
     assert a.good() == sum(k % 4 for k in range(30))
     assert all(isinstance(e, CountEvent) for e in a.held.values())
+
+
+async def test_the_outbox_is_an_event_sink(open_outbox: OpenOutbox) -> None:
+    sink: EventSink = await open_outbox()  # mypy checks the interface; the calls check the behaviour
+    await sink.emit([count("m", 1)], memory("m", 1, good_raw=4))
+    assert await sink.load_memory() == {"m": memory("m", 1, good_raw=4)}
