@@ -6,16 +6,21 @@ here, never from the file itself, so it can be kept in version control.
 
 from __future__ import annotations
 
+import hashlib
+import os
 from pathlib import Path
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from central.alerts.config import AlertsConfig
+from central.alerts.targets import WebhookTarget
 from central.influx.config import InfluxConfig
 from central.ingest.config import IngestConfig
 from central.progress.clock import ClockRule
 from central.progress.machines import MachinesConfig
 from central.store.sqlite import Retention
-from plantpulse.configfile import load_yaml_model
+from plantpulse.configfile import ConfigError, load_yaml_model
 from plantpulse.mqtt import MqttConfig
 
 
@@ -35,11 +40,57 @@ class StoreConfig(_Strict):
         return Retention(self.events_days, self.dead_letters_days, self.history_days)
 
 
+class ApiKey(_Strict):
+    """One API key. The key itself is never in this file: its SHA-256, or where to read it."""
+
+    name: str = Field(..., min_length=1, description="who uses the key, e.g. maintenance-tablet (shown as the actor)")
+    role: Literal["read", "write"] = Field(..., description="read: GET only; write: also acknowledge and resolve")
+    sha256: str | None = Field(
+        None, pattern=r"^[0-9a-f]{64}$", description="hex SHA-256 of the key (python -m central new-key prints one)"
+    )
+    key_env: str | None = Field(None, description="environment variable holding the key")
+    key_file: Path | None = Field(None, description="file whose first line is the key")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> ApiKey:
+        given = [x for x in (self.sha256, self.key_env, self.key_file) if x is not None]
+        if len(given) != 1:
+            raise ValueError(f"key {self.name}: give exactly one of sha256, key_env or key_file")
+        return self
+
+    def digest(self) -> str:
+        """The key's SHA-256 (hex); reads the environment or file now."""
+        if self.sha256 is not None:
+            return self.sha256
+        if self.key_env is not None:
+            value = os.environ.get(self.key_env)
+            if not value:
+                raise ValueError(f"api key {self.name}: environment variable {self.key_env} is not set")
+        else:
+            assert self.key_file is not None
+            try:
+                value = self.key_file.read_text(encoding="utf-8").splitlines()[0].strip()
+            except (OSError, IndexError) as exc:
+                raise ValueError(f"api key {self.name}: cannot read key_file {self.key_file}: {exc}") from None
+        return hashlib.sha256(value.encode()).hexdigest()
+
+
 class ApiConfig(_Strict):
     host: str = Field("127.0.0.1", description="address the HTTP API listens on (0.0.0.0 for the whole LAN)")
     port: int = Field(8080, ge=0, le=65535, description="HTTP port, e.g. 8080 (0 = any free port)")
     stream_min_interval: float = Field(
         1.0, ge=0, description="seconds: at most one stream update per machine this often (catch-up), e.g. 1.0"
+    )
+    open_reads: bool = Field(
+        False, description="true: anyone on the network may read (GET) without a key (a trusted LAN only)"
+    )
+    keys: list[ApiKey] = Field(default_factory=list, description="API keys; writes always need a write key")
+
+
+class NotifyConfig(_Strict):
+    lang: Literal["zh", "en"] = Field("zh", description="language of the MQTT alert messages: zh or en")
+    webhooks: list[WebhookTarget] = Field(
+        default_factory=list, description="webhook receivers (generic JSON, wecom, dingtalk, feishu)"
     )
 
 
@@ -54,6 +105,8 @@ class CentralConfig(_Strict):
     influx: InfluxConfig | None = Field(
         None, description="write machine states and counts to InfluxDB for Grafana (omit for none)"
     )
+    alerts: AlertsConfig = Field(default_factory=AlertsConfig, description="alert thresholds and escalation")
+    notify: NotifyConfig = Field(default_factory=NotifyConfig, description="who gets notified, and how")
     plant: MachinesConfig = Field(
         default_factory=MachinesConfig, description="lines (with shift calendars) and machines with their metadata"
     )
@@ -66,6 +119,12 @@ def load_central_config(path: Path | str) -> CentralConfig:
     taken from the configuration file's folder, so a config works wherever it is started from.
     """
     cfg = load_yaml_model(CentralConfig, path)
+    unknown = cfg.alerts.unknown_references([li.id for li in cfg.plant.lines], [m.id for m in cfg.plant.machines])
+    if unknown:
+        raise ConfigError(f"{path}: alerts: " + "; ".join(unknown))
+    names = [w.name for w in cfg.notify.webhooks]
+    if len(set(names)) != len(names) or "mqtt" in names:
+        raise ConfigError(f"{path}: notify.webhooks: every webhook needs its own name (and 'mqtt' is reserved)")
     base = Path(path).parent
     updates: dict[str, object] = {"store": cfg.store.model_copy(update={"path": base / cfg.store.path})}
     if cfg.mqtt.password_file is not None:

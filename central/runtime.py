@@ -8,15 +8,20 @@ import logging
 import time
 from collections.abc import Callable, Coroutine
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from prometheus_client import CollectorRegistry
 
+from central.alerting import AlertEngine
+from central.alerts.alert import Alert
+from central.alertview import alert_view
 from central.config import CentralConfig
 from central.influx.writer import InfluxWriter
 from central.ingest.applier import Round
 from central.ingest.service import IngestService
 from central.metrics import registry
 from central.progress.machines import Catalog
+from central.sender import Sender
 from central.store.sqlite import SqliteStore
 from central.stream import StreamHub
 from protocol.models import StateEvent
@@ -35,8 +40,12 @@ class Central:
         self.hub = StreamHub(clock=clock, min_interval=cfg.api.stream_min_interval)
         self._tasks: list[asyncio.Task[None]] = []
         self.failed: str | None = None
+        self.alerts: AlertEngine | None = None
+        self.sender: Sender | None = None
         self.influx: InfluxWriter | None = InfluxWriter(cfg.influx, clock=clock) if cfg.influx else None
         self.metrics: CollectorRegistry = registry(self)
+        # sha256 hex of each key -> (name, role); keys from env/files are read once, at start
+        self.api_keys: dict[str, tuple[str, str]] = {k.digest(): (k.name, k.role) for k in cfg.api.keys}
 
     @property
     def store(self) -> SqliteStore:
@@ -58,8 +67,17 @@ class Central:
         if self.influx is not None:
             await self.influx.start()
             ingest.listeners.append(self._to_influx)
+        alerts = self.alerts = AlertEngine(self.cfg.alerts, self.catalog, self.cfg.notify.webhooks, self._store,
+                                           clock=self.clock)
+        await alerts.load()
+        ingest.before_commit = lambda rnd, complete: alerts.on_round(rnd, ingest.live, self.clock(),
+                                                                      complete=complete)
+        ingest.listeners.append(self._after_round)
+        sender = self.sender = Sender(self._store, self.cfg.notify.webhooks, tz=ZoneInfo(self.cfg.plant.timezone),
+                                      lang=self.cfg.notify.lang, link=lambda: ingest.link, clock=self.clock)
         await ingest.start()
         self._tasks = [
+            asyncio.create_task(self._guard(sender.run(), "sender"), name="sender"),
             asyncio.create_task(self._guard(ingest.run(), "ingest"), name="ingest"),
             asyncio.create_task(self._guard(ingest.confirm_loop(), "confirm"), name="confirm"),
         ]
@@ -91,6 +109,16 @@ class Central:
         if self._store is not None:
             await self._store.close()
         log.info("central stopped")
+
+    def _after_round(self, rnd: Round) -> None:
+        """Committed: new notifications may be sent now; alert changes go to the live stream."""
+        if rnd.tx.deliveries and self.sender is not None:
+            self.sender.wake.set()
+        self.publish_alerts(list(rnd.tx.alerts.values()))
+
+    def publish_alerts(self, alerts: list[Alert]) -> None:
+        for alert in alerts:
+            self.hub.publish("alert", {"alert": alert_view(alert)})
 
     def _to_influx(self, rnd: Round) -> None:
         """Copy the round's applied states and counts to InfluxDB (best effort; the store is the record)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
 from datetime import datetime
 from typing import Annotated
@@ -57,3 +58,44 @@ def window(
 
 
 Window = Annotated[tuple[float, float], Depends(window)]
+
+
+# --------------------------------------------------------------------------- API keys
+def _presented(request: Request) -> str | None:
+    auth = request.headers.get("authorization", "")
+    if auth.lower().startswith("bearer "):
+        return auth[7:].strip() or None
+    return request.headers.get("x-api-key") or request.query_params.get("key") or None
+
+
+def _role(request: Request, central: Central) -> tuple[str, str] | None:
+    """(key name, role) of the presented key; None without a key. An unknown key is a 401."""
+    key = _presented(request)
+    if key is None:
+        return None
+    found = central.api_keys.get(hashlib.sha256(key.encode()).hexdigest())
+    if found is None:
+        raise HTTPException(401, "unknown API key (send it as 'Authorization: Bearer <key>')")
+    return found
+
+
+def reader(request: Request, central: CentralDep) -> str:
+    who = _role(request, central)
+    if who is not None:
+        return who[0]
+    if central.cfg.api.open_reads:
+        return "anonymous"
+    raise HTTPException(401, "an API key is needed to read (Authorization: Bearer <key>), or set api.open_reads")
+
+
+def writer(request: Request, central: CentralDep) -> str:
+    who = _role(request, central)
+    if who is None:
+        raise HTTPException(401, "this needs an API key with the write role (Authorization: Bearer <key>)")
+    if who[1] != "write":
+        raise HTTPException(403, f"the key '{who[0]}' may only read; this needs a write key")
+    return who[0]
+
+
+Reader = Annotated[str, Depends(reader)]
+Writer = Annotated[str, Depends(writer)]

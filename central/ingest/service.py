@@ -32,6 +32,7 @@ from protocol.models import Ack, Replay, SeqRange
 log = logging.getLogger(__name__)
 
 Listener = Callable[[Round], None]
+BeforeCommit = Callable[[Round, bool], None]  # (round, complete): alert evaluation
 _TICK = 1.0
 _PURGE_EVERY = 3600.0
 
@@ -57,6 +58,7 @@ class IngestService:
         self.live = LiveState(cfg, catalog)
         self.applier = Applier(live=self.live, rule=rule, lookup=store.interval_at_or_after, flush=self._flush)
         self.listeners: list[Listener] = []
+        self.before_commit: BeforeCommit | None = None
         self._queue: asyncio.Queue[Incoming] = asyncio.Queue()
         self._confirm: set[tuple[str, str]] = set()
         self._link: MqttLink | None = None
@@ -65,6 +67,10 @@ class IngestService:
     @property
     def connected(self) -> bool:
         return self._link is not None and self._link.connected
+
+    @property
+    def link(self) -> MqttLink | None:
+        return self._link
 
     async def start(self) -> None:
         """Restore the live state from the store, then connect (messages wait in the broker until then)."""
@@ -99,9 +105,12 @@ class IngestService:
             rnd = Round()
             if batch:
                 rnd = await self.applier.messages(batch, rnd)
-            if time.monotonic() >= next_tick:
+            tick = time.monotonic() >= next_tick
+            if tick:
                 next_tick = time.monotonic() + _TICK
                 rnd = await self.applier.tick(self.clock(), rnd)
+            if self.before_commit is not None:
+                self.before_commit(rnd, tick)
             await self._finish(rnd)
             if time.monotonic() >= next_purge:
                 next_purge = time.monotonic() + _PURGE_EVERY

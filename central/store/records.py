@@ -12,6 +12,11 @@ from dataclasses import asdict, dataclass, field
 from datetime import date
 from typing import Any
 
+from pydantic import TypeAdapter
+
+from central.alerts import notifications
+from central.alerts.alert import Alert
+from central.alerts.notifications import Notification
 from central.progress.counts import CountRecord
 from central.progress.machines import FaultText
 from central.progress.status import MachineStatus
@@ -100,6 +105,20 @@ class GapRow:
     id: int | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One notification to send to one target (``mqtt`` or a webhook's name): the outbox row."""
+
+    notification_id: str
+    target: str
+    site: str | None = None
+    status: str = "pending"  # pending, sent, failed (gave up)
+    attempts: int = 0
+    next_at: float = 0.0
+    sent_at: float | None = None
+    last_error: str | None = None
+
+
 @dataclass(slots=True)
 class Transaction:
     events: list[EventRow] = field(default_factory=list)
@@ -111,10 +130,34 @@ class Transaction:
     gateways: dict[str, GatewayRow] = field(default_factory=dict)
     gaps: list[GapRow] = field(default_factory=list)
     dead_letters: list[DeadLetter] = field(default_factory=list)
+    alerts: dict[str, Alert] = field(default_factory=dict)  # alert id -> its new state (insert or update)
+    notifications: list[Notification] = field(default_factory=list)
+    deliveries: list[Delivery] = field(default_factory=list)
 
     def empty(self) -> bool:
         return not (self.events or self.statuses or self.epochs or self.gateways or self.gaps or self.dead_letters
-                    or self.intervals or self.removed_intervals or self.counts)
+                    or self.intervals or self.removed_intervals or self.counts or self.alerts
+                    or self.notifications or self.deliveries)
+
+
+# --------------------------------------------------------------------------- alerts <-> JSON
+_ALERT: TypeAdapter[Alert] = TypeAdapter(Alert)
+
+
+def alert_to_json(alert: Alert) -> str:
+    return _ALERT.dump_json(alert).decode()
+
+
+def alert_from_json(text: str) -> Alert:
+    return _ALERT.validate_json(text)
+
+
+def notification_to_json(n: Notification) -> str:
+    return json.dumps(notifications.to_json(n), ensure_ascii=False)
+
+
+def notification_from_json(text: str) -> Notification:
+    return notifications.from_json(json.loads(text))
 
 
 # --------------------------------------------------------------------------- status <-> JSON

@@ -11,6 +11,7 @@ than this program is refused with a clear message instead of being misread.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from dataclasses import dataclass
@@ -18,16 +19,23 @@ from pathlib import Path
 
 import aiosqlite
 
+from central.alerts.alert import Alert
+from central.alerts.notifications import Notification
 from central.progress.clock import Clamp
 from central.progress.counts import CountRecord
 from central.progress.status import MachineStatus
 from central.progress.timeline import StateInterval
 from central.store.records import (
     DeadLetter,
+    Delivery,
     EpochRow,
     GapRow,
     GatewayRow,
     Transaction,
+    alert_from_json,
+    alert_to_json,
+    notification_from_json,
+    notification_to_json,
     status_from_json,
     status_to_json,
 )
@@ -69,6 +77,22 @@ MIGRATIONS: list[str] = [
         reason TEXT NOT NULL);
     CREATE INDEX dead_letters_received ON dead_letters (received_at);
     """,
+    # 2: alerts and the notification outbox (written in the transaction of the alert change)
+    """
+    CREATE TABLE alerts (
+        id TEXT PRIMARY KEY, rule TEXT NOT NULL, subject TEXT NOT NULL, status TEXT NOT NULL,
+        condition_active INTEGER NOT NULL, historic INTEGER NOT NULL, severity TEXT NOT NULL,
+        opened_at REAL NOT NULL, updated_at REAL NOT NULL, data TEXT NOT NULL);
+    CREATE INDEX alerts_active ON alerts (status, condition_active);
+    CREATE INDEX alerts_opened ON alerts (opened_at);
+    CREATE TABLE notifications (
+        id TEXT PRIMARY KEY, alert_id TEXT NOT NULL, created_at REAL NOT NULL, data TEXT NOT NULL);
+    CREATE TABLE deliveries (
+        notification_id TEXT NOT NULL, target TEXT NOT NULL, site TEXT, status TEXT NOT NULL,
+        attempts INTEGER NOT NULL, next_at REAL NOT NULL, sent_at REAL, last_error TEXT,
+        PRIMARY KEY (notification_id, target));
+    CREATE INDEX deliveries_due ON deliveries (status, next_at);
+    """,
 ]
 
 
@@ -96,6 +120,7 @@ class SqliteStore:
     def __init__(self, db: aiosqlite.Connection, path: Path) -> None:
         self._db = db
         self.path = path
+        self._lock = asyncio.Lock()  # one transaction at a time on the one connection
 
     @classmethod
     async def open(cls, path: Path) -> SqliteStore:
@@ -119,6 +144,10 @@ class SqliteStore:
         """Write one ingest round atomically and durably."""
         if tx.empty():
             return
+        async with self._lock:
+            await self._commit(tx)
+
+    async def _commit(self, tx: Transaction) -> None:
         db = self._db
         await db.execute("BEGIN IMMEDIATE")
         try:
@@ -172,6 +201,27 @@ class SqliteStore:
                     [(g.gap.edge_id, g.gap.epoch, g.gap.first, g.gap.last, g.gap.reason, g.gap.count,
                       g.gap.start_ts, g.gap.end_ts, g.recorded_at) for g in tx.gaps],
                 )
+            if tx.alerts:
+                await db.executemany(
+                    "INSERT INTO alerts VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
+                    "status = excluded.status, condition_active = excluded.condition_active, "
+                    "historic = excluded.historic, severity = excluded.severity, updated_at = excluded.updated_at, "
+                    "data = excluded.data",
+                    [(a.id, a.rule.value, a.subject, a.status.value, int(a.condition_active), int(a.historic),
+                      a.severity.value, a.opened_at, a.history[-1].at if a.history else a.opened_at,
+                      alert_to_json(a)) for a in tx.alerts.values()],
+                )
+            if tx.notifications:
+                await db.executemany(
+                    "INSERT OR IGNORE INTO notifications VALUES (?, ?, ?, ?)",
+                    [(n.id, n.alert_id, n.at, notification_to_json(n)) for n in tx.notifications],
+                )
+            if tx.deliveries:
+                await db.executemany(
+                    "INSERT OR IGNORE INTO deliveries VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    [(d.notification_id, d.target, d.site, d.status, d.attempts, d.next_at, d.sent_at, d.last_error)
+                     for d in tx.deliveries],
+                )
             if tx.dead_letters:
                 await db.executemany(
                     "INSERT INTO dead_letters (received_at, topic, payload, reason) VALUES (?, ?, ?, ?)",
@@ -192,6 +242,7 @@ class SqliteStore:
             ("intervals", "end", retention.history_days),
             ("counts", "at", retention.history_days),
             ("gaps", "recorded_at", retention.history_days),
+            ("notifications", "created_at", retention.history_days),
         ):
             cur = await self._db.execute(f"DELETE FROM {table} WHERE {column} < ?", (now - days * day,))  # noqa: S608 - fixed names above
             deleted[table] = cur.rowcount
@@ -285,6 +336,71 @@ class SqliteStore:
             (limit, offset),
         )
         return [DeadLetter(r, t, bytes(p), reason, i) for i, r, t, p, reason in rows]
+
+
+    # ----------------------------------------------------------------- alerts and deliveries
+    async def active_alerts(self) -> list[Alert]:
+        """Alerts holding their (rule, subject) key: not resolved, or resolved by hand while still true."""
+        rows = await self._db.execute_fetchall(
+            "SELECT data FROM alerts WHERE status != 'resolved' OR condition_active = 1"
+        )
+        return [alert_from_json(data) for (data,) in rows]
+
+    async def alerts(self, *, status: str | None = None, rule: str | None = None, subject: str | None = None,
+                     since: float | None = None, limit: int = 100, offset: int = 0) -> list[Alert]:
+        where: list[str] = ["1 = 1"]
+        params: list[object] = []
+        if status == "active":
+            where.append("status != 'resolved'")
+        elif status is not None:
+            where.append("status = ?")
+            params.append(status)
+        for column, value in (("rule", rule), ("subject", subject)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                params.append(value)
+        if since is not None:
+            where.append("updated_at >= ?")
+            params.append(since)
+        sql = f"SELECT data FROM alerts WHERE {' AND '.join(where)} ORDER BY opened_at DESC LIMIT ? OFFSET ?"  # noqa: S608 - fixed fragments
+        rows = await self._db.execute_fetchall(sql, (*params, limit, offset))
+        return [alert_from_json(data) for (data,) in rows]
+
+    async def alert(self, alert_id: str) -> Alert | None:
+        rows = list(await self._db.execute_fetchall("SELECT data FROM alerts WHERE id = ?", (alert_id,)))
+        return alert_from_json(rows[0][0]) if rows else None
+
+    async def due_deliveries(self, now: float, limit: int = 50) -> list[tuple[Delivery, Notification]]:
+        rows = await self._db.execute_fetchall(
+            "SELECT d.notification_id, d.target, d.site, d.status, d.attempts, d.next_at, d.sent_at, d.last_error, "
+            "n.data FROM deliveries d JOIN notifications n ON n.id = d.notification_id "
+            "WHERE d.status = 'pending' AND d.next_at <= ? ORDER BY d.next_at LIMIT ?",
+            (now, limit),
+        )
+        return [(Delivery(*row[:8]), notification_from_json(row[8])) for row in rows]
+
+    async def next_delivery_at(self) -> float | None:
+        rows = list(await self._db.execute_fetchall("SELECT min(next_at) FROM deliveries WHERE status = 'pending'"))
+        return float(rows[0][0]) if rows and rows[0][0] is not None else None
+
+    async def update_deliveries(self, done: list[Delivery]) -> None:
+        async with self._lock:
+            await self._db.execute("BEGIN IMMEDIATE")
+            try:
+                await self._db.executemany(
+                    "UPDATE deliveries SET status = ?, attempts = ?, next_at = ?, sent_at = ?, last_error = ? "
+                    "WHERE notification_id = ? AND target = ?",
+                    [(d.status, d.attempts, d.next_at, d.sent_at, d.last_error, d.notification_id, d.target)
+                     for d in done],
+                )
+                await self._db.execute("COMMIT")
+            except BaseException:
+                await self._db.execute("ROLLBACK")
+                raise
+
+    async def delivery_counts(self) -> dict[str, int]:
+        rows = await self._db.execute_fetchall("SELECT status, count(*) FROM deliveries GROUP BY status")
+        return {status: int(n) for status, n in rows}
 
 
 async def _migrate(db: aiosqlite.Connection, path: Path) -> None:

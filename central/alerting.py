@@ -1,0 +1,184 @@
+"""Alerts inside ingest rounds: rules and lifecycle (central/alerts) wired to live state and the store.
+
+The engine runs *inside* a round, before its commit: the alert changes, their notification
+records and one delivery row per notification and receiver go into the round's transaction
+(a transactional outbox), so a crash never loses a notification and never sends one for a
+change that was not committed. The sender (central/sender.py) delivers the rows later.
+
+People's actions (acknowledge, resolve) run through the same lifecycle and are committed in a
+transaction of their own.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from central.alerts.alert import Alert
+from central.alerts.config import AlertsConfig
+from central.alerts.lifecycle import Reconciled, acknowledge, reconcile, resolve
+from central.alerts.model import AlertKey, Evaluation, combine
+from central.alerts.rules import AlertRules, GapFacts, GatewayFacts, MachineFacts, gap_subject
+from central.alerts.targets import WebhookTarget, wants
+from central.ingest.applier import Round
+from central.ingest.live import LiveState
+from central.progress.machines import Catalog
+from central.store.records import Delivery, Transaction
+from central.store.sqlite import SqliteStore
+from protocol.models import MachineState
+
+log = logging.getLogger(__name__)
+
+MQTT_TARGET = "mqtt"
+
+
+class UnknownAlertError(KeyError):
+    """No alert with that id."""
+
+
+@dataclass
+class _Tracking:
+    stopped_since: dict[str, float] = field(default_factory=dict)  # machine -> when it stopped running
+    dropped: dict[str, int] = field(default_factory=dict)  # gateway -> dropped counter last seen
+    dropped_rose_at: dict[str, float] = field(default_factory=dict)
+    gaps: dict[str, GapFacts] = field(default_factory=dict)  # recent gaps and gaps with an alert
+
+
+class AlertEngine:
+    def __init__(
+        self, cfg: AlertsConfig, catalog: Catalog, webhooks: list[WebhookTarget], store: SqliteStore,
+        *, clock: Callable[[], float],
+    ) -> None:
+        self.cfg = cfg
+        self.rules = AlertRules(cfg, catalog)
+        self.webhooks = webhooks
+        self.store = store
+        self.clock = clock
+        self.active: dict[AlertKey, Alert] = {}
+        self.track = _Tracking()
+        self.changed: list[Alert] = []  # alerts changed in the last round (for the live stream)
+
+    async def load(self) -> None:
+        for alert in await self.store.active_alerts():
+            self.active[alert.key] = alert
+
+    # ----------------------------------------------------------------- inside a round
+    def on_round(self, rnd: Round, live: LiveState, now: float, *, complete: bool) -> None:
+        """Evaluate what the round touched (or everything, on the periodic tick) and reconcile."""
+        self.changed = []
+        historic = self._historic(rnd)
+        for mid in rnd.machines:
+            self._track_stop(live, mid)
+        for edge_id in rnd.gateways:
+            self._track_dropped(live, edge_id, now)
+        for gap in rnd.gaps:
+            facts = GapFacts.from_gap(gap, now)
+            self.track.gaps[facts.gap_id] = facts
+        self._forget_old_gaps(now)
+        if complete:
+            evaluation = self.rules.everything(
+                now,
+                [self._machine_facts(live, mid, historic) for mid in live.statuses],
+                [self._gateway_facts(live, gid) for gid in live.gateways],
+                list(self.track.gaps.values()),
+            )
+        else:
+            parts: list[Evaluation] = [
+                self.rules.machine(self._machine_facts(live, mid, historic), now) for mid in sorted(rnd.machines)
+            ]
+            parts += [self.rules.gateway(self._gateway_facts(live, gid), now) for gid in sorted(rnd.gateways)]
+            if rnd.gaps:
+                fresh = [self.track.gaps[gap_subject(g)] for g in rnd.gaps if gap_subject(g) in self.track.gaps]
+                parts.append(self.rules.gaps(fresh, now))
+            if not parts:
+                return
+            evaluation = combine(parts)
+        self._record(reconcile(self.active.values(), evaluation, now, escalation=self.cfg.escalation), rnd.tx, live)
+
+    def _record(self, result: Reconciled, tx: Transaction, live: LiveState) -> None:
+        for change in result.changes:
+            alert = change.alert
+            if alert.active:
+                self.active[alert.key] = alert
+            elif self.active.get(alert.key) is not None and self.active[alert.key].id == alert.id:
+                del self.active[alert.key]
+            tx.alerts[alert.id] = alert
+            self.changed.append(alert)
+        for n in result.notifications:
+            tx.notifications.append(n)
+            site = self._site(live, n.rule.subject_kind.value, n.subject)
+            tx.deliveries.append(Delivery(n.id, MQTT_TARGET, site, next_at=n.at))
+            for target in self.webhooks:
+                if wants(target, n):
+                    tx.deliveries.append(Delivery(n.id, target.name, site, next_at=n.at))
+
+    # ----------------------------------------------------------------- people
+    async def act(self, alert_id: str, action: str, *, by: str, note: str | None, live: LiveState) -> Alert:
+        """Acknowledge or resolve; raises UnknownAlertError, or AlertError with the reason it cannot."""
+        alert = next((a for a in self.active.values() if a.id == alert_id), None)
+        if alert is None:
+            alert = await self.store.alert(alert_id)
+        if alert is None:
+            raise UnknownAlertError(alert_id)
+        now = self.clock()
+        result = acknowledge(alert, by=by, note=note, now=now) if action == "ack" else resolve(
+            alert, by=by, note=note, now=now
+        )
+        tx = Transaction()
+        self._record(result, tx, live)
+        await self.store.commit(tx)
+        return tx.alerts.get(alert.id, alert)
+
+    # ----------------------------------------------------------------- facts
+    def _historic(self, rnd: Round) -> dict[str, bool]:
+        """Per machine: were all the events applied to it in this round historic?"""
+        out: dict[str, bool] = {}
+        for item in rnd.applied:
+            mid = item.applied.event.machine_id
+            out[mid] = out.get(mid, True) and item.historic
+        return out
+
+    def _track_stop(self, live: LiveState, mid: str) -> None:
+        st = live.statuses.get(mid)
+        if st is None or st.state is None:
+            return
+        if st.state is MachineState.RUNNING:
+            self.track.stopped_since.pop(mid, None)
+        elif mid not in self.track.stopped_since and st.since is not None:
+            self.track.stopped_since[mid] = st.since
+
+    def _track_dropped(self, live: LiveState, edge_id: str, now: float) -> None:
+        gw = live.gateways.get(edge_id)
+        if gw is None:
+            return
+        before = self.track.dropped.get(edge_id)
+        if before is not None and gw.dropped_total > before:
+            self.track.dropped_rose_at[edge_id] = now
+        self.track.dropped[edge_id] = gw.dropped_total
+
+    def _forget_old_gaps(self, now: float) -> None:
+        hold = self.rules.gateway_limits.gap_hold
+        with_alert = {a.subject for a in self.active.values()}
+        for gid in [g for g, f in self.track.gaps.items() if now - f.recorded_at > hold and g not in with_alert]:
+            del self.track.gaps[gid]
+
+    def _machine_facts(self, live: LiveState, mid: str, historic: dict[str, bool]) -> MachineFacts:
+        return MachineFacts(live.statuses[mid], self.track.stopped_since.get(mid), historic.get(mid, False))
+
+    def _gateway_facts(self, live: LiveState, edge_id: str) -> GatewayFacts:
+        gw = live.gateways[edge_id]
+        return GatewayFacts(
+            edge_id, gw.online, gw.changed_at, gw.skew, gw.dropped_total, self.track.dropped_rose_at.get(edge_id),
+            tuple(live.machines_of(edge_id)),
+        )
+
+    def _site(self, live: LiveState, kind: str, subject: str) -> str | None:
+        if kind == "machine":
+            edge = live.machine_gateway.get(subject)
+        elif kind == "gateway":
+            edge = subject
+        else:
+            edge = subject.split(":", 1)[0]
+        gw = live.gateways.get(edge) if edge else None
+        return gw.site if gw else None

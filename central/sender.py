@@ -1,0 +1,119 @@
+"""Deliver the notification outbox: MQTT under ``_central/alerts`` and the configured webhooks.
+
+Rows are written by the alert engine in the transaction of the alert change; this task sends
+what is due, marks it sent, or schedules a retry with capped exponential backoff and jitter. It
+runs beside ingest and never blocks it: a dead webhook only delays its own rows. Every request
+carries the notification's stable id, so a receiver recognises the one resend that can happen
+when central dies between sending and marking a row sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import tzinfo
+
+import httpx
+
+from central.alerting import MQTT_TARGET
+from central.alerts.model import Lang
+from central.alerts.notifications import Notification
+from central.alerts.notify_format import View, mqtt_message
+from central.alerts.targets import WebhookTarget, build_request
+from central.store.records import Delivery
+from central.store.sqlite import SqliteStore
+from plantpulse.mqtt import MqttLink
+
+log = logging.getLogger(__name__)
+
+_BASE_DELAY = 2.0
+_MAX_DELAY = 600.0
+_GIVE_UP_AFTER = 7 * 86_400.0  # a row still failing a week after its notification is marked failed
+_IDLE_POLL = 5.0
+
+
+class Sender:
+    def __init__(
+        self, store: SqliteStore, webhooks: list[WebhookTarget], *, tz: tzinfo, lang: Lang,
+        link: Callable[[], MqttLink | None], clock: Callable[[], float] = time.time, timeout: float = 10.0,
+    ) -> None:
+        self.store = store
+        self.targets = {t.name: t for t in webhooks}
+        self.tz = tz
+        self.lang = lang
+        self.link = link
+        self.clock = clock
+        self.timeout = timeout
+        self.sent = 0
+        self.failures = 0
+        self.wake = asyncio.Event()
+        self._failing: set[str] = set()
+
+    async def run(self) -> None:
+        async with httpx.AsyncClient(timeout=self.timeout) as http:
+            while True:
+                due = await self.store.due_deliveries(self.clock())
+                if due:
+                    done = await asyncio.gather(*(self._send(http, d, n) for d, n in due))
+                    await self.store.update_deliveries(list(done))
+                    continue
+                nxt = await self.store.next_delivery_at()
+                wait = _IDLE_POLL if nxt is None else min(_IDLE_POLL, max(0.05, nxt - self.clock()))
+                self.wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.wake.wait(), wait)
+
+    async def _send(self, http: httpx.AsyncClient, d: Delivery, n: Notification) -> Delivery:
+        now = self.clock()
+        try:
+            if d.target == MQTT_TARGET:
+                await self._mqtt(d, n)
+            else:
+                target = self.targets.get(d.target)
+                if target is None:
+                    return replace(d, status="failed", last_error="webhook no longer configured")
+                await self._webhook(http, target, d, n, now)
+        except Exception as exc:  # noqa: BLE001 - any failure of one delivery is retried, never raised
+            self.failures += 1
+            attempts = d.attempts + 1
+            if d.target not in self._failing:
+                self._failing.add(d.target)
+                log.warning("notification to %s failed (retrying with backoff): %s", d.target, exc)
+            delay = min(_MAX_DELAY, _BASE_DELAY * 2 ** min(attempts - 1, 20)) * random.uniform(0.8, 1.2)
+            status = "failed" if now - n.at > _GIVE_UP_AFTER else "pending"
+            return replace(d, status=status, attempts=attempts, next_at=now + delay, last_error=str(exc)[:500])
+        if d.target in self._failing:
+            self._failing.discard(d.target)
+            log.info("notifications to %s are delivered again", d.target)
+        self.sent += 1
+        return replace(d, status="sent", attempts=d.attempts + 1, sent_at=now, last_error=None)
+
+    async def _mqtt(self, d: Delivery, n: Notification) -> None:
+        link = self.link()
+        if link is None or not link.connected:
+            raise ConnectionError("not connected to the MQTT broker")
+        topic, payload = mqtt_message(n, d.site or "unknown", View(self.lang, self.tz))
+        await asyncio.wait_for(link.publish(topic, payload, qos=1), self.timeout)
+
+    async def _webhook(
+        self, http: httpx.AsyncClient, target: WebhookTarget, d: Delivery, n: Notification, now: float
+    ) -> None:
+        req = build_request(target, n, now=now, tz=self.tz, site=d.site)
+        response = await http.request(req.method, req.url, content=req.body, headers=dict(req.headers))
+        if response.status_code >= 300:
+            raise RuntimeError(f"{target.redacted_url()} answered HTTP {response.status_code}")
+        # the chat robots answer 200 with an error code in the body
+        try:
+            body = response.json()
+        except (json.JSONDecodeError, ValueError):
+            return
+        if isinstance(body, dict):
+            code = body.get("errcode", body.get("code", body.get("StatusCode", 0)))
+            if code not in (0, None):
+                raise RuntimeError(f"{target.redacted_url()} refused it: {str(body)[:200]}")
