@@ -1,0 +1,243 @@
+"""The collection runtime: one task per PLC connection, one tracker per machine, events to the sink.
+
+``Collection`` starts a collector per connection (edge/collectors/registry.py) and receives
+their readings and failures. For each machine it feeds the pure ``MachineTracker`` and awaits
+``sink.emit(events, memory)`` under that machine's lock, so one machine's events reach the sink
+in order and never concurrently, while other machines go on. A slow sink slows only the
+connection whose machine is emitting: polls of one machine never overlap anyway.
+
+Trackers start from ``sink.load_memory()``: a restarted gateway continues with the raw counters
+it last persisted and counts exactly what the PLC made meanwhile. On cancellation the readers
+stop first, then every tracker is flushed, so no counted part waits for the next interval.
+
+An emit that has started is finished even if the task is cancelled meanwhile: the tracker has
+already moved past those events, and losing them would lose parts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from edge.collectors.backoff import Backoff
+from edge.collectors.base import Collector
+from edge.collectors.registry import build_collectors
+from edge.config import EdgeConfig, ModbusMachine, OpcuaMachine
+from edge.events import MachineTracker, Raw, Reading, TrackerOutput
+from edge.sink import EventSink
+from protocol.models import MachineHealth, MachineSnapshot, MachineState, StateEvent
+
+log = logging.getLogger(__name__)
+
+LATENCY_WINDOW = 512  # reads the p50/p99 poll latency is taken over
+
+
+class SinkError(RuntimeError):
+    """The sink failed to store events: the gateway cannot go on counting without losing them."""
+
+
+@dataclass
+class _Machine:
+    cfg: ModbusMachine | OpcuaMachine
+    tracker: MachineTracker | None = None
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    latencies: deque[float] = field(default_factory=lambda: deque(maxlen=LATENCY_WINDOW))
+    reads: int = 0
+    read_errors: int = 0
+    reachable: bool = False
+    last: Reading | None = None
+    last_ts: float | None = None
+    away_since: float | None = None
+    unknown_logged: set[Raw] = field(default_factory=set)
+
+
+class Collection:
+    """Reads every configured machine until cancelled; see the module docstring."""
+
+    def __init__(self, cfg: EdgeConfig, sink: EventSink, clock: Callable[[], float] = time.time) -> None:
+        self.cfg = cfg
+        self.sink = sink
+        self.clock = clock
+        self._machines = {m.id: _Machine(m) for m in cfg.machines}
+        self._stats: dict[str, int] = {}
+        self._collectors: list[Collector] = []
+
+    # ----------------------------------------------------------------- running
+    async def run(self) -> None:
+        memory = await self.sink.load_memory()
+        for machine_id, m in self._machines.items():
+            m.tracker = MachineTracker(self.cfg.tracker_config(m.cfg), memory.get(machine_id))
+        self._collectors = build_collectors(self.cfg)
+        try:
+            async with asyncio.TaskGroup() as group:
+                for collector in self._collectors:
+                    group.create_task(self._supervise(collector), name=f"collect {collector.name}")
+        except asyncio.CancelledError:
+            await self._flush_all()
+            raise
+        except BaseExceptionGroup as errors:
+            raise errors.exceptions[0] from None  # a SinkError: the only error a supervisor lets through
+
+    async def _supervise(self, collector: Collector) -> None:
+        """Run one collector; a bug in it costs its machines a pause, never the whole gateway."""
+        backoff = Backoff(1.0, 60.0)
+        while True:
+            try:
+                await collector.run(self)
+            except SinkError:
+                raise
+            except Exception:
+                delay = backoff.next()
+                log.exception("collector %s failed; restarting it in %.1f s", collector.name, delay)
+            else:
+                delay = backoff.next()
+                log.error("collector %s stopped on its own; restarting it in %.1f s", collector.name, delay)
+            for machine_id in collector.machine_ids:
+                await self.lost(machine_id, "collector error")
+            await asyncio.sleep(delay)
+
+    async def _flush_all(self) -> None:
+        now = self.clock()
+        for m in self._machines.values():
+            if m.tracker is None:
+                continue
+            async with m.lock:
+                await self._emit(m.tracker.flush(now))
+
+    # ----------------------------------------------------------------- Report (called by collectors)
+    async def reading(self, machine_id: str, reading: Reading, latency: float | None = None) -> None:
+        m = self._machines[machine_id]
+        async with m.lock:
+            assert m.tracker is not None
+            now = self.clock()
+            if m.away_since is not None or m.tracker.state == MachineState.OFFLINE:
+                away = f" after {now - m.away_since:.1f} s" if m.away_since is not None else ""
+                log.info("machine %s answers again%s", machine_id, away)
+                m.away_since = None
+            m.reads += 1
+            m.reachable = True
+            m.last, m.last_ts = reading, now
+            if latency is not None:
+                m.latencies.append(latency)
+            out = m.tracker.on_reading(reading, now)
+            self._log_unknown_states(m)
+            await self._emit(out)
+
+    async def failure(self, machine_id: str, reason: str, latency: float | None = None) -> None:
+        m = self._machines[machine_id]
+        async with m.lock:
+            assert m.tracker is not None
+            m.read_errors += 1
+            m.reachable = False
+            out = m.tracker.on_failure(self.clock(), reason)
+            self._note_offline(m, out, reason)
+            await self._emit(out)
+
+    async def lost(self, machine_id: str, reason: str) -> None:
+        m = self._machines[machine_id]
+        async with m.lock:
+            if m.tracker is None:
+                return
+            m.reachable = False
+            out = m.tracker.mark_offline(self.clock(), reason)
+            self._note_offline(m, out, reason)
+            await self._emit(out)
+
+    def count(self, name: str, n: int = 1) -> None:
+        self._stats[name] = self._stats.get(name, 0) + n
+
+    # ----------------------------------------------------------------- views
+    def health(self) -> list[MachineHealth]:
+        """Per machine: reachable, state, poll latency p50/p99 (ms) over the last reads, counters."""
+        out: list[MachineHealth] = []
+        for machine_id, m in self._machines.items():
+            lat = sorted(m.latencies)
+            out.append(
+                MachineHealth(
+                    machine_id=machine_id,
+                    reachable=m.reachable,
+                    state=m.tracker.state if m.tracker is not None else None,
+                    poll_p50_ms=_percentile(lat, 0.50),
+                    poll_p99_ms=_percentile(lat, 0.99),
+                    read_errors=m.read_errors,
+                    reads=m.reads,
+                )
+            )
+        return out
+
+    def snapshot(self) -> list[MachineSnapshot]:
+        """The current raw values of every machine (absolute counters: for checks, never for counting)."""
+        now = self.clock()
+        out: list[MachineSnapshot] = []
+        for machine_id, m in self._machines.items():
+            r = m.last
+            out.append(
+                MachineSnapshot(
+                    machine_id=machine_id,
+                    ts=m.last_ts if m.last_ts is not None else now,
+                    reachable=m.reachable,
+                    state=m.tracker.state if m.tracker is not None else None,
+                    fault_code=m.tracker.fault_code if m.tracker is not None else None,
+                    job=r.job if r else None,
+                    good_raw=r.good if r else None,
+                    scrap_raw=r.scrap if r else None,
+                    power_on=r.power_on if r else None,
+                )
+            )
+        return out
+
+    def stats(self) -> dict[str, int]:
+        """Collector statistics: notifications, queue overflows, late polls, subscription mismatches..."""
+        return dict(self._stats)
+
+    # ----------------------------------------------------------------- internals
+    async def _emit(self, out: TrackerOutput) -> None:
+        if not out.events:
+            return
+        assert out.memory is not None
+        task = asyncio.ensure_future(self.sink.emit(out.events, out.memory))
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            await _finish(task)
+            raise
+        except Exception as exc:
+            raise SinkError(f"the event sink failed to store events: {exc}") from exc
+
+    def _note_offline(self, m: _Machine, out: TrackerOutput, reason: str) -> None:
+        if any(isinstance(e, StateEvent) and e.state == MachineState.OFFLINE for e in out.events):
+            m.away_since = self.clock()
+            log.warning(
+                "machine %s is unreachable (%s); retrying with backoff up to %.0f s", m.cfg.id, reason,
+                m.cfg.retry_max,
+            )
+
+    def _log_unknown_states(self, m: _Machine) -> None:
+        assert m.tracker is not None
+        for raw in m.tracker.unknown_raw_states() - m.unknown_logged:
+            m.unknown_logged.add(raw)
+            log.warning(
+                "machine %s: raw state %r is not in state_map; reported as %s (add it to state_map)",
+                m.cfg.id, raw, m.cfg.unknown_state.value,
+            )
+
+
+async def _finish(task: asyncio.Future[None]) -> None:
+    """Wait for a started emit even while being cancelled; its events are already out of the tracker."""
+    try:
+        await task
+    except Exception as exc:
+        raise SinkError(f"the event sink failed to store events: {exc}") from exc
+
+
+def _percentile(sorted_values: list[float], q: float) -> float | None:
+    """Nearest-rank percentile in milliseconds, None without data."""
+    if not sorted_values:
+        return None
+    index = min(len(sorted_values) - 1, max(0, math.ceil(q * len(sorted_values)) - 1))
+    return round(sorted_values[index] * 1000.0, 3)

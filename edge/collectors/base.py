@@ -1,0 +1,96 @@
+"""The ``Collector`` interface: what every protocol module offers, and how it reports back.
+
+A collector owns one connection (a Modbus host:port with one or more unit ids, or one OPC UA
+session with one or more machines) and runs as one task: it connects, reads or subscribes,
+reconnects after failures, and tells the runtime (edge/collection.py) what it saw through a
+``Report``. It never touches trackers or sinks itself, so the counting rules stay in one pure
+place and a new protocol is one module plus one line in the registry.
+
+Errors a collector expects (timeouts, refused connections, Bad status codes, Modbus exception
+responses) are reported as failed reads, never raised; anything it raises is a bug, and the
+runtime logs it, marks its machines offline and restarts it after a pause.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Protocol
+
+from edge.events import Reading
+
+Value = int | float | bool | str
+
+
+class Report(Protocol):
+    """How a collector hands its observations to the runtime (awaited: the runtime may be slow)."""
+
+    async def reading(self, machine_id: str, reading: Reading, latency: float | None = None) -> None:
+        """A successful read of the machine's tags; ``latency`` is the request's round trip in seconds."""
+        ...
+
+    async def failure(self, machine_id: str, reason: str, latency: float | None = None) -> None:
+        """A failed read (timeout, refused, exception response, Bad status): offline after a few."""
+        ...
+
+    async def lost(self, machine_id: str, reason: str) -> None:
+        """Communication is certainly gone (an OPC UA session died): offline at once."""
+        ...
+
+    def count(self, name: str, n: int = 1) -> None:
+        """Add to a collection statistic (notifications, overflows, late polls...)."""
+        ...
+
+
+@dataclass(frozen=True)
+class CheckRow:
+    """One line of ``edge check``: a tag read once, or why it could not be read."""
+
+    machine_id: str
+    tag: str
+    address: str
+    raw: str = ""
+    decoded: str = ""
+    latency_ms: float | None = None
+    error: str | None = None
+
+
+class Collector(Protocol):
+    name: str  # e.g. "modbus 192.168.1.20:502", used in logs and task names
+    machine_ids: tuple[str, ...]
+
+    async def run(self, report: Report) -> None:
+        """Collect until cancelled; close the connection on the way out."""
+        ...
+
+    async def check(self) -> list[CheckRow]:
+        """Connect, read every tag of every machine once, close: one row per tag."""
+        ...
+
+
+def reading_from_values(values: Mapping[str, Value | None]) -> Reading:
+    """A tracker ``Reading`` from decoded tag values keyed by tag name (missing tags are None)."""
+    return Reading(
+        state=values.get("state"),
+        fault_code=_int(values.get("fault_code")),
+        good=_int(values.get("good_count")),
+        scrap=_int(values.get("scrap_count")),
+        job=_job(values.get("job")),
+        power_on=_int(values.get("power_on_count")),
+    )
+
+
+def _int(value: Value | None) -> int | None:
+    if value is None or isinstance(value, str):
+        return None if value is None else int(value)
+    return int(value)
+
+
+def _job(value: Value | None) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, bool):
+        return str(int(value))
+    return str(value)

@@ -1,0 +1,335 @@
+"""Modbus collection against real simulated PLCs, compared with the simulator's ground truth.
+
+One plant for the module: ``roll`` has a 16-bit good counter that rolls over early and a scrap
+counter parked at 65530 (scrap rate 0) for the ambiguous power-cycle case; ``wide`` has a 32-bit
+low-word-first counter; ``gw-a``/``gw-b`` are two unit ids behind one port. Every test starts
+its gateway while the plant is paused, so the gateway's first read and the truth agree on the
+starting counters, and pauses again before comparing totals.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from edge.collection import Collection
+from edge.config import parse_edge_config
+from edge.sink import MemorySink
+from protocol.models import CountEvent, MachineState, StateEvent
+from tests.fixtures.plant import SimulatedPlant
+from tests.fixtures.procs import free_port
+from tests.fixtures.waiting import async_wait_until
+
+GW_PORT = free_port()
+STATES = "{0: idle, 1: running, 2: setup, 3: fault, 4: maintenance}"
+PLANT = f"""
+name: edge-modbus
+seed: 11
+speed: 30
+min_state_duration: 0.5
+control_port: 0
+machines:
+  - id: roll
+    protocol: modbus
+    cycle_time: 3
+    cycle_jitter: 0.2
+    scrap_rate: 0
+    job_quantity: [400, 400]
+    faults: {{mtbf: 45, mttr: 15, codes: {{101: 1, 205: 1}}}}
+    counter: {{bits: 16, good_start: 65500, scrap_start: 65530}}
+  - id: wide
+    protocol: modbus
+    cycle_time: 4
+    scrap_rate: 0.15
+    setup_time: 20
+    idle_between_jobs: 15
+    job_quantity: [6, 12]
+    counter: {{bits: 32, word_order: little, good_start: 70000, scrap_start: 65535}}
+  - id: gw-a
+    protocol: modbus
+    port: {GW_PORT}
+    unit_id: 1
+    cycle_time: 5
+    scrap_rate: 0.1
+    setup_time: 20
+    job_quantity: [5, 10]
+  - id: gw-b
+    protocol: modbus
+    port: {GW_PORT}
+    unit_id: 2
+    cycle_time: 5
+    scrap_rate: 0.1
+    setup_time: 30
+    job_quantity: [5, 10]
+    faults: {{mtbf: 60, mttr: 20}}
+"""
+
+
+@pytest.fixture(scope="module")
+def plant(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimulatedPlant]:
+    p = SimulatedPlant(Path(tmp_path_factory.mktemp("edge-modbus")), PLANT).start()
+    yield p
+    p.stop()
+
+
+def modbus_yaml(plant: SimulatedPlant, mid: str, *, power_on: bool = True, timeout: float = 0.3,
+                as_id: str | None = None) -> str:
+    ep = plant.endpoint(mid)
+    kind = "uint32, word_order: little" if mid == "wide" else "uint16"
+    return f"""
+  - id: {as_id or mid}
+    protocol: modbus
+    host: 127.0.0.1
+    port: {ep["port"]}
+    unit_id: {ep["unit_id"]}
+    poll_interval: 0.1
+    timeout: {timeout}
+    retry_max: 1.0
+    min_cycle_time: 0.05
+    state_map: {STATES}
+    tags:
+      state: {{address: 0}}
+      fault_code: {{address: 1}}
+      good_count: {{address: 2, type: {kind}}}
+      scrap_count: {{address: 4, type: {kind}}}
+      job: {{address: 6}}
+""" + ("      power_on_count: {address: 7}\n" if power_on else "")
+
+
+class Gateway:
+    """A ``Collection`` with an in-memory sink, running as a task of the test's event loop."""
+
+    def __init__(self, machines_yaml: str, count_interval: float = 1.0) -> None:
+        self.cfg = parse_edge_config(f"edge_id: gw\nsite: test\ncount_interval: {count_interval}\nmachines:"
+                                     + machines_yaml)
+        self.sink = MemorySink()
+        self.collection = Collection(self.cfg, self.sink)
+        self.task: asyncio.Task[None] | None = None
+        self.lag: dict[str, tuple[int, int]] = {}
+
+    def start(self) -> Gateway:
+        self.task = asyncio.create_task(self.collection.run())
+        return self
+
+    async def stop(self) -> None:
+        assert self.task is not None
+        self.task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self.task
+
+    def health(self, mid: str) -> Any:
+        return next(h for h in self.collection.health() if h.machine_id == mid)
+
+    def snapshot(self, mid: str) -> Any:
+        return next(s for s in self.collection.snapshot() if s.machine_id == mid)
+
+    def counts(self, mid: str) -> tuple[int, int]:
+        events = [e for e in self.sink.events if isinstance(e, CountEvent) and e.machine_id == mid]
+        return sum(e.good for e in events), sum(e.scrap for e in events)
+
+    def count_events(self, mid: str) -> list[CountEvent]:
+        return [e for e in self.sink.events if isinstance(e, CountEvent) and e.machine_id == mid]
+
+    def states(self, mid: str) -> list[StateEvent]:
+        return [e for e in self.sink.events if isinstance(e, StateEvent) and e.machine_id == mid]
+
+    async def wait_read(self, mid: str, plant: SimulatedPlant | None = None, plant_id: str | None = None) -> None:
+        """Wait for the machine's first read; with the plant paused, note how far it lags the model.
+
+        The gateway counts from its first read. A simulated OPC UA server may still show the value
+        from just before the pause (its node writes can interleave), so the parts the truth records
+        before the pause but the gateway sees after it are added to what it is expected to count.
+        """
+        await async_wait_until(lambda: self.health(mid).reads > 0, 20, what=f"first read of {mid}")
+        if plant is not None:
+            m, s = plant.machine(plant_id or mid), self.snapshot(mid)
+            machine = next(c for c in self.cfg.machines if c.id == mid)
+            bits = self.cfg.tracker_config(machine)
+            self.lag[mid] = ((m["good_counter"] - s.good_raw) % (1 << bits.good_bits),
+                             (m["scrap_counter"] - s.scrap_raw) % (1 << bits.scrap_bits))
+
+    def expected(self, plant: SimulatedPlant, mid: str, since: float, until: float,
+                 plant_id: str | None = None) -> tuple[int, int]:
+        """The parts the truth records between the two pauses, plus the lag noted at the first read."""
+        good, scrap = made(plant, plant_id or mid, since, until)
+        lag = self.lag.get(mid, (0, 0))
+        return good + lag[0], scrap + lag[1]
+
+    async def settle(self, plant: SimulatedPlant, mid: str, plant_id: str | None = None) -> None:
+        """With the plant paused: wait until the gateway has read the machine's final values."""
+        def same() -> bool:
+            m = plant.machine(plant_id or mid)
+            s = self.snapshot(mid)
+            return bool(s.reachable) and (s.good_raw, s.scrap_raw) == (m["good_counter"], m["scrap_counter"])
+        await async_wait_until(same, 20, interval=0.1, what=f"gateway read the final counters of {mid}")
+
+
+def in_state(gw: Gateway, mid: str, state: MachineState | None) -> Callable[[], bool]:
+    """A probe: the machine is in ``state`` (None: in any real state, i.e. read and not offline)."""
+    if state is None:
+        return lambda: gw.health(mid).state not in (None, MachineState.OFFLINE)
+    return lambda: gw.health(mid).state == state
+
+
+def made(plant: SimulatedPlant, mid: str, since: float, until: float) -> tuple[int, int]:
+    """Good and scrap parts the truth records between two pauses of the plant."""
+    parts = [p for p in plant.truth(mid)["parts"] if since < p["ts"] <= until]
+    return sum(p["good"] for p in parts), sum(not p["good"] for p in parts)
+
+
+def compress(items: list[Any]) -> list[Any]:
+    out: list[Any] = []
+    for item in items:
+        if not out or out[-1] != item:
+            out.append(item)
+    return out
+
+
+def truth_states(plant: SimulatedPlant, mid: str, since: float, until: float) -> list[tuple[str, int | None, str]]:
+    intervals = plant.truth(mid)["intervals"]
+    seen = [i for i in intervals if i["start"] <= until and (i["end"] is None or i["end"] > since)]
+    return compress([(i["state"], i["fault_code"] if i["state"] == "fault" else None, str(i["job"])) for i in seen])
+
+
+def gateway_states(gw: Gateway, mid: str) -> list[tuple[str, int | None, str]]:
+    return compress([(e.state.value, e.fault_code, str(e.job)) for e in gw.states(mid)
+                     if e.state != MachineState.OFFLINE])
+
+
+def assert_states_match(gw: Gateway, plant: SimulatedPlant, mid: str, since: float, until: float) -> None:
+    """The gateway saw every state the truth has between the pauses, in order (offline aside).
+
+    Its first read may show the state that ended just before the first pause, when a simulated
+    OPC UA server had not yet shown the new one (see ``Gateway.wait_read``).
+    """
+    got = gateway_states(gw, mid)
+    window = truth_states(plant, mid, since, until)
+    assert got in (window, truth_states(plant, mid, since - 1.0, until)), f"{mid}: gateway {got}, truth {window}"
+
+
+@pytest.mark.slow
+async def test_counts_and_states_match_the_ground_truth(plant: SimulatedPlant) -> None:
+    machines = ("roll", "wide", "gw-a", "gw-b")
+    since = plant.pause()
+    first_roll = plant.machine("roll")["good_counter"]
+    gw = Gateway("".join(modbus_yaml(plant, mid) for mid in machines)).start()
+    try:
+        for mid in machines:
+            await gw.wait_read(mid, plant)
+        plant.resume()
+        await async_wait_until(lambda: plant.machine("roll")["good_counter"] < first_roll, 30,
+                               what="the 16-bit counter of roll to roll over")
+        await async_wait_until(lambda: sum(len(gw.states(m)) for m in machines) >= 10, 30, what="state changes")
+        until = plant.pause()
+        for mid in machines:
+            await gw.settle(plant, mid)
+    finally:
+        await gw.stop()
+        plant.resume()
+    for mid in machines:
+        good, scrap = gw.expected(plant, mid, since, until)
+        assert gw.counts(mid) == (good, scrap), f"{mid}: counted {gw.counts(mid)}, truth {(good, scrap)}"
+        assert_states_match(gw, plant, mid, since, until)
+        assert not any(e.reset or e.rebased or e.possibly_lost for e in gw.count_events(mid))
+    assert gw.collection.stats()["polls"] > 50
+
+
+@pytest.mark.slow
+async def test_unreachable_refuse_and_hang_go_offline_alone_and_count_on_return(
+    plant: SimulatedPlant, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="edge")
+    machines = ("roll", "wide", "gw-a", "gw-b")
+    since = plant.pause()
+    gw = Gateway("".join(modbus_yaml(plant, mid) for mid in machines)).start()
+    bound = 3 * max(0.1, 0.3)  # offline_after x max(poll interval, timeout)
+    try:
+        for mid in machines:
+            await gw.wait_read(mid, plant)
+        plant.resume()
+        cut = time.monotonic()
+        plant.act("wide", "unreachable", {"mode": "refuse"})
+        plant.act("gw-b", "unreachable", {"mode": "hang"})
+        for mid in ("wide", "gw-b"):
+            await async_wait_until(in_state(gw, mid, MachineState.OFFLINE), bound + 5, what=f"{mid} offline")
+        detected = time.monotonic() - cut
+        assert detected < bound + 3.0, f"offline after {detected:.2f} s (bound {bound:.1f} s + scheduling)"
+        # meanwhile the machines on other connections keep their poll rate
+        before, t0 = gw.health("roll").reads, time.monotonic()
+        gw_a_before = gw.health("gw-a").reads
+        await asyncio.sleep(2.0)  # a measuring window, not a wait for something to happen
+        rate = (gw.health("roll").reads - before) / (time.monotonic() - t0)
+        assert rate > 0.5 * 10, f"roll polled at {rate:.1f}/s while others were down (configured 10/s)"
+        assert gw.health("gw-a").reads - gw_a_before > 5  # its neighbour on the hanging connection goes on
+        assert gw.health("roll").state != MachineState.OFFLINE and gw.health("gw-a").state != MachineState.OFFLINE
+
+        plant.act("wide", "reachable")
+        plant.act("gw-b", "reachable")
+        for mid in ("wide", "gw-b"):
+            await async_wait_until(in_state(gw, mid, None), 15, what=f"{mid} back")
+        await async_wait_until(lambda: gw.counts("wide")[0] > 0, 30, what="parts of wide counted after it came back")
+        until = plant.pause()
+        for mid in machines:
+            await gw.settle(plant, mid)
+    finally:
+        await gw.stop()
+        plant.resume()
+    for mid in machines:
+        assert gw.counts(mid) == gw.expected(plant, mid, since, until), mid
+    for mid in ("wide", "gw-b"):
+        states = [e.state for e in gw.states(mid)]
+        assert states.count(MachineState.OFFLINE) == 1
+        assert states[-1] != MachineState.OFFLINE  # its real state again
+        offline = next(e for e in gw.states(mid) if e.state == MachineState.OFFLINE)
+        assert offline.reason and ("no answer" in offline.reason if mid == "gw-b" else "connect" in offline.reason)
+        logs = [r.getMessage() for r in caplog.records if mid in r.getMessage()]
+        assert sum("is unreachable" in line for line in logs) == 1
+        assert sum("answers again" in line for line in logs) == 1
+
+
+@pytest.mark.slow
+async def test_power_cycle_reset_and_the_ambiguous_rollover(plant: SimulatedPlant) -> None:
+    """A power cycle (the PLC off for a second, the plant paused): exact with the power-on counter.
+
+    ``roll``'s scrap counter is parked at 65530 and shows 0 after the power cycle. Without a
+    power-on counter, a wrap of +6 is plausible for the second the PLC could not be read, so the
+    documented rule counts a rollover; the good counter fell from far below the top, which no
+    plausible rollover explains, so it is a reset (marked possibly_lost). With the power-on counter
+    both are resets and the count is exact.
+    """
+    await async_wait_until(lambda: plant.machine("roll")["good_counter"] < 60000, 30,
+                           what="roll's good counter past its rollover")
+    since = plant.pause()
+    before = plant.machine("roll")
+    assert before["scrap_counter"] == 65530
+    with_power = Gateway(modbus_yaml(plant, "roll")).start()
+    without = Gateway(modbus_yaml(plant, "roll", power_on=False, as_id="roll-np")).start()
+    try:
+        await with_power.wait_read("roll", plant)
+        await without.wait_read("roll-np", plant, plant_id="roll")
+        plant.act("roll", "power-cycle", {"off_seconds": 1.0})
+        await async_wait_until(lambda: without.snapshot("roll-np").good_raw == 0
+                               and with_power.snapshot("roll").power_on == before["power_on_count"] + 1, 10,
+                               what="both gateways saw the power cycle")
+        plant.resume()
+        await async_wait_until(lambda: plant.machine("roll")["good_counter"] >= 5, 30, what="parts after power-on")
+        until = plant.pause()
+        await with_power.settle(plant, "roll")
+        await without.settle(plant, "roll-np", plant_id="roll")
+    finally:
+        await with_power.stop()
+        await without.stop()
+        plant.resume()
+    good, scrap = with_power.expected(plant, "roll", since, until)
+    assert scrap == 0 and without.expected(plant, "roll-np", since, until, plant_id="roll") == (good, 0)
+    assert with_power.counts("roll") == (good, 0)
+    assert any(e.reset for e in with_power.count_events("roll"))
+    assert without.counts("roll-np") == (good, 65536 - 65530)  # the ambiguous scrap counter: counted as a wrap
+    assert any(e.reset and e.possibly_lost for e in without.count_events("roll-np"))
