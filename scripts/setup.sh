@@ -17,7 +17,7 @@ say() { printf 'setup: %s\n' "$*" >&2; }
 # "program:debian-package" pairs; programs are looked up in PATH and in the sbin folders,
 # where Debian puts daemons such as mosquitto.
 case "$purpose" in
-  test) wanted="mosquitto:mosquitto mosquitto_passwd:mosquitto victoria-metrics:victoria-metrics" ;;
+  test) wanted="mosquitto:mosquitto mosquitto_passwd:mosquitto victoria-metrics:victoria-metrics chromium:chromium" ;;
   demo) wanted="mosquitto:mosquitto" ;;
   *) say "unknown purpose '$purpose' (expected test or demo)"; exit 2 ;;
 esac

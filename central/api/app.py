@@ -9,7 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from central.api.routes import alerts, gateways, machines, records, stream, system
+from central.api.routes import alerts, gateways, machines, pages, records, stream, system
 from central.api.views import attach_stream
 from central.runtime import Central
 from plantpulse import __version__
@@ -32,7 +32,7 @@ def create_app(central: Central) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.central = central
-    for module in (machines, gateways, records, alerts, stream, system):
+    for module in (machines, gateways, records, alerts, stream, system, pages):
         app.include_router(module.router)
 
     @app.exception_handler(RequestValidationError)

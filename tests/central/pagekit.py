@@ -1,0 +1,90 @@
+"""Helpers for the page tests (tests/central/test_page.py): a real headless Chromium, and a
+hand-made gateway that publishes exactly the states a test needs (gateway offline, a machine
+that never reported, a state that began minutes ago) without waiting for a plant to do them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from playwright.sync_api import Browser, sync_playwright
+
+from protocol.models import CountEvent, Event, EventBatch, MachineState, StateEvent, Status
+from protocol.topics import GatewayChannel, gateway_topic
+from tests.fixtures.mosquitto import Mosquitto
+
+CHROMIUM = Path("/usr/bin/chromium")
+WRITE_KEY = "floor-write-key"
+READ_KEY = "board-read-key"
+FAULTS = {321: {"zh": "液压压力低", "en": "hydraulic pressure low"}}
+
+
+def api_keys() -> list[dict[str, str]]:
+    """The central ``api.keys`` entries for WRITE_KEY and READ_KEY (stored hashed, as in production)."""
+    return [
+        {"name": "floor-tablet", "role": "write", "sha256": hashlib.sha256(WRITE_KEY.encode()).hexdigest()},
+        {"name": "hall-board", "role": "read", "sha256": hashlib.sha256(READ_KEY.encode()).hexdigest()},
+    ]
+
+
+@contextmanager
+def chromium() -> Iterator[Browser]:
+    """The system's Chromium under Playwright (never a downloaded browser: no `playwright install`)."""
+    if not CHROMIUM.exists():
+        raise RuntimeError(f"{CHROMIUM} is missing: install it with `apt-get install chromium` "
+                           "(scripts/setup.sh test does it when run as root)")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+class HandGateway:
+    """A gateway played by hand over MQTT: births, Wills and events with consecutive seqs."""
+
+    def __init__(self, broker: Mosquitto, edge_id: str = "gw1", site: str = "s1") -> None:
+        self.edge_id, self.site, self.epoch, self.birth, self.seq = edge_id, site, "epoch-1", 1, 0
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"hand-{edge_id}")
+        self.client.connect(broker.host, broker.port)
+        self.client.loop_start()
+
+    def close(self) -> None:
+        self.client.loop_stop()
+        self.client.disconnect()
+
+    def _send(self, channel: GatewayChannel, payload: str) -> None:
+        self.client.publish(gateway_topic(self.site, self.edge_id, channel), payload, qos=1).wait_for_publish(5)
+
+    def online(self, machines: list[str]) -> None:
+        status = Status(edge_id=self.edge_id, online=True, birth=self.birth, ts=time.time(), epoch=self.epoch,
+                        machines=machines)
+        self._send("status", status.model_dump_json())
+
+    def offline(self) -> None:
+        """The Will of the current connection: the gateway went away."""
+        self._send("status", Status(edge_id=self.edge_id, online=False, birth=self.birth, ts=time.time())
+                   .model_dump_json())
+
+    def _events(self, *events: Event) -> None:
+        batch = EventBatch(edge_id=self.edge_id, epoch=self.epoch, sent_at=time.time(), events=list(events))
+        self._send("events", batch.model_dump_json())
+
+    def state(self, machine_id: str, state: str, *, ago: float = 0.0, **fields: Any) -> None:
+        self.seq += 1
+        self._events(StateEvent(seq=self.seq, machine_id=machine_id, ts=time.time() - ago,
+                                state=MachineState(state), **fields))
+
+    def count(self, machine_id: str, good: int, scrap: int = 0, job: str | None = None) -> None:
+        self.seq += 1
+        now = time.time()
+        self._events(CountEvent(seq=self.seq, machine_id=machine_id, start=now - 1, ts=now, good=good, scrap=scrap,
+                                job=job))
