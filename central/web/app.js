@@ -101,7 +101,7 @@
       elapsed.dataset.since = m.since;
       elapsed.textContent = duration(serverNow() - m.since);
     }
-    const stateName = t("state")[state];
+    const stateName = state === "unknown" && m.state ? String(m.state) : t("state")[state];
     const rows = [
       el("div", "head", el("span", "state", stateName), elapsed),
       el("h3", "name", m.name || m.id, m.name && m.name !== m.id ? el("span", "id", m.id) : null),
@@ -188,7 +188,7 @@
     try {
       const response = await fetch("/api/v1/alerts?status=active&limit=1000", { headers: auth(key), cache: "no-store" });
       if (response.status === 401 || response.status === 403) {
-        alertsProblem = ["alertsNeedKey", ""];
+        alertsProblem = [key ? "alertsBadKey" : "alertsNeedKey", ""];
       } else if (!response.ok) {
         alertsProblem = ["alertsFailed", `HTTP ${response.status}`];
       } else {

@@ -170,6 +170,18 @@ def test_tiles_languages_phone_and_board(
         expect(tile(page, "m2").locator(".state")).to_have_text("故障")
         expect(page.locator("html")).to_have_attribute("lang", "zh-Hans")
 
+        # reads need a key on this central: a wrong key is said so, a read key shows the alerts
+        key_dialog = page.locator("#key-dialog")
+        for key in ("nonsense", READ_KEY):
+            page.get_by_role("button", name="密钥").click()
+            key_dialog.locator("#key-input").fill(key)
+            key_dialog.get_by_role("button", name="保存").click()
+            expect(key_dialog).to_be_hidden()
+            if key == "nonsense":
+                expect(page.locator("#alerts-note")).to_have_text("保存的密钥无效：请点“密钥”保存正确的密钥。")
+        expect(alert_item(page, "m2")).to_contain_text("Press 2 (m2) 故障 321：液压压力低", timeout=SOON)
+        expect(page.locator("#alerts-note")).to_be_hidden()
+
         # a phone: one column
         phone = contexts(locale="en-US", viewport={"width": 390, "height": 844}, is_mobile=True).new_page()
         phone.goto(central.url)
