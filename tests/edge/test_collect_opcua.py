@@ -16,9 +16,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from edge.collectors import opcua
+from edge.collectors.opcua_values import Change
 from protocol.models import MachineState
 from tests.edge.test_collect_modbus import STATES, Gateway, assert_states_match, in_state
 from tests.fixtures.plant import SimulatedPlant
@@ -216,3 +219,29 @@ async def test_sign_and_encrypt_with_username_and_password(
     assert bad.health("ua-sec").reads == 0
     reason = bad.states("ua-sec")[-1].reason or ""
     assert "Bad" in reason or "denied" in reason.lower(), reason
+
+
+@pytest.mark.slow
+async def test_the_counter_check_catches_changes_a_subscription_lost(
+    plant: SimulatedPlant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A subscription that silently loses every GoodCount notification: the periodic read still counts."""
+    keep = opcua._Subscription._changes
+
+    def lossy(self: opcua._Subscription, batches: list[list[Any]]) -> list[Change]:
+        return [c for c in keep(self, batches) if c.tag != "good_count"]
+
+    monkeypatch.setattr(opcua._Subscription, "_changes", lossy)
+    since = plant.pause()
+    gw = Gateway(opcua_yaml(plant, "ua-long", "    counter_check_interval: 0.5\n")).start()
+    try:
+        await gw.wait_read("ua-long", plant)
+        plant.resume()
+        await async_wait_until(lambda: gw.counts("ua-long")[0] > 10, 30, what="parts counted through the check")
+        until = plant.pause()
+        await gw.settle(plant, "ua-long")
+    finally:
+        await gw.stop()
+        plant.resume()
+    assert gw.counts("ua-long") == gw.expected(plant, "ua-long", since, until)
+    assert gw.collection.stats()["subscription_mismatches"] >= 2
