@@ -15,7 +15,7 @@ test:
 
 demo:
 	@scripts/setup.sh demo
-	$(BIN)/python -m simulators --plant simulators/plants/demo.yaml
+	$(BIN)/python -m plantpulse.demo
 
 lint:
 	$(BIN)/ruff check .

@@ -9,11 +9,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import logging
+import signal
 import sys
+from pathlib import Path
 
+from edge.buffer.errors import OutboxError
 from edge.check import check, format_table
 from edge.config import EdgeConfig, load_edge_config
+from edge.gateway import Gateway
 from plantpulse.configfile import ConfigError
 
 
@@ -44,8 +49,28 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.command == "check":
         return _check(cfg)
-    print("error: `edge run` is not built yet (store and forward is the next issue)", file=sys.stderr)
-    return 2
+    return _run(cfg, Path(args.config))
+
+
+def _run(cfg: EdgeConfig, path: Path) -> int:
+    """Collect and forward until SIGTERM/SIGINT, then flush and exit 0 (systemd-friendly)."""
+    if logging.getLogger().level > logging.INFO:
+        logging.getLogger().setLevel(logging.INFO)  # a service says when it starts, reconnects, stops
+    config_hash = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+
+    async def go() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await Gateway(cfg, config_hash=config_hash).run(stop)
+
+    try:
+        asyncio.run(go())
+    except OutboxError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def _check(cfg: EdgeConfig) -> int:

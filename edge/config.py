@@ -23,7 +23,9 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from edge.events import Raw, TrackerConfig
+from edge.settings import BufferConfig, ForwardConfig, HealthConfig
 from plantpulse.configfile import ConfigError, load_yaml_model, parse_yaml_model
+from plantpulse.mqtt import MqttConfig
 from protocol.models import ID_PATTERN, MachineState
 
 Table = Literal["holding", "input", "coil", "discrete"]
@@ -392,6 +394,15 @@ class EdgeConfig(_Strict):
         20.0, gt=0, description="seconds: a running machine reports its part counts at most this often, e.g. 20"
     )
     machines: list[Machine] = Field(..., min_length=1, description="the machines this gateway reads, at least one")
+    data_dir: Path | None = Field(
+        None,
+        description="folder of the outbox and the birth counter, e.g. /var/lib/plantpulse/edge "
+        "(default: var/edge/<edge_id> beside the config file); one folder per gateway",
+    )
+    mqtt: MqttConfig = Field(default_factory=MqttConfig, description="the MQTT broker events are sent to")
+    buffer: BufferConfig = Field(default_factory=BufferConfig, description="bounds of the durable outbox")
+    forward: ForwardConfig = Field(default_factory=ForwardConfig, description="how events are sent")
+    health: HealthConfig = Field(default_factory=HealthConfig, description="health messages, snapshots, /metrics")
 
     @model_validator(mode="after")
     def _unique(self) -> EdgeConfig:
@@ -440,6 +451,27 @@ def parse_edge_config(text: str, *, source: str = "<config>", base_dir: Path | N
 
 
 def _finish(cfg: EdgeConfig, base_dir: Path) -> EdgeConfig:
+    if cfg.data_dir is None:
+        cfg.data_dir = base_dir / "var" / "edge" / cfg.edge_id
+    elif not cfg.data_dir.is_absolute():
+        cfg.data_dir = base_dir / cfg.data_dir
+    mqtt_files = {
+        name: base_dir / value
+        for name in ("password_file",)
+        if isinstance(value := getattr(cfg.mqtt, name), Path) and not value.is_absolute()
+    }
+    if cfg.mqtt.tls is not None:
+        tls = cfg.mqtt.tls.model_copy(update={
+            name: base_dir / value for name in ("ca_file", "cert_file", "key_file")
+            if isinstance(value := getattr(cfg.mqtt.tls, name), Path) and not value.is_absolute()
+        })
+        cfg.mqtt = cfg.mqtt.model_copy(update={"tls": tls, **mqtt_files})
+    elif mqtt_files:
+        cfg.mqtt = cfg.mqtt.model_copy(update=mqtt_files)
+    try:
+        cfg.mqtt.password()  # fail at start, not at the first connect, when the secret is missing
+    except ValueError as exc:
+        raise ConfigError(f"mqtt: {exc}") from None
     for i, machine in enumerate(cfg.machines):
         if not isinstance(machine, OpcuaMachine):
             continue

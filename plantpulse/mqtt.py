@@ -191,7 +191,8 @@ class MqttLink:
 
     def ack(self, mid: int, qos: int) -> None:
         """Acknowledge a received message (manual_ack mode): call only after it is durably applied."""
-        self._client.ack(mid, qos)
+        if self.connected:  # after a reconnect the broker resends what was not acknowledged anyway
+            self._client.ack(mid, qos)
 
     # ----------------------------------------------------------------- paho thread -> loop
     def _set_will(self) -> None:

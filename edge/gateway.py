@@ -1,0 +1,217 @@
+"""``edge run``: collection and store-and-forward in one process a systemd unit can supervise.
+
+One task group owns every background task (collection, forwarding, commands, health,
+snapshots); a failing task ends the gateway with its traceback instead of dying silently.
+SIGTERM/SIGINT stop it in order: collection first (each tracker flushes its counted parts into
+the outbox), then the forwarder publishes what the outbox holds (bounded), then an offline
+status replaces the retained birth and the MQTT connection closes cleanly (no Will).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from edge.buffer.outbox import Outbox
+from edge.collection import Collection
+from edge.config import EdgeConfig
+from edge.forwarder import Forwarder
+from edge.metrics import MetricsServer
+from plantpulse import __version__
+from plantpulse.mqtt import MqttLink
+from protocol import topics
+from protocol.models import Ack, Health, Replay, Snapshot, Status
+
+log = logging.getLogger(__name__)
+
+_SHUTDOWN_DRAIN = 5.0  # seconds to publish what is committed before exiting
+
+
+class BirthCounter:
+    """The number of MQTT connections ever made by this gateway, kept in a file across restarts.
+
+    A connection's Last Will carries the counter of that connection; a consumer ignores a Will
+    older than the latest birth it has seen, so a stale Will never marks a reconnected gateway
+    offline.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            self.value = int(path.read_text().strip() or 0)
+        except (FileNotFoundError, ValueError):
+            self.value = 0
+
+    def next(self) -> int:
+        self.value += 1
+        tmp = self.path.with_suffix(".tmp")
+        with tmp.open("w") as fh:
+            fh.write(str(self.value))
+            fh.flush()
+            os.fsync(fh.fileno())
+        tmp.replace(self.path)
+        return self.value
+
+
+class Gateway:
+    def __init__(self, cfg: EdgeConfig, *, config_hash: str, clock: Callable[[], float] = time.time) -> None:
+        self.cfg = cfg
+        self.config_hash = config_hash
+        self.clock = clock
+        assert cfg.data_dir is not None, "load_edge_config fills data_dir in"
+        self.data_dir = cfg.data_dir
+        self.birth = BirthCounter(self.data_dir / "birth")
+        self.bad_commands = 0
+        self._outbox: Outbox | None = None
+        self._link: MqttLink | None = None
+        self._forwarder: Forwarder | None = None
+        self._collection: Collection | None = None
+
+    def topic(self, channel: topics.GatewayChannel | topics.CommandChannel) -> str:
+        return topics.gateway_topic(self.cfg.site, self.cfg.edge_id, channel)
+
+    # ----------------------------------------------------------------- messages
+    def _status(self, online: bool) -> bytes:
+        assert self._outbox is not None
+        stats = self._outbox.stats()
+        status = Status(
+            edge_id=self.cfg.edge_id, online=online, birth=self.birth.value, ts=self.clock(),
+            version=__version__, config_hash=self.config_hash,
+            machines=[m.id for m in self.cfg.machines], epoch=self._outbox.epoch,
+            oldest_seq=stats.oldest_seq, latest_seq=stats.latest_seq, dropped=stats.dropped,
+        )
+        return status.model_dump_json(exclude_none=True).encode()
+
+    def _will(self) -> tuple[str, bytes]:
+        """Called before every connection attempt (paho's thread): a new birth number per connection."""
+        self.birth.next()
+        will = Status(edge_id=self.cfg.edge_id, online=False, birth=self.birth.value, ts=self.clock())
+        return self.topic("status"), will.model_dump_json(exclude_none=True).encode()
+
+    async def _on_connected(self) -> None:
+        assert self._link is not None and self._forwarder is not None
+        await self._link.publish(self.topic("status"), self._status(online=True), retain=True)
+        self._forwarder.kick()
+
+    def _parse_command(self, topic: str, payload: bytes) -> Ack | Replay:
+        if topic == self.topic("cmd/ack"):
+            cmd: Ack | Replay = Ack.model_validate_json(payload)
+        elif topic == self.topic("cmd/replay"):
+            cmd = Replay.model_validate_json(payload)
+        else:
+            raise ValueError(f"unexpected topic {topic}")
+        if cmd.edge_id != self.cfg.edge_id:
+            raise ValueError(f"command for {cmd.edge_id}, we are {self.cfg.edge_id}")
+        return cmd
+
+    def _on_message(self, topic: str, payload: bytes, mid: int, qos: int) -> None:
+        assert self._forwarder is not None
+        try:
+            cmd = self._parse_command(topic, payload)
+        except (ValidationError, ValueError) as exc:
+            self.bad_commands += 1
+            if self.bad_commands <= 10 or self.bad_commands % 1000 == 0:
+                log.warning("ignoring a bad command on %s (%d so far): %s", topic, self.bad_commands, str(exc)[:300])
+            return
+        self._forwarder.command(cmd)
+
+    def health(self) -> Health:
+        assert self._outbox is not None and self._collection is not None
+        stats = self._outbox.stats()
+        now = self.clock()
+        return Health(
+            edge_id=self.cfg.edge_id, ts=now, epoch=self._outbox.epoch,
+            buffer_events=stats.events, buffer_bytes=stats.bytes,
+            oldest_unconfirmed_age=(now - stats.oldest_ts) if stats.oldest_ts is not None else None,
+            oldest_seq=stats.oldest_seq, latest_seq=stats.latest_seq, confirmed_seq=stats.confirmed_seq,
+            coalesced_total=stats.coalesced_total, dropped_total=stats.dropped_total, dropped=stats.dropped,
+            machines=self._collection.health(),
+        )
+
+    async def _health_loop(self) -> None:
+        assert self._link is not None and self._collection is not None
+        while True:
+            await asyncio.sleep(self.cfg.health.interval)
+            if self._link.connected:
+                self._link.publish(self.topic("health"), self.health().model_dump_json(exclude_none=True).encode())
+
+    async def _snapshot_loop(self) -> None:
+        assert self._link is not None and self._collection is not None
+        while True:
+            await asyncio.sleep(self.cfg.health.snapshot_interval)
+            if self._link.connected:
+                snap = Snapshot(edge_id=self.cfg.edge_id, ts=self.clock(), machines=self._collection.snapshot())
+                self._link.publish(self.topic("snapshot"), snap.model_dump_json(exclude_none=True).encode(), qos=0)
+
+    # ----------------------------------------------------------------- run
+    async def run(self, stop: asyncio.Event) -> None:
+        """Run until ``stop`` is set, then shut down in order (see the module docstring)."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        outbox = self._outbox = await Outbox.open(
+            self.data_dir / "outbox.sqlite",
+            max_events=self.cfg.buffer.max_events, max_bytes=self.cfg.buffer.max_bytes, clock=self.clock,
+        )
+        link = self._link = MqttLink(
+            self.cfg.mqtt, f"plantpulse-edge-{self.cfg.site}-{self.cfg.edge_id}",
+            subscriptions=[(self.topic("cmd/ack"), 1), (self.topic("cmd/replay"), 1)],
+        )
+        link.will = self._will
+        link.on_connected = self._on_connected
+        link.on_message = self._on_message
+        forwarder = self._forwarder = Forwarder(
+            self.cfg.forward, outbox, link, edge_id=self.cfg.edge_id, events_topic=self.topic("events"),
+            clock=self.clock,
+        )
+        link.on_disconnected = forwarder.kick
+        collection = self._collection = Collection(self.cfg, outbox, clock=self.clock)
+        metrics = MetricsServer(self) if self.cfg.health.metrics_port is not None else None
+        log.info("edge %s/%s starting: epoch %s, %d machines, outbox %s", self.cfg.site, self.cfg.edge_id,
+                 outbox.epoch, len(self.cfg.machines), self.data_dir / "outbox.sqlite")
+        link.start()
+        if metrics is not None:
+            metrics.start(self.cfg.health.metrics_host, self.cfg.health.metrics_port or 0)
+        try:
+            async with asyncio.TaskGroup() as tg:
+                collecting = tg.create_task(collection.run(), name="collection")
+                sending = [
+                    tg.create_task(forwarder.run(), name="forwarder"),
+                    tg.create_task(forwarder.run_commands(), name="commands"),
+                    tg.create_task(self._health_loop(), name="health"),
+                    tg.create_task(self._snapshot_loop(), name="snapshot"),
+                ]
+                stopping = tg.create_task(stop.wait(), name="stop")
+                await asyncio.wait([collecting, stopping, *sending], return_when=asyncio.FIRST_COMPLETED)
+                log.info("edge %s stopping: flushing counted parts", self.cfg.edge_id)
+                collecting.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await collecting
+                if not await forwarder.drain(_SHUTDOWN_DRAIN):
+                    log.info("edge %s: %d events stay in the outbox for the next start", self.cfg.edge_id,
+                             outbox.stats().latest_seq - forwarder.sent_upto)
+                for task in sending:
+                    task.cancel()
+                stopping.cancel()
+        finally:
+            await self._say_offline()
+            await link.stop()
+            if metrics is not None:
+                metrics.stop()
+            await outbox.close()
+        log.info("edge %s stopped", self.cfg.edge_id)
+
+    async def _say_offline(self) -> None:
+        """Replace the retained birth with an offline status (a clean disconnect sends no Will)."""
+        assert self._link is not None
+        if not self._link.connected:
+            return
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(
+                self._link.publish(self.topic("status"), self._status(online=False), retain=True), 2.0
+            )

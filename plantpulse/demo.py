@@ -1,0 +1,215 @@
+"""``make demo`` (``python -m plantpulse.demo``): the whole path on one machine.
+
+It only orchestrates: a private mosquitto, the demo plant (simulators), one edge gateway per
+protocol and central each run as their own process with their own config file (generated into
+``var/demo/`` from ``simulators/plants/demo.yaml`` and ``examples/demo-*.yaml``). Every line they
+print goes to the terminal and to ``var/demo/demo.log`` with a prefix per process. Ctrl-C stops
+every process it started, in reverse order, and waits for each.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import getpass
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import sys
+import time
+from pathlib import Path
+from typing import IO, Any
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+VAR = REPO / "var" / "demo"
+BROKER_PORT = 18830  # a private broker: the machine's own mosquitto on 1883 stays untouched
+COLOURS = {"mosquitto": 90, "sim": 36, "edge-modbus": 33, "edge-opcua": 35, "central": 32}
+
+
+class DemoError(Exception):
+    """The demo cannot start; the message says what to do."""
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _mosquitto() -> str:
+    for candidate in (shutil.which("mosquitto"), "/usr/sbin/mosquitto"):
+        if candidate and Path(candidate).exists():
+            return candidate
+    raise DemoError("mosquitto is not installed: run `make demo` (it installs it) or `sudo apt-get install mosquitto`")
+
+
+def _write_configs() -> dict[str, Path]:
+    """The demo's config files, generated from the examples with the private broker and var/demo paths."""
+    files: dict[str, Path] = {}
+    (VAR / "mosquitto").mkdir(parents=True, exist_ok=True)
+    conf = VAR / "mosquitto.conf"
+    conf.write_text(
+        "\n".join([
+            f"listener {BROKER_PORT} 127.0.0.1", "allow_anonymous true", "persistence true",
+            # started as root, mosquitto would switch to its own user and could not write var/demo
+            f"user {getpass.getuser()}",
+            f"persistence_location {VAR / 'mosquitto'}/", "max_queued_messages 100000", "set_tcp_nodelay true",
+            "log_type error", "log_type warning", "log_type notice", "log_dest stderr",
+        ]) + "\n"
+    )
+    files["mosquitto"] = conf
+    for proto in ("modbus", "opcua"):
+        cfg: dict[str, Any] = yaml.safe_load((REPO / f"examples/demo-{proto}.yaml").read_text())
+        cfg["mqtt"] = {"host": "127.0.0.1", "port": BROKER_PORT}
+        cfg["data_dir"] = str(VAR / f"edge-{proto}")
+        path = VAR / f"edge-{proto}.yaml"
+        path.write_text(yaml.safe_dump(cfg, sort_keys=False, allow_unicode=True))
+        files[f"edge-{proto}"] = path
+    central: dict[str, Any] = yaml.safe_load((REPO / "examples/demo-central.yaml").read_text())
+    central["mqtt"] = {"host": "127.0.0.1", "port": BROKER_PORT}
+    central["store"] = {"path": str(VAR / "central.sqlite")}
+    path = VAR / "central.yaml"
+    path.write_text(yaml.safe_dump(central, sort_keys=False, allow_unicode=True))
+    files["central"] = path
+    return files
+
+
+class Demo:
+    def __init__(self, log: IO[str]) -> None:
+        self.log = log
+        self.procs: list[tuple[str, asyncio.subprocess.Process]] = []
+        self.pumps: list[asyncio.Task[None]] = []
+        self.colour = sys.stdout.isatty()
+
+    def say(self, name: str, line: str) -> None:
+        stamp = time.strftime("%H:%M:%S")
+        self.log.write(f"{stamp} [{name}] {line}\n")
+        self.log.flush()
+        prefix = f"[{name}]"
+        if self.colour:
+            prefix = f"\033[{COLOURS.get(name, 0)}m{prefix}\033[0m"
+        print(f"{prefix} {line}", flush=True)
+
+    async def start(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> None:
+        proc = await asyncio.create_subprocess_exec(
+            *argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, cwd=REPO,
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}, start_new_session=True,
+        )
+        self.procs.append((name, proc))
+        self.pumps.append(asyncio.create_task(self._pump(name, proc), name=f"log-{name}"))
+
+    async def _pump(self, name: str, proc: asyncio.subprocess.Process) -> None:
+        assert proc.stdout is not None
+        while line := await proc.stdout.readline():
+            self.say(name, line.decode(errors="replace").rstrip())
+        code = await proc.wait()
+        self.say("demo", f"{name} exited with code {code}")
+
+    async def stop(self) -> None:
+        for name, proc in reversed(self.procs):
+            if proc.returncode is None:
+                self.say("demo", f"stopping {name}")
+                with contextlib.suppress(ProcessLookupError):
+                    proc.send_signal(signal.SIGTERM)
+                try:
+                    await asyncio.wait_for(proc.wait(), 15)
+                except TimeoutError:
+                    self.say("demo", f"{name} did not stop in 15 s: killing it")
+                    with contextlib.suppress(ProcessLookupError):
+                        proc.kill()
+                    await proc.wait()
+        for pump in self.pumps:
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.wait_for(pump, 2)
+
+    def died(self) -> str | None:
+        return next((name for name, proc in self.procs if proc.returncode is not None), None)
+
+
+async def _wait_file(demo: Demo, path: Path, what: str, seconds: float = 90.0) -> dict[str, Any]:
+    """The ready file a process writes once it serves (its readiness, not a guess)."""
+    deadline = time.monotonic() + seconds
+    while not os.path.exists(path):  # noqa: ASYNC240 - a stat per 0.1 s, nothing to offload
+        if (dead := demo.died()) is not None:
+            raise DemoError(f"{dead} stopped while waiting for {what}: see the lines above")
+        if time.monotonic() > deadline:
+            raise DemoError(f"{what} not ready after {seconds:.0f} s: see the lines above")
+        await asyncio.sleep(0.1)
+    data: dict[str, Any] = json.loads(await asyncio.to_thread(path.read_text))
+    return data
+
+
+async def run(stop: asyncio.Event) -> int:
+    for port, what in ((BROKER_PORT, "the demo's MQTT broker"), (8080, "central's page and API"),
+                       (8081, "the simulators' control API")):
+        if not _port_free(port):
+            raise DemoError(f"port {port} ({what}) is in use: stop the program using it (another demo?) and retry")
+    shutil.rmtree(VAR, ignore_errors=True)  # every demo starts from a clean plant and empty stores
+    VAR.mkdir(parents=True)
+    key = secrets.token_urlsafe(16)
+    files = _write_configs()
+    py = sys.executable
+    with (VAR / "demo.log").open("w", encoding="utf-8") as log:
+        demo = Demo(log)
+        try:
+            await demo.start("mosquitto", [_mosquitto(), "-c", str(files["mosquitto"])])
+            await demo.start("sim", [py, "-m", "simulators", "--plant", "simulators/plants/demo.yaml",
+                                     "--state-dir", str(VAR / "simulators"), "--ready-file", str(VAR / "sim.json")])
+            await _wait_file(demo, VAR / "sim.json", "the simulated plant")
+            for proto in ("modbus", "opcua"):
+                await demo.start(f"edge-{proto}", [py, "-m", "edge", "run", "--config", str(files[f"edge-{proto}"])])
+            await demo.start("central", [py, "-m", "central", "run", "--config", str(files["central"]),
+                                         "--ready-file", str(VAR / "central.json")],
+                             env={"PLANTPULSE_DEMO_KEY": key})
+            central = await _wait_file(demo, VAR / "central.json", "central")
+            url = central["url"]
+            for line in (
+                "", "plantpulse demo is running.  演示已启动。",
+                f"  live status page 实时状态页面   {url}/",
+                f"  API                            {url}/api/v1/machines   (docs: {url}/docs)",
+                "  simulated plant control        http://127.0.0.1:8081/api/machines",
+                f"  MQTT broker                    127.0.0.1:{BROKER_PORT}",
+                f"  write key 写入密钥 (acknowledge) {key}",
+                "  break a machine 注入故障:  curl -X POST http://127.0.0.1:8081/api/machines/cnc-01/fault "
+                "-H 'content-type: application/json' -d '{\"code\": 101}'",
+                f"  logs 日志: {VAR / 'demo.log'}      Ctrl-C stops everything 按 Ctrl-C 停止", "",
+            ):
+                demo.say("demo", line)
+            while not stop.is_set():
+                if (dead := demo.died()) is not None:
+                    raise DemoError(f"{dead} stopped unexpectedly: see the lines above; stopping the demo")
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), 1.0)
+            return 0
+        finally:
+            await demo.stop()
+
+
+def main() -> int:
+    async def go() -> int:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            return await run(stop)
+        except DemoError as exc:
+            print(f"demo: {exc}", file=sys.stderr)
+            return 1
+
+    code = asyncio.run(go())
+    print("demo stopped. 演示已停止。")
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
