@@ -15,17 +15,24 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from playwright.sync_api import Browser, BrowserContext, Locator, Page, expect
 
 from central.api.routes.pages import WEB
 from tests.central.pagekit import FAULTS, READ_KEY, WRITE_KEY, HandGateway, api_keys, chromium
 from tests.fixtures.mosquitto import Mosquitto
+from tests.fixtures.plant import SimulatedPlant
 from tests.fixtures.procs import free_port
-from tests.fixtures.services import CentralProcess
+from tests.fixtures.services import CentralProcess, EdgeProcess, modbus_machine
 from tests.fixtures.waiting import wait_until
 
 SOON = 20_000  # ms: "within seconds", with room for two busy cores shared with other test runs
 RED, GREEN = "rgb(198, 40, 40)", "rgb(27, 122, 58)"
+PLANT = yaml.safe_dump({  # two machines that start running a long job and never break down on their own
+    "name": "page", "seed": 5, "speed": 20, "min_state_duration": 0.3, "control_port": 0,
+    "machines": [{"id": mid, "protocol": "modbus", "cycle_time": 4, "setup_time": 2, "idle_between_jobs": 1,
+                  "job_quantity": [900, 900]} for mid in ("m1", "m2")],
+})
 
 
 @pytest.fixture(scope="module")
@@ -207,24 +214,26 @@ def test_tiles_languages_phone_and_board(
 
 
 # ---------------------------------------------------------------------------------------------
-def test_fault_shows_at_once_acknowledge_and_reconnect(
-    mosquitto: Mosquitto, central_factory: Callable[..., CentralProcess],
-    contexts: Callable[..., BrowserContext], tmp_path: Path,
+def test_a_fault_in_the_plant_reaches_the_page_and_is_acknowledged_there(
+    plant_factory: Callable[[str], SimulatedPlant], mosquitto: Mosquitto,
+    central_factory: Callable[..., CentralProcess], contexts: Callable[..., BrowserContext], tmp_path: Path,
 ) -> None:
+    """The whole path: simulated Modbus PLCs -> `python -m edge run` -> mosquitto -> central -> the page."""
+    plant = plant_factory(PLANT)
     machines = [{"id": "m1", "name": "CNC 1", "faults": FAULTS}, {"id": "m2", "name": "Press 2", "faults": FAULTS}]
     central = central_factory(mosquitto, plant={"machines": machines},
                               api={"port": free_port(), "keys": api_keys()})
-    gw = HandGateway(mosquitto)
+    edge = EdgeProcess(tmp_path / "edge", mosquitto, edge_id="gw1", site="s1",
+                       machines=[modbus_machine(plant, "m1"), modbus_machine(plant, "m2")]).start()
     try:
-        gw.online(["m1", "m2"])
-        gw.state("m1", "running", job="J-7")
-        gw.state("m2", "running", job="J-8")
         page, problems = open_page(contexts(locale="en-US", viewport={"width": 1280, "height": 900}), central.url)
         page.goto(central.url)
-        expect(tile(page, "m1")).to_have_attribute("data-state", "running", timeout=SOON)
+        for mid in ("m1", "m2"):
+            expect(tile(page, mid)).to_have_attribute("data-state", "running", timeout=SOON)
+        expect(tile(page, "m1")).to_contain_text("Gateway gw1 · online")
         expect(page.locator("#alerts-note")).to_have_text("No open alerts")
 
-        gw.state("m1", "fault", fault_code=321, job="J-7")
+        plant.act("m1", "fault", {"code": 321})
         expect(tile(page, "m1")).to_have_attribute("data-state", "fault", timeout=SOON)
         expect(tile(page, "m1")).to_have_css("background-color", RED)
         expect(tile(page, "m1").locator(".fault")).to_have_text("Fault 321 · hydraulic pressure low")
@@ -255,7 +264,7 @@ def test_fault_shows_at_once_acknowledge_and_reconnect(
         assert page.evaluate("localStorage.getItem('plantpulse.key')") == WRITE_KEY
 
         # someone else acknowledges first: a clear 409; the name and key were remembered
-        gw.state("m2", "fault", fault_code=321, job="J-8")
+        plant.act("m2", "fault", {"code": 321})
         other = alert_item(page, "m2")
         expect(other.get_by_role("button", name="Acknowledge")).to_be_visible(timeout=SOON)
         other.get_by_role("button", name="Acknowledge").click()
@@ -278,14 +287,15 @@ def test_fault_shows_at_once_acknowledge_and_reconnect(
         central.stop()
         expect(banner).to_be_visible(timeout=SOON)
         expect(banner).to_have_text("Connection lost, reconnecting…")
+        plant.act("m1", "clear")  # repaired while central is away: the gateway keeps it for central
         central.start()
         expect(banner).to_be_hidden(timeout=SOON)
-        gw.state("m1", "running", job="J-7")  # the fault clears: tile green, alert resolved and gone
         expect(tile(page, "m1")).to_have_attribute("data-state", "running", timeout=SOON)
+        expect(tile(page, "m1")).to_have_css("background-color", GREEN)
         expect(alert_item(page, "m1")).to_have_count(0, timeout=SOON)
         expect(alert_item(page, "m2")).to_contain_text("Acknowledged · 李工")
         page.screenshot(path=tmp_path / "page-recovered.png", full_page=True)
         assert (tmp_path / "page.png").stat().st_size > 10_000
         assert problems == []
     finally:
-        gw.close()
+        edge.stop()
