@@ -112,7 +112,6 @@ class MqttLink:
         self._client.max_inflight_messages_set(max_inflight)
         self._client.max_queued_messages_set(0)
         self._client.reconnect_delay_set(1, cfg.reconnect_max)
-        self._client.enable_logger(logging.getLogger("paho"))
         if manual_ack:
             self._client.manual_ack_set(True)
         password = cfg.password()

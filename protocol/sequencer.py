@@ -176,13 +176,14 @@ class GatewaySequencer:
 
     # ----------------------------------------------------------------- acknowledgement
     def ack_ranges(self, epoch: str) -> list[tuple[int, int]]:
-        """Settled seqs of ``epoch`` the gateway may still hold (what ``cmd/ack`` carries)."""
+        """Every settled seq range of ``epoch`` (what ``cmd/ack`` carries).
+
+        The whole set, not only what the gateway still holds: a dropped range it reports sits
+        below its oldest held event, and it forgets the range only when an ack covers it. The
+        set is one range in the normal case, a few after gaps.
+        """
         st = self.epochs.get(epoch)
-        if st is None or not st.settled:
-            return []
-        low = st.oldest_held if st.oldest_held is not None else 1
-        top = st.settled.last() or 0
-        return st.settled.intersection(low, top) if top >= low else []
+        return st.settled.ranges() if st is not None else []
 
     def missing(self, epoch: str, upto: int | None = None) -> list[tuple[int, int]]:
         """Unsettled, not held seqs of ``epoch`` up to ``upto`` (default: the highest received)."""

@@ -76,7 +76,7 @@ def test_dropped_ranges_become_gaps_and_are_settled() -> None:
     d = s.on_health("e1", 10, 10, [dropped], T + 1)
     assert [(g.first, g.last, g.reason, g.count) for g in d.gaps] == [(2, 9, "buffer_full", 8)]
     assert seqs(d) == [10]  # the gap is settled, the held state follows
-    assert s.ack_ranges("e1") == [(10, 10)]  # the gateway holds from 10 on
+    assert s.ack_ranges("e1") == [(1, 10)]  # the dropped range too: the gateway forgets it when acked
     assert s.on_health("e1", 10, 10, [dropped], T + 2).gaps == []  # reported once
 
 
