@@ -17,8 +17,10 @@ say() { printf 'setup: %s\n' "$*" >&2; }
 # "program:debian-package" pairs; programs are looked up in PATH and in the sbin folders,
 # where Debian puts daemons such as mosquitto.
 case "$purpose" in
-  test) wanted="mosquitto:mosquitto mosquitto_passwd:mosquitto victoria-metrics:victoria-metrics chromium:chromium" ;;
-  demo) wanted="mosquitto:mosquitto" ;;
+  test) wanted="mosquitto:mosquitto mosquitto_passwd:mosquitto victoria-metrics:victoria-metrics chromium:chromium"
+        # a CJK font, so that the browser tests' screenshots of Chinese pages are readable
+        wanted_files="/usr/share/fonts/truetype/wqy/wqy-microhei.ttc:fonts-wqy-microhei" ;;
+  demo) wanted="mosquitto:mosquitto"; wanted_files="" ;;
   *) say "unknown purpose '$purpose' (expected test or demo)"; exit 2 ;;
 esac
 
@@ -30,6 +32,10 @@ for pair in $wanted; do
   if ! have "$prog"; then
     case " $missing " in *" $pkg "*) ;; *) missing="$missing $pkg" ;; esac
   fi
+done
+for pair in $wanted_files; do
+  file="${pair%%:*}"; pkg="${pair##*:}"
+  [ -e "$file" ] || missing="$missing $pkg"
 done
 
 apt_install() {

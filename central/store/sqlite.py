@@ -39,62 +39,11 @@ from central.store.records import (
     status_from_json,
     status_to_json,
 )
+from central.store.schema import MIGRATIONS
 from protocol.models import MachineState
 from protocol.sequencer import Gap
 
 log = logging.getLogger(__name__)
-
-MIGRATIONS: list[str] = [
-    # 1: ingest and machine status
-    """
-    CREATE TABLE gateways (edge_id TEXT PRIMARY KEY, data TEXT NOT NULL);
-    CREATE TABLE epochs (
-        edge_id TEXT NOT NULL, epoch TEXT NOT NULL, settled TEXT NOT NULL, current INTEGER NOT NULL,
-        PRIMARY KEY (edge_id, epoch));
-    CREATE TABLE machine_status (machine_id TEXT PRIMARY KEY, data TEXT NOT NULL);
-    CREATE TABLE intervals (
-        id INTEGER PRIMARY KEY, machine_id TEXT NOT NULL, start REAL NOT NULL, end REAL NOT NULL,
-        state TEXT NOT NULL, fault_code INTEGER, job TEXT, reason TEXT, uncertain INTEGER NOT NULL);
-    CREATE INDEX intervals_machine ON intervals (machine_id, start);
-    CREATE TABLE counts (
-        edge_id TEXT NOT NULL, epoch TEXT NOT NULL, seq INTEGER NOT NULL, machine_id TEXT NOT NULL,
-        job TEXT, start REAL NOT NULL, at REAL NOT NULL, good INTEGER NOT NULL, scrap INTEGER NOT NULL,
-        reset INTEGER NOT NULL, possibly_lost INTEGER NOT NULL, rebased INTEGER NOT NULL, clamp TEXT,
-        PRIMARY KEY (edge_id, epoch, seq));
-    CREATE INDEX counts_machine ON counts (machine_id, at);
-    CREATE TABLE events (
-        edge_id TEXT NOT NULL, epoch TEXT NOT NULL, seq INTEGER NOT NULL, machine_id TEXT NOT NULL,
-        kind TEXT NOT NULL, ts REAL NOT NULL, received_at REAL NOT NULL, payload TEXT NOT NULL,
-        uncertain INTEGER NOT NULL, late INTEGER NOT NULL, historic INTEGER NOT NULL,
-        PRIMARY KEY (edge_id, epoch, seq));
-    CREATE INDEX events_received ON events (received_at);
-    CREATE TABLE gaps (
-        id INTEGER PRIMARY KEY, edge_id TEXT NOT NULL, epoch TEXT NOT NULL, first INTEGER NOT NULL,
-        last INTEGER NOT NULL, reason TEXT NOT NULL, count INTEGER, start_ts REAL, end_ts REAL,
-        recorded_at REAL NOT NULL);
-    CREATE TABLE dead_letters (
-        id INTEGER PRIMARY KEY, received_at REAL NOT NULL, topic TEXT NOT NULL, payload BLOB NOT NULL,
-        reason TEXT NOT NULL);
-    CREATE INDEX dead_letters_received ON dead_letters (received_at);
-    """,
-    # 2: alerts and the notification outbox (written in the transaction of the alert change)
-    """
-    CREATE TABLE alerts (
-        id TEXT PRIMARY KEY, rule TEXT NOT NULL, subject TEXT NOT NULL, status TEXT NOT NULL,
-        condition_active INTEGER NOT NULL, historic INTEGER NOT NULL, severity TEXT NOT NULL,
-        opened_at REAL NOT NULL, updated_at REAL NOT NULL, data TEXT NOT NULL);
-    CREATE INDEX alerts_active ON alerts (status, condition_active);
-    CREATE INDEX alerts_opened ON alerts (opened_at);
-    CREATE TABLE notifications (
-        id TEXT PRIMARY KEY, alert_id TEXT NOT NULL, created_at REAL NOT NULL, data TEXT NOT NULL);
-    CREATE TABLE deliveries (
-        notification_id TEXT NOT NULL, target TEXT NOT NULL, site TEXT, status TEXT NOT NULL,
-        attempts INTEGER NOT NULL, next_at REAL NOT NULL, sent_at REAL, last_error TEXT,
-        PRIMARY KEY (notification_id, target));
-    CREATE INDEX deliveries_due ON deliveries (status, next_at);
-    """,
-]
-
 
 class StoreError(Exception):
     """The store cannot be used (newer schema, unreadable file): the message says what to do."""

@@ -13,6 +13,7 @@
   const STATES = ["running", "idle", "setup", "fault", "maintenance", "offline"];
   const SEVERITY = { critical: 3, warning: 2, info: 1 };
   const RETRY_MAX_MS = 5000;
+  const SILENCE_MS = 25000; // central pings every 10 s
   const params = new URLSearchParams(location.search);
   const board = ["1", "true", "yes"].includes(params.get("board"));
   const $ = (id) => document.getElementById(id);
@@ -38,6 +39,7 @@
   let source = null;
   let retries = 0;
   let retryTimer = null;
+  let silenceTimer = null;
   let connectedOnce = false;
   let alertSeq = 0;
   let fetching = 0;
@@ -288,6 +290,7 @@
     source = es;
     const on = (name, handle) => es.addEventListener(name, (e) => {
       if (source !== es) return;
+      watch(es);
       const data = JSON.parse(e.data);
       noteTime(data);
       handle(data);
@@ -318,13 +321,23 @@
       renderAlerts();
     });
     on("bye", () => lost(es)); // central is shutting down
+    on("ping", () => {}); // central pings every 10 s: silence means a dead connection
     es.onerror = () => lost(es);
+    watch(es);
+  }
+
+  // A connection can die without an error (a cable pulled between switches): no event, not even
+  // central's ping, for SILENCE_MS means it is gone.
+  function watch(es) {
+    clearTimeout(silenceTimer);
+    silenceTimer = setTimeout(() => lost(es), SILENCE_MS);
   }
 
   // Our own capped, jittered backoff: EventSource gives up for good on some errors (an HTTP error
   // answer), and a board must never stay disconnected.
   function lost(es) {
     if (source !== es) return;
+    clearTimeout(silenceTimer);
     es.close();
     source = null;
     setBanner(true);
