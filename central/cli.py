@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import json
 import logging
+import secrets
 import socket
 import sys
 from collections.abc import Callable
@@ -29,6 +31,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--config", required=True, type=Path, help="central configuration file (YAML)")
     run.add_argument("--ready-file", type=Path, help="write {\"url\": ...} here (JSON) once the API serves")
     run.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING (default: %(default)s)")
+    sub.add_parser("new-key", help="print a new random API key and the sha256 line for the configuration")
     fill = sub.add_parser("backfill", help="rewrite a window of InfluxDB time series from the store")
     fill.add_argument("--config", required=True, type=Path, help="central configuration file (YAML)")
     fill.add_argument("--start", required=True, help="Unix seconds or ISO 8601 with time zone")
@@ -55,6 +58,11 @@ def _instant(text: str, name: str) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "new-key":
+        key = secrets.token_urlsafe(24)
+        print(f"key (give it to the user, it is not stored anywhere): {key}")
+        print(f"configuration: - {{name: <who>, role: write, sha256: {hashlib.sha256(key.encode()).hexdigest()}}}")
+        return 0
     logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("paho").setLevel(logging.WARNING)
