@@ -9,6 +9,8 @@ import sys
 # name -> module with a ``main(argv) -> int``; each module is runnable alone too
 BENCHMARKS: dict[str, str] = {
     "outbox": "bench.outbox",
+    "collect_modbus": "bench.collect_modbus",
+    "collect_opcua": "bench.collect_opcua",
 }
 
 

@@ -25,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from edge.collectors.backoff import Backoff
-from edge.collectors.base import Collector
+from edge.collectors.base import Collector, raise_if_cancelled
 from edge.collectors.registry import build_collectors
 from edge.config import EdgeConfig, ModbusMachine, OpcuaMachine
 from edge.events import MachineTracker, Raw, Reading, TrackerOutput
@@ -87,6 +87,7 @@ class Collection:
         """Run one collector; a bug in it costs its machines a pause, never the whole gateway."""
         backoff = Backoff(1.0, 60.0)
         while True:
+            raise_if_cancelled()
             try:
                 await collector.run(self)
             except SinkError:
@@ -219,7 +220,10 @@ class Collection:
 
     def _log_unknown_states(self, m: _Machine) -> None:
         assert m.tracker is not None
-        for raw in m.tracker.unknown_raw_states() - m.unknown_logged:
+        unknown = m.tracker.unknown_raw_states()
+        if len(unknown) == len(m.unknown_logged):
+            return
+        for raw in unknown - m.unknown_logged:
             m.unknown_logged.add(raw)
             log.warning(
                 "machine %s: raw state %r is not in state_map; reported as %s (add it to state_map)",

@@ -13,9 +13,10 @@ runtime logs it, marks its machines offline and restarts it after a pause.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import asyncio
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from edge.events import Reading
 
@@ -70,20 +71,11 @@ class Collector(Protocol):
 
 def reading_from_values(values: Mapping[str, Value | None]) -> Reading:
     """A tracker ``Reading`` from decoded tag values keyed by tag name (missing tags are None)."""
-    return Reading(
-        state=values.get("state"),
-        fault_code=_int(values.get("fault_code")),
-        good=_int(values.get("good_count")),
-        scrap=_int(values.get("scrap_count")),
-        job=_job(values.get("job")),
-        power_on=_int(values.get("power_on_count")),
-    )
+    return Reading(**{READING_FIELD[tag]: CONVERT[tag](value) for tag, value in values.items() if tag in CONVERT})
 
 
 def _int(value: Value | None) -> int | None:
-    if value is None or isinstance(value, str):
-        return None if value is None else int(value)
-    return int(value)
+    return None if value is None else int(value)
 
 
 def _job(value: Value | None) -> str | None:
@@ -94,3 +86,28 @@ def _job(value: Value | None) -> str | None:
     if isinstance(value, bool):
         return str(int(value))
     return str(value)
+
+
+def _same(value: Value | None) -> Value | None:
+    return value
+
+
+# tag name -> the Reading field it fills, and how its decoded value is normalised for the tracker
+READING_FIELD = {"state": "state", "fault_code": "fault_code", "good_count": "good", "scrap_count": "scrap",
+                 "job": "job", "power_on_count": "power_on"}
+CONVERT: dict[str, Callable[[Value | None], Any]] = {
+    "state": _same, "fault_code": _int, "good_count": _int, "scrap_count": _int, "job": _job, "power_on_count": _int,
+}
+
+
+def raise_if_cancelled() -> None:
+    """Honour a cancellation that a library swallowed.
+
+    Python 3.11's ``asyncio.wait_for`` (used inside pymodbus and asyncua) returns the result
+    instead of raising ``CancelledError`` when the awaited answer arrives in the same loop
+    iteration as the cancellation. A loop that then simply goes on would never stop, and the
+    gateway's shutdown would hang; so every collector loop calls this once per round.
+    """
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError

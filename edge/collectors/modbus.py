@@ -21,13 +21,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from pymodbus.client import AsyncModbusTcpClient
-from pymodbus.exceptions import ModbusException
+from pymodbus.exceptions import ModbusException, ModbusIOException
 from pymodbus.pdu import ExceptionResponse, ModbusPDU
 
 from edge.collectors.backoff import Backoff
-from edge.collectors.base import CheckRow, Report, reading_from_values
+from edge.collectors.base import CheckRow, Report, raise_if_cancelled, reading_from_values
+from edge.collectors.modbus_config import ModbusMachine
 from edge.collectors.modbus_map import Block, Value, decode_block, plan_blocks
-from edge.config import ModbusMachine
 
 log = logging.getLogger(__name__)
 
@@ -73,9 +73,8 @@ class ModbusCollector:
 
     def _client(self) -> _Link:
         # pymodbus retries and reconnects on its own by default; we want one attempt per poll and
-        # our own per-unit backoff, so both are off. Each request runs under its unit's timeout;
-        # pymodbus' own timeout is set beyond every unit's, so ours always decides.
-        timeout = max(u.cfg.timeout for u in self._units) + 1.0
+        # our own per-unit backoff, so both are off. The timeout is set per request (_read_block).
+        timeout = self._units[0].cfg.timeout
         client = AsyncModbusTcpClient(self.host, port=self.port, timeout=timeout, retries=0, reconnect_delay=0)
         return _Link(client, units=len(self._units))
 
@@ -91,6 +90,7 @@ class ModbusCollector:
                 if delay > 0:
                     await asyncio.sleep(delay)
                 await self._poll(link, unit, report)
+                raise_if_cancelled()
         finally:
             link.client.close()
 
@@ -125,17 +125,20 @@ class ModbusCollector:
 
     async def _read_block(self, link: _Link, cfg: ModbusMachine, block: Block) -> Sequence[int] | Sequence[bool]:
         client = link.client
+        # pymodbus bounds connecting and every answer by comm_params.timeout_connect: set it to this
+        # unit's timeout rather than wrapping each request in asyncio.timeout (polls are the hot path).
+        client.comm_params.timeout_connect = cfg.timeout
         try:
-            async with asyncio.timeout(cfg.timeout):
-                if not client.connected and not await client.connect():
-                    raise ReadFailedError(f"cannot connect to {self.host}:{self.port} (refused or unreachable)")
-                response = await _request(client, block, cfg.unit_id)
-        except TimeoutError:
+            if not client.connected and not await client.connect():
+                raise ReadFailedError(f"cannot connect to {self.host}:{self.port} (refused or unreachable)")
+            response = await _request(client, block, cfg.unit_id)
+        except ModbusIOException as exc:  # no answer in time (or a garbled one): the link may still be fine
             link.failed_in_row += 1
             if link.units == 1 or link.failed_in_row >= 2:
                 client.close()  # a half-open or wedged connection: start a fresh one next time
-            raise ReadFailedError(f"no answer within {cfg.timeout:g} s reading {block.describe()}") from None
-        except (ModbusException, OSError) as exc:
+            why = f"no answer within {cfg.timeout:g} s" if "No response" in str(exc) else _short(exc)
+            raise ReadFailedError(f"{why} reading {block.describe()}") from None
+        except (ModbusException, OSError, TimeoutError) as exc:
             link.failed_in_row += 1
             client.close()
             raise ReadFailedError(f"connection to {self.host}:{self.port} failed: {_short(exc)}") from None
@@ -178,8 +181,7 @@ class ModbusCollector:
             latency = (time.monotonic() - started) * 1000.0
             decoded = decode_block(block, data)
             for r in block.tags:
-                offset = r.tag.wire_address - block.start
-                raw = data[offset] if block.bits else data[offset : offset + r.tag.registers]
+                raw = data[r.offset] if block.bits else data[r.offset : r.offset + r.registers]
                 rows.append(
                     CheckRow(
                         unit.cfg.id, r.name, f"unit {unit.cfg.unit_id} {r.tag.describe()}",

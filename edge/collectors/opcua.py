@@ -22,7 +22,6 @@ Readings are whole machines: notifications are grouped into moments by ``ChangeS
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import math
 import time
@@ -36,12 +35,17 @@ from asyncua.ua.uaerrors import UaError, UaStatusCodeError
 
 from edge.collectors import opcua_session as s
 from edge.collectors.backoff import Backoff
-from edge.collectors.base import CheckRow, Report
-from edge.collectors.opcua_values import Bad, Change, ChangeSplitter, Moment, Resync
-from edge.config import COUNTER_TAGS, TAG_NAMES, OpcuaMachine
+from edge.collectors.base import CheckRow, Report, raise_if_cancelled
+from edge.collectors.machine_config import COUNTER_TAGS, TAG_NAMES
+from edge.collectors.opcua_config import OpcuaMachine
+from edge.collectors.opcua_values import Bad, Change, ChangeSplitter, Moment, Outcome, Resync
 
 log = logging.getLogger(__name__)
 _QUEUE_BATCHES = 1000  # publish responses waiting for the consumer; beyond that: count, then re-read all
+# A moment in which only part counters changed reaches the tracker at most this often per machine
+# (ChangeSplitter's ``coalesce``): state, fault and job changes always go through at once.
+COUNTS_ONLY_EVERY = 1.0
+_PLAIN = {int, float, str, bool}  # values used as they come; anything else goes through opcua_session.decode
 
 
 class OpcuaCollector:
@@ -53,7 +57,7 @@ class OpcuaCollector:
         self.name = f"opcua {self.cfg.endpoint}"
         self.machine_ids = tuple(m.id for m in machines)
         names = {m.id: [n for n in TAG_NAMES if getattr(m.tags, n) is not None] for m in machines}
-        self.splitter = ChangeSplitter(names)
+        self.splitter = ChangeSplitter(names, coalesce=COUNTS_ONLY_EVERY)
         self._up = False
 
     # ----------------------------------------------------------------- the reconnect loop
@@ -61,6 +65,7 @@ class OpcuaCollector:
         backoff = Backoff(0.5, max(m.retry_max for m in self.machines))
         attempts = 0
         while True:
+            raise_if_cancelled()
             self._up = False
             reason = "session ended"
             try:
@@ -139,6 +144,7 @@ class OpcuaCollector:
         while True:
             due = max(due + interval, time.monotonic())
             await asyncio.sleep(due - time.monotonic())
+            raise_if_cancelled()
             try:
                 await self.read_all(client, items, report)
                 report.count("polls")
@@ -232,16 +238,27 @@ class _Subscription:
             self.report.count("client_queue_overflows")
 
     async def consume(self) -> None:
-        while True:
-            batches = [await self.queue.get()]
-            while not self.queue.empty():
-                batches.append(self.queue.get_nowait())
-            changes = self._changes(batches)
-            async with self.lock:
-                await self._apply(changes)
-                if self.behind:  # batches were dropped: read everything again instead of guessing
-                    self.behind = False
-                    await self.owner.read_all(self.client, self.items, self.report)
+        splitter = self.owner.splitter
+        try:
+            while True:
+                raise_if_cancelled()
+                try:
+                    async with asyncio.timeout(splitter.coalesce if splitter.holding() else None):
+                        batches = [await self.queue.get()]
+                except TimeoutError:
+                    batches = []
+                while not self.queue.empty():
+                    batches.append(self.queue.get_nowait())
+                changes = self._changes(batches)
+                async with self.lock:
+                    now = time.monotonic()
+                    await self._apply(splitter.feed(changes, now) + splitter.due(now))
+                    if self.behind:  # batches were dropped: read everything again instead of guessing
+                        self.behind = False
+                        await self.owner.read_all(self.client, self.items, self.report)
+        finally:
+            async with self.lock:  # what was seen before the end is still counted now
+                await self._apply(splitter.flush_all(time.monotonic()))
 
     def _changes(self, batches: list[list[Any]]) -> list[Change]:
         changes: list[Change] = []
@@ -254,18 +271,23 @@ class _Subscription:
                 for mi in notif.MonitoredItems:
                     item = self.items[mi.ClientHandle]
                     dv = mi.Value
+                    ts = dv.SourceTimestamp or dv.ServerTimestamp
+                    status = dv.StatusCode
+                    v = dv.Value.Value if dv.Value is not None else None
+                    good = status is None or status.value == 0
+                    if good and type(v) in _PLAIN and (item.bits is None or isinstance(v, int)):  # the common case
+                        value = v if item.bits is None else v % (1 << item.bits)
+                        changes.append(Change(item.machine_id, item.tag, value, True, "", ts))
+                        continue
                     if s.overflowed(dv):
                         self.report.count("queue_overflows")
                     value, problem = s.decode(item, dv)
-                    changes.append(
-                        Change(item.machine_id, item.tag, value, problem is None, problem or "",
-                               dv.SourceTimestamp or dv.ServerTimestamp)
-                    )
+                    changes.append(Change(item.machine_id, item.tag, value, problem is None, problem or "", ts))
         self.report.count("notifications", len(changes))
         return changes
 
-    async def _apply(self, changes: list[Change]) -> None:
-        for outcome in self.owner.splitter.feed(changes):
+    async def _apply(self, outcomes: list[Outcome]) -> None:
+        for outcome in outcomes:
             if isinstance(outcome, Moment):
                 await self.report.reading(outcome.machine_id, outcome.reading)
             elif isinstance(outcome, Bad):
@@ -279,6 +301,7 @@ class _Subscription:
         counters = [i for i in self.items if i.tag in COUNTER_TAGS]
         settle = 2 * self.cfg.publishing_interval + self.cfg.sampling_interval + 0.1
         while True:
+            raise_if_cancelled()
             await asyncio.sleep(self.cfg.counter_check_interval)
             seen = {(i.machine_id, i.tag): splitter.seen(i.machine_id, i.tag) for i in counters}
             dvs = await s.read(self.client, counters)
@@ -317,11 +340,14 @@ async def _race(*coros: Coroutine[Any, Any, Any]) -> None:
     try:
         done, _pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
     finally:
+        pending = set(tasks)
+        while pending:  # cancel again what swallowed a cancel (see raise_if_cancelled)
+            for task in pending:
+                task.cancel()
+            _done, pending = await asyncio.wait(pending, timeout=1.0)
         for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(BaseException):
-                await task
+            if not task.cancelled():
+                task.exception()  # retrieved: only the first one's error matters
     for task in done:
         task.result()
 

@@ -28,8 +28,9 @@ from asyncua.ua.attribute_ids import AttributeIds
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from edge.collectors.base import Value
+from edge.collectors.machine_config import COUNTER_TAGS, TAG_NAMES
+from edge.collectors.opcua_config import OpcuaMachine
 from edge.collectors.opcua_values import split_node_id
-from edge.config import COUNTER_TAGS, TAG_NAMES, OpcuaMachine
 
 # StatusCode info bits: InfoType "DataValue" (0x400) with the Overflow bit (0x80) set means the
 # server's queue for that item overflowed and the oldest value was dropped.

@@ -20,12 +20,14 @@ to re-read the whole machine (``Resync``) before readings flow again.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any, NamedTuple
 
-from edge.collectors.base import Value, reading_from_values
+from edge.collectors.base import CONVERT, READING_FIELD, Value
 from edge.events import Reading
 
 _NS = re.compile(r"^(?:ns=(\d+);|nsu=([^;]+);)?(.+)$")
@@ -50,9 +52,8 @@ def split_node_id(text: str, default_uri: str | None) -> tuple[int | str, str]:
     return default_uri, rest
 
 
-@dataclass(frozen=True)
-class Change:
-    """One notification: a machine's tag got a value, or a Bad status."""
+class Change(NamedTuple):
+    """One notification: a machine's tag got a value, or a Bad status (a tuple: made by the thousand)."""
 
     machine_id: str
     tag: str
@@ -85,19 +86,32 @@ Outcome = Moment | Bad | Resync
 @dataclass
 class _Machine:
     values: dict[str, Value | None]
+    fields: dict[str, Any] = field(default_factory=dict)  # the same values as Reading fields, converted once
     pending: set[str] = field(default_factory=set)
     bad: str | None = None
     resyncing: bool = False
     seen: dict[str, int] = field(default_factory=dict)  # notifications per tag, for the counter check
+    flushed_at: float = -math.inf  # when the machine's last moment was handed over
+
+
+_COUNTERS = frozenset({"good_count", "scrap_count"})
 
 
 class ChangeSplitter:
-    """Every machine's latest values; turns batches of changes into readings (module docstring)."""
+    """Every machine's latest values; turns batches of changes into readings (module docstring).
 
-    def __init__(self, tags: Mapping[str, Sequence[str]]) -> None:
+    With ``coalesce`` > 0, a moment in which only part counters changed is held back until
+    ``coalesce`` seconds after that machine's previous reading, newer counter values replacing
+    older ones (the counters are absolute, nothing is lost): a machine making five parts a second
+    costs the tracker one reading a second. Any other change goes through at once, carrying the
+    newest counters; ``due`` hands over what has waited long enough, ``flush_all`` everything.
+    """
+
+    def __init__(self, tags: Mapping[str, Sequence[str]], coalesce: float = 0.0) -> None:
         self._machines = {mid: _Machine({name: None for name in names}) for mid, names in tags.items()}
+        self.coalesce = coalesce
 
-    def feed(self, changes: Iterable[Change]) -> list[Outcome]:
+    def feed(self, changes: Iterable[Change], now: float = 0.0) -> list[Outcome]:
         """Apply one batch (or several, in arrival order); return what the tracker should see."""
         out: list[Outcome] = []
         touched: list[str] = []
@@ -106,7 +120,7 @@ class ChangeSplitter:
             m.seen[change.tag] = m.seen.get(change.tag, 0) + 1
             if not change.good:
                 if m.bad is None:
-                    self._flush(change.machine_id, m, out)
+                    self._flush(change.machine_id, m, out, now)
                     m.bad = f"{change.tag}: {change.status or 'Bad status'}"
                     out.append(Bad(change.machine_id, m.bad))
                 continue
@@ -114,27 +128,50 @@ class ChangeSplitter:
                 m.bad, m.resyncing = None, True
                 m.pending.clear()
                 out.append(Resync(change.machine_id))
-            if change.tag in m.pending:
-                self._flush(change.machine_id, m, out)
+            if change.tag in m.pending and not (change.tag in _COUNTERS and m.pending <= _COUNTERS):
+                self._flush(change.machine_id, m, out, now)
             m.values[change.tag] = change.value
+            m.fields[READING_FIELD[change.tag]] = CONVERT[change.tag](change.value)
             m.pending.add(change.tag)
             touched.append(change.machine_id)
         for machine_id in dict.fromkeys(touched):
-            self._flush(machine_id, self._machines[machine_id], out)
+            m = self._machines[machine_id]
+            if not (m.pending <= _COUNTERS and now - m.flushed_at < self.coalesce):
+                self._flush(machine_id, m, out, now)
         return out
 
-    def _flush(self, machine_id: str, m: _Machine, out: list[Outcome]) -> None:
+    def due(self, now: float) -> list[Outcome]:
+        """The held-back counter moments whose machine's last reading is ``coalesce`` seconds old."""
+        out: list[Outcome] = []
+        for machine_id, m in self._machines.items():
+            if m.pending and now - m.flushed_at >= self.coalesce:
+                self._flush(machine_id, m, out, now)
+        return out
+
+    def flush_all(self, now: float) -> list[Outcome]:
+        """Every held-back moment, e.g. when the session ends."""
+        out: list[Outcome] = []
+        for machine_id, m in self._machines.items():
+            self._flush(machine_id, m, out, now)
+        return out
+
+    def holding(self) -> bool:
+        return any(m.pending for m in self._machines.values())
+
+    def _flush(self, machine_id: str, m: _Machine, out: list[Outcome], now: float) -> None:
         if m.pending and not m.resyncing and m.bad is None:
-            out.append(Moment(machine_id, reading_from_values(m.values)))
+            out.append(Moment(machine_id, Reading(**m.fields)))
+            m.flushed_at = now
         m.pending.clear()
 
     def set_all(self, machine_id: str, values: dict[str, Value | None]) -> Reading:
         """A full read of the machine (at connect, after a Resync): the reading it gives."""
         m = self._machines[machine_id]
         m.values.update(values)
+        m.fields = {READING_FIELD[tag]: CONVERT[tag](value) for tag, value in m.values.items()}
         m.pending.clear()
         m.bad, m.resyncing = None, False
-        return reading_from_values(m.values)
+        return Reading(**m.fields)
 
     def value(self, machine_id: str, tag: str) -> Value | None:
         return self._machines[machine_id].values.get(tag)
@@ -151,11 +188,14 @@ def _in_time_order(changes: Iterable[Change]) -> list[Change]:
     """By timestamp, then by rank within the variable (k-th change of each), then by arrival."""
     rank: dict[tuple[str, str], int] = {}
     keyed: list[tuple[float, int, int, Change]] = []
+    ordered = True  # no timestamps and no variable twice: arrival order is the order (the common case)
     for i, change in enumerate(changes):
         key = (change.machine_id, change.tag)
         k = rank.get(key, 0)
         rank[key] = k + 1
         ts = change.source_ts.timestamp() if change.source_ts is not None else 0.0
+        ordered = ordered and k == 0 and ts == 0.0
         keyed.append((ts, k, i, change))
-    keyed.sort(key=lambda item: item[:3])
+    if not ordered:
+        keyed.sort(key=lambda item: item[:3])
     return [item[3] for item in keyed]

@@ -9,7 +9,7 @@ import pytest
 
 from edge.collectors.backoff import Backoff
 from edge.collectors.base import reading_from_values
-from edge.collectors.modbus_map import decode_block, decode_registers, plan_blocks
+from edge.collectors.modbus_map import compile_decoder, decode_block, decode_registers, plan_blocks
 from edge.collectors.opcua_values import Bad, Change, ChangeSplitter, Moment, Resync, split_node_id
 from edge.config import ModbusTag, ModbusTags
 from edge.events import Reading
@@ -61,6 +61,8 @@ def words(fmt: str, value: float) -> list[int]:
 def test_every_type_in_every_word_and_byte_order(kind: str, fmt: str, value: float) -> None:
     regs = words(fmt, value)
     assert decode_registers(tag(address=0, type=kind), regs) == value
+    assert compile_decoder(tag(address=0, type=kind))(regs) == value  # the fast paths agree
+    assert compile_decoder(tag(address=0, type=kind, word_order="little"))(regs[::-1]) == value
     assert decode_registers(tag(address=0, type=kind, word_order="little"), regs[::-1]) == value
     swapped = [((w & 0xFF) << 8) | (w >> 8) for w in regs]
     assert decode_registers(tag(address=0, type=kind, byte_order="little"), swapped) == value
@@ -73,6 +75,8 @@ def test_scale_offset_bits_and_counters() -> None:
     # a signed counter that wrapped to negative keeps counting up modulo its width
     assert decode_registers(tag(address=0, type="int16"), [0x8000], counter=True) == 32768
     assert decode_registers(tag(address=0, type="uint32", bits=20), [0x0010, 0x0003], counter=True) == 3
+    assert compile_decoder(tag(address=0, type="uint32", bits=20), counter=True)([0x0010, 0x0003]) == 3
+    assert compile_decoder(tag(address=0, type="uint16"), counter=True)([65535]) == 65535
     with pytest.raises(ValueError, match="needs 2 registers"):
         decode_registers(tag(address=0, type="uint32"), [1])
 
@@ -135,6 +139,25 @@ def test_bad_status_sets_a_machine_aside_until_a_full_read() -> None:
     assert s.set_all("m", {"state": 2, "fault_code": 0, "good_count": 16}) == Reading(state=2, fault_code=0, good=16)
     assert not s.is_bad("m") and s.seen("m", "good_count") == 4
     assert s.feed([ch("good_count", 17)]) == [Moment("m", Reading(state=2, fault_code=0, good=17))]
+
+
+def test_counter_only_moments_are_coalesced_per_machine() -> None:
+    s = ChangeSplitter({"m": ["state", "good_count"], "n": ["state", "good_count"]}, coalesce=1.0)
+    s.set_all("m", {"state": 1, "good_count": 0})
+    s.set_all("n", {"state": 1, "good_count": 0})
+    assert s.feed([ch("good_count", 1)], now=10.0) == [Moment("m", Reading(state=1, good=1))]  # the first at once
+    assert s.feed([ch("good_count", 2), ch("good_count", 1, machine="n")], now=10.3) == [
+        Moment("n", Reading(state=1, good=1))
+    ]
+    assert s.feed([ch("good_count", 3)], now=10.6) == []  # held: counters are absolute, 3 replaces 2
+    assert s.holding() and s.due(10.9) == []
+    assert s.due(11.0) == [Moment("m", Reading(state=1, good=3))]
+    assert not s.holding()
+    s.feed([ch("good_count", 4)], now=11.2)
+    # a state change goes through at once with the counters seen before it; the part after it waits
+    assert s.feed([ch("state", 3), ch("good_count", 5)], now=11.4) == [Moment("m", Reading(state=3, good=4))]
+    s.feed([ch("good_count", 6)], now=11.5)
+    assert s.flush_all(11.6) == [Moment("m", Reading(state=3, good=6))]
 
 
 def test_node_ids_resolve_their_namespace() -> None:
