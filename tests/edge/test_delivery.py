@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from plantpulse.mqtt import MqttConfig
@@ -19,6 +20,7 @@ from protocol.consumer import ReferenceConsumer
 from tests.fixtures.line import Line, edge_machines, plant_yaml
 from tests.fixtures.mosquitto import Mosquitto
 from tests.fixtures.plant import SimulatedPlant
+from tests.fixtures.procs import free_port
 from tests.fixtures.services import EdgeProcess
 from tests.fixtures.waiting import async_wait_until
 
@@ -271,3 +273,58 @@ async def test_tls_with_password_and_a_stale_will(
         await line.expect_exact_totals()
     finally:
         edge.stop()
+
+
+async def test_sigterm_flushes_counted_parts_and_metrics_are_served(
+    tmp_path: Path, mosquitto: Mosquitto, plant_factory: Callable[[str], SimulatedPlant],
+    consumers: list[ReferenceConsumer],
+) -> None:
+    metrics_port = free_port()
+    # parts are reported at most every 60 s: at the stop they are still only counted in memory
+    line = await make_line(tmp_path, mosquitto, plant_factory(plant_yaml(faults=False)), consumers,
+                           count_interval=60.0, health={"interval": 1.0, "metrics_port": metrics_port})
+    try:
+        await line.start()
+        await produce(line, 30)
+        text = await async_wait_until(lambda: _get(f"http://127.0.0.1:{metrics_port}/metrics"), 10,
+                                      what="/metrics served")
+        for name in ("plantpulse_edge_buffer_events", "plantpulse_edge_confirmed_seq",
+                     "plantpulse_edge_poll_latency_p99_ms", 'plantpulse_edge_machine_reachable{edge_id="gw1"',
+                     "plantpulse_edge_dropped_events_total", "plantpulse_edge_clock_seconds"):
+            assert name in text, name
+        line.plant.pause()
+        truth = {m: line.truth(m) for m in line.machines}
+        # the gateway has read the paused plant (its final counters) before it is stopped
+        reads_at_pause = _reads(_get(f"http://127.0.0.1:{metrics_port}/metrics") or "")
+        await async_wait_until(
+            lambda: all(n >= reads_at_pause[m] + 2
+                        for m, n in _reads(_get(f"http://127.0.0.1:{metrics_port}/metrics") or "").items()),
+            10, what="two more reads of every paused machine",
+        )
+        assert line.edge.stop() == 0  # SIGTERM: flush, publish, say offline, exit 0
+        await async_wait_until(
+            lambda: all(line.consumer.totals(m, "gw1") == truth[m] for m in line.machines), 15,
+            what="the flushed counts at the consumer",
+        )
+        view = line.consumer.gateways["gw1"]
+        assert view.online is False and view.status is not None  # an offline status, not a Will
+    finally:
+        line.edge.stop()
+
+
+def _get(url: str) -> str | None:
+    try:
+        response = httpx.get(url, timeout=2)
+    except httpx.HTTPError:
+        return None
+    return response.text if response.status_code == 200 else None
+
+
+def _reads(metrics: str) -> dict[str, float]:
+    """machine id -> reads so far, from the gateway's /metrics."""
+    out: dict[str, float] = {}
+    for line in metrics.splitlines():
+        if line.startswith("plantpulse_edge_reads_total{"):
+            machine = line.split('machine_id="', 1)[1].split('"', 1)[0]
+            out[machine] = float(line.rsplit(" ", 1)[1])
+    return out
