@@ -164,9 +164,8 @@ async def raw_loop(plant: Plant, seconds: float, interval: float | None) -> tupl
                 raise asyncio.CancelledError
 
     units = [m["unit_id"] for m in plant.machines()]
-    spread = interval or 0.0
-    tasks = [asyncio.create_task(machine(c, u, i * spread / len(clients))) for i, (c, u) in
-             enumerate(zip(clients, units, strict=True))]
+    # every machine's first read at once, as Collection does (one connection per machine here)
+    tasks = [asyncio.create_task(machine(c, u, 0.0)) for c, u in zip(clients, units, strict=True)]
     await asyncio.sleep(1.0)  # warm up, then measure
     reads0, late0, cpu0, t0 = reads, late, time.process_time(), time.monotonic()
     await asyncio.sleep(seconds)

@@ -113,21 +113,34 @@ class Collection:
     # ----------------------------------------------------------------- Report (called by collectors)
     async def reading(self, machine_id: str, reading: Reading, latency: float | None = None) -> None:
         m = self._machines[machine_id]
-        async with m.lock:
-            assert m.tracker is not None
-            now = self.clock()
-            if m.away_since is not None or m.tracker.state == MachineState.OFFLINE:
-                away = f" after {now - m.away_since:.1f} s" if m.away_since is not None else ""
-                log.info("machine %s answers again%s", machine_id, away)
-                m.away_since = None
-            m.reads += 1
-            m.reachable = True
-            m.last, m.last_ts = reading, now
-            if latency is not None:
-                m.latencies.append(latency)
-            out = m.tracker.on_reading(reading, now)
+        if m.lock.locked():  # an emit of this machine is under way: queue up behind it
+            async with m.lock:
+                await self._emit(self._on_reading(m, reading, latency))
+            return
+        # The common case, on the hot path of every poll: nothing to wait for. The tracker runs
+        # without yielding, and the lock, free, is taken without yielding only if there is
+        # something to emit; so a later reading of this machine still emits after this one.
+        out = self._on_reading(m, reading, latency)
+        if out.events:
+            async with m.lock:
+                await self._emit(out)
+
+    def _on_reading(self, m: _Machine, reading: Reading, latency: float | None) -> TrackerOutput:
+        assert m.tracker is not None
+        now = self.clock()
+        if m.away_since is not None or m.tracker.state == MachineState.OFFLINE:
+            away = f" after {now - m.away_since:.1f} s" if m.away_since is not None else ""
+            log.info("machine %s answers again%s", m.cfg.id, away)
+            m.away_since = None
+        m.reads += 1
+        m.reachable = True
+        m.last, m.last_ts = reading, now
+        if latency is not None:
+            m.latencies.append(latency)
+        out = m.tracker.on_reading(reading, now)
+        if len(m.tracker.unknown_raw_states()) != len(m.unknown_logged):
             self._log_unknown_states(m)
-            await self._emit(out)
+        return out
 
     async def failure(self, machine_id: str, reason: str, latency: float | None = None) -> None:
         m = self._machines[machine_id]
@@ -220,10 +233,7 @@ class Collection:
 
     def _log_unknown_states(self, m: _Machine) -> None:
         assert m.tracker is not None
-        unknown = m.tracker.unknown_raw_states()
-        if len(unknown) == len(m.unknown_logged):
-            return
-        for raw in unknown - m.unknown_logged:
+        for raw in m.tracker.unknown_raw_states() - m.unknown_logged:
             m.unknown_logged.add(raw)
             log.warning(
                 "machine %s: raw state %r is not in state_map; reported as %s (add it to state_map)",

@@ -17,17 +17,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from pymodbus.client import AsyncModbusTcpClient
 from pymodbus.exceptions import ModbusException, ModbusIOException
 from pymodbus.pdu import ExceptionResponse, ModbusPDU
 
 from edge.collectors.backoff import Backoff
-from edge.collectors.base import CheckRow, Report, raise_if_cancelled, reading_from_values
+from edge.collectors.base import CheckRow, Report, raise_if_cancelled
 from edge.collectors.modbus_config import ModbusMachine
-from edge.collectors.modbus_map import Block, Value, decode_block, plan_blocks
+from edge.collectors.modbus_map import Block, Value, decode_block, plan_blocks, reading_fields
+from edge.events import Reading
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +69,8 @@ class ModbusCollector:
         self.name = f"modbus {self.host}:{self.port}"
         self.machine_ids = tuple(m.id for m in machines)
         self._units = [
-            _Unit(m, plan_blocks(m.tags, m.max_block, m.max_gap), Backoff(m.poll_interval, m.retry_max))
+            _Unit(m, plan_blocks(m.tags, m.max_block, m.max_gap),
+                  Backoff(min(m.poll_interval, m.retry_max), m.retry_max))
             for m in machines
         ]
 
@@ -100,28 +103,29 @@ class ModbusCollector:
         if started - unit.next_due > cfg.poll_interval and unit.failures == 0:
             report.count("late_polls")
         try:
-            values = await self._read_unit(link, unit)
+            reading = await self._read_unit(link, unit)
         except ReadFailedError as exc:
-            latency = time.monotonic() - started
+            ended = time.monotonic()
             unit.failures += 1
-            await report.failure(cfg.id, str(exc), latency)
+            await report.failure(cfg.id, str(exc), ended - started)
             if unit.failures >= cfg.offline_after:
                 unit.next_due = time.monotonic() + unit.backoff.next()
             else:
-                unit.next_due = max(unit.next_due + cfg.poll_interval, time.monotonic())
+                unit.next_due = max(unit.next_due + cfg.poll_interval, ended)
             return
-        latency = time.monotonic() - started
-        unit.failures = 0
-        unit.backoff.reset()
+        ended = time.monotonic()
+        if unit.failures:
+            unit.failures = 0
+            unit.backoff.reset()
         report.count("polls")
-        await report.reading(cfg.id, reading_from_values(values), latency)
-        unit.next_due = max(unit.next_due + cfg.poll_interval, time.monotonic())
+        unit.next_due = max(unit.next_due + cfg.poll_interval, ended)
+        await report.reading(cfg.id, reading, ended - started)
 
-    async def _read_unit(self, link: _Link, unit: _Unit) -> dict[str, Value]:
-        values: dict[str, Value] = {}
+    async def _read_unit(self, link: _Link, unit: _Unit) -> Reading:
+        fields: dict[str, Any] = {}
         for block in unit.blocks:
-            values.update(decode_block(block, await self._read_block(link, unit.cfg, block)))
-        return values
+            reading_fields(block, await self._read_block(link, unit.cfg, block), fields)
+        return Reading(**fields)
 
     async def _read_block(self, link: _Link, cfg: ModbusMachine, block: Block) -> Sequence[int] | Sequence[bool]:
         client = link.client
@@ -192,14 +196,13 @@ class ModbusCollector:
         return rows
 
 
-async def _request(client: AsyncModbusTcpClient, block: Block, unit_id: int) -> ModbusPDU:
-    if block.table == "holding":
-        return await client.read_holding_registers(block.start, count=block.count, device_id=unit_id)
-    if block.table == "input":
-        return await client.read_input_registers(block.start, count=block.count, device_id=unit_id)
-    if block.table == "coil":
-        return await client.read_coils(block.start, count=block.count, device_id=unit_id)
-    return await client.read_discrete_inputs(block.start, count=block.count, device_id=unit_id)
+def _request(client: AsyncModbusTcpClient, block: Block, unit_id: int) -> Awaitable[ModbusPDU]:
+    """The read of ``block`` (not awaited here: one coroutine frame less per request on the hot path)."""
+    read = {
+        "holding": client.read_holding_registers, "input": client.read_input_registers,
+        "coil": client.read_coils, "discrete": client.read_discrete_inputs,
+    }[block.table]
+    return read(block.start, count=block.count, device_id=unit_id)
 
 
 def _short(exc: BaseException) -> str:

@@ -17,7 +17,9 @@ from __future__ import annotations
 import struct
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
+from edge.collectors.base import CONVERT, READING_FIELD
 from edge.collectors.machine_config import COUNTER_TAGS, TAG_NAMES
 from edge.collectors.modbus_config import ModbusTag, ModbusTags, Table
 
@@ -40,6 +42,8 @@ class TagRead:
     offset: int
     registers: int
     decode: Callable[[Sequence[int]], Value]
+    field: str  # the Reading field it fills
+    convert: Callable[[Value | None], Any]  # decoded value -> what the tracker takes
 
 
 @dataclass(frozen=True)
@@ -86,10 +90,33 @@ def plan_blocks(tags: ModbusTags, max_block: int, max_gap: int) -> list[Block]:
 def _block(table: Table, start: int, end: int, tags: list[tuple[str, ModbusTag]]) -> Block:
     reads = tuple(
         TagRead(name, tag, name in COUNTER_TAGS, tag.wire_address - start, tag.registers,
-                compile_decoder(tag, counter=name in COUNTER_TAGS))
+                compile_decoder(tag, counter=name in COUNTER_TAGS), READING_FIELD[name], _converter(name, tag))
         for name, tag in tags
     )
     return Block(table, start, end - start, reads)
+
+
+def _converter(name: str, tag: ModbusTag) -> Callable[[Value | None], Any]:
+    """CONVERT[name], or nothing to do when the decoder already gives what the tracker takes."""
+    integer = tag.type not in ("bool", "float32", "float64") and tag.bit is None and tag.scale == 1.0
+    if name != "job" and (name == "state" or integer) and tag.offset == 0.0:
+        return _as_is
+    return CONVERT[name]
+
+
+def _as_is(value: Value | None) -> Value | None:
+    return value
+
+
+def reading_fields(block: Block, data: Sequence[int] | Sequence[bool], into: dict[str, Any]) -> None:
+    """Decode a block straight into ``Reading`` fields (the poll's hot path: no intermediate dict)."""
+    if block.bits:
+        for r in block.tags:
+            into[r.field] = r.convert(bool(data[r.offset]))
+    else:
+        for r in block.tags:
+            value = r.decode(data[r.offset : r.offset + r.registers])
+            into[r.field] = value if r.convert is _as_is else r.convert(value)
 
 
 def decode_block(block: Block, data: Sequence[int] | Sequence[bool]) -> dict[str, Value]:

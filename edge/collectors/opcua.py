@@ -62,7 +62,8 @@ class OpcuaCollector:
 
     # ----------------------------------------------------------------- the reconnect loop
     async def run(self, report: Report) -> None:
-        backoff = Backoff(0.5, max(m.retry_max for m in self.machines))
+        cap = max(m.retry_max for m in self.machines)
+        backoff = Backoff(min(0.5, cap), cap)
         attempts = 0
         while True:
             raise_if_cancelled()

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from edge.collectors.registry import build_collectors
 from edge.config import ModbusMachine, OpcuaMachine, load_edge_config, parse_edge_config
 from plantpulse.configfile import ConfigError
 from protocol.models import MachineState
@@ -159,3 +160,14 @@ def test_cli_prints_config_errors_without_traceback(tmp_path: Path) -> None:
         [sys.executable, "-m", "edge", "check", "--config", str(bad)], capture_output=True, text=True, cwd=REPO,
         timeout=60,
     ).stderr
+
+
+def test_collectors_are_built_for_any_valid_timing() -> None:
+    """A slow poll with a short retry cap, or a tiny cap, is valid and must not break the retry backoff."""
+    tags = "    tags: {state: {address: 0}, good_count: {address: 2}}\n"
+    text = (machine("    poll_interval: 60\n    retry_max: 5\n" + tags)
+            .replace("machines:\n", "machines:\n  - {id: ua, protocol: opcua, endpoint: 'opc.tcp://plc:4840', "
+                     "retry_max: 0.1, min_cycle_time: 1, state_map: {0: idle}, "
+                     "tags: {state: 'nsu=urn:x;s=S', good_count: 'nsu=urn:x;s=G'}}\n"))
+    collectors = build_collectors(parse_edge_config(text))
+    assert sorted(c.name for c in collectors) == ["modbus plc:502", "opcua opc.tcp://plc:4840"]
