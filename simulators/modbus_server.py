@@ -59,7 +59,8 @@ class ModbusEndpoint:
         self.port = port
         self._units: dict[str, _Unit] = {}
         self._server: ModbusTcpServer | None = None
-        self._lock = asyncio.Lock()
+        self._lock = asyncio.Lock()  # start/stop/restart
+        self._writing = asyncio.Lock()  # register updates
 
     def add_machine(self, machine_id: str, unit_id: int, counter: CounterConfig) -> None:
         self._units[machine_id] = _Unit(unit_id, counter)
@@ -95,8 +96,10 @@ class ModbusEndpoint:
 
     def _device(self, machine_id: str, unit: _Unit) -> SimDevice:
         async def action(
-            _fc: int, _start: int, _address: int, _count: int, _regs: list[int], _values: object
+            _fc: int, _start: int, _address: int, _count: int, _regs: list[int], values: object
         ) -> ExcCodes | None:
+            if values is not None:
+                return None  # the simulation's own register writes always go through
             if unit.mode == "hang":
                 await unit.released.wait()
                 return ExcCodes.GATEWAY_NO_RESPONSE  # a late answer to a request the master gave up on
@@ -130,8 +133,9 @@ class ModbusEndpoint:
     async def update(self, machine_id: str, values: MachineValues) -> None:
         unit = self._units[machine_id]
         unit.last = values
-        if self._server is not None:
-            await self._write(unit, values)
+        async with self._writing:  # the plant loop and a control action may update at once
+            if self._server is not None and unit.last is not None:
+                await self._write(unit, unit.last)  # the latest values, even if this call was overtaken
 
     async def _write(self, unit: _Unit, values: MachineValues) -> None:
         assert self._server is not None

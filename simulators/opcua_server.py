@@ -18,6 +18,7 @@ import asyncio
 import logging
 import socket
 from dataclasses import dataclass
+from datetime import UTC
 from pathlib import Path
 from typing import Any, Literal
 
@@ -85,7 +86,8 @@ class OpcuaEndpoint:
         self._running = False
         self._blackhole: asyncio.Server | None = None
         self._hung: set[asyncio.StreamWriter] = set()
-        self._lock = asyncio.Lock()
+        self._lock = asyncio.Lock()  # start/stop/restart
+        self._writing = asyncio.Lock()  # value updates
 
     @property
     def endpoint(self) -> str:
@@ -173,8 +175,9 @@ class OpcuaEndpoint:
     async def update(self, machine_id: str, values: MachineValues) -> None:
         machine = self._machines[machine_id]
         machine.last = values
-        if self._running and machine.mode is None:
-            await self._write(machine, values)
+        async with self._writing:  # the plant loop and a control action may update at once
+            if self._running and machine.mode is None and machine.last is not None:
+                await self._write(machine, machine.last)  # the latest values, even if overtaken
 
     async def _write(self, machine: _Machine, values: MachineValues) -> None:
         assert self._server is not None
@@ -188,10 +191,13 @@ class OpcuaEndpoint:
             "PowerOnCount": values.power_on_count,
         }
         before = machine.shown or {}
+        now = ua.DateTime.now(UTC)  # one source timestamp per update: clients can order changes
         for name, value in shown.items():
             if before.get(name) != value:
                 variant = ua.Variant(value, _variant_type(machine.cfg, name))
-                await self._server.write_attribute_value(machine.nodes[name], ua.DataValue(variant))
+                await self._server.write_attribute_value(
+                    machine.nodes[name], ua.DataValue(variant, SourceTimestamp=now, ServerTimestamp=now)
+                )
         machine.shown = shown
 
     async def _set_status(self, machine: _Machine, status: ua.StatusCode) -> None:

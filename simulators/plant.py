@@ -35,12 +35,18 @@ class UnknownMachineError(KeyError):
     """No machine with that id in the plant."""
 
 
-def free_port(host: str) -> int:
-    """A port the OS considers free right now (bound and released at once)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        port: int = sock.getsockname()[1]
-        return port
+def free_ports(host: str, n: int) -> list[int]:
+    """``n`` distinct ports the OS considers free right now (all held open until all are chosen)."""
+    socks = []
+    try:
+        for _ in range(n):
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            socks.append(sock)
+            sock.bind((host, 0))
+        return [int(s.getsockname()[1]) for s in socks]
+    finally:
+        for sock in socks:
+            sock.close()
 
 
 def _check_port_free(host: str, port: int) -> None:
@@ -100,8 +106,9 @@ class Plant:
 
     def _build_endpoints(self) -> None:
         by_port: dict[tuple[str, int], list[MachineConfig]] = {}
+        spare = iter(free_ports(self.cfg.host, sum(1 for m in self.cfg.machines if m.port == 0)))
         for mcfg in self.cfg.machines:
-            port = mcfg.port or free_port(self.cfg.host)
+            port = mcfg.port or next(spare)
             by_port.setdefault((mcfg.protocol, port), []).append(mcfg)
         for (protocol, port), machines in by_port.items():
             server: Endpoint

@@ -270,11 +270,20 @@ async def test_shared_gateway_port_fails_one_unit_alone(plant: SimulatedPlant) -
         plant.act("gw-b", "unreachable", {"mode": "hang"})
         with pytest.raises(ModbusException):
             await read(client, unit=2)
+        # the plant goes on while a unit is refused or hung: its registers keep following the truth
+        before = plant.machine("gw-b")["good_total"]
+        await async_wait_until(lambda: plant.machine("gw-b")["good_total"] > before + 3, 10,
+                               what="production of the hung machine goes on")
         plant.act("gw-b", "reachable")
         async def unit2_back() -> bool:
             return decode(await read(client, unit=2))["state"] == 1
         await async_wait_until(unit2_back, 5, what="unit 2 answering again")
         assert decode(await read(client, unit=1))["state"] == 1
+        plant.pause()
+        try:
+            assert decode(await read(client, unit=2))["good"] == plant.truth("gw-b")["totals"]["good"]
+        finally:
+            plant.resume()
     finally:
         client.close()
 
