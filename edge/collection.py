@@ -59,10 +59,14 @@ class _Machine:
 class Collection:
     """Reads every configured machine until cancelled; see the module docstring."""
 
-    def __init__(self, cfg: EdgeConfig, sink: EventSink, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, cfg: EdgeConfig, sink: EventSink, clock: Callable[[], float] = time.time,
+        *, stopped_since: float | None = None,
+    ) -> None:
         self.cfg = cfg
         self.sink = sink
         self.clock = clock
+        self.stopped_since = stopped_since  # when a previous run of this gateway was last alive
         self._machines = {m.id: _Machine(m) for m in cfg.machines}
         self._stats: dict[str, int] = {}
         self._collectors: list[Collector] = []
@@ -72,6 +76,7 @@ class Collection:
         memory = await self.sink.load_memory()
         for machine_id, m in self._machines.items():
             m.tracker = MachineTracker(self.cfg.tracker_config(m.cfg), memory.get(machine_id))
+        await self._mark_unobserved()
         self._collectors = build_collectors(self.cfg)
         try:
             async with asyncio.TaskGroup() as group:
@@ -82,6 +87,22 @@ class Collection:
             raise
         except BaseExceptionGroup as errors:
             raise errors.exceptions[0] from None  # a SinkError: the only error a supervisor lets through
+
+    async def _mark_unobserved(self) -> None:
+        """Nobody watched the machines while the gateway was stopped: say so in their history.
+
+        Without this, a machine's last state before a gateway crash or reboot would stretch over
+        the whole outage. Each machine goes offline (reason "gateway stopped") from the moment
+        the previous run was last alive; its first read then reports its real state.
+        """
+        if self.stopped_since is None:
+            return
+        for m in self._machines.values():
+            tracker = m.tracker
+            if tracker is None or tracker.state in (None, MachineState.OFFLINE):
+                continue
+            async with m.lock:
+                await self._emit(tracker.mark_offline(self.stopped_since, "gateway stopped"))
 
     async def _supervise(self, collector: Collector) -> None:
         """Run one collector; a bug in it costs its machines a pause, never the whole gateway."""

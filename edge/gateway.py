@@ -60,6 +60,25 @@ class BirthCounter:
         return self.value
 
 
+class AliveMark:
+    """When this gateway last ran, in a file rewritten every second (no fsync: a second's error is fine).
+
+    At start the previous run's mark tells from when the machines went unobserved.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            self.previous: float | None = float(path.read_text().strip())
+        except (FileNotFoundError, ValueError):
+            self.previous = None
+
+    def touch(self, now: float) -> None:
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(repr(now))
+        tmp.replace(self.path)
+
+
 class Gateway:
     def __init__(self, cfg: EdgeConfig, *, config_hash: str, clock: Callable[[], float] = time.time) -> None:
         self.cfg = cfg
@@ -150,6 +169,11 @@ class Gateway:
                 snap = Snapshot(edge_id=self.cfg.edge_id, ts=self.clock(), machines=self._collection.snapshot())
                 self._link.publish(self.topic("snapshot"), snap.model_dump_json(exclude_none=True).encode(), qos=0)
 
+    async def _alive_loop(self, alive: AliveMark) -> None:
+        while True:
+            alive.touch(self.clock())
+            await asyncio.sleep(1.0)
+
     # ----------------------------------------------------------------- run
     async def run(self, stop: asyncio.Event) -> None:
         """Run until ``stop`` is set, then shut down in order (see the module docstring)."""
@@ -170,7 +194,8 @@ class Gateway:
             clock=self.clock,
         )
         link.on_disconnected = forwarder.kick
-        collection = self._collection = Collection(self.cfg, outbox, clock=self.clock)
+        alive = AliveMark(self.data_dir / "alive")
+        collection = self._collection = Collection(self.cfg, outbox, clock=self.clock, stopped_since=alive.previous)
         metrics = MetricsServer(self) if self.cfg.health.metrics_port is not None else None
         log.info("edge %s/%s starting: epoch %s, %d machines, outbox %s", self.cfg.site, self.cfg.edge_id,
                  outbox.epoch, len(self.cfg.machines), self.data_dir / "outbox.sqlite")
@@ -185,6 +210,7 @@ class Gateway:
                     tg.create_task(forwarder.run_commands(), name="commands"),
                     tg.create_task(self._health_loop(), name="health"),
                     tg.create_task(self._snapshot_loop(), name="snapshot"),
+                    tg.create_task(self._alive_loop(alive), name="alive"),
                 ]
                 stopping = tg.create_task(stop.wait(), name="stop")
                 await asyncio.wait([collecting, stopping, *sending], return_when=asyncio.FIRST_COMPLETED)
@@ -199,6 +225,7 @@ class Gateway:
                     task.cancel()
                 stopping.cancel()
         finally:
+            alive.touch(self.clock())
             await self._say_offline()
             await link.stop()
             if metrics is not None:

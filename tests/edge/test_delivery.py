@@ -103,12 +103,20 @@ async def test_gateway_killed_mid_production_restarts_exactly(
     line = await make_line(tmp_path, mosquitto, plant_factory(plant_yaml()), consumers)
     try:
         await line.start()
+        kills: list[float] = []
         for _ in range(3):
             await produce(line, 15)
             line.edge.kill9()  # no flush, no goodbye: like a power loss
+            kills.append(time.time())
             await produce(line, 10)
             line.edge.start()
         await line.expect_exact_totals()
+        # nobody watched the machines while the gateway was down: their history says so
+        for m in line.machines:
+            stopped = [s for s in line.consumer.states(m) if s.reason == "gateway stopped"]
+            assert len(stopped) == 3, [(s.state, s.reason) for s in line.consumer.states(m)]
+            for s, killed in zip(stopped, kills, strict=True):
+                assert s.state == "offline" and killed - 2.5 <= s.ts <= killed
         epochs = line.epochs()
         assert len(epochs) == 1, "a restart must keep the epoch (the outbox survived)"
         seqs = line.check_seqs(epochs[0])  # no gap, no seq reused
