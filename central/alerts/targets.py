@@ -24,7 +24,9 @@ A webhook URL with a ``key`` or ``access_token`` is a secret as much as ``secret
 from __future__ import annotations
 
 import enum
+import os
 from datetime import tzinfo
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
@@ -58,7 +60,9 @@ class WebhookTarget(BaseModel):
     name: str = Field(..., pattern=ID_PATTERN, description="a name for logs and metrics, e.g. maintenance")
     kind: WebhookKind = Field(..., description="the receiver's format: generic, wecom, dingtalk or feishu")
     url: SecretStr = Field(
-        ..., description="the robot's or receiver's http(s) URL, e.g. https://oapi.dingtalk.com/robot/send?access_token=..."
+        ...,
+        description="the robot's or receiver's http(s) URL, e.g. "
+        "https://oapi.dingtalk.com/robot/send?access_token=...; or url_env / url_file (it carries a token)",
     )
     secret: SecretStr | None = Field(
         None,
@@ -77,6 +81,31 @@ class WebhookTarget(BaseModel):
         default_factory=lambda: sorted(NOTIFYING),
         description="which transitions to send: opened, confirmed, escalated, acknowledged, resolved",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _secrets_from_outside(cls, data: object) -> object:
+        """``url_env``/``url_file`` and ``secret_env``/``secret_file``: keep the tokens out of the file."""
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        for field in ("url", "secret"):
+            env, file = data.pop(f"{field}_env", None), data.pop(f"{field}_file", None)
+            if env is None and file is None:
+                continue
+            if field in data or (env is not None and file is not None):
+                raise ValueError(f"give one of {field}, {field}_env or {field}_file")
+            if env is not None:
+                value = os.environ.get(str(env))
+                if not value:
+                    raise ValueError(f"environment variable {env} ({field}_env) is not set")
+            else:
+                try:
+                    value = Path(str(file)).read_text(encoding="utf-8").splitlines()[0].strip()
+                except (OSError, IndexError) as exc:
+                    raise ValueError(f"cannot read {field}_file {file}: {exc}") from None
+            data[field] = value
+        return data
 
     @model_validator(mode="after")
     def _consistent(self) -> WebhookTarget:

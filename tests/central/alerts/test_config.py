@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -135,3 +136,18 @@ def test_secrets_do_not_show_in_the_target_repr() -> None:
     ding = target("{name: d, kind: dingtalk, url: 'https://oapi.dingtalk.com/robot/send?access_token=tok', "
                   "secret: SECxyz}")
     assert "SECxyz" not in repr(ding) and "tok" not in repr(ding)
+
+
+def test_webhook_secrets_come_from_the_environment_or_a_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PP_HOOK_URL", "https://oapi.dingtalk.com/robot/send?access_token=abc")
+    secret = tmp_path / "secret"
+    secret.write_text("SECxyz\n")
+    target = WebhookTarget.model_validate(
+        {"name": "leaders", "kind": "dingtalk", "url_env": "PP_HOOK_URL", "secret_file": str(secret)}
+    )
+    assert target.url.get_secret_value().endswith("access_token=abc")
+    assert target.secret is not None and target.secret.get_secret_value() == "SECxyz"
+    with pytest.raises(ValueError, match="PP_HOOK_MISSING"):
+        WebhookTarget.model_validate({"name": "x", "kind": "generic", "url_env": "PP_HOOK_MISSING"})
+    with pytest.raises(ValueError, match="give one of url"):
+        WebhookTarget.model_validate({"name": "x", "kind": "generic", "url": "https://a/b", "url_env": "PP_HOOK_URL"})
