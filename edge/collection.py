@@ -158,7 +158,7 @@ class Collection:
         m.last, m.last_ts = reading, now
         if latency is not None:
             m.latencies.append(latency)
-        out = m.tracker.on_reading(reading, now)
+        out = m.tracker.on_reading(reading, now, time.monotonic())
         if len(m.tracker.unknown_raw_states()) != len(m.unknown_logged):
             self._log_unknown_states(m)
         return out

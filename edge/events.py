@@ -11,8 +11,10 @@ The counting rules (each one tested with hand-made sequences):
   ``elapsed / min_cycle_time + 1`` parts since the previous read.
 * A counter that drops is a **rollover** when the wrapped delta ``2**bits - last + raw`` is
   plausible; otherwise it is a **reset** (counters restart at 0 after a power cycle) and ``raw``
-  is counted from 0. When the PLC has a power-on counter and it changed, it is a reset at
-  once. Without that certainty a reset is confirmed by the next read (a single odd value is
+  is counted from 0. When the PLC has a power-on counter and it rose by one to three since the
+  last read, it is a reset at once, whatever the counter shows now (a machine can make more
+  parts after a power-up than before it); any other change of the power-on counter is taken
+  for a bad read of it. Without that certainty a reset is confirmed by the next read (a single odd value is
   a glitch, which real PLCs and gateways produce), then counted from 0 and marked
   ``reset``; it is also marked ``possibly_lost`` unless the previous read was less than one
   ``min_cycle_time`` before, because parts made between that read and the power loss were
@@ -25,6 +27,8 @@ The counting rules (each one tested with hand-made sequences):
 
 Times come from the caller and are made monotonic per machine (an NTP step backwards must
 not produce negative intervals): an event is never stamped earlier than the previous one.
+Elapsed times for plausibility come from a monotonic clock the caller passes as well, so a
+clock step changes no count.
 """
 
 from __future__ import annotations
@@ -88,9 +92,11 @@ class _Counter:
     bits: int
     last: int | None = None
     last_ts: float = -math.inf  # when ``last`` was read (-inf: before a restart, unknown)
+    last_mono: float | None = None  # the same on the monotonic clock (None: since a restart)
     pending: int = 0
     suspect: int | None = None
     suspect_ts: float = 0.0
+    suspect_mono: float | None = None
 
     @property
     def modulus(self) -> int:
@@ -135,17 +141,24 @@ class MachineTracker:
         self._unknown_raw: set[Raw] = set()
 
     # ----------------------------------------------------------------- inputs
-    def on_reading(self, reading: Reading, now: float) -> TrackerOutput:
+    def on_reading(self, reading: Reading, now: float, mono: float | None = None) -> TrackerOutput:
+        """``now``: wall-clock time (stamps events); ``mono``: a monotonic clock for elapsed times.
+
+        Plausibility needs the time that really passed between two reads: a wall clock stepped by
+        NTP (or an RTC reset at boot) would make parts look impossible or a glitch plausible.
+        """
         now = self._tick(now)
         self._failures = 0
         out = TrackerOutput()
-        power_cycled = (
-            reading.power_on is not None and self.power_on is not None and reading.power_on != self.power_on
-        )
+        power_cycled = False
+        if reading.power_on is not None and self.power_on is not None:
+            # one to three power-ons since the last read; any other change is a bad read of that
+            # register, not a reason to count the whole counter again
+            power_cycled = 1 <= (reading.power_on - self.power_on) % POWER_ON_MODULUS <= MAX_POWER_CYCLES
         if reading.good is not None:
-            self._count(self._good, reading.good, now, power_cycled)
+            self._count(self._good, reading.good, now, mono, power_cycled)
         if reading.scrap is not None:
-            self._count(self._scrap, reading.scrap, now, power_cycled)
+            self._count(self._scrap, reading.scrap, now, mono, power_cycled)
         if reading.power_on is not None:
             self.power_on = reading.power_on
         self._last_read_ts = now
@@ -226,29 +239,29 @@ class MachineTracker:
             return True
         return delta <= math.floor(elapsed / self.cfg.min_cycle_time) + 1
 
-    def _count(self, c: _Counter, raw: int, now: float, power_cycled: bool) -> None:
-        elapsed = now - c.last_ts  # since the last value of this counter we accepted
+    def _count(self, c: _Counter, raw: int, now: float, mono: float | None, power_cycled: bool) -> None:
+        elapsed = _elapsed(now, mono, c.last_ts, c.last_mono)  # since the last value we accepted
         if c.last is None:  # first read ever: the counter's history before us is not ours to count
-            c.last, c.last_ts = raw, now
+            c.last, c.last_ts, c.last_mono = raw, now, mono
             return
         if c.suspect is not None:
-            self._resolve_suspect(c, raw, elapsed, now)
+            self._resolve_suspect(c, raw, elapsed, now, mono)
             return
-        if power_cycled and raw < c.last:
+        if power_cycled:  # the PLC restarted its counters: count from 0, whatever the value now
             self._reset(c, raw, elapsed)
-            c.last_ts = now
+            c.last_ts, c.last_mono = now, mono
             return
         delta = raw - c.last if raw >= c.last else c.modulus - c.last + raw  # rise, or rollover
         if self._plausible(delta, elapsed):
             c.pending += delta
-            c.last, c.last_ts = raw, now
+            c.last, c.last_ts, c.last_mono = raw, now, mono
         else:
-            c.suspect, c.suspect_ts = raw, now
+            c.suspect, c.suspect_ts, c.suspect_mono = raw, now, mono
 
-    def _resolve_suspect(self, c: _Counter, raw: int, elapsed: float, now: float) -> None:
+    def _resolve_suspect(self, c: _Counter, raw: int, elapsed: float, now: float, mono: float | None) -> None:
         """The read after a suspect value decides: glitch, reset, or a preset counter."""
         assert c.suspect is not None and c.last is not None
-        suspect, since_suspect = c.suspect, now - c.suspect_ts
+        suspect, since_suspect = c.suspect, _elapsed(now, mono, c.suspect_ts, c.suspect_mono)
         c.suspect = None
         if raw >= c.last and self._plausible(raw - c.last, elapsed):
             c.pending += raw - c.last  # the suspect was a glitch: continue from the old value
@@ -258,7 +271,7 @@ class MachineTracker:
             c.pending += raw - suspect
         else:
             self._flags.rebased = True  # a preset, or a counter we cannot follow: start again here
-        c.last, c.last_ts = raw, now
+        c.last, c.last_ts, c.last_mono = raw, now, mono
 
     def _reset(self, c: _Counter, raw: int, elapsed_before: float) -> None:
         """Counters restarted at 0 and now show ``raw``: count it."""
@@ -314,3 +327,19 @@ class MachineTracker:
 
 def _base(c: _Counter) -> int | None:
     return None if c.last is None else (c.last - c.pending) % c.modulus
+
+
+POWER_ON_MODULUS = 1 << 16
+MAX_POWER_CYCLES = 3  # power-ons between two reads that still count as power cycles
+
+
+def _elapsed(now: float, mono: float | None, last_ts: float, last_mono: float | None) -> float:
+    """Seconds between two reads: monotonic when both have it, else wall clock (after a restart).
+
+    A wall-clock difference that is not positive (the clock stepped back across the restart)
+    says nothing: infinite, i.e. any delta is plausible for that one read.
+    """
+    if mono is not None and last_mono is not None:
+        return mono - last_mono
+    wall = now - last_ts
+    return wall if wall > 0 else math.inf

@@ -39,18 +39,20 @@ class BirthCounter:
 
     A connection's Last Will carries the counter of that connection; a consumer ignores a Will
     older than the latest birth it has seen, so a stale Will never marks a reconnected gateway
-    offline.
+    offline. The counter never falls below the wall clock in milliseconds: a replaced disk (a
+    new, empty file) must not start it again at 1, or every later birth would look stale.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, clock: Callable[[], float] = time.time) -> None:
         self.path = path
+        self.clock = clock
         try:
             self.value = int(path.read_text().strip() or 0)
         except (FileNotFoundError, ValueError):
             self.value = 0
 
     def next(self) -> int:
-        self.value += 1
+        self.value = max(self.value + 1, int(self.clock() * 1000))
         tmp = self.path.with_suffix(".tmp")
         with tmp.open("w") as fh:
             fh.write(str(self.value))
@@ -86,7 +88,7 @@ class Gateway:
         self.clock = clock
         assert cfg.data_dir is not None, "load_edge_config fills data_dir in"
         self.data_dir = cfg.data_dir
-        self.birth = BirthCounter(self.data_dir / "birth")
+        self.birth = BirthCounter(self.data_dir / "birth", clock)
         self.bad_commands = 0
         self._outbox: Outbox | None = None
         self._link: MqttLink | None = None

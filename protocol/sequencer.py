@@ -31,6 +31,7 @@ consumer crash the gateway sends them again.
 
 from __future__ import annotations
 
+import heapq
 from dataclasses import dataclass, field
 
 from protocol.models import MAX_REPLAY, CountEvent, DroppedRange, EventBatch, StateEvent, Status
@@ -88,6 +89,7 @@ class EpochState:
     received: int = 0  # highest seq received in a batch: holes below it are gaps to ask for
     oldest_held: int | None = None  # the gateway's oldest held seq, from its birth or health
     held: dict[int, StateEvent] = field(default_factory=dict)
+    held_order: list[int] = field(default_factory=list)  # a heap of the held seqs
     held_since: float | None = None
     asked: dict[tuple[int, int], float] = field(default_factory=dict)
     released_upto: int = 0  # highest seq of a state event applied (for "late" detection)
@@ -156,10 +158,11 @@ class GatewaySequencer:
             if isinstance(event, CountEvent) or seq == st.contiguous() + 1:
                 decision.apply.append(Applied(st.epoch, event, late=seq < st.released_upto))
                 if isinstance(event, StateEvent):
-                    st.released_upto = seq
+                    st.released_upto = max(st.released_upto, seq)
                 self._mark(st, event)
             else:
                 st.held[seq] = event
+                heapq.heappush(st.held_order, seq)
                 if st.held_since is None:
                     st.held_since = now
         self._release(st, decision, now)
@@ -193,11 +196,24 @@ class GatewaySequencer:
         top = st.received if upto is None else upto
         if top < 1:
             return []
-        out = RangeSet(st.settled.missing(1, top))
-        for seq in st.held:
-            if seq <= top:
-                out.remove(seq)
-        return out.ranges()
+        gaps = st.settled.missing(1, top)
+        if not st.held:
+            return gaps
+        # held seqs sit inside the gaps: cut them out in one merge pass over the sorted seqs
+        out: list[tuple[int, int]] = []
+        held = iter(sorted(s for s in st.held if s <= top))
+        nxt = next(held, None)
+        for a, b in gaps:
+            cursor = a
+            while nxt is not None and nxt <= b:
+                if nxt >= cursor:
+                    if nxt > cursor:
+                        out.append((cursor, nxt - 1))
+                    cursor = nxt + 1
+                nxt = next(held, None)
+            if cursor <= b:
+                out.append((cursor, b))
+        return out
 
     # ----------------------------------------------------------------- internals
     def _epoch(self, epoch: str, now: float, *, oldest: int | None, latest: int | None) -> EpochState:
@@ -261,10 +277,11 @@ class GatewaySequencer:
 
     def _release(self, st: EpochState, decision: Decision, now: float, *, force: bool = False) -> None:
         """Apply held state events whose predecessors are settled; past the bounds, apply them anyway."""
-        while st.held:
-            seq = min(st.held)
+        while st.held_order:
+            seq = st.held_order[0]
             if seq > st.contiguous() + 1:
                 break
+            heapq.heappop(st.held_order)
             self._apply_held(st, seq, decision, uncertain=False)
         if not st.held:
             st.held_since = None
@@ -272,6 +289,7 @@ class GatewaySequencer:
         if st.held and (force or expired or len(st.held) > self.hold_max_events):
             for seq in sorted(st.held):
                 self._apply_held(st, seq, decision, uncertain=True)
+            st.held_order.clear()
             st.held_since = None
         if not force:
             self._ask(st, decision, now)

@@ -235,3 +235,32 @@ def test_long_random_sequence_matches_the_true_count(bits: int) -> None:
         f.read(t, r(raw))
     f.events += f.tracker.flush(T + t + 1).events
     assert f.good() == true_total
+
+
+def test_a_power_cycle_counts_from_zero_even_when_the_counter_is_above_its_last_value() -> None:
+    f = Feed(MachineTracker(cfg()))
+    f.read(0, r(5, power_on=7))
+    f.read(60, r(12, power_on=8))  # powered off and on, then made 12 parts (more than the 5 before)
+    c = counts(f.events)
+    assert [(x.good, x.reset) for x in c] == [(12, True)]
+
+
+def test_a_bad_read_of_the_power_on_counter_is_not_a_reset() -> None:
+    f = Feed(MachineTracker(cfg()))
+    f.read(0, r(500, power_on=7))
+    f.read(10, r(505, power_on=0))  # the power-on register read as 0 once
+    f.read(20, r(510, power_on=7))
+    assert f.good() == 10
+    assert not any(c.reset for c in counts(f.events))
+
+
+def test_a_wall_clock_step_does_not_change_what_is_counted() -> None:
+    t = MachineTracker(cfg(min_cycle_time=1.0, count_interval=0.0))
+    events = t.on_reading(r(100), T, mono=1000.0).events
+    # NTP steps the wall clock back an hour while 30 s really pass and 30 parts are made
+    events += t.on_reading(r(130), T - 3600, mono=1030.0).events
+    # ...and forward a day: a glitch to an absurd value is still refused
+    events += t.on_reading(r(40_000), T + 86_400, mono=1031.0).events
+    events += t.on_reading(r(131), T + 86_401, mono=1032.0).events
+    assert sum(c.good for c in counts(events)) == 31
+    assert not any(c.rebased for c in counts(events))

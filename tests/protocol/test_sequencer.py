@@ -133,3 +133,21 @@ def test_replays_are_bounded() -> None:
     s.on_batch(batch(state(1)), T)
     d = s.on_batch(batch(state(25_002)), T)
     assert [(r.first, r.last) for r in d.replays] == [(2, 10_001), (10_002, 20_001), (20_002, 25_001)]
+
+
+def test_a_late_fill_of_several_states_never_becomes_the_current_state() -> None:
+    s = GatewaySequencer("gw", hold_max_age=30)
+    s.on_batch(batch(state(1)), T)
+    s.on_batch(batch(state(6, MachineState.FAULT)), T + 1)
+    released = s.tick(T + 31)  # 2..5 missing: the fault is applied, uncertain
+    assert [(a.event.seq, a.uncertain) for a in released.apply] == [(6, True)]
+    late = s.on_batch(batch(state(2, MachineState.IDLE), state(3, MachineState.SETUP), count(4), count(5)), T + 40)
+    assert [(a.event.seq, a.late) for a in late.apply if isinstance(a.event, StateEvent)] == [(2, True), (3, True)]
+    assert s.missing("e1") == []
+
+
+def test_missing_cuts_held_seqs_out_of_the_gaps() -> None:
+    s = GatewaySequencer("gw")
+    s.on_batch(batch(state(1)), T)
+    s.on_batch(batch(state(4), state(7), state(8), count(12)), T)
+    assert s.missing("e1") == [(2, 3), (5, 6), (9, 11)]
