@@ -11,6 +11,10 @@ BENCHMARKS: dict[str, str] = {
     "outbox": "bench.outbox",
     "collect_modbus": "bench.collect_modbus",
     "collect_opcua": "bench.collect_opcua",
+    "forward": "bench.forward",
+    "ingest": "bench.ingest",
+    "api": "bench.api",
+    "fault_alert": "bench.fault_alert",
 }
 
 
