@@ -43,6 +43,9 @@ class _Tracking:
     dropped: dict[str, int] = field(default_factory=dict)  # gateway -> dropped counter last seen
     dropped_rose_at: dict[str, float] = field(default_factory=dict)
     gaps: dict[str, GapFacts] = field(default_factory=dict)  # recent gaps and gaps with an alert
+    # machine -> its status comes from historic events (a backlog), until a live event or its
+    # gateway caught up: alerts from it are recorded but page nobody
+    historic: dict[str, bool] = field(default_factory=dict)
 
 
 class AlertEngine:
@@ -62,12 +65,14 @@ class AlertEngine:
     async def load(self) -> None:
         for alert in await self.store.active_alerts():
             self.active[alert.key] = alert
+            if alert.historic and alert.live_at is None and alert.rule.subject_kind.value == "machine":
+                self.track.historic[alert.subject] = True  # still history until live facts come
 
     # ----------------------------------------------------------------- inside a round
     def on_round(self, rnd: Round, live: LiveState, now: float, *, complete: bool) -> None:
         """Evaluate what the round touched (or everything, on the periodic tick) and reconcile."""
         self.changed = []
-        historic = self._historic(rnd)
+        historic = self._update_historic(rnd, live)
         for mid in rnd.machines:
             self._track_stop(live, mid)
         for edge_id in rnd.gateways:
@@ -131,13 +136,31 @@ class AlertEngine:
         return tx.alerts.get(alert.id, alert)
 
     # ----------------------------------------------------------------- facts
-    def _historic(self, rnd: Round) -> dict[str, bool]:
-        """Per machine: were all the events applied to it in this round historic?"""
-        out: dict[str, bool] = {}
+    def _update_historic(self, rnd: Round, live: LiveState) -> dict[str, bool]:
+        """Per machine: does its status come from historic events only (a backlog being applied)?
+
+        A round whose events for a machine are all historic makes it historic; a live event, or
+        its gateway having caught up (nothing held, every announced seq applied), makes it live:
+        a fault still standing after the backlog is a fault now, and pages.
+        """
+        seen: dict[str, bool] = {}
         for item in rnd.applied:
             mid = item.applied.event.machine_id
-            out[mid] = out.get(mid, True) and item.historic
-        return out
+            seen[mid] = seen.get(mid, True) and item.historic
+        self.track.historic.update(seen)
+        for mid in [m for m, old in self.track.historic.items() if old and m not in seen]:
+            if self._caught_up(live, live.machine_gateway.get(mid)):
+                self.track.historic[mid] = False
+        return self.track.historic
+
+    @staticmethod
+    def _caught_up(live: LiveState, edge_id: str | None) -> bool:
+        gw = live.gateways.get(edge_id) if edge_id else None
+        seq = live.sequencers.get(edge_id) if edge_id else None
+        if gw is None or seq is None or seq.current is None or not gw.online:
+            return False
+        st = seq.epochs[seq.current]
+        return not st.held and gw.latest_seq is not None and st.contiguous() >= gw.latest_seq
 
     def _track_stop(self, live: LiveState, mid: str) -> None:
         st = live.statuses.get(mid)

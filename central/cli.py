@@ -122,11 +122,19 @@ async def serve(cfg: CentralConfig, ready_file: Path | None) -> int:
             tmp.write_text(json.dumps({"url": url}))
             tmp.replace(ready_file)
 
-    config = uvicorn.Config(create_app(Central(cfg)), log_level="warning", timeout_graceful_shutdown=2,
+    central = Central(cfg)
+    config = uvicorn.Config(create_app(central), log_level="warning", timeout_graceful_shutdown=2,
                             lifespan="on")
     server = _Server(config, announce)
+
+    def fatal() -> None:
+        server.should_exit = True
+
+    central.on_fatal = fatal
     try:
         await server.serve(sockets=[sock])
     finally:
         sock.close()
-    return 0 if not server.should_exit or server.started else 1
+    if central.failed is not None or not server.started:
+        return 1
+    return 0

@@ -40,6 +40,7 @@ class Central:
         self.hub = StreamHub(clock=clock, min_interval=cfg.api.stream_min_interval)
         self._tasks: list[asyncio.Task[None]] = []
         self.failed: str | None = None
+        self.on_fatal: Callable[[], None] | None = None  # the server sets it: a dead task ends the process
         self.alerts: AlertEngine | None = None
         self.sender: Sender | None = None
         self.influx: InfluxWriter | None = InfluxWriter(cfg.influx, clock=clock) if cfg.influx else None
@@ -90,8 +91,11 @@ class Central:
         except asyncio.CancelledError:
             raise
         except BaseException:
-            log.critical("central's %s task failed", name, exc_info=True)
+            log.critical("central's %s task failed: stopping central (a supervisor restarts it from the store)",
+                         name, exc_info=True)
             self.failed = name
+            if self.on_fatal is not None:
+                self.on_fatal()
             raise
 
     async def stop(self) -> None:
@@ -113,7 +117,7 @@ class Central:
     def _after_round(self, rnd: Round) -> None:
         """Committed: new notifications may be sent now; alert changes go to the live stream."""
         if rnd.tx.deliveries and self.sender is not None:
-            self.sender.wake.set()
+            self.sender.wake()
         self.publish_alerts(list(rnd.tx.alerts.values()))
 
     def publish_alerts(self, alerts: list[Alert]) -> None:

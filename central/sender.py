@@ -2,7 +2,8 @@
 
 Rows are written by the alert engine in the transaction of the alert change; this task sends
 what is due, marks it sent, or schedules a retry with capped exponential backoff and jitter. It
-runs beside ingest and never blocks it: a dead webhook only delays its own rows. Every request
+runs beside ingest and never blocks it: each receiver has its own worker, so a dead or hanging
+webhook only delays its own rows. Every request
 carries the notification's stable id, so a receiver recognises the one resend that can happen
 when central dies between sending and marking a row sent.
 """
@@ -52,22 +53,33 @@ class Sender:
         self.timeout = timeout
         self.sent = 0
         self.failures = 0
-        self.wake = asyncio.Event()
+        self._wakes = {name: asyncio.Event() for name in [MQTT_TARGET, *self.targets]}
         self._failing: set[str] = set()
 
+    def wake(self) -> None:
+        """New rows were committed: every receiver's worker looks now."""
+        for event in self._wakes.values():
+            event.set()
+
     async def run(self) -> None:
-        async with httpx.AsyncClient(timeout=self.timeout) as http:
-            while True:
-                due = await self.store.due_deliveries(self.clock())
-                if due:
-                    done = await asyncio.gather(*(self._send(http, d, n) for d, n in due))
-                    await self.store.update_deliveries(list(done))
-                    continue
-                nxt = await self.store.next_delivery_at()
-                wait = _IDLE_POLL if nxt is None else min(_IDLE_POLL, max(0.05, nxt - self.clock()))
-                self.wake.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.wake.wait(), wait)
+        """One worker per receiver: a dead or hanging webhook delays its own rows, nobody else's."""
+        async with httpx.AsyncClient(timeout=self.timeout) as http, asyncio.TaskGroup() as group:
+            for name in self._wakes:
+                group.create_task(self._worker(http, name), name=f"notify {name}")
+
+    async def _worker(self, http: httpx.AsyncClient, target: str) -> None:
+        wake = self._wakes[target]
+        while True:
+            due = await self.store.due_deliveries(self.clock(), target)
+            if due:
+                done = [await self._send(http, d, n) for d, n in due]  # in order, one at a time
+                await self.store.update_deliveries(done)
+                continue
+            nxt = await self.store.next_delivery_at(target)
+            wait = _IDLE_POLL if nxt is None else min(_IDLE_POLL, max(0.05, nxt - self.clock()))
+            wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), wait)
 
     async def _send(self, http: httpx.AsyncClient, d: Delivery, n: Notification) -> Delivery:
         now = self.clock()

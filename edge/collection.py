@@ -24,6 +24,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from edge.buffer.errors import OutboxFullError
 from edge.collectors.backoff import Backoff
 from edge.collectors.base import Collector, raise_if_cancelled
 from edge.collectors.registry import build_collectors
@@ -232,17 +233,36 @@ class Collection:
 
     # ----------------------------------------------------------------- internals
     async def _emit(self, out: TrackerOutput) -> None:
+        """Store the events; while the disk is full, retry (this machine waits, nothing is lost).
+
+        The tracker has already moved past these events, so they must be stored, not dropped:
+        the machine's polls wait (its PLC keeps counting, and the first read after the wait
+        counts what was made meanwhile) and the health says why.
+        """
         if not out.events:
             return
         assert out.memory is not None
-        task = asyncio.ensure_future(self.sink.emit(out.events, out.memory))
-        try:
-            await asyncio.shield(task)
-        except asyncio.CancelledError:
-            await _finish(task)
-            raise
-        except Exception as exc:
-            raise SinkError(f"the event sink failed to store events: {exc}") from exc
+        backoff = Backoff(1.0, 30.0)
+        while True:
+            task = asyncio.ensure_future(self.sink.emit(out.events, out.memory))
+            try:
+                await asyncio.shield(task)
+            except asyncio.CancelledError:
+                await _finish(task)
+                raise
+            except OutboxFullError as exc:
+                self.count("sink_full_waits")
+                if not self._stats.get("sink_full_now"):
+                    self._stats["sink_full_now"] = 1
+                    log.error("the outbox is full and has nothing left to drop (%s): collection waits", exc)  # noqa: TRY400 - an expected condition, no traceback
+                await asyncio.sleep(backoff.next())
+            except Exception as exc:
+                raise SinkError(f"the event sink failed to store events: {exc}") from exc
+            else:
+                if self._stats.get("sink_full_now"):
+                    self._stats["sink_full_now"] = 0
+                    log.warning("the outbox takes events again")
+                return
 
     def _note_offline(self, m: _Machine, out: TrackerOutput, reason: str) -> None:
         if any(isinstance(e, StateEvent) and e.state == MachineState.OFFLINE for e in out.events):

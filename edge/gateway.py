@@ -173,7 +173,7 @@ class Gateway:
 
     async def _alive_loop(self, alive: AliveMark) -> None:
         while True:
-            alive.touch(self.clock())
+            await asyncio.to_thread(alive.touch, self.clock())  # a small write, off the event loop
             await asyncio.sleep(1.0)
 
     # ----------------------------------------------------------------- run

@@ -46,7 +46,7 @@ class AppliedEvent:
 @dataclass
 class Round:
     tx: Transaction = field(default_factory=Transaction)
-    acks: list[tuple[int, int]] = field(default_factory=list)  # (mid, qos) to acknowledge to the broker
+    acks: list[tuple[int, int, int]] = field(default_factory=list)  # (mid, qos, connection) to acknowledge
     confirm: set[tuple[str, str]] = field(default_factory=set)  # (edge_id, epoch) to confirm to the gateway
     replays: list[tuple[str, str, ReplayRequest]] = field(default_factory=list)  # (site, edge_id, request)
     applied: list[AppliedEvent] = field(default_factory=list)
@@ -56,20 +56,18 @@ class Round:
     oldest_received: float | None = None
 
 
-IntervalLookup = Callable[[str, float], Awaitable[StateInterval | None]]
-Flush = Callable[["Round"], Awaitable["Round"]]
+IntervalLookup = Callable[[str, float], Awaitable[list[StateInterval]]]
 
 
 class Applier:
-    def __init__(self, live: LiveState, rule: ClockRule, lookup: IntervalLookup, flush: Flush) -> None:
+    def __init__(self, live: LiveState, rule: ClockRule, lookup: IntervalLookup) -> None:
         self.live = live
         self.rule = rule
-        self._lookup = lookup  # the store's interval_at_or_after, for late state events
-        self._flush = flush  # commits the round so far (a late event needs the stored history)
+        self._lookup = lookup  # the store's intervals_from, for late state events
 
     async def messages(self, batch: list[Incoming], rnd: Round) -> Round:
         for msg in batch:
-            rnd.acks.append((msg.mid, msg.qos))
+            rnd.acks.append((msg.mid, msg.qos, msg.generation))
             if rnd.oldest_received is None or msg.received_at < rnd.oldest_received:
                 rnd.oldest_received = msg.received_at
             self.live.counters.messages += 1
@@ -84,7 +82,9 @@ class Applier:
     async def tick(self, now: float, rnd: Round) -> Round:
         for edge_id, seq in list(self.live.sequencers.items()):
             gw = self.live.gateways.get(edge_id)
-            rnd = await self._decide(gw.site if gw else "+", edge_id, seq.tick(now), now, rnd)
+            if gw is None:
+                continue  # restored epochs of a gateway not heard of since: nothing to ask it
+            rnd = await self._decide(gw.site, edge_id, seq.tick(now), now, rnd)
         return rnd
 
     # ----------------------------------------------------------------- per message
@@ -93,6 +93,7 @@ class Applier:
         gw = live.gateway(p.edge_id, p.site)
         gw.last_seen = p.received_at
         rnd.gateways.add(p.edge_id)
+        rnd.tx.gateways[p.edge_id] = gw  # a gateway known only from its events is a gateway too
         seq = live.sequencer(p.edge_id)
         msg = p.message
         if isinstance(msg, EventBatch):
@@ -160,14 +161,15 @@ class Applier:
             rnd.tx.counts.append(CountRow(edge_id, item.epoch, event.seq, record))
             at, start = record.at, record.start
         elif item.late:
-            rnd = await self._flush(rnd)  # the splice needs the history as stored
-            st = live.status(mid, edge_id)
             at = place_state(event, received_at=received_at, skew=st.gateway_skew, rule=self.rule).at
-            after = await self._lookup(mid, at)
+            after = await self._neighbour(mid, at, rnd)
             st, splice = apply_late_state(st, event, received_at, after=after, rule=self.rule)
             start = None
             if splice.remove is not None:
-                rnd.tx.removed_intervals.append(splice.remove)
+                if splice.remove in rnd.tx.intervals:  # closed in this very round: not stored yet
+                    rnd.tx.intervals.remove(splice.remove)
+                else:
+                    rnd.tx.removed_intervals.append(splice.remove)
             rnd.tx.intervals.extend(splice.add)
             live.counters.late_events += 1
         else:
@@ -186,6 +188,17 @@ class Applier:
         rnd.applied.append(AppliedEvent(edge_id, item, received_at, historic, at, start))
         self._set(mid, st, rnd)
         return rnd
+
+    async def _neighbour(self, machine_id: str, at: float, rnd: Round) -> StateInterval | None:
+        """The closed interval containing ``at``, or the first after it: stored, or closed in this round.
+
+        The round is committed whole, later: its own closed and removed intervals are merged in
+        here instead of committing half a round to read them back.
+        """
+        removed = rnd.tx.removed_intervals
+        candidates = [iv for iv in await self._lookup(machine_id, at) if iv not in removed]
+        candidates += [iv for iv in rnd.tx.intervals if iv.machine_id == machine_id and iv.end > at]
+        return min(candidates, key=lambda iv: (iv.start, iv.end), default=None)
 
     def _set(self, machine_id: str, status: MachineStatus, rnd: Round) -> None:
         if self.live.statuses.get(machine_id) is not status:

@@ -37,6 +37,8 @@ class Counters:
     uncertain_events: int = 0
     historic_events: int = 0
     commit_seconds: float = 0.0
+    hook_errors: int = 0
+    purged: int = 0
     last_apply_lag: float = 0.0  # seconds between receiving a message and committing it
 
 

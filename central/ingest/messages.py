@@ -27,6 +27,7 @@ class Incoming:
     mid: int
     qos: int
     received_at: float
+    generation: int = 0  # the MQTT connection it came on (its mid is only valid there)
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,6 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import replace
 
 from central.ingest.applier import Applier, Round
 from central.ingest.config import IngestConfig
@@ -23,7 +22,6 @@ from central.ingest.live import LiveState
 from central.ingest.messages import Incoming
 from central.progress.clock import ClockRule
 from central.progress.machines import Catalog
-from central.store.records import Transaction
 from central.store.sqlite import Retention, SqliteStore
 from plantpulse.mqtt import MqttConfig, MqttLink
 from protocol import topics
@@ -56,11 +54,14 @@ class IngestService:
         self.retention = retention
         self.clock = clock
         self.live = LiveState(cfg, catalog)
-        self.applier = Applier(live=self.live, rule=rule, lookup=store.interval_at_or_after, flush=self._flush)
+        self.applier = Applier(live=self.live, rule=rule, lookup=store.intervals_from)
         self.listeners: list[Listener] = []
         self.before_commit: BeforeCommit | None = None
         self._queue: asyncio.Queue[Incoming] = asyncio.Queue()
         self._confirm: set[tuple[str, str]] = set()
+        # settled ranges as last committed, per (edge, epoch): confirmations come only from here,
+        # never from the sequencer's memory, which runs ahead of the store during a commit
+        self._committed: dict[tuple[str, str], list[tuple[int, int]]] = {}
         self._link: MqttLink | None = None
         self.ready = asyncio.Event()
 
@@ -74,7 +75,9 @@ class IngestService:
 
     async def start(self) -> None:
         """Restore the live state from the store, then connect (messages wait in the broker until then)."""
-        self.live.restore(await self.store.load())
+        loaded = await self.store.load()
+        self.live.restore(loaded)
+        self._committed = {(row.edge_id, row.epoch): list(row.settled) for row in loaded.epochs}
         subs = [(t, 1) for site in self.cfg.sites for t in topics.subscriptions(site)]
         link = self._link = MqttLink(self.mqtt, self.cfg.client_id, clean_start=False, subscriptions=subs,
                                      manual_ack=True)
@@ -88,7 +91,10 @@ class IngestService:
             self._link = None
 
     def _on_message(self, topic: str, payload: bytes, mid: int, qos: int) -> None:
-        self._queue.put_nowait(Incoming(topic, payload, mid, qos, self.clock()))
+        # Bounded by the broker: with manual acknowledgement it sends at most its inflight limit
+        # (mosquitto's max_inflight_messages) of unacknowledged QoS 1 messages.
+        generation = self._link.generation if self._link is not None else 0
+        self._queue.put_nowait(Incoming(topic, payload, mid, qos, self.clock(), generation))
 
     # ----------------------------------------------------------------- rounds
     async def run(self) -> None:
@@ -110,22 +116,25 @@ class IngestService:
                 next_tick = time.monotonic() + _TICK
                 rnd = await self.applier.tick(self.clock(), rnd)
             if self.before_commit is not None:
-                self.before_commit(rnd, tick)
+                try:
+                    self.before_commit(rnd, tick)
+                except Exception:  # alert evaluation must never block ingest: the data goes in anyway
+                    self.live.counters.hook_errors += 1
+                    log.exception("alert evaluation failed for this round (ingest goes on)")
             await self._finish(rnd)
             if time.monotonic() >= next_purge:
                 next_purge = time.monotonic() + _PURGE_EVERY
                 deleted = await self.store.purge(self.clock(), self.retention)
+                self.live.counters.purged += sum(deleted.values())
                 if any(deleted.values()):
                     log.info("retention: deleted %s", deleted)
 
-    async def _flush(self, rnd: Round) -> Round:
-        """Commit what the round holds so far (before a late state event rewrites stored history)."""
-        await self.store.commit(rnd.tx)
-        return replace(rnd, tx=Transaction())
-
     async def _finish(self, rnd: Round) -> None:
         started = time.monotonic()
-        await self.store.commit(rnd.tx)
+        # a cancellation (shutdown) must not abort a commit half way: let it finish or fail whole
+        await asyncio.shield(self.store.commit(rnd.tx))
+        for (edge_id, epoch), row in rnd.tx.epochs.items():
+            self._committed[(edge_id, epoch)] = list(row.settled)
         counters = self.live.counters
         counters.commit_seconds += time.monotonic() - started
         counters.rounds += 1
@@ -133,8 +142,9 @@ class IngestService:
             counters.last_apply_lag = self.clock() - rnd.oldest_received
         link = self._link
         if link is not None:
-            for mid, qos in rnd.acks:
-                link.ack(mid, qos)
+            for mid, qos, generation in rnd.acks:
+                if generation == link.generation:  # a message id of an earlier connection means nothing now
+                    link.ack(mid, qos)
             for site, edge_id, req in rnd.replays:
                 msg = Replay(edge_id=edge_id, epoch=req.epoch, first=req.first, last=req.last, ts=self.clock())
                 link.publish(topics.gateway_topic(site, edge_id, "cmd/replay"), msg.model_dump_json().encode())
@@ -157,7 +167,7 @@ class IngestService:
             return
         pending, self._confirm = self._confirm, set()
         for edge_id, epoch in pending:
-            ranges = self.live.sequencer(edge_id).ack_ranges(epoch)
+            ranges = self._committed.get((edge_id, epoch))
             gw = self.live.gateways.get(edge_id)
             if not ranges or gw is None:
                 continue

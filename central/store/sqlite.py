@@ -183,6 +183,10 @@ class SqliteStore:
 
     async def purge(self, now: float, retention: Retention) -> dict[str, int]:
         """Delete what is older than the retention periods; returns rows deleted per table."""
+        async with self._lock:  # never inside another coroutine's open transaction
+            return await self._purge(now, retention)
+
+    async def _purge(self, now: float, retention: Retention) -> dict[str, int]:
         day = 86_400.0
         deleted: dict[str, int] = {}
         for table, column, days in (
@@ -244,16 +248,16 @@ class SqliteStore:
             StateInterval(m, MachineState(s), a, b, fc, job, reason, bool(u)) for m, s, a, b, fc, job, reason, u in rows
         ]
 
-    async def interval_at_or_after(self, machine_id: str, at: float) -> StateInterval | None:
-        """The stored interval containing ``at`` or, if none, the first starting after it."""
+    async def intervals_from(self, machine_id: str, at: float, limit: int = 4) -> list[StateInterval]:
+        """The first few stored intervals ending after ``at`` (the one containing it first), by start."""
         rows = await self._db.execute_fetchall(
             "SELECT machine_id, state, start, end, fault_code, job, reason, uncertain FROM intervals "
-            "WHERE machine_id = ? AND end > ? ORDER BY start, id LIMIT 1",
-            (machine_id, at),
+            "WHERE machine_id = ? AND end > ? ORDER BY start, id LIMIT ?",
+            (machine_id, at, limit),
         )
-        for m, s, a, b, fc, job, reason, u in rows:
-            return StateInterval(m, MachineState(s), a, b, fc, job, reason, bool(u))
-        return None
+        return [
+            StateInterval(m, MachineState(s), a, b, fc, job, reason, bool(u)) for m, s, a, b, fc, job, reason, u in rows
+        ]
 
     async def counts(self, machine_id: str | None, start: float, end: float) -> list[CountRecord]:
         where, params = ("machine_id = ? AND ", (machine_id,)) if machine_id else ("", ())
@@ -319,17 +323,19 @@ class SqliteStore:
         rows = list(await self._db.execute_fetchall("SELECT data FROM alerts WHERE id = ?", (alert_id,)))
         return alert_from_json(rows[0][0]) if rows else None
 
-    async def due_deliveries(self, now: float, limit: int = 50) -> list[tuple[Delivery, Notification]]:
+    async def due_deliveries(self, now: float, target: str, limit: int = 50) -> list[tuple[Delivery, Notification]]:
         rows = await self._db.execute_fetchall(
             "SELECT d.notification_id, d.target, d.site, d.status, d.attempts, d.next_at, d.sent_at, d.last_error, "
             "n.data FROM deliveries d JOIN notifications n ON n.id = d.notification_id "
-            "WHERE d.status = 'pending' AND d.next_at <= ? ORDER BY d.next_at LIMIT ?",
-            (now, limit),
+            "WHERE d.target = ? AND d.status = 'pending' AND d.next_at <= ? ORDER BY d.next_at LIMIT ?",
+            (target, now, limit),
         )
         return [(Delivery(*row[:8]), notification_from_json(row[8])) for row in rows]
 
-    async def next_delivery_at(self) -> float | None:
-        rows = list(await self._db.execute_fetchall("SELECT min(next_at) FROM deliveries WHERE status = 'pending'"))
+    async def next_delivery_at(self, target: str) -> float | None:
+        rows = list(await self._db.execute_fetchall(
+            "SELECT min(next_at) FROM deliveries WHERE target = ? AND status = 'pending'", (target,)
+        ))
         return float(rows[0][0]) if rows and rows[0][0] is not None else None
 
     async def update_deliveries(self, done: list[Delivery]) -> None:

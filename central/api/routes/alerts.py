@@ -58,7 +58,7 @@ async def _act(central: CentralDep, alert_id: str, action: str, who: str, body: 
         raise HTTPException(409, str(exc)) from None
     central.publish_alerts([alert])
     if central.sender is not None:
-        central.sender.wake.set()
+        central.sender.wake()
     return alert_view(alert)
 
 
