@@ -81,6 +81,7 @@ class AlertEngine:
             facts = GapFacts.from_gap(gap, now)
             self.track.gaps[facts.gap_id] = facts
         self._forget_old_gaps(now)
+        self._replay_steps(rnd, live, now)
         if complete:
             evaluation = self.rules.everything(
                 now,
@@ -100,6 +101,23 @@ class AlertEngine:
                 return
             evaluation = combine(parts)
         self._record(reconcile(self.active.values(), evaluation, now, escalation=self.cfg.escalation), rnd.tx, live)
+
+    def _replay_steps(self, rnd: Round, live: LiveState, now: float) -> None:
+        """Walk the round's state changes in order, each at its own time, before judging the present.
+
+        During a catch-up one round holds minutes of a machine's history: a fault that started and
+        ended inside it must still open (and resolve) its alert, recorded as historic when old.
+        A machine's last change in the round is judged with the present, below.
+        """
+        last = {mid: i for i, (mid, *_) in enumerate(rnd.steps)}
+        for i, (mid, status, at, historic) in enumerate(rnd.steps):
+            if i == last[mid]:
+                continue
+            when = min(at, now)
+            facts = MachineFacts(status, self.track.stopped_since.get(mid), historic)
+            evaluation = self.rules.machine(facts, when)
+            self._record(reconcile(self.active.values(), evaluation, when, escalation=self.cfg.escalation),
+                         rnd.tx, live)
 
     def _record(self, result: Reconciled, tx: Transaction, live: LiveState) -> None:
         for change in result.changes:

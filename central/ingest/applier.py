@@ -51,6 +51,9 @@ class Round:
     replays: list[tuple[str, str, ReplayRequest]] = field(default_factory=list)  # (site, edge_id, request)
     applied: list[AppliedEvent] = field(default_factory=list)
     gaps: list[Gap] = field(default_factory=list)
+    # every in-order state change as it happened (machine, status after it, time, historic): the
+    # alert rules see a fault that came and went inside one round, too
+    steps: list[tuple[str, MachineStatus, float, bool]] = field(default_factory=list)
     machines: set[str] = field(default_factory=set)
     gateways: set[str] = field(default_factory=set)
     oldest_received: float | None = None
@@ -178,6 +181,7 @@ class Applier:
             if res.closed is not None:
                 rnd.tx.intervals.append(res.closed)
             st, at, start = res.status, res.change.at, None
+            rnd.steps.append((mid, st, at, historic))
         live.counters.events_applied += 1
         live.counters.uncertain_events += int(item.uncertain)
         live.counters.historic_events += int(historic)

@@ -169,3 +169,39 @@ def test_fault_to_alert_to_webhook_with_ack_and_kills(
     finally:
         edge.stop()
 
+
+
+def test_alerts_from_a_backlog_are_history_and_page_only_what_still_stands(
+    tmp_path: Path, mosquitto: Mosquitto, plant_factory: Callable[[str], SimulatedPlant],
+    central_factory: Callable[..., CentralProcess], receiver: Receiver,
+) -> None:
+    plant = plant_factory(plant_yaml(("m1", "m2"), faults=False))
+    central = central_factory(
+        mosquitto, ingest={"historic_age": 2.0, "ack_interval": 0.2},
+        notify={"webhooks": [{"name": "hook", "kind": "generic", "url": f"http://127.0.0.1:{receiver.port}/h"}]},
+    )
+    edge = EdgeProcess(tmp_path / "edge", mosquitto, edge_id="gw1", site="t", count_interval=1.0,
+                       machines=[modbus_machine(plant, m, poll=0.2) for m in ("m1", "m2")])
+    edge.start()
+    try:
+        wait_until(lambda: all(central.machine(m)["state"] == "running" for m in ("m1", "m2")), 30,
+                   what="both machines running in central")
+        central.stop()
+        # while central is away: m1 breaks down and is repaired; m2 breaks down and stays down
+        plant.act("m1", "fault", {"code": 11, "duration": 1.0})
+        plant.act("m2", "fault", {"code": 22})
+        faulted = time.monotonic()
+        wait_until(lambda: plant.machine("m1")["state"] == "running", 10, what="m1 repaired")
+        wait_until(lambda: time.monotonic() - faulted > 3.0, 5)  # the backlog is older than historic_age
+        central.start()
+        wait_until(lambda: central.machine("m2")["state"] == "fault" and central.machine("m1")["state"] == "running",
+                   30, what="the backlog applied")
+        m1 = wait_until(lambda: alerts(central, rule="fault", subject="m1"), 10, what="m1's alert recorded")
+        assert m1[0]["historic"] is True and m1[0]["status"] == "resolved"
+        # m2 still stands after the catch-up: its alert pages once the gateway is caught up
+        m2 = wait_until(lambda: [a for a in alerts(central, rule="fault", subject="m2") if a["live_at"]], 15,
+                        what="m2's alert confirmed live")
+        wait_until(lambda: any(i.startswith(m2[0]["id"]) for i in receiver.ids), 15, what="m2 paged")
+        assert not any(i.startswith(m1[0]["id"]) for i in receiver.ids), "a historic alert paged someone"
+    finally:
+        edge.stop()
