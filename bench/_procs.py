@@ -31,14 +31,19 @@ T = TypeVar("T")
 
 
 def machine() -> str:
-    """``2 CPUs (AMD EPYC ...), Python 3.11.7, SQLite 3.40.1``: the line every table starts with."""
+    """``2 CPUs (AMD EPYC ...), Python 3.11.7, SQLite 3.40.1, load average 0.6``: what every table starts with.
+
+    The load average tells how busy the shared machine was (other engineers' test runs).
+    """
     model = "unknown CPU"
     with contextlib.suppress(OSError):
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
                 model = line.split(":", 1)[1].strip()
                 break
-    return f"{os.cpu_count()} CPUs ({model}), Python {platform.python_version()}, SQLite {sqlite3.sqlite_version}"
+    load = os.getloadavg()[0]
+    return (f"{os.cpu_count()} CPUs ({model}), Python {platform.python_version()}, SQLite {sqlite3.sqlite_version},"
+            f" load average {load:.2f} at start")
 
 
 class Stoppable(Protocol):

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import tempfile
 import threading
@@ -131,6 +132,33 @@ def measure(clients: dict[str, httpx.Client], requests: int) -> dict[tuple[str, 
     return out
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a process has used so far (/proc/PID/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def server_cpu_ms(pid: int, http: httpx.Client, route: str, requests: int, background: float) -> float:
+    """Central's CPU milliseconds per request of ``route`` (one route at a time), less its
+    ``background`` CPU seconds per second (ingest ticks, alert rules) over the same time.
+
+    CPU time is what the server spends on a request whatever the neighbours do, so this is the
+    figure to compare when the latencies of a shared machine are noisy.
+    """
+    before, started = cpu_seconds(pid), time.monotonic()
+    for _ in range(requests):
+        http.get(route).raise_for_status()
+    used = cpu_seconds(pid) - before - background * (time.monotonic() - started)
+    return used * 1000 / requests
+
+
+def background_cpu(pid: int, seconds: float = 3.0) -> float:
+    """Central's CPU seconds per second while nobody asks it anything (a fixed measuring window)."""
+    before = cpu_seconds(pid)
+    time.sleep(seconds)
+    return (cpu_seconds(pid) - before) / seconds
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.api", description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=1000,
@@ -166,6 +194,9 @@ def main(argv: list[str] | None = None) -> int:
         }
         measure(clients, max(20, requests // 10))  # warm-up: connections, caches, first-call imports
         phases = {"idle": measure(clients, requests)}
+        pid = central.process.pid
+        background = background_cpu(pid)
+        cpu = {route: server_cpu_ms(pid, clients["keep-alive"], route, requests, background) for route in ROUTES}
         applied = scrape(f"{central.url}/metrics")["plantpulse_central_events_applied_total"]
         publisher.start_load(args.load)
         started = time.monotonic()
@@ -191,6 +222,9 @@ def main(argv: list[str] | None = None) -> int:
                                 f" ({'met' if p99 < TARGET_P99_MS else 'MISSED'})")
         print(f"  target p99 < {TARGET_P99_MS:g} ms: " + "; ".join(verdicts))
         print(f"  during the loaded phase central applied {applied / loaded_s:,.0f} events/s")
+        print(f"  central's CPU per request (idle, keep-alive, {requests} of one route in a row, less its background"
+              f" {background * 100:.1f}% of a core): /healthz {cpu['/healthz']:.2f} ms,"
+              f" /api/v1/machines {cpu['/api/v1/machines']:.2f} ms")
     return 0
 
 

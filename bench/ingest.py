@@ -299,7 +299,7 @@ def main(argv: list[str] | None = None) -> int:
                   widths))
         print(row(["central: applied, stored, acked to the broker, confirmed to the gateway",
                    f"{median(central_rates):,.0f}", f"{median(central_rates) / raw:.3f}"], widths))
-        print(row(["  (central: every event applied, before its cmd/ack)", f"{median(applied_rates):,.0f}",
+        print(row(["  (central: last event through the apply step, before its commit)", f"{median(applied_rates):,.0f}",
                    f"{median(applied_rates) / raw:.3f}"], widths))
         print(row(["pydantic validation of the same messages alone (no I/O)", f"{median(validate_rates):,.0f}",
                    f"{median(validate_rates) / raw:.3f}"], widths))
