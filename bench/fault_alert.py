@@ -11,8 +11,7 @@ relative to the polls):
 * injects the fault with the simulator's control API; the fault's start is the simulator's
   ground truth (the same wall clock as ours);
 * times the first ``alert`` event on the stream that opens a fault alert for that machine, and
-  the first ``GET /api/v1/alerts?rule=fault&status=open`` (polled every 20 ms, a new connection
-  each time: see docs/performance.md, "API", on keep-alive latency) that lists it;
+  the first ``GET /api/v1/alerts?rule=fault&status=open`` (polled every 20 ms) that lists it;
 * as the in-run baseline, times the first read of a raw pymodbus client, polling the same
   state register at the same interval, that sees the fault: the share of the latency that is
   the poll interval itself;
@@ -157,7 +156,7 @@ async def inject(plant: SimulatedPlant, central_url: str, faults: int, poll: flo
     known: set[str] = set()
     try:
         async with httpx.AsyncClient(base_url=plant.ready["control_url"], timeout=30.0) as control, \
-                httpx.AsyncClient(base_url=central_url, timeout=30.0, headers={"connection": "close"}) as http:
+                httpx.AsyncClient(base_url=central_url, timeout=30.0) as http:
             await asyncio.wait_for(stream.connected.wait(), 30)
             for i in range(faults):
                 mid = MACHINES[i % len(MACHINES)]
