@@ -11,7 +11,6 @@ import secrets
 import socket
 import sys
 from collections.abc import Callable
-from datetime import datetime
 from pathlib import Path
 
 import uvicorn
@@ -20,6 +19,7 @@ from central.api.app import create_app
 from central.backfill import run_backfill
 from central.config import CentralConfig, load_central_config
 from central.influx.errors import InfluxWriteError
+from central.instants import parse_instant
 from central.runtime import Central
 from plantpulse.configfile import ConfigError
 
@@ -40,22 +40,6 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _instant(text: str, name: str) -> float:
-    try:
-        return float(text)
-    except ValueError:
-        pass
-    try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
-        raise ValueError(
-            f"--{name} {text!r} is not a time: Unix seconds or ISO 8601 (2026-11-25T08:00+08:00)"
-        ) from None
-    if parsed.tzinfo is None:
-        raise ValueError(f"--{name} {text!r} has no time zone: add one, e.g. +08:00 or Z")
-    return parsed.timestamp()
-
-
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "new-key":
@@ -74,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.command == "backfill":
         try:
-            start, end = _instant(args.start, "start"), _instant(args.end, "end")
+            start, end = parse_instant(args.start, "--start"), parse_instant(args.end, "--end")
             written = asyncio.run(run_backfill(cfg, start, end))
         except (ValueError, InfluxWriteError) as exc:
             print(f"error: {exc}", file=sys.stderr)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import time
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Query, Request
 
+from central.instants import parse_instant
 from central.runtime import Central
 
 MAX_WINDOW = 400 * 86_400.0
@@ -27,19 +27,9 @@ def _instant(text: str | None, name: str) -> float | None:
     if text is None or text == "":
         return None
     try:
-        return float(text)
-    except ValueError:
-        pass
-    try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
-        raise HTTPException(
-            400,
-            f"{name}={text!r} is not a time: give Unix seconds (1795000000) or ISO 8601 (2026-11-25T08:00:00+08:00)",
-        ) from None
-    if parsed.tzinfo is None:
-        raise HTTPException(400, f"{name}={text!r} has no time zone: add one, e.g. +08:00 or Z")
-    return parsed.timestamp()
+        return parse_instant(text, name)
+    except ValueError as exc:
+        raise HTTPException(400, str(exc)) from None
 
 
 def window(
