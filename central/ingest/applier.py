@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 from central.ingest.live import LiveState
 from central.ingest.messages import Incoming, Parsed, parse
 from central.progress.clock import ClockRule, corrected
-from central.progress.counts import place_count
+from central.progress.counts import CountRecord, place_count
 from central.progress.status import (
     MachineStatus,
-    apply_count,
+    apply_counts,
     apply_late_state,
     apply_state,
     set_gateway_online,
@@ -67,6 +67,7 @@ class Applier:
         self.live = live
         self.rule = rule
         self._lookup = lookup  # the store's intervals_from, for late state events
+        self._counts: dict[str, list[CountRecord]] = {}  # this decision's placed counts, per machine
 
     async def messages(self, batch: list[Incoming], rnd: Round) -> Round:
         for msg in batch:
@@ -132,6 +133,7 @@ class Applier:
         live = self.live
         for item in d.apply:
             rnd = await self._apply(edge_id, item, received_at, rnd)
+        self._fold_counts(edge_id, received_at, rnd)
         live.counters.duplicates += d.duplicates
         for gap in d.gaps:
             rnd.tx.gaps.append(GapRow(gap, received_at))
@@ -158,10 +160,9 @@ class Applier:
         info = live.catalog.machine(mid)
         historic = received_at - corrected(event.ts, st.gateway_skew, self.rule) > live.cfg.historic_age
         if isinstance(event, CountEvent):
-            calendar = live.catalog.calendar(mid)
-            st = apply_count(st, event, received_at, rule=self.rule, day_of=calendar.production_day)
             record = place_count(event, received_at=received_at, skew=st.gateway_skew, rule=self.rule)
             rnd.tx.counts.append(CountRow(edge_id, item.epoch, event.seq, record))
+            self._counts.setdefault(mid, []).append(record)  # folded into the status once per message
             at, start = record.at, record.start
         elif item.late:
             at = place_state(event, received_at=received_at, skew=st.gateway_skew, rule=self.rule).at
@@ -190,8 +191,21 @@ class Applier:
                      event.model_dump_json(exclude_defaults=True), item.uncertain, item.late, historic)
         )
         rnd.applied.append(AppliedEvent(edge_id, item, received_at, historic, at, start))
-        self._set(mid, st, rnd)
+        if not isinstance(event, CountEvent):
+            self._set(mid, st, rnd)
         return rnd
+
+    def _fold_counts(self, edge_id: str, received_at: float, rnd: Round) -> None:
+        """Add the decision's count events to each machine's status: one update per machine.
+
+        Counts and states touch different fields of a status, so applying the counts after the
+        states of the same message gives the same status as applying everything in seq order.
+        """
+        for mid, records in self._counts.items():
+            calendar = self.live.catalog.calendar(mid)
+            st = apply_counts(self.live.status(mid, edge_id), records, received_at, day_of=calendar.production_day)
+            self._set(mid, st, rnd)
+        self._counts.clear()
 
     async def _neighbour(self, machine_id: str, at: float, rnd: Round) -> StateInterval | None:
         """The closed interval containing ``at``, or the first after it: stored, or closed in this round.

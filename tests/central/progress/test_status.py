@@ -154,3 +154,26 @@ def test_an_unconfigured_machine_gets_a_flagged_status() -> None:
 def test_an_event_of_another_machine_is_refused() -> None:
     with pytest.raises(ValueError, match="m2 applied to the status of m1"):
         apply_count(MachineStatus("m1"), cnt(0, 1, 1, machine="m2"), T)
+
+
+def test_apply_counts_equals_applying_each_count() -> None:
+    import random
+
+    from central.progress.counts import place_count
+    from central.progress.machines import Catalog, MachinesConfig
+    from central.progress.status import apply_count, apply_counts, new_status
+    from protocol.models import CountEvent
+
+    rng = random.Random(5)
+    status = new_status(Catalog(MachinesConfig()).machine("m1"))
+    base = 1_795_000_000.0
+    events = [
+        CountEvent(machine_id="m1", start=base + i * 3000, ts=base + i * 3000 + rng.uniform(0, 20),
+                   good=rng.randint(0, 4), scrap=rng.randint(0, 1))
+        for i in rng.sample(range(100), 100)  # out of order, across several days
+    ]
+    one_by_one = status
+    for event in events:
+        one_by_one = apply_count(one_by_one, event, base + 400_000)
+    records = [place_count(e, received_at=base + 400_000, skew=None) for e in events]
+    assert apply_counts(status, records, base + 400_000) == one_by_one
