@@ -32,7 +32,9 @@ class StoreConfig(_Strict):
     path: Path = Field(
         Path("var/central/central.sqlite"), description="SQLite database file, e.g. /var/lib/plantpulse/central.sqlite"
     )
-    events_days: float = Field(14.0, gt=0, description="days raw events are kept (audit, backfill), e.g. 14")
+    events_days: float = Field(
+        14.0, gt=0, description="days the raw events messages are kept as received (audit, reprocessing), e.g. 14"
+    )
     dead_letters_days: float = Field(30.0, gt=0, description="days dead letters are kept, e.g. 30")
     history_days: float = Field(400.0, gt=0, description="days state history, counts and gaps are kept, e.g. 400")
 

@@ -26,7 +26,7 @@ from central.progress.status import (
     set_gateway_skew,
 )
 from central.progress.timeline import StateInterval, place_state
-from central.store.records import CountRow, DeadLetter, EventRow, GapRow, Transaction
+from central.store.records import CountRow, DeadLetter, GapRow, RawMessage, Transaction
 from protocol.models import CountEvent, EventBatch, Health, Snapshot, StateEvent, Status
 from protocol.sequencer import Applied, Decision, Gap, ReplayRequest
 
@@ -101,6 +101,7 @@ class Applier:
         seq = live.sequencer(p.edge_id)
         msg = p.message
         if isinstance(msg, EventBatch):
+            rnd.tx.messages.append(RawMessage(p.received_at, p.topic, p.edge_id, p.payload))
             return await self._decide(p.site, p.edge_id, seq.on_batch(msg, p.received_at), p.received_at, rnd)
         if isinstance(msg, Status):
             if msg.birth < gw.birth:
@@ -186,10 +187,6 @@ class Applier:
         live.counters.events_applied += 1
         live.counters.uncertain_events += int(item.uncertain)
         live.counters.historic_events += int(historic)
-        rnd.tx.events.append(
-            EventRow(edge_id, item.epoch, event.seq, mid, event.kind, event.ts, received_at,
-                     event.model_dump_json(exclude_defaults=True), item.uncertain, item.late, historic)
-        )
         rnd.applied.append(AppliedEvent(edge_id, item, received_at, historic, at, start))
         if not isinstance(event, CountEvent):
             self._set(mid, st, rnd)

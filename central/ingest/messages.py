@@ -36,6 +36,8 @@ class Parsed:
     edge_id: str
     message: EventBatch | Status | Health | Snapshot
     received_at: float
+    topic: str
+    payload: bytes
 
 
 def parse(msg: Incoming) -> Parsed | DeadLetter:
@@ -59,7 +61,7 @@ def parse(msg: Incoming) -> Parsed | DeadLetter:
         return _dead(msg, f"invalid {where.channel} message: {_errors(exc)}")
     if message.edge_id != where.edge_id:
         return _dead(msg, f"edge_id {message.edge_id!r} in the payload does not match the topic's {where.edge_id!r}")
-    return Parsed(where.site, where.edge_id, message, msg.received_at)
+    return Parsed(where.site, where.edge_id, message, msg.received_at, msg.topic, msg.payload)
 
 
 def _dead(msg: Incoming, reason: str) -> DeadLetter:

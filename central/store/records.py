@@ -27,20 +27,17 @@ from protocol.sequencer import Gap
 
 
 @dataclass(frozen=True, slots=True)
-class EventRow:
-    """The raw event as applied (kept for the retention period: audit, backfill)."""
+class RawMessage:
+    """An events message exactly as received (kept for the retention period: audit, reprocessing).
 
-    edge_id: str
-    epoch: str
-    seq: int
-    machine_id: str
-    kind: str
-    ts: float
+    One row per MQTT message, not per event: the effects of each event are in their own tables,
+    and keeping the payload as it came costs one insert per batch instead of a dump per event.
+    """
+
     received_at: float
-    payload: str
-    uncertain: bool = False
-    late: bool = False
-    historic: bool = False
+    topic: str
+    edge_id: str
+    payload: bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,7 +118,7 @@ class Delivery:
 
 @dataclass(slots=True)
 class Transaction:
-    events: list[EventRow] = field(default_factory=list)
+    messages: list[RawMessage] = field(default_factory=list)
     counts: list[CountRow] = field(default_factory=list)
     intervals: list[StateInterval] = field(default_factory=list)
     removed_intervals: list[StateInterval] = field(default_factory=list)
@@ -135,7 +132,7 @@ class Transaction:
     deliveries: list[Delivery] = field(default_factory=list)
 
     def empty(self) -> bool:
-        return not (self.events or self.statuses or self.epochs or self.gateways or self.gaps or self.dead_letters
+        return not (self.messages or self.statuses or self.epochs or self.gateways or self.gaps or self.dead_letters
                     or self.intervals or self.removed_intervals or self.counts or self.alerts
                     or self.notifications or self.deliveries)
 

@@ -23,12 +23,10 @@ MIGRATIONS: list[str] = [
         reset INTEGER NOT NULL, possibly_lost INTEGER NOT NULL, rebased INTEGER NOT NULL, clamp TEXT,
         PRIMARY KEY (edge_id, epoch, seq));
     CREATE INDEX counts_machine ON counts (machine_id, at);
-    CREATE TABLE events (
-        edge_id TEXT NOT NULL, epoch TEXT NOT NULL, seq INTEGER NOT NULL, machine_id TEXT NOT NULL,
-        kind TEXT NOT NULL, ts REAL NOT NULL, received_at REAL NOT NULL, payload TEXT NOT NULL,
-        uncertain INTEGER NOT NULL, late INTEGER NOT NULL, historic INTEGER NOT NULL,
-        PRIMARY KEY (edge_id, epoch, seq));
-    CREATE INDEX events_received ON events (received_at);
+    CREATE TABLE messages (
+        id INTEGER PRIMARY KEY, received_at REAL NOT NULL, topic TEXT NOT NULL, edge_id TEXT NOT NULL,
+        payload BLOB NOT NULL);
+    CREATE INDEX messages_received ON messages (received_at);
     CREATE TABLE gaps (
         id INTEGER PRIMARY KEY, edge_id TEXT NOT NULL, epoch TEXT NOT NULL, first INTEGER NOT NULL,
         last INTEGER NOT NULL, reason TEXT NOT NULL, count INTEGER, start_ts REAL, end_ts REAL,

@@ -100,11 +100,10 @@ class SqliteStore:
         db = self._db
         await db.execute("BEGIN IMMEDIATE")
         try:
-            if tx.events:
+            if tx.messages:
                 await db.executemany(
-                    "INSERT OR IGNORE INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    [(e.edge_id, e.epoch, e.seq, e.machine_id, e.kind, e.ts, e.received_at, e.payload,
-                      int(e.uncertain), int(e.late), int(e.historic)) for e in tx.events],
+                    "INSERT INTO messages (received_at, topic, edge_id, payload) VALUES (?, ?, ?, ?)",
+                    [(m.received_at, m.topic, m.edge_id, m.payload) for m in tx.messages],
                 )
             if tx.counts:
                 await db.executemany(
@@ -190,7 +189,7 @@ class SqliteStore:
         day = 86_400.0
         deleted: dict[str, int] = {}
         for table, column, days in (
-            ("events", "received_at", retention.events_days),
+            ("messages", "received_at", retention.events_days),
             ("dead_letters", "received_at", retention.dead_letters_days),
             ("intervals", "end", retention.history_days),
             ("counts", "at", retention.history_days),
