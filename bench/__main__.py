@@ -1,4 +1,8 @@
-"""``python -m bench [name ...]``: run the benchmarks and print one table each."""
+"""``python -m bench [name ...] [--quick]``: run the benchmarks and print one table each.
+
+Options after the names (``--quick`` and any other) go to every benchmark run; each is also runnable
+alone with all its options: ``python -m bench.ingest --help``.
+"""
 
 from __future__ import annotations
 
@@ -21,19 +25,16 @@ BENCHMARKS: dict[str, str] = {
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description="plantpulse benchmarks")
     parser.add_argument("names", nargs="*", help=f"benchmarks to run (default: all): {', '.join(BENCHMARKS)}")
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
     names = args.names or list(BENCHMARKS)
     unknown = [n for n in names if n not in BENCHMARKS]
     if unknown:
         print(f"unknown benchmark(s): {', '.join(unknown)}; known: {', '.join(BENCHMARKS)}", file=sys.stderr)
         return 2
-    if not names:
-        print("no benchmarks yet")
-        return 0
     failed = 0
     for name in names:
         module = importlib.import_module(BENCHMARKS[name])
-        failed |= module.main([])
+        failed |= module.main(list(extra))
     return failed
 
 
