@@ -139,6 +139,7 @@ class MachineTracker:
         self._last_count_emit = -math.inf
         self._failures = 0
         self._unknown_raw: set[Raw] = set()
+        self._last_reading: Reading | None = None
 
     # ----------------------------------------------------------------- inputs
     def on_reading(self, reading: Reading, now: float, mono: float | None = None) -> TrackerOutput:
@@ -149,6 +150,16 @@ class MachineTracker:
         """
         now = self._tick(now)
         self._failures = 0
+        if (
+            reading == self._last_reading and self.state is not MachineState.OFFLINE and not self._has_pending()
+            and self._good.suspect is None and self._scrap.suspect is None
+        ):
+            # Nothing changed since the last read (most polls): nothing to count or tell. The
+            # quiet interval moves on; the counters' plausibility window keeps counting from
+            # their last change, which only ever allows what that longer time allows.
+            self._last_read_ts = self._count_start = now
+            return TrackerOutput()
+        self._last_reading = reading
         out = TrackerOutput()
         power_cycled = False
         if reading.power_on is not None and self.power_on is not None:

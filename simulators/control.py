@@ -139,13 +139,13 @@ def create_app(plant: Plant) -> FastAPI:
 
     @app.post("/api/pause")
     async def pause() -> dict[str, Any]:
-        await plant.pause()
-        return {"paused": True, "server_time": plant.clock()}
+        return {"paused": True, "server_time": await plant.pause()}
 
     @app.post("/api/resume")
     async def resume() -> dict[str, Any]:
-        await plant.resume()
-        return {"paused": False, "server_time": plant.clock()}
+        # the very instant production continued: a part can end a few ms after it, before this
+        # answer is sent, and must count as made after the resume
+        return {"paused": False, "server_time": await plant.resume()}
 
     @app.get("/api/truth")
     async def truth(since: float | None = None, until: float | None = None) -> dict[str, Any]:

@@ -230,19 +230,23 @@ class Plant:
         self.model(machine_id).set_params(**changes)
         self._wake.set()
 
-    async def pause(self) -> None:
+    async def pause(self) -> float:
+        """Freeze production; returns the instant it froze (the ground truth's boundary)."""
         now = self.clock()
         for mid, model in self.models.items():
             facts = model.pause(now)
             if facts:
                 await self._apply(mid, facts)
         self._paused = True
+        return now
 
-    async def resume(self) -> None:
+    async def resume(self) -> float:
+        """Continue production; returns the instant it continued: parts after it have ts >= it."""
         now = self.clock()
         for mid, model in self.models.items():
             await self._apply(mid, model.resume(now))
         self._paused = False
+        return now
 
     @property
     def paused(self) -> bool:
