@@ -151,7 +151,8 @@ class MachineTracker:
         now = self._tick(now)
         self._failures = 0
         if (
-            reading == self._last_reading and self.state is not MachineState.OFFLINE and not self._has_pending()
+            (reading is self._last_reading or reading == self._last_reading)
+            and self.state is not MachineState.OFFLINE and not self._has_pending()
             and self._good.suspect is None and self._scrap.suspect is None
         ):
             # Nothing changed since the last read (most polls): nothing to count or tell. The

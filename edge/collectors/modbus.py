@@ -50,6 +50,8 @@ class _Unit:
     backoff: Backoff
     next_due: float = 0.0
     failures: int = 0
+    last_data: list[Sequence[int] | Sequence[bool]] | None = None  # the raw blocks of the last reading
+    last_reading: Reading | None = None
 
 
 @dataclass
@@ -122,10 +124,14 @@ class ModbusCollector:
         await report.reading(cfg.id, reading, ended - started)
 
     async def _read_unit(self, link: _Link, unit: _Unit) -> Reading:
+        data = [await self._read_block(link, unit.cfg, block) for block in unit.blocks]
+        if data == unit.last_data and unit.last_reading is not None:
+            return unit.last_reading  # most polls: the same registers, the same reading, nothing to decode
         fields: dict[str, Any] = {}
-        for block in unit.blocks:
-            reading_fields(block, await self._read_block(link, unit.cfg, block), fields)
-        return Reading(**fields)
+        for block, values in zip(unit.blocks, data, strict=True):
+            reading_fields(block, values, fields)
+        unit.last_data, unit.last_reading = data, Reading(**fields)
+        return unit.last_reading
 
     async def _read_block(self, link: _Link, cfg: ModbusMachine, block: Block) -> Sequence[int] | Sequence[bool]:
         client = link.client
