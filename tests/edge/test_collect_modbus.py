@@ -10,26 +10,28 @@ starting counters, and pauses again before comparing totals.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from edge.collection import Collection
-from edge.config import parse_edge_config
 from edge.events import Event, MachineMemory
-from edge.sink import JsonlSink, MemorySink
-from protocol.models import CountEvent, MachineState, StateEvent
+from edge.sink import JsonlSink
+from protocol.models import MachineState
+from tests.fixtures.collection import (
+    STATES,
+    Gateway,
+    assert_states_match,
+    in_state,
+    polled,
+)
 from tests.fixtures.plant import SimulatedPlant
 from tests.fixtures.procs import free_port
 from tests.fixtures.waiting import async_wait_until
 
 GW_PORT = free_port()
-STATES = "{0: idle, 1: running, 2: setup, 3: fault, 4: maintenance}"
 PLANT = f"""
 name: edge-modbus
 seed: 11
@@ -102,123 +104,6 @@ def modbus_yaml(plant: SimulatedPlant, mid: str, *, power_on: bool = True, timeo
       scrap_count: {{address: 4, type: {kind}}}
       job: {{address: 6}}
 """ + ("      power_on_count: {address: 7}\n" if power_on else "")
-
-
-class Gateway:
-    """A ``Collection`` with an in-memory sink, running as a task of the test's event loop."""
-
-    def __init__(self, machines_yaml: str, sink: MemorySink | JsonlSink | None = None) -> None:
-        self.cfg = parse_edge_config("edge_id: gw\nsite: test\ncount_interval: 1.0\nmachines:" + machines_yaml)
-        self.sink = sink or MemorySink()
-        self.collection = Collection(self.cfg, self.sink)
-        self.task: asyncio.Task[None] | None = None
-        self.lag: dict[str, tuple[int, int]] = {}
-
-    def start(self) -> Gateway:
-        self.task = asyncio.create_task(self.collection.run())
-        return self
-
-    async def stop(self) -> None:
-        assert self.task is not None
-        self.task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self.task
-
-    def health(self, mid: str) -> Any:
-        return next(h for h in self.collection.health() if h.machine_id == mid)
-
-    def snapshot(self, mid: str) -> Any:
-        return next(s for s in self.collection.snapshot() if s.machine_id == mid)
-
-    def events(self) -> list[Event]:
-        return self.sink.events() if isinstance(self.sink, JsonlSink) else self.sink.events
-
-    def counts(self, mid: str) -> tuple[int, int]:
-        events = self.count_events(mid)
-        return sum(e.good for e in events), sum(e.scrap for e in events)
-
-    def count_events(self, mid: str) -> list[CountEvent]:
-        return [e for e in self.events() if isinstance(e, CountEvent) and e.machine_id == mid]
-
-    def states(self, mid: str) -> list[StateEvent]:
-        return [e for e in self.events() if isinstance(e, StateEvent) and e.machine_id == mid]
-
-    async def wait_read(self, mid: str, plant: SimulatedPlant | None = None, plant_id: str | None = None) -> None:
-        """Wait for the machine's first read; with the plant paused, note how far it lags the model.
-
-        The gateway counts from its first read. A simulated OPC UA server may still show the value
-        from just before the pause (its node writes can interleave), so the parts the truth records
-        before the pause but the gateway sees after it are added to what it is expected to count.
-        """
-        await async_wait_until(lambda: self.health(mid).reads > 0, 20, what=f"first read of {mid}")
-        if plant is not None:
-            m, s = plant.machine(plant_id or mid), self.snapshot(mid)
-            machine = next(c for c in self.cfg.machines if c.id == mid)
-            bits = self.cfg.tracker_config(machine)
-            self.lag[mid] = ((m["good_counter"] - s.good_raw) % (1 << bits.good_bits),
-                             (m["scrap_counter"] - s.scrap_raw) % (1 << bits.scrap_bits))
-
-    def expected(self, plant: SimulatedPlant, mid: str, since: float, until: float,
-                 plant_id: str | None = None) -> tuple[int, int]:
-        """The parts the truth records between the two pauses, plus the lag noted at the first read."""
-        good, scrap = made(plant, plant_id or mid, since, until)
-        lag = self.lag.get(mid, (0, 0))
-        return good + lag[0], scrap + lag[1]
-
-    async def settle(self, plant: SimulatedPlant, mid: str, plant_id: str | None = None) -> None:
-        """With the plant paused: wait until the gateway has read the machine's final values."""
-        def same() -> bool:
-            m = plant.machine(plant_id or mid)
-            s = self.snapshot(mid)
-            return bool(s.reachable) and (s.good_raw, s.scrap_raw) == (m["good_counter"], m["scrap_counter"])
-        await async_wait_until(same, 20, interval=0.1, what=f"gateway read the final counters of {mid}")
-
-
-def in_state(gw: Gateway, mid: str, state: MachineState | None) -> Callable[[], bool]:
-    """A probe: the machine is in ``state`` (None: in any real state, i.e. read and not offline)."""
-    if state is None:
-        return lambda: gw.health(mid).state not in (None, MachineState.OFFLINE)
-    return lambda: gw.health(mid).state == state
-
-
-def polled(gw: Gateway, n: int) -> Callable[[], bool]:
-    return lambda: gw.collection.stats().get("polls", 0) > n
-
-
-def made(plant: SimulatedPlant, mid: str, since: float, until: float) -> tuple[int, int]:
-    """Good and scrap parts the truth records between two pauses of the plant."""
-    parts = [p for p in plant.truth(mid)["parts"] if since < p["ts"] <= until]
-    return sum(p["good"] for p in parts), sum(not p["good"] for p in parts)
-
-
-def compress(items: list[Any]) -> list[Any]:
-    out: list[Any] = []
-    for item in items:
-        if not out or out[-1] != item:
-            out.append(item)
-    return out
-
-
-def truth_states(plant: SimulatedPlant, mid: str, since: float, until: float) -> list[tuple[str, int | None, str]]:
-    intervals = plant.truth(mid)["intervals"]
-    seen = [i for i in intervals if i["start"] <= until and (i["end"] is None or i["end"] > since)]
-    return compress([(i["state"], i["fault_code"] if i["state"] == "fault" else None, str(i["job"])) for i in seen])
-
-
-def gateway_states(gw: Gateway, mid: str) -> list[tuple[str, int | None, str]]:
-    return compress([(e.state.value, e.fault_code, str(e.job)) for e in gw.states(mid)
-                     if e.state != MachineState.OFFLINE])
-
-
-def assert_states_match(gw: Gateway, plant: SimulatedPlant, mid: str, since: float, until: float) -> None:
-    """The gateway saw every state the truth has between the pauses, in order (offline aside).
-
-    Its first read may show the state that ended just before the first pause, when a simulated
-    OPC UA server had not yet shown the new one (see ``Gateway.wait_read``).
-    """
-    got = gateway_states(gw, mid)
-    window = truth_states(plant, mid, since, until)
-    assert got in (window, truth_states(plant, mid, since - 1.0, until)), f"{mid}: gateway {got}, truth {window}"
 
 
 @pytest.mark.slow

@@ -23,7 +23,7 @@ import pytest
 from edge.collectors import opcua
 from edge.collectors.opcua_values import Change
 from protocol.models import MachineState
-from tests.edge.test_collect_modbus import STATES, Gateway, assert_states_match, in_state
+from tests.fixtures.collection import STATES, Gateway, assert_states_match, in_state
 from tests.fixtures.plant import SimulatedPlant
 from tests.fixtures.procs import free_port
 from tests.fixtures.waiting import async_wait_until
