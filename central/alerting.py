@@ -62,6 +62,17 @@ class AlertEngine:
         self.track = _Tracking()
         self.changed: list[Alert] = []  # alerts changed in the last round (for the live stream)
 
+    async def reload(self) -> None:
+        """Back to what the store holds: a round failed before its commit, its alert changes never happened.
+
+        Timers of the rules (since when a machine stopped, recent gaps) start again from the
+        next round, as after a restart.
+        """
+        self.active = {}
+        self.track = _Tracking()
+        self.changed = []
+        await self.load()
+
     async def load(self) -> None:
         for alert in await self.store.active_alerts():
             self.active[alert.key] = alert

@@ -33,6 +33,13 @@ class _CentralCollector(Collector):
             "late_events": ("state events applied after later ones (history spliced)", c.late_events),
             "uncertain_events": ("events applied past a bounded hold", c.uncertain_events),
             "historic_events": ("events older than the historic age when applied", c.historic_events),
+            "rejected_events": ("events refused one by one (settled as rejected gaps)", c.rejected_events),
+            "unannounced_messages": ("events messages of an epoch not announced yet (held, then applied or "
+                                     "dead-lettered)", c.unannounced_held),
+            "implausible_counts": ("count events with more parts than the ideal cycle time allows (applied, "
+                                   "flagged)", c.implausible_counts),
+            "failed_rounds": ("rounds that raised and were applied again message by message", c.failed_rounds),
+            "hook_errors": ("alert evaluations that raised (the round was committed anyway)", c.hook_errors),
             "rounds": ("ingest transactions committed", c.rounds),
             "commit_seconds": ("seconds spent committing", c.commit_seconds),
         }

@@ -22,11 +22,13 @@ from central.ingest.service import IngestService
 from central.metrics import registry
 from central.progress.machines import Catalog
 from central.sender import Sender
-from central.store.sqlite import SqliteStore
+from central.store.sqlite import SqliteStore, StoreUnusableError
 from central.stream import StreamHub
 from protocol.models import StateEvent
 
 log = logging.getLogger(__name__)
+
+STORE_FAILURE_GRACE = 5.0  # seconds central keeps answering /healthz (503, with the reason) before it ends
 
 
 class Central:
@@ -40,6 +42,7 @@ class Central:
         self.hub = StreamHub(clock=clock, min_interval=cfg.api.stream_min_interval)
         self._tasks: list[asyncio.Task[None]] = []
         self.failed: str | None = None
+        self.failure: str | None = None  # why ``failed``, said on /healthz
         self.on_fatal: Callable[[], None] | None = None  # the server sets it: a dead task ends the process
         self.alerts: AlertEngine | None = None
         self.sender: Sender | None = None
@@ -60,20 +63,18 @@ class Central:
 
     async def start(self) -> None:
         self._store = await SqliteStore.open(self.cfg.store.path)
-        ingest = self._ingest = IngestService(
-            self.cfg.ingest, self.cfg.mqtt, self._store, self.catalog, rule=self.cfg.clock,
-            retention=self.cfg.store.retention(), clock=self.clock,
-        )
-        ingest.listeners.append(self.hub.on_round)
-        if self.influx is not None:
-            await self.influx.start()
-            ingest.listeners.append(self._to_influx)
         alerts = self.alerts = AlertEngine(self.cfg.alerts, self.catalog, self.cfg.notify.webhooks, self._store,
                                            clock=self.clock)
         await alerts.load()
-        ingest.before_commit = lambda rnd, complete: alerts.on_round(rnd, ingest.live, self.clock(),
-                                                                      complete=complete)
-        ingest.listeners.append(self._after_round)
+        listeners = [self.hub.on_round]
+        if self.influx is not None:
+            await self.influx.start()
+            listeners.append(self._to_influx)
+        listeners.append(self._after_round)
+        ingest = self._ingest = IngestService(
+            self.cfg.ingest, self.cfg.mqtt, self._store, self.catalog, rule=self.cfg.clock,
+            retention=self.cfg.store.retention(), clock=self.clock, hook=alerts, listeners=listeners,
+        )
         sender = self.sender = Sender(self._store, self.cfg.notify.webhooks, tz=ZoneInfo(self.cfg.plant.timezone),
                                       lang=self.cfg.notify.lang, link=lambda: ingest.link, clock=self.clock)
         await ingest.start()
@@ -85,15 +86,28 @@ class Central:
         log.info("central started: store %s, broker %s:%s", self.cfg.store.path, self.cfg.mqtt.host, self.cfg.mqtt.port)
 
     async def _guard(self, coro: Coroutine[Any, Any, None], name: str) -> None:
-        """A background task that dies is reported (healthz turns 503) instead of vanishing."""
+        """A background task that dies is reported (healthz turns 503) instead of vanishing.
+
+        A store that became unusable is said as such, and central stays up ``STORE_FAILURE_GRACE``
+        seconds answering 503 on /healthz (with the reason) before it ends, so that a monitor sees
+        why; ingest has stopped at once, so nothing more is acknowledged.
+        """
         try:
             await coro
         except asyncio.CancelledError:
             raise
-        except BaseException:
+        except StoreUnusableError as exc:
+            log.critical("central's store is unusable: %s. Ingest stopped (nothing more is acknowledged); "
+                         "central ends in %g s", exc, STORE_FAILURE_GRACE)
+            self.failed, self.failure = name, f"store unusable: {exc}"
+            await asyncio.sleep(STORE_FAILURE_GRACE)
+            if self.on_fatal is not None:
+                self.on_fatal()
+            raise
+        except BaseException as exc:
             log.critical("central's %s task failed: stopping central (a supervisor restarts it from the store)",
                          name, exc_info=True)
-            self.failed = name
+            self.failed, self.failure = name, f"{type(exc).__name__}: {exc}"[:500]
             if self.on_fatal is not None:
                 self.on_fatal()
             raise

@@ -21,7 +21,15 @@ Rules:
   ``unavailable``.
 * A new epoch (outbox replaced) closes the previous one: its unsettled remainder up to the
   latest seq the gateway announced becomes a gap, reason ``epoch_replaced``; held events are
-  released as uncertain.
+  released as uncertain. Only the gateway's birth (an online ``Status``) starts an epoch: events
+  or health of an epoch never announced change nothing (``Decision.unannounced``; the caller
+  holds such events for a while, then dead-letters them), so a stray or forged message can never
+  retire the real epoch.
+* Events the consumer refuses (invalid, see ``protocol/batch.py``) are settled as a gap, reason
+  ``rejected``, once: a resend of the same seq is a duplicate.
+
+Work per input is bounded by the number of ranges, never by their size: a seq far beyond the
+settled ones is one missing range, asked for one ``MAX_REPLAY`` chunk at a time.
 
 The caller applies ``Decision.apply`` durably, storing each epoch's ``settled`` ranges in the same
 transaction, and only then acknowledges ``ack_ranges()`` to the gateway: a confirmation never
@@ -32,12 +40,14 @@ consumer crash the gateway sends them again.
 from __future__ import annotations
 
 import heapq
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from protocol.models import MAX_REPLAY, CountEvent, DroppedRange, EventBatch, StateEvent, Status
 from protocol.ranges import RangeSet
 
 Event = StateEvent | CountEvent
+MAX_RANGES_ASKED = 100  # missing ranges asked for per input: the rest on the next ticks
 
 
 @dataclass(frozen=True)
@@ -58,7 +68,7 @@ class Gap:
     epoch: str
     first: int
     last: int
-    reason: str  # buffer_full, disk_full, unavailable, epoch_replaced
+    reason: str  # buffer_full, disk_full, unavailable, epoch_replaced, rejected
     start_ts: float | None = None
     end_ts: float | None = None
     count: int | None = None
@@ -77,6 +87,7 @@ class Decision:
     duplicates: int = 0
     gaps: list[Gap] = field(default_factory=list)
     replays: list[ReplayRequest] = field(default_factory=list)
+    unannounced: bool = False  # the input's epoch was never announced by a birth: nothing was done
 
 
 @dataclass
@@ -130,23 +141,46 @@ class GatewaySequencer:
         """A birth of the gateway: its epoch, the oldest seq it holds, the ranges it dropped."""
         if status.epoch is None or not status.online:
             return Decision()
-        return self.on_health(status.epoch, status.oldest_seq, status.latest_seq, status.dropped, now)
+        return self.on_health(status.epoch, status.oldest_seq, status.latest_seq, status.dropped, now, birth=True)
 
     def on_health(self, epoch: str, oldest_seq: int | None, latest_seq: int | None,
-                  dropped: list[DroppedRange], now: float) -> Decision:
+                  dropped: list[DroppedRange], now: float, *, birth: bool = False) -> Decision:
+        """Health (or, with ``birth``, the birth): what the gateway holds, what it dropped.
+
+        Only a birth may start a new epoch; health of an unknown epoch is ``unannounced``.
+        """
         decision = Decision()
+        if epoch not in self.epochs and not birth:
+            decision.unannounced = True
+            return decision
         st = self._epoch(epoch, now, oldest=oldest_seq, latest=latest_seq)
         if latest_seq is not None:
             st.latest = max(st.latest, latest_seq)
         self._drop(st, dropped, decision)
-        self._note_oldest(st, oldest_seq, decision)
+        self._note_oldest(st, oldest_seq, latest_seq, decision)
         self._release(st, decision, now)
         self._close_replaced(decision, now)
         return decision
 
-    def on_batch(self, batch: EventBatch, now: float) -> Decision:
+    def knows(self, epoch: str) -> bool:
+        """The gateway announced this epoch (a birth), or it was restored from the store."""
+        return epoch in self.epochs
+
+    def on_batch(self, batch: EventBatch, now: float, rejected: Iterable[int] = ()) -> Decision:
+        """Events of one message; ``rejected``: seqs of its events the consumer refused (settled once)."""
         decision = Decision()
-        st = self._epoch(batch.epoch, now, oldest=None, latest=None)
+        st = self.epochs.get(batch.epoch)
+        if st is None:
+            decision.unannounced = True
+            return decision
+        for seq in rejected:
+            st.latest = max(st.latest, seq)
+            st.received = max(st.received, seq)
+            if seq in st.settled or seq in st.held:
+                decision.duplicates += 1
+                continue
+            st.settled.add(seq)
+            decision.gaps.append(Gap(self.edge_id, st.epoch, seq, seq, "rejected", count=1))
         for event in batch.events:
             assert event.seq is not None  # EventBatch validates it
             seq = event.seq
@@ -246,9 +280,14 @@ class GatewaySequencer:
             st.replaced_at = None
             st.oldest_held = None
 
-    def _note_oldest(self, st: EpochState, oldest: int | None, decision: Decision) -> None:
-        """Seqs below the gateway's oldest held one that were never settled are gone for good."""
-        top = (oldest - 1) if oldest is not None else st.latest
+    def _note_oldest(self, st: EpochState, oldest: int | None, latest: int | None, decision: Decision) -> None:
+        """Seqs below the gateway's oldest held one that were never settled are gone for good.
+
+        With nothing held (``oldest`` None), that is every seq up to the latest the gateway *says* it
+        assigned, never up to the highest seq received: a stray seq far ahead must not declare the
+        real events between unavailable (they are asked for, and arrive).
+        """
+        top = (oldest - 1) if oldest is not None else (latest or 0)
         st.oldest_held = oldest
         if top < 1:
             return
@@ -301,15 +340,19 @@ class GatewaySequencer:
         self._mark(st, event)
 
     def _ask(self, st: EpochState, decision: Decision, now: float) -> None:
-        for first, last in self.missing(st.epoch):
+        """Ask for the first ``MAX_REPLAY`` seqs of each missing range (the rest once those came).
+
+        One request per range, whatever its length: a seq far beyond the settled ones costs one
+        request, not a walk over the range. A range whose start lies in a request still in flight
+        (asked less than ``replay_retry`` ago) waits for it: the answer arrives in several batches,
+        and asking again after each would have the gateway send the same events many times.
+        """
+        st.asked = {c: t for c, t in st.asked.items() if now - t < self.replay_retry}
+        for first, last in self.missing(st.epoch)[:MAX_RANGES_ASKED]:
             if st.oldest_held is not None and last < st.oldest_held:
                 continue  # the gateway no longer holds it (settled as unavailable on its next health)
-            while first <= last:
-                chunk = (first, min(last, first + MAX_REPLAY - 1))
-                asked = st.asked.get(chunk)
-                if asked is None or now - asked >= self.replay_retry:
-                    st.asked[chunk] = now
-                    decision.replays.append(ReplayRequest(st.epoch, *chunk))
-                first = chunk[1] + 1
-        for chunk in [c for c in st.asked if not st.settled.missing(*c)]:
-            del st.asked[chunk]
+            if any(a <= first <= b for a, b in st.asked):
+                continue
+            chunk = (first, min(last, first + MAX_REPLAY - 1))
+            st.asked[chunk] = now
+            decision.replays.append(ReplayRequest(st.epoch, *chunk))

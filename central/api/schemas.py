@@ -119,6 +119,41 @@ class PartsPublic(_Public):
     scrap: int
 
 
+class FlaggedCountPublic(_Public):
+    """A count event that is not plain production: its parts are in the totals, and this says why to look."""
+
+    start: float
+    at: float = Field(..., description="end of the count interval (central's axis): the window it counts in")
+    good: int
+    scrap: int
+    job: str | None = None
+    job_from: str | None = Field(None, description="the interval spans a job change from this job to `job`")
+    reset: bool = False
+    possibly_lost: bool = Field(False, description="parts made before a PLC restart may be missing")
+    rebased: bool = Field(False, description="a counter jump (preset) was not counted")
+    implausible: bool = Field(False, description="more parts than the ideal cycle time allows (applied anyway)")
+
+
+class Counts(_Public):
+    """Good and scrap of one machine in a window, per job, with every flagged count event listed."""
+
+    machine_id: str
+    start: float
+    end: float
+    server_time: float
+    good: int
+    scrap: int
+    by_job: list[PartsPublic]
+    events: int
+    resets: int
+    possibly_lost: int
+    rebased: int
+    implausible: int
+    job_changes: int
+    clamped: int = Field(..., description="count events whose time the clock rule moved")
+    flagged: list[FlaggedCountPublic] = Field(..., description="the flagged events, oldest first (at most 1000)")
+
+
 class Downtime(_Public):
     """Seconds by category in the window; see docs/central.md ("Downtime") for every definition."""
 

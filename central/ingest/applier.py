@@ -14,9 +14,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from central.ingest.live import LiveState
-from central.ingest.messages import Incoming, Parsed, parse
+from central.ingest.messages import MAX_REASON, Incoming, Parsed, parse
 from central.progress.clock import ClockRule, corrected
-from central.progress.counts import CountRecord, place_count
+from central.progress.counts import CountRecord, place_count, plausible
 from central.progress.status import (
     MachineStatus,
     apply_counts,
@@ -27,8 +27,11 @@ from central.progress.status import (
 )
 from central.progress.timeline import StateInterval, place_state
 from central.store.records import CountRow, DeadLetter, GapRow, RawMessage, Transaction
+from protocol.batch import RefusedEvent, event_json
 from protocol.models import CountEvent, EventBatch, Health, Snapshot, StateEvent, Status
 from protocol.sequencer import Applied, Decision, Gap, ReplayRequest
+
+MAX_UNANNOUNCED = 200  # messages of not yet announced epochs held per gateway (the oldest is dead-lettered)
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +71,15 @@ class Applier:
         self.rule = rule
         self._lookup = lookup  # the store's intervals_from, for late state events
         self._counts: dict[str, list[CountRecord]] = {}  # this decision's placed counts, per machine
+        # events messages of an epoch the gateway has not announced (yet): a birth releases them,
+        # ``hold_max_age`` dead-letters them. Memory only: they are never confirmed, so the
+        # gateway sends them again after a crash.
+        self._unannounced: dict[str, list[Parsed]] = {}
+
+    def reset(self) -> None:
+        """Forget what is held in memory (after a failed round, the live state is reloaded from the store)."""
+        self._counts.clear()
+        self._unannounced.clear()
 
     async def messages(self, batch: list[Incoming], rnd: Round) -> Round:
         for msg in batch:
@@ -84,6 +96,7 @@ class Applier:
         return rnd
 
     async def tick(self, now: float, rnd: Round) -> Round:
+        self._expire_unannounced(now, rnd)
         for edge_id, seq in list(self.live.sequencers.items()):
             gw = self.live.gateways.get(edge_id)
             if gw is None:
@@ -101,8 +114,13 @@ class Applier:
         seq = live.sequencer(p.edge_id)
         msg = p.message
         if isinstance(msg, EventBatch):
+            if not seq.knows(msg.epoch):
+                self._hold_unannounced(p, rnd)
+                return rnd
             rnd.tx.messages.append(RawMessage(p.received_at, p.topic, p.edge_id, p.payload))
-            return await self._decide(p.site, p.edge_id, seq.on_batch(msg, p.received_at), p.received_at, rnd)
+            decision = seq.on_batch(msg, p.received_at, rejected=[r.seq for r in p.refused if r.seq is not None])
+            self._dead_letter_refused(p, decision, rnd)
+            return await self._decide(p.site, p.edge_id, decision, p.received_at, rnd)
         if isinstance(msg, Status):
             if msg.birth < gw.birth:
                 live.counters.stale_wills += 1
@@ -114,10 +132,13 @@ class Applier:
             for mid in live.machines_of(p.edge_id):
                 self._set(mid, set_gateway_online(live.status(mid, p.edge_id), msg.online, p.received_at), rnd)
             rnd.tx.gateways[p.edge_id] = gw
-            return await self._decide(p.site, p.edge_id, seq.on_status(msg, p.received_at), p.received_at, rnd)
+            rnd = await self._decide(p.site, p.edge_id, seq.on_status(msg, p.received_at), p.received_at, rnd)
+            return await self._release_unannounced(p.edge_id, rnd)
         if isinstance(msg, Health):
             gw.skew = live.add_skew_sample(p.edge_id, msg.ts - p.received_at)
-            gw.health_at, gw.epoch = p.received_at, msg.epoch
+            gw.health_at = p.received_at
+            if seq.knows(msg.epoch):
+                gw.epoch = msg.epoch
             gw.latest_seq, gw.oldest_seq = msg.latest_seq, msg.oldest_seq
             gw.buffer_events, gw.buffer_bytes = msg.buffer_events, msg.buffer_bytes
             gw.oldest_unconfirmed_age = msg.oldest_unconfirmed_age
@@ -130,6 +151,91 @@ class Applier:
         assert isinstance(msg, Snapshot)  # live values only: never counted, nothing to store
         return rnd
 
+    def set_aside(self, msg: Incoming, reason: str) -> Round:
+        """A round for a message that made central fail: dead-lettered, acknowledged, its seqs settled.
+
+        Its events' seqs (where the message can be read and its epoch is known) become ``rejected``
+        gaps, confirmed to the gateway like any settled range: otherwise the gateway would send the
+        message again after its silence and central would ask for it, forever.
+        """
+        rnd = Round()
+        rnd.acks.append((msg.mid, msg.qos, msg.generation))
+        rnd.tx.dead_letters.append(DeadLetter(msg.received_at, msg.topic, msg.payload, reason[:MAX_REASON]))
+        self.live.counters.dead_letters += 1
+        parsed = parse(msg)
+        if isinstance(parsed, DeadLetter) or not isinstance(parsed.message, EventBatch):
+            return rnd
+        batch = parsed.message
+        seq = self.live.sequencer(parsed.edge_id)
+        if not seq.knows(batch.epoch):
+            return rnd
+        seqs = [e.seq for e in batch.events if e.seq is not None] + [r.seq for r in parsed.refused if r.seq]
+        empty = EventBatch.model_construct(v=1, edge_id=batch.edge_id, epoch=batch.epoch, sent_at=batch.sent_at,
+                                           events=[])
+        decision = seq.on_batch(empty, msg.received_at, rejected=sorted(seqs))
+        self.live.counters.rejected_events += len(decision.gaps)
+        rnd.tx.gaps.extend(GapRow(g, msg.received_at) for g in decision.gaps)
+        rnd.gaps.extend(decision.gaps)
+        self.live.counters.gaps += len(decision.gaps)
+        if decision.gaps:
+            rnd.confirm.add((parsed.edge_id, batch.epoch))
+        for row in self.live.epoch_rows(parsed.edge_id):
+            rnd.tx.epochs[(row.edge_id, row.epoch)] = row
+        return rnd
+
+    # ----------------------------------------------------------------- refused and unannounced events
+    def _dead_letter_refused(self, p: Parsed, d: Decision, rnd: Round) -> None:
+        """Each refused event once: those the sequencer settled now as ``rejected``, or with no usable seq."""
+        if not p.refused:
+            return
+        settled_now = {g.first for g in d.gaps if g.reason == "rejected"}
+        for r in p.refused:
+            if r.seq is None or r.seq in settled_now:
+                self._dead(rnd, p, event_json(r.event), _refusal(r))
+                self.live.counters.rejected_events += 1
+
+    def _hold_unannounced(self, p: Parsed, rnd: Round) -> None:
+        held = self._unannounced.setdefault(p.edge_id, [])
+        held.append(p)
+        self.live.counters.unannounced_held += 1
+        if len(held) > MAX_UNANNOUNCED:
+            old = held.pop(0)
+            self._dead(rnd, old, old.payload, _never_announced(old, "more messages waiting than the hold allows"))
+
+    async def _release_unannounced(self, edge_id: str, rnd: Round) -> Round:
+        """After a birth: apply the held messages whose epoch it announced (in arrival order)."""
+        held = self._unannounced.get(edge_id)
+        if not held:
+            return rnd
+        seq = self.live.sequencer(edge_id)
+        ready = [p for p in held if isinstance(p.message, EventBatch) and seq.knows(p.message.epoch)]
+        if not ready:
+            return rnd
+        self._unannounced[edge_id] = [p for p in held if p not in ready]
+        for p in ready:
+            rnd = await self._message(p, rnd)
+        return rnd
+
+    def _expire_unannounced(self, now: float, rnd: Round) -> None:
+        age = self.live.cfg.hold_max_age
+        for edge_id, held in list(self._unannounced.items()):
+            keep = [p for p in held if now - p.received_at < age]
+            for p in held:
+                if p not in keep:
+                    self._dead(rnd, p, p.payload, _never_announced(p, f"no birth announced it within {age:g} s"))
+            if keep:
+                self._unannounced[edge_id] = keep
+            else:
+                del self._unannounced[edge_id]
+
+    def _dead(self, rnd: Round, p: Parsed, payload: bytes, reason: str) -> None:
+        rnd.tx.dead_letters.append(DeadLetter(p.received_at, p.topic, payload, reason))
+        self.live.counters.dead_letters += 1
+
+    def held_unannounced(self) -> int:
+        return sum(len(v) for v in self._unannounced.values())
+
+    # ----------------------------------------------------------------- decisions
     async def _decide(self, site: str, edge_id: str, d: Decision, received_at: float, rnd: Round) -> Round:
         live = self.live
         for item in d.apply:
@@ -161,7 +267,11 @@ class Applier:
         info = live.catalog.machine(mid)
         historic = received_at - corrected(event.ts, st.gateway_skew, self.rule) > live.cfg.historic_age
         if isinstance(event, CountEvent):
-            record = place_count(event, received_at=received_at, skew=st.gateway_skew, rule=self.rule)
+            ok = plausible(event.good + event.scrap, event.ts - event.start, info.ideal_cycle_time,
+                           live.cfg.plausibility_factor)
+            live.counters.implausible_counts += not ok
+            record = place_count(event, received_at=received_at, skew=st.gateway_skew, rule=self.rule,
+                                 implausible=not ok)
             rnd.tx.counts.append(CountRow(edge_id, item.epoch, event.seq, record))
             self._counts.setdefault(mid, []).append(record)  # folded into the status once per message
             at, start = record.at, record.start
@@ -220,3 +330,14 @@ class Applier:
             self.live.statuses[machine_id] = status
             rnd.tx.statuses[machine_id] = status
             rnd.machines.add(machine_id)
+
+
+def _refusal(r: RefusedEvent) -> str:
+    settled = f"seq {r.seq} settled as a gap (rejected)" if r.seq is not None else "no usable seq: nothing settled"
+    return f"event refused ({settled}): {r.reason}"[:MAX_REASON]
+
+
+def _never_announced(p: Parsed, why: str) -> str:
+    epoch = p.message.epoch if isinstance(p.message, EventBatch) else "?"
+    return (f"events of epoch {epoch} that gateway {p.edge_id} never announced ({why}); "
+            "an epoch starts only with the gateway's birth message")[:MAX_REASON]

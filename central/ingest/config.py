@@ -29,3 +29,7 @@ class IngestConfig(BaseModel):
         300.0, ge=0, description="seconds: an event older than this when applied is history and pages nobody"
     )
     skew_samples: int = Field(5, ge=1, description="health messages the clock-skew estimate takes the median of")
+    plausibility_factor: float = Field(
+        3.0, ge=1.0, description="a count event with more than factor x (interval / ideal cycle time + 1) parts is "
+        "flagged implausible (applied anyway), e.g. 3",
+    )

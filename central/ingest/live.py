@@ -29,6 +29,10 @@ class Counters:
     events_applied: int = 0
     duplicates: int = 0
     dead_letters: int = 0
+    rejected_events: int = 0  # events refused one by one (their seqs settled as ``rejected`` gaps)
+    unannounced_held: int = 0  # events messages held because their epoch was not announced yet
+    implausible_counts: int = 0  # count events with more parts than the ideal cycle time allows
+    failed_rounds: int = 0  # rounds that raised and were applied again message by message
     gaps: int = 0
     replays_asked: int = 0
     stale_wills: int = 0
@@ -52,6 +56,12 @@ class LiveState:
     machine_gateway: dict[str, str] = field(default_factory=dict)
     counters: Counters = field(default_factory=Counters)
     _skews: dict[str, deque[float]] = field(default_factory=dict)
+
+    def reload(self, loaded: Loaded) -> None:
+        """Forget everything in memory (a failed round's half-applied changes) and restore from the store."""
+        self.statuses, self.gateways, self.sequencers, self.machine_gateway = {}, {}, {}, {}
+        self._skews.clear()
+        self.restore(loaded)
 
     def restore(self, loaded: Loaded) -> None:
         self.statuses = dict(loaded.statuses)

@@ -2,17 +2,20 @@
 
 Validation is the protocol's pydantic models; on top, a payload whose ``edge_id`` differs from
 its topic's is refused (a gateway may only speak for itself). Nothing here raises: a bad
-message becomes a ``DeadLetter`` that is stored and counted, and ingest goes on.
+message becomes a ``DeadLetter`` that is stored and counted, and ingest goes on. An events
+message is read event by event (``protocol/batch.py``): its invalid events are refused one by
+one and the rest is applied.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from pydantic import ValidationError
 
 from central.store.records import DeadLetter
 from protocol import topics
+from protocol.batch import RefusedEvent, describe, read_batch
 from protocol.models import EventBatch, Health, Snapshot, Status
 
 MAX_REASON = 2_000
@@ -38,6 +41,7 @@ class Parsed:
     received_at: float
     topic: str
     payload: bytes
+    refused: list[RefusedEvent] = field(default_factory=list)  # events of the batch that are invalid
 
 
 def parse(msg: Incoming) -> Parsed | DeadLetter:
@@ -55,23 +59,20 @@ def parse(msg: Incoming) -> Parsed | DeadLetter:
         model = Snapshot
     else:
         return _dead(msg, f"unknown channel {where.channel!r} (events, status, health, snapshot)")
+    refused: list[RefusedEvent] = []
     try:
-        message = model.model_validate_json(msg.payload)
+        if model is EventBatch:
+            read = read_batch(msg.payload)
+            message: EventBatch | Status | Health | Snapshot = read.batch
+            refused = read.refused
+        else:
+            message = model.model_validate_json(msg.payload)
     except ValidationError as exc:
-        return _dead(msg, f"invalid {where.channel} message: {_errors(exc)}")
+        return _dead(msg, f"invalid {where.channel} message: {describe(exc)}")
     if message.edge_id != where.edge_id:
         return _dead(msg, f"edge_id {message.edge_id!r} in the payload does not match the topic's {where.edge_id!r}")
-    return Parsed(where.site, where.edge_id, message, msg.received_at, msg.topic, msg.payload)
+    return Parsed(where.site, where.edge_id, message, msg.received_at, msg.topic, msg.payload, refused)
 
 
 def _dead(msg: Incoming, reason: str) -> DeadLetter:
     return DeadLetter(msg.received_at, msg.topic, msg.payload, reason[:MAX_REASON])
-
-
-def _errors(exc: ValidationError) -> str:
-    parts = []
-    for err in exc.errors(include_url=False)[:5]:
-        loc = ".".join(str(x) for x in err["loc"]) or "(message)"
-        parts.append(f"{loc}: {err['msg']}")
-    more = exc.error_count() - 5
-    return "; ".join(parts) + (f"; and {more} more" if more > 0 else "")

@@ -6,6 +6,12 @@ acknowledges the messages to the broker (MQTT v5 manual ack), confirms the appli
 gateways (``cmd/ack``, batched every ``ack_interval``) and tells the listeners (stream, time
 series, alerts). The broker redelivers what was not acknowledged, the gateways resend what was
 not confirmed: a crash at any point loses nothing and counts nothing twice.
+
+No message can stop ingest: a round that raises anywhere (validating, applying, evaluating or
+committing) is rolled back, the live state is reloaded from the store, and the round's messages
+are applied again one by one; the one that fails alone is dead-lettered with the error and
+acknowledged, the others are applied. Only a store that refuses even a dead letter, or whose
+file disappeared or became read-only (checked every second), ends ingest: ``StoreUnusableError``.
 """
 
 from __future__ import annotations
@@ -14,15 +20,17 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Protocol
 
 from central.ingest.applier import Applier, Round
 from central.ingest.config import IngestConfig
 from central.ingest.live import LiveState
-from central.ingest.messages import Incoming
+from central.ingest.messages import MAX_REASON, Incoming
 from central.progress.clock import ClockRule
 from central.progress.machines import Catalog
-from central.store.sqlite import Retention, SqliteStore
+from central.store.records import DeadLetter
+from central.store.sqlite import Retention, SqliteStore, StoreUnusableError
 from plantpulse.mqtt import MqttConfig, MqttLink
 from protocol import topics
 from protocol.models import Ack, Replay, SeqRange
@@ -30,8 +38,16 @@ from protocol.models import Ack, Replay, SeqRange
 log = logging.getLogger(__name__)
 
 Listener = Callable[[Round], None]
-BeforeCommit = Callable[[Round, bool], None]  # (round, complete): alert evaluation
 _TICK = 1.0
+
+
+class RoundHook(Protocol):
+    """Runs inside every round, before its commit (the alert engine): its changes join the transaction."""
+
+    def on_round(self, rnd: Round, live: LiveState, now: float, *, complete: bool) -> None: ...
+
+    async def reload(self) -> None:
+        """Forget uncommitted changes: a round failed and the live state is reloaded from the store."""
 _PURGE_EVERY = 3600.0
 
 
@@ -46,6 +62,8 @@ class IngestService:
         rule: ClockRule,
         retention: Retention,
         clock: Callable[[], float] = time.time,
+        hook: RoundHook | None = None,
+        listeners: Sequence[Listener] = (),
     ) -> None:
         self.cfg = cfg
         self.mqtt = mqtt
@@ -55,8 +73,8 @@ class IngestService:
         self.clock = clock
         self.live = LiveState(cfg, catalog)
         self.applier = Applier(live=self.live, rule=rule, lookup=store.intervals_from)
-        self.listeners: list[Listener] = []
-        self.before_commit: BeforeCommit | None = None
+        self.listeners: list[Listener] = list(listeners)
+        self.hook = hook
         self._queue: asyncio.Queue[Incoming] = asyncio.Queue()
         self._confirm: set[tuple[str, str]] = set()
         # settled ranges as last committed, per (edge, epoch): confirmations come only from here,
@@ -108,20 +126,13 @@ class IngestService:
                 batch.append(await asyncio.wait_for(self._queue.get(), timeout))
             while batch and len(batch) < self.cfg.batch_max_messages and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
-            rnd = Round()
-            if batch:
-                rnd = await self.applier.messages(batch, rnd)
             tick = time.monotonic() >= next_tick
             if tick:
                 next_tick = time.monotonic() + _TICK
-                rnd = await self.applier.tick(self.clock(), rnd)
-            if self.before_commit is not None:
-                try:
-                    self.before_commit(rnd, tick)
-                except Exception:  # alert evaluation must never block ingest: the data goes in anyway
-                    self.live.counters.hook_errors += 1
-                    log.exception("alert evaluation failed for this round (ingest goes on)")
-            await self._finish(rnd)
+                problem = self.store.problem()
+                if problem is not None:  # nothing is acknowledged any more: the broker keeps it all
+                    raise StoreUnusableError(problem)
+            await self._round(batch, tick)
             if time.monotonic() >= next_purge:
                 next_purge = time.monotonic() + _PURGE_EVERY
                 deleted = await self.store.purge(self.clock(), self.retention)
@@ -129,14 +140,83 @@ class IngestService:
                 if any(deleted.values()):
                     log.info("retention: deleted %s", deleted)
 
-    async def _finish(self, rnd: Round) -> None:
+    async def _round(self, batch: list[Incoming], tick: bool) -> None:
+        try:
+            rnd = Round()
+            if batch:
+                rnd = await self.applier.messages(batch, rnd)
+            if tick:
+                rnd = await self.applier.tick(self.clock(), rnd)
+            self._evaluate(rnd, complete=tick)
+            await self._commit(rnd)
+        except StoreUnusableError:
+            raise
+        except Exception:
+            self.live.counters.failed_rounds += 1
+            log.exception("an ingest round of %d messages failed: applying them again one by one", len(batch))
+            await self._reload()
+            for msg in batch:
+                await self._alone(msg)
+            return
+        self._after_commit(rnd)
+
+    async def _alone(self, msg: Incoming) -> None:
+        """Apply one message in its own round; if it fails, dead-letter it (and acknowledge it)."""
+        try:
+            rnd = await self.applier.messages([msg], Round())
+            self._evaluate(rnd, complete=False)
+            await self._commit(rnd)
+        except StoreUnusableError:
+            raise
+        except Exception as exc:
+            log.exception("central failed on a message of %s: dead-lettered", msg.topic)
+            await self._reload()
+            reason = f"central failed on this message ({type(exc).__name__}: {exc}); it was set aside"
+            try:
+                rnd = self.applier.set_aside(msg, reason)
+                await self._commit(rnd)
+            except Exception:
+                log.exception("setting the message aside failed too: storing it as a plain dead letter")
+                await self._reload()
+                rnd = Round()
+                rnd.acks.append((msg.mid, msg.qos, msg.generation))
+                rnd.tx.dead_letters.append(DeadLetter(msg.received_at, msg.topic, msg.payload, reason[:MAX_REASON]))
+                self.live.counters.dead_letters += 1
+                try:
+                    await self._commit(rnd)
+                except Exception as store_exc:
+                    raise StoreUnusableError(f"the store refuses even a dead letter: {store_exc}") from store_exc
+        self._after_commit(rnd)
+
+    def _evaluate(self, rnd: Round, *, complete: bool) -> None:
+        if self.hook is None:
+            return
+        try:
+            self.hook.on_round(rnd, self.live, self.clock(), complete=complete)
+        except Exception:  # alert evaluation must never block ingest: the data goes in anyway
+            self.live.counters.hook_errors += 1
+            log.exception("alert evaluation failed for this round (ingest goes on)")
+
+    async def _reload(self) -> None:
+        """Back to the last commit: live state, sequencers and the hook's memory, from the store."""
+        loaded = await self.store.load()
+        self.live.reload(loaded)
+        self.applier.reset()
+        self._committed = {(row.edge_id, row.epoch): list(row.settled) for row in loaded.epochs}
+        if self.hook is not None:
+            await self.hook.reload()
+
+    async def _commit(self, rnd: Round) -> None:
         started = time.monotonic()
         # a cancellation (shutdown) must not abort a commit half way: let it finish or fail whole
         await asyncio.shield(self.store.commit(rnd.tx))
         for (edge_id, epoch), row in rnd.tx.epochs.items():
             self._committed[(edge_id, epoch)] = list(row.settled)
+        self.live.counters.commit_seconds += time.monotonic() - started
+
+    def _after_commit(self, rnd: Round) -> None:
+        """Committed: acknowledge to the broker, ask for replays, tell the listeners. Never raises."""
         counters = self.live.counters
-        counters.commit_seconds += time.monotonic() - started
         counters.rounds += 1
         if rnd.oldest_received is not None:
             counters.last_apply_lag = self.clock() - rnd.oldest_received

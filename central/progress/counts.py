@@ -9,7 +9,10 @@ by default), which bounds how far a part can be attributed from when it was made
 
 Counter anomalies the edge detected are never silent: ``reset`` (counters restarted),
 ``possibly_lost`` (parts before a reset may be missing) and ``rebased`` (a counter jump that was
-not counted) are each counted per window. Pure; O(n) per call.
+not counted) are each counted per window. Central adds ``implausible``: more parts than the
+machine's ideal cycle time allows in the interval (``plausible``); such counts are applied, never
+dropped (a multi-cavity tool or an unconfigured cycle time makes any cap a guess), and flagged.
+Pure; O(n) per call.
 """
 
 from __future__ import annotations
@@ -35,18 +38,32 @@ class CountRecord:
     possibly_lost: bool = False
     rebased: bool = False
     clamp: Clamp | None = None
+    implausible: bool = False  # more parts than the ideal cycle time allows (applied anyway)
+    job_from: str | None = None  # the interval spans a job change from this job to ``job``
 
 
 def place_count(
-    event: CountEvent, *, received_at: float, skew: float | None, rule: ClockRule = DEFAULT_RULE
+    event: CountEvent, *, received_at: float, skew: float | None, rule: ClockRule = DEFAULT_RULE,
+    implausible: bool = False,
 ) -> CountRecord:
     """Apply the clock rule (skew, no future) to a count event; ``start`` never after ``at``."""
     at, clamp = to_central(event.ts, received_at=received_at, skew=skew, rule=rule)
     start = min(corrected(event.start, skew, rule), at)
     return CountRecord(
         event.machine_id, start, at, event.good, event.scrap, event.job, event.reset, event.possibly_lost,
-        event.rebased, clamp,
+        event.rebased, clamp, implausible, getattr(event, "job_from", None),
     )
+
+
+def plausible(parts: int, seconds: float, ideal_cycle_time: float | None, factor: float) -> bool:
+    """At most ``factor`` x (the cycles that fit in ``seconds``, plus one) parts; anything without a cycle time.
+
+    The plus one is the part finished at the interval's start edge; ``factor`` covers multi-cavity
+    tools and a cycle time set a little too slow. docs/central.md, "Counts", states the rule.
+    """
+    if ideal_cycle_time is None or ideal_cycle_time <= 0:
+        return True
+    return parts <= factor * (max(seconds, 0.0) / ideal_cycle_time + 1.0)
 
 
 @dataclass(slots=True)
@@ -74,6 +91,8 @@ class CountSummary:
     possibly_lost: int = 0
     rebased: int = 0
     clamped: int = 0  # events whose time the clock rule moved
+    implausible: int = 0  # events with more parts than the ideal cycle time allows
+    job_changes: int = 0  # events spanning a job change (their parts are booked to the new job)
 
     def add(self, rec: CountRecord) -> None:
         """Count ``rec`` (the caller checked it belongs to this window). O(1)."""
@@ -89,6 +108,8 @@ class CountSummary:
         self.possibly_lost += rec.possibly_lost
         self.rebased += rec.rebased
         self.clamped += rec.clamp is not None
+        self.implausible += rec.implausible
+        self.job_changes += rec.job_from is not None
 
 
 def summarize(

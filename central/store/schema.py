@@ -52,4 +52,9 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (notification_id, target));
     CREATE INDEX deliveries_due ON deliveries (status, next_at);
     """,
+    # 3: flags of count events: implausible (central's check), a span over a job change (the edge's)
+    """
+    ALTER TABLE counts ADD COLUMN implausible INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE counts ADD COLUMN job_from TEXT;
+    """,
 ]

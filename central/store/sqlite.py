@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,6 +50,10 @@ class StoreError(Exception):
     """The store cannot be used (newer schema, unreadable file): the message says what to do."""
 
 
+class StoreUnusableError(StoreError):
+    """The store stopped working while central ran (file deleted, replaced, read-only, refusing writes)."""
+
+
 @dataclass
 class Loaded:
     statuses: dict[str, MachineStatus]
@@ -70,6 +75,35 @@ class SqliteStore:
         self._db = db
         self.path = path
         self._lock = asyncio.Lock()  # one transaction at a time on the one connection
+        st = os.stat(path)
+        self._identity = (st.st_dev, st.st_ino)
+
+    def problem(self) -> str | None:
+        """Why the store file can no longer be trusted, or None: a few system calls, cheap enough each second.
+
+        SQLite would go on writing into a deleted file (the open descriptor keeps it alive) and
+        lose everything at the next start; a read-only file system fails only at the next write,
+        which may be long after the last confirmation. Checked from the outside instead.
+        """
+        path = self.path
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            return f"the store file {path} was deleted while central ran: restore it or restart central"
+        except OSError as exc:
+            return f"the store file {path} cannot be read ({exc.strerror})"
+        if (st.st_dev, st.st_ino) != self._identity:
+            return f"the store file {path} was replaced by another file while central ran: restart central"
+        try:
+            read_only_fs = bool(os.statvfs(path.parent).f_flag & os.ST_RDONLY)
+        except OSError:
+            read_only_fs = False
+        if read_only_fs:
+            return f"the file system of the store {path} is mounted read-only: remount it read-write"
+        if not os.access(path, os.W_OK) or not os.access(path.parent, os.W_OK):
+            return (f"the store {path} (or its folder) is not writable: check its permissions "
+                    "and immutable flag (lsattr)")
+        return None
 
     @classmethod
     async def open(cls, path: Path) -> SqliteStore:
@@ -107,9 +141,10 @@ class SqliteStore:
                 )
             if tx.counts:
                 await db.executemany(
-                    "INSERT OR IGNORE INTO counts VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT OR IGNORE INTO counts VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     [(c.edge_id, c.epoch, c.seq, r.machine_id, r.job, r.start, r.at, r.good, r.scrap, int(r.reset),
-                      int(r.possibly_lost), int(r.rebased), r.clamp.value if r.clamp else None)
+                      int(r.possibly_lost), int(r.rebased), r.clamp.value if r.clamp else None, int(r.implausible),
+                      r.job_from)
                      for c in tx.counts for r in (c.record,)],
                 )
             for iv in tx.removed_intervals:
@@ -261,13 +296,13 @@ class SqliteStore:
     async def counts(self, machine_id: str | None, start: float, end: float) -> list[CountRecord]:
         where, params = ("machine_id = ? AND ", (machine_id,)) if machine_id else ("", ())
         sql = (
-            "SELECT machine_id, start, at, good, scrap, job, reset, possibly_lost, rebased, clamp FROM counts "  # noqa: S608 - fixed text
-            f"WHERE {where}at >= ? AND at < ? ORDER BY at"
+            "SELECT machine_id, start, at, good, scrap, job, reset, possibly_lost, rebased, clamp, implausible, "  # noqa: S608 - fixed text
+            f"job_from FROM counts WHERE {where}at >= ? AND at < ? ORDER BY at"
         )
         rows = await self._db.execute_fetchall(sql, (*params, start, end))
         return [
-            CountRecord(m, a, b, g, s, job, bool(r), bool(p), bool(rb), Clamp(c) if c else None)
-            for m, a, b, g, s, job, r, p, rb, c in rows
+            CountRecord(m, a, b, g, s, job, bool(r), bool(p), bool(rb), Clamp(c) if c else None, bool(imp), jf)
+            for m, a, b, g, s, job, r, p, rb, c, imp, jf in rows
         ]
 
     async def gaps(self, edge_id: str | None = None, limit: int = 100, offset: int = 0) -> list[GapRow]:

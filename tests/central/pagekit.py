@@ -18,6 +18,7 @@ from playwright.sync_api import Browser, sync_playwright
 
 from protocol.models import CountEvent, Event, EventBatch, MachineState, StateEvent, Status
 from protocol.topics import GatewayChannel, gateway_topic
+from tests.fixtures.ids import EPOCH1
 from tests.fixtures.mosquitto import Mosquitto
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -52,7 +53,7 @@ class HandGateway:
     """A gateway played by hand over MQTT: births, Wills and events with consecutive seqs."""
 
     def __init__(self, broker: Mosquitto, edge_id: str = "gw1", site: str = "s1") -> None:
-        self.edge_id, self.site, self.epoch, self.birth, self.seq = edge_id, site, "epoch-1", 1, 0
+        self.edge_id, self.site, self.epoch, self.birth, self.seq = edge_id, site, EPOCH1, 1, 0
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"hand-{edge_id}")
         self.client.connect(broker.host, broker.port)
         self.client.loop_start()

@@ -17,14 +17,20 @@ from central.progress.clock import ClockRule
 from central.progress.machines import Catalog, MachinesConfig
 from central.progress.timeline import check_ordered
 from central.store.sqlite import SqliteStore
-from protocol.models import EventBatch, MachineState, StateEvent
+from protocol.models import EventBatch, MachineState, StateEvent, Status
+from tests.fixtures.ids import EPOCH1
 
 T = time.time()
 
 
 def batch(*events: StateEvent) -> Incoming:
-    b = EventBatch(edge_id="gw1", epoch="e1", sent_at=T, events=list(events))
+    b = EventBatch(edge_id="gw1", epoch=EPOCH1, sent_at=T, events=list(events))
     return Incoming("plantpulse/v1/s/gw1/events", b.model_dump_json().encode(), 1, 1, T + 100)
+
+
+def birth() -> Incoming:
+    b = Status(edge_id="gw1", online=True, birth=1, ts=T, epoch=EPOCH1)
+    return Incoming("plantpulse/v1/s/gw1/status", b.model_dump_json().encode(), 1, 1, T + 100)
 
 
 def state(seq: int, s: MachineState, at: float) -> StateEvent:
@@ -43,6 +49,7 @@ async def test_two_late_states_in_one_round_splice_history_consistently(tmp_path
             await store.commit(rnd.tx)
             return rnd
 
+        await round_of(birth())
         await round_of(batch(state(1, MachineState.RUNNING, 0)))
         await round_of(batch(state(2, MachineState.IDLE, 10)))
         # seqs 3..4 go missing; 5 (fault at 40) is held, then applied uncertain past the hold

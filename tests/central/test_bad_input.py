@@ -13,6 +13,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from protocol.models import CountEvent, EventBatch, MachineState, StateEvent, Status
+from tests.fixtures.ids import EPOCH1
 from tests.fixtures.mosquitto import Mosquitto
 from tests.fixtures.services import CentralProcess
 from tests.fixtures.waiting import wait_until
@@ -36,13 +37,18 @@ def test_malformed_and_spoofed_messages_are_dead_lettered(
     client = publisher(mosquitto)
     try:
         now = time.time()
-        good = EventBatch(edge_id="gw1", epoch="e1", sent_at=now, events=[
+        birth = Status(edge_id="gw1", online=True, birth=1, ts=now, epoch=EPOCH1, machines=["m1"])
+        good = EventBatch(edge_id="gw1", epoch=EPOCH1, sent_at=now, events=[
             StateEvent(seq=1, machine_id="m1", ts=now, state=MachineState.RUNNING),
             CountEvent(seq=2, machine_id="m1", start=now, ts=now, good=3, scrap=0),
         ])
+        negative = EventBatch(edge_id="gw1", epoch=EPOCH1, sent_at=now, events=[
+            CountEvent(seq=3, machine_id="m1", start=now, ts=now, good=3, scrap=0),
+        ])
+        send(client, "plantpulse/v1/s1/gw1/status", birth.model_dump_json())
         send(client, "plantpulse/v1/s1/gw1/events", b"\x00\xffnot json")
         send(client, "plantpulse/v1/s1/gw1/events", '{"v": 1, "edge_id": "gw1"}')
-        send(client, "plantpulse/v1/s1/gw1/events", good.model_dump_json().replace('"good":3', '"good":-3'))
+        send(client, "plantpulse/v1/s1/gw1/events", negative.model_dump_json().replace('"good":3', '"good":-3'))
         send(client, "plantpulse/v1/s1/gw1/status", '{"v": 2, "edge_id": "gw1", "online": true}')
         send(client, "plantpulse/v1/s1/gw2/events", good.model_dump_json())  # gw1 speaking for gw2
         send(client, "plantpulse/v1/s1/_central/events", good.model_dump_json())  # the reserved name
@@ -96,7 +102,7 @@ def test_stale_will_does_not_mark_a_reconnected_gateway_offline(
     client = publisher(mosquitto)
     try:
         now = time.time()
-        birth2 = Status(edge_id="gw1", online=True, birth=2, ts=now, epoch="e1", machines=["m1"])
+        birth2 = Status(edge_id="gw1", online=True, birth=2, ts=now, epoch=EPOCH1, machines=["m1"])
         will1 = Status(edge_id="gw1", online=False, birth=1, ts=now)
         send(client, "plantpulse/v1/s1/gw1/status", birth2.model_dump_json())
         send(client, "plantpulse/v1/s1/gw1/status", will1.model_dump_json())  # the old connection's Will, late

@@ -21,7 +21,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 from central.config import CentralConfig
 from central.runtime import Central
 from central.store.records import Transaction
-from protocol.models import CountEvent, EventBatch, MachineState, StateEvent
+from protocol.models import CountEvent, EventBatch, MachineState, StateEvent, Status
+from tests.fixtures.ids import EPOCH1
 from tests.fixtures.mosquitto import Mosquitto
 from tests.fixtures.waiting import async_wait_until
 
@@ -49,12 +50,14 @@ class Gateway:
         self.client.subscribe("plantpulse/v1/s/gw1/cmd/ack", qos=1)
         self.client.loop_start()
         assert self.subscribed.wait(10), "no SUBACK for the ack topic"
+        birth = Status(edge_id="gw1", online=True, birth=1, ts=time.time(), epoch=EPOCH1)
+        self.client.publish("plantpulse/v1/s/gw1/status", birth.model_dump_json(), qos=1).wait_for_publish(5)
 
     def send(self, first: int, n: int) -> None:
         now = time.time()
         events: list[Any] = [StateEvent(seq=first, machine_id="m1", ts=now, state=MachineState.RUNNING)]
         events += [CountEvent(seq=first + i, machine_id="m1", start=now, ts=now, good=1, scrap=0) for i in range(1, n)]
-        batch = EventBatch(edge_id="gw1", epoch="e1", sent_at=now, events=events)
+        batch = EventBatch(edge_id="gw1", epoch=EPOCH1, sent_at=now, events=events)
         self.client.publish("plantpulse/v1/s/gw1/events", batch.model_dump_json(), qos=1).wait_for_publish(5)
 
     def close(self) -> None:
@@ -87,7 +90,7 @@ async def test_confirmations_never_run_ahead_of_the_commit(mosquitto: Mosquitto,
         acks_before = len(gw.acks)
         # the previous round's confirmation is still due (the ack timer had not fired yet): sending
         # it now must carry only what is on disk, not the round being committed
-        central.ingest._confirm.add(("gw1", "e1"))  # the state the ack timer would find
+        central.ingest._confirm.add(("gw1", EPOCH1))  # the state the ack timer would find
         central.ingest.confirm_now()
         await asyncio.sleep(0.3)  # give a wrong confirmation every chance to arrive (several ack intervals)
         assert all(max(b for _, b in ack) <= 10 for ack in gw.acks[acks_before:]), gw.acks

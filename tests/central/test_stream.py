@@ -14,6 +14,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from protocol.models import EventBatch, MachineState, StateEvent, Status
+from tests.fixtures.ids import EPOCH1
 from tests.fixtures.mosquitto import Mosquitto
 from tests.fixtures.services import CentralProcess
 from tests.fixtures.waiting import wait_until
@@ -49,12 +50,12 @@ def test_stream_snapshot_server_time_and_one_update_per_machine_per_interval(
     client.loop_start()
     try:
         now = time.time()
-        birth = Status(edge_id="gw1", online=True, birth=1, ts=now, epoch="e1", machines=["m1"], latest_seq=0)
+        birth = Status(edge_id="gw1", online=True, birth=1, ts=now, epoch=EPOCH1, machines=["m1"], latest_seq=0)
         client.publish("plantpulse/v1/s/gw1/status", birth.model_dump_json(), qos=1).wait_for_publish(5)
         states = [MachineState.RUNNING, MachineState.IDLE]
         started = time.monotonic()
         for i in range(60):  # a backlog: 600 state changes of one machine, as fast as they come
-            batch = EventBatch(edge_id="gw1", epoch="e1", sent_at=now, events=[
+            batch = EventBatch(edge_id="gw1", epoch=EPOCH1, sent_at=now, events=[
                 StateEvent(seq=i * 10 + k + 1, machine_id="m1", ts=now - 600 + i * 10 + k, state=states[k % 2])
                 for k in range(10)
             ])

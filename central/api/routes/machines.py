@@ -7,7 +7,17 @@ from typing import Any
 from fastapi import APIRouter, HTTPException
 
 from central.api.deps import CentralDep, Window
-from central.api.schemas import Downtime, IntervalPublic, MachineList, MachinePublic, PartsPublic, Problem, Timeline
+from central.api.schemas import (
+    Counts,
+    Downtime,
+    FlaggedCountPublic,
+    IntervalPublic,
+    MachineList,
+    MachinePublic,
+    PartsPublic,
+    Problem,
+    Timeline,
+)
 from central.api.views import machine_view, machine_views
 from central.progress.counts import summarize
 from central.progress.downtime import downtime
@@ -79,3 +89,24 @@ async def machine_downtime(machine_id: str, central: CentralDep, win: Window) ->
         parts_by_job=[PartsPublic(job=job, good=p.good, scrap=p.scrap) for job, p in parts.by_job.items()],
         count_resets=parts.resets, count_possibly_lost=parts.possibly_lost, count_rebased=parts.rebased,
     )
+
+
+@router.get("/{machine_id}/counts", response_model=Counts, responses=NOT_FOUND,
+            summary="Good and scrap in a window, per job, with the flagged count events")
+async def machine_counts(machine_id: str, central: CentralDep, win: Window) -> Counts:
+    start, end = win
+    if machine_id not in central.ingest.live.statuses:
+        raise HTTPException(404, f"no machine '{machine_id}' (GET /api/v1/machines lists them)")
+    records = await central.store.counts(machine_id, start, end)
+    parts = summarize(records, start, end, machine_id=machine_id)
+    flagged = [r for r in records if r.reset or r.possibly_lost or r.rebased or r.implausible or r.job_from]
+    return Counts(
+        machine_id=machine_id, start=start, end=end, server_time=central.clock(), good=parts.good,
+        scrap=parts.scrap, by_job=[PartsPublic(job=job, good=p.good, scrap=p.scrap) for job, p in parts.by_job.items()],
+        events=parts.events, resets=parts.resets, possibly_lost=parts.possibly_lost, rebased=parts.rebased,
+        implausible=parts.implausible, job_changes=parts.job_changes, clamped=parts.clamped,
+        flagged=[FlaggedCountPublic.model_validate(r) for r in flagged[:MAX_FLAGGED]],
+    )
+
+
+MAX_FLAGGED = 1000

@@ -18,6 +18,7 @@ async def healthz(central: CentralDep) -> JSONResponse:
         "status": "ok" if ok else "degraded",
         "broker_connected": central.ingest.connected,
         "failed_task": central.failed,
+        "failure": central.failure,
         "server_time": central.clock(),
         "uptime": central.clock() - central.started_at,
     }

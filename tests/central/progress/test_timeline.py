@@ -19,6 +19,7 @@ from central.progress.timeline import (
     place_state,
 )
 from protocol.models import DroppedRange, MachineState, StateEvent
+from tests.fixtures.ids import EPOCH1
 
 T = 1_800_000_000.0
 RUN, IDLE, FAULT, SETUP = MachineState.RUNNING, MachineState.IDLE, MachineState.FAULT, MachineState.SETUP
@@ -185,12 +186,12 @@ def test_intervals_touching_a_gap_become_uncertain() -> None:
 
 
 def test_a_dropped_range_becomes_a_skew_corrected_gap() -> None:
-    dropped = DroppedRange(epoch="e", first=5, last=9, count=5, start_ts=T + 40, end_ts=T + 80)
+    dropped = DroppedRange(epoch=EPOCH1, first=5, last=9, count=5, start_ts=T + 40, end_ts=T + 80)
     assert DataGap.from_dropped(dropped, skew=10.0) == DataGap(T + 30, T + 70)
     assert DataGap.from_dropped(dropped, skew=1.0) == DataGap(T + 40, T + 80)
-    one_end = DroppedRange(epoch="e", first=5, last=9, count=5, end_ts=T + 80)
+    one_end = DroppedRange(epoch=EPOCH1, first=5, last=9, count=5, end_ts=T + 80)
     assert DataGap.from_dropped(one_end, skew=None) == DataGap(T + 80, T + 80)
-    assert DataGap.from_dropped(DroppedRange(epoch="e", first=5, last=9, count=5), skew=None) is None
+    assert DataGap.from_dropped(DroppedRange(epoch=EPOCH1, first=5, last=9, count=5), skew=None) is None
 
 
 def test_clip_cuts_intervals_to_a_window() -> None:

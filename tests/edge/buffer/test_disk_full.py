@@ -49,8 +49,8 @@ async def test_nothing_left_to_drop_fails_the_emit_with_what_to_do_and_the_outbo
     ob = await open_outbox(path)
     await ob.close()
     ob = await open_outbox(path, max_pages=page_count(path) + 2)
-    huge = state("m", 1, job="j" * 40_000)  # needs ten pages: more than the cap leaves
+    huge = [state("m", 1 + i / 1000, job="j" * 256) for i in range(200)]  # tens of pages: more than the cap leaves
     with pytest.raises(OutboxFullError, match="free space"):
-        await ob.emit([huge], memory("m", 1))
+        await ob.emit(huge, memory("m", 1))
     await ob.emit([count("m", 2)], memory("m", 2))
     assert [e.seq for e in await ob.next_batch(0, 10)] == [1]  # the failed emit used no seq

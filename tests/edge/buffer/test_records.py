@@ -21,7 +21,8 @@ def test_payload_round_trips_with_its_seq_and_leaves_defaults_out() -> None:
 def test_joined_payloads_make_a_valid_event_batch() -> None:
     payloads = [encode(1, state("m", 1)), encode(2, count("m", 2)), encode(9, count("m", 3).model_copy(
         update={"absorbed": [10, 11]}))]
-    text = b'{"v":1,"edge_id":"e1","epoch":"x","sent_at":%f,"events":[%s]}' % (T0, b",".join(payloads))
+    epoch = b"00000000-0000-4000-8000-000000000001"
+    text = b'{"v":1,"edge_id":"e1","epoch":"%s","sent_at":%f,"events":[%s]}' % (epoch, T0, b",".join(payloads))
     batch = EventBatch.model_validate_json(text)
     assert [e.seq for e in batch.events] == [1, 2, 9]
     assert isinstance(batch.events[2], CountEvent) and batch.events[2].absorbed == [10, 11]
