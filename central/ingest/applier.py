@@ -135,7 +135,7 @@ class Applier:
             rnd = await self._decide(p.site, p.edge_id, seq.on_status(msg, p.received_at), p.received_at, rnd)
             return await self._release_unannounced(p.edge_id, rnd)
         if isinstance(msg, Health):
-            gw.skew = live.add_skew_sample(p.edge_id, msg.ts - p.received_at)
+            gw.skew = live.skew_sample(p.edge_id, msg.ts, p.received_at)
             gw.health_at = p.received_at
             if seq.knows(msg.epoch):
                 gw.epoch = msg.epoch

@@ -28,7 +28,9 @@ class IngestConfig(BaseModel):
     historic_age: float = Field(
         300.0, ge=0, description="seconds: an event older than this when applied is history and pages nobody"
     )
-    skew_samples: int = Field(5, ge=1, description="health messages the clock-skew estimate takes the median of")
+    skew_samples: int = Field(
+        5, ge=1, description="live health messages the clock-skew estimate takes the largest sample of, e.g. 5"
+    )
     plausibility_factor: float = Field(
         3.0, ge=1.0, description="a count event with more than factor x (interval / ideal cycle time + 1) parts is "
         "flagged implausible (applied anyway), e.g. 3",

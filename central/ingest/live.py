@@ -8,12 +8,11 @@ which their gateways send again because they were never confirmed.
 
 from __future__ import annotations
 
-import statistics
-from collections import deque
 from dataclasses import dataclass, field
 
 from central.ingest.config import IngestConfig
 from central.progress.machines import Catalog
+from central.progress.skew import SkewEstimator
 from central.progress.status import MachineStatus, new_status, set_gateway_online, set_gateway_skew
 from central.store.records import EpochRow, GatewayRow
 from central.store.sqlite import Loaded
@@ -55,7 +54,7 @@ class LiveState:
     sequencers: dict[str, GatewaySequencer] = field(default_factory=dict)
     machine_gateway: dict[str, str] = field(default_factory=dict)
     counters: Counters = field(default_factory=Counters)
-    _skews: dict[str, deque[float]] = field(default_factory=dict)
+    _skews: dict[str, SkewEstimator] = field(default_factory=dict)
 
     def reload(self, loaded: Loaded) -> None:
         """Forget everything in memory (a failed round's half-applied changes) and restore from the store."""
@@ -112,11 +111,14 @@ class LiveState:
         ids.update(m for m, e in self.machine_gateway.items() if e == edge_id)
         return sorted(ids)
 
-    def add_skew_sample(self, edge_id: str, sample: float) -> float:
-        """Edge clock minus central clock, the median of the last few health messages."""
-        window = self._skews.setdefault(edge_id, deque(maxlen=self.cfg.skew_samples))
-        window.append(sample)
-        return statistics.median(window)
+    def skew_sample(self, edge_id: str, ts: float, received_at: float) -> float:
+        """Edge clock minus central clock from a health message (central/progress/skew.py)."""
+        est = self._skews.get(edge_id)
+        if est is None:
+            gw = self.gateways.get(edge_id)
+            est = self._skews[edge_id] = SkewEstimator(window=self.cfg.skew_samples,
+                                                       estimate=gw.skew if gw is not None else None)
+        return est.sample(ts, received_at)
 
     def epoch_rows(self, edge_id: str) -> list[EpochRow]:
         seq = self.sequencer(edge_id)
