@@ -62,10 +62,11 @@ from bench._procs import (
     unreachable_machine,
     wait_for,
 )
-from central.config import CentralConfig, StoreConfig
+from central.config import CentralConfig
 from central.ingest.config import IngestConfig
 from central.progress.machines import MachinesConfig
 from central.runtime import Central
+from central.store.config import StoreConfig
 from edge.settings import ForwardConfig
 from plantpulse.mqtt import MqttConfig
 from protocol import topics
@@ -153,26 +154,22 @@ async def central_drain(port: int, folder: Path, client_id: str, acks: AckWatche
         mqtt=MqttConfig(host="127.0.0.1", port=port), store=StoreConfig(path=folder / "central.sqlite"),
         ingest=IngestConfig(client_id=client_id), plant=MachinesConfig.model_validate(plant_config()),
     )
-    central = Central(cfg)
     acks.expect(epoch, total)
     started = time.perf_counter()
-    await central.start()
-    try:
+    async with Central.running(cfg) as central:
         applied_at = 0.0
         deadline = time.monotonic() + 900
         while not acks.done.is_set():
-            if not applied_at and central.ingest.live.counters.events_applied >= total:
+            if not applied_at and central.live.counters.events_applied >= total:
                 applied_at = time.perf_counter()
             if time.monotonic() > deadline or central.failed:
-                raise RuntimeError(f"central did not confirm {total} events: {central.ingest.live.counters}"
+                raise RuntimeError(f"central did not confirm {total} events: {central.live.counters}"
                                    f" (failed task: {central.failed})")
             await asyncio.sleep(0.005)
-        c = central.ingest.live.counters
+        c = central.live.counters
         return {"applied_s": (applied_at or acks.at) - started, "confirmed_s": acks.at - started,
                 "applied": c.events_applied, "duplicates": c.duplicates, "dead": c.dead_letters,
                 "rounds": c.rounds, "commit_s": c.commit_seconds}
-    finally:
-        await central.stop()
 
 
 def validate_only(messages: list[tuple[str, bytes]]) -> float:

@@ -16,11 +16,14 @@ from pathlib import Path
 import uvicorn
 
 from central.api.app import create_app
-from central.backfill import run_backfill
+from central.api.instants import parse_instant
 from central.config import CentralConfig, load_central_config
 from central.influx.errors import InfluxWriteError
-from central.instants import parse_instant
+from central.influx.feed import run_backfill
+from central.progress.machines import Catalog
 from central.runtime import Central
+from central.store.base import StoreError
+from central.store.open import open_store
 from plantpulse.configfile import ConfigError
 
 
@@ -59,8 +62,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "backfill":
         try:
             start, end = parse_instant(args.start, "--start"), parse_instant(args.end, "--end")
-            written = asyncio.run(run_backfill(cfg, start, end))
-        except (ValueError, InfluxWriteError) as exc:
+            written = asyncio.run(_backfill(cfg, start, end))
+        except (ValueError, InfluxWriteError, StoreError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 1
         print(f"backfill: {written} points written")
@@ -72,6 +75,16 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 0
+
+
+async def _backfill(cfg: CentralConfig, start: float, end: float) -> int:
+    if cfg.influx is None:
+        raise ValueError("there is no 'influx:' section in the configuration: nothing to backfill into")
+    store = await open_store(cfg.store)
+    try:
+        return await run_backfill(store, cfg.influx, Catalog(cfg.plant), start, end)
+    finally:
+        await store.close()
 
 
 class _Server(uvicorn.Server):
@@ -108,17 +121,17 @@ async def serve(cfg: CentralConfig, ready_file: Path | None) -> int:
             tmp.write_text(json.dumps({"url": url}))
             tmp.replace(ready_file)
 
-    central = Central(cfg)
-    config = uvicorn.Config(create_app(central), log_level="warning", timeout_graceful_shutdown=2,
-                            lifespan="on")
-    server = _Server(config, announce)
-
-    def fatal() -> None:
-        server.should_exit = True
-
-    central.on_fatal = fatal
     try:
-        await server.serve(sockets=[sock])
+        async with Central.running(cfg) as central:
+            config = uvicorn.Config(create_app(central), log_level="warning", timeout_graceful_shutdown=2,
+                                    lifespan="off")
+            server = _Server(config, announce)
+            serving = asyncio.create_task(server.serve(sockets=[sock]), name="http")
+            failed = asyncio.create_task(central.wait_failed(), name="failed")
+            await asyncio.wait([serving, failed], return_when=asyncio.FIRST_COMPLETED)
+            server.should_exit = True  # a failed task ends the server; a stopped server ends central
+            failed.cancel()
+            await serving
     finally:
         sock.close()
     if central.failed is not None or not server.started:

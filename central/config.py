@@ -19,27 +19,13 @@ from central.influx.config import InfluxConfig
 from central.ingest.config import IngestConfig
 from central.progress.clock import ClockRule
 from central.progress.machines import MachinesConfig
-from central.store.sqlite import Retention
+from central.store.config import StoreConfig
 from plantpulse.configfile import ConfigError, load_yaml_model
 from plantpulse.mqtt import MqttConfig
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
-
-
-class StoreConfig(_Strict):
-    path: Path = Field(
-        Path("var/central/central.sqlite"), description="SQLite database file, e.g. /var/lib/plantpulse/central.sqlite"
-    )
-    events_days: float = Field(
-        14.0, gt=0, description="days the raw events messages are kept as received (audit, reprocessing), e.g. 14"
-    )
-    dead_letters_days: float = Field(30.0, gt=0, description="days dead letters are kept, e.g. 30")
-    history_days: float = Field(400.0, gt=0, description="days state history, counts and gaps are kept, e.g. 400")
-
-    def retention(self) -> Retention:
-        return Retention(self.events_days, self.dead_letters_days, self.history_days)
 
 
 class ApiKey(_Strict):

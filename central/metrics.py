@@ -3,24 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-if TYPE_CHECKING:
-    from central.runtime import Central
+from central.ingest.service import IngestService
 
 
 class _CentralCollector(Collector):
-    def __init__(self, central: Central) -> None:
-        self.central = central
+    def __init__(self, ingest: IngestService) -> None:
+        self.ingest = ingest
 
     def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
-        ingest = self.central._ingest
-        if ingest is None:
-            return
+        ingest = self.ingest
         c = ingest.live.counters
         counters = {
             "messages": ("MQTT messages received", c.messages),
@@ -69,7 +65,7 @@ class _CentralCollector(Collector):
         yield skew
 
 
-def registry(central: Central) -> CollectorRegistry:
+def registry(ingest: IngestService) -> CollectorRegistry:
     reg = CollectorRegistry(auto_describe=False)
-    reg.register(_CentralCollector(central))
+    reg.register(_CentralCollector(ingest))
     return reg

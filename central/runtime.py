@@ -1,4 +1,15 @@
-"""The running central service: store, ingest and the live stream, owned by the API's lifespan."""
+"""Central's parts, wired once, in their constructors: the composition root of the service.
+
+``Central.running(cfg)`` opens the store, builds every part with what it needs, starts the
+background tasks (ingest rounds, confirmations, notification sender) and stops them in order on
+exit. The HTTP server only serves it: the CLI runs the two side by side, and ends the server when
+a background task fails (``wait_failed``).
+
+The path of a fault: the ingest applies the event (central/ingest), the alert engine evaluates the
+round before its commit and writes the alert and its notification rows into the same transaction
+(central/alerts/engine.py), the sender delivers the rows (central/alerts/sender.py); the stream hub
+and the InfluxDB feed are told after the commit.
+"""
 
 from __future__ import annotations
 
@@ -6,25 +17,26 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from prometheus_client import CollectorRegistry
 
-from central.alerting import AlertEngine
-from central.alerts.alert import Alert
-from central.alertview import alert_view
+from central.alerts.engine import AlertEngine
+from central.alerts.sender import Sender
+from central.api.hub import StreamHub
+from central.api.views import LiveViews
 from central.config import CentralConfig
+from central.influx.feed import InfluxFeed
 from central.influx.writer import InfluxWriter
 from central.ingest.applier import Round
-from central.ingest.service import IngestService
+from central.ingest.live import LiveState
+from central.ingest.service import IngestService, Listener
 from central.metrics import registry
 from central.progress.machines import Catalog
-from central.sender import Sender
-from central.store.sqlite import SqliteStore, StoreUnusableError
-from central.stream import StreamHub
-from protocol.models import StateEvent
+from central.store.base import Store, StoreUnusableError
+from central.store.open import open_store
 
 log = logging.getLogger(__name__)
 
@@ -32,58 +44,82 @@ STORE_FAILURE_GRACE = 5.0  # seconds central keeps answering /healthz (503, with
 
 
 class Central:
-    def __init__(self, cfg: CentralConfig, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, cfg: CentralConfig, store: Store, *, clock: Callable[[], float] = time.time) -> None:
+        """Build every part (inside the event loop: the MQTT link binds to it). ``running`` is the usual entry."""
         self.cfg = cfg
+        self.store = store
         self.clock = clock
-        self.catalog = Catalog(cfg.plant)
         self.started_at = clock()
-        self._store: SqliteStore | None = None
-        self._ingest: IngestService | None = None
-        self.hub = StreamHub(clock=clock, min_interval=cfg.api.stream_min_interval)
-        self._tasks: list[asyncio.Task[None]] = []
-        self.failed: str | None = None
-        self.failure: str | None = None  # why ``failed``, said on /healthz
-        self.on_fatal: Callable[[], None] | None = None  # the server sets it: a dead task ends the process
-        self.alerts: AlertEngine | None = None
-        self.sender: Sender | None = None
-        self.influx: InfluxWriter | None = InfluxWriter(cfg.influx, clock=clock) if cfg.influx else None
-        self.metrics: CollectorRegistry = registry(self)
+        self.catalog = Catalog(cfg.plant)
         # sha256 hex of each key -> (name, role); keys from env/files are read once, at start
         self.api_keys: dict[str, tuple[str, str]] = {k.digest(): (k.name, k.role) for k in cfg.api.keys}
-
-    @property
-    def store(self) -> SqliteStore:
-        assert self._store is not None, "central not started"
-        return self._store
-
-    @property
-    def ingest(self) -> IngestService:
-        assert self._ingest is not None, "central not started"
-        return self._ingest
-
-    async def start(self) -> None:
-        self._store = await SqliteStore.open(self.cfg.store.path)
-        alerts = self.alerts = AlertEngine(self.cfg.alerts, self.catalog, self.cfg.notify.webhooks, self._store,
-                                           clock=self.clock)
-        await alerts.load()
-        listeners = [self.hub.on_round]
+        self.live = LiveState(cfg.ingest, self.catalog)
+        self.views = LiveViews(self.live, self.catalog)
+        self.hub = StreamHub(self.views, clock=clock, min_interval=cfg.api.stream_min_interval)
+        self.influx = (InfluxFeed(InfluxWriter(cfg.influx, clock=clock), self.catalog, self.live)
+                       if cfg.influx is not None else None)
+        self.alerts = AlertEngine(cfg.alerts, self.catalog, cfg.notify.webhooks, store, clock=clock)
+        listeners: list[Listener] = [self.hub.on_round]
         if self.influx is not None:
-            await self.influx.start()
-            listeners.append(self._to_influx)
-        listeners.append(self._after_round)
-        ingest = self._ingest = IngestService(
-            self.cfg.ingest, self.cfg.mqtt, self._store, self.catalog, rule=self.cfg.clock,
-            retention=self.cfg.store.retention(), clock=self.clock, hook=alerts, listeners=listeners,
+            listeners.append(self.influx.on_round)
+        listeners.append(self._wake_sender)
+        self.ingest = IngestService(
+            cfg.ingest, cfg.mqtt, store, self.live, rule=cfg.clock, retention=cfg.store.retention(), clock=clock,
+            hook=self.alerts, listeners=listeners,
         )
-        sender = self.sender = Sender(self._store, self.cfg.notify.webhooks, tz=ZoneInfo(self.cfg.plant.timezone),
-                                      lang=self.cfg.notify.lang, link=lambda: ingest.link, clock=self.clock)
-        await ingest.start()
+        self.sender = Sender(store, cfg.notify.webhooks, tz=ZoneInfo(cfg.plant.timezone), lang=cfg.notify.lang,
+                             link=self.ingest.link, clock=clock)
+        self.metrics: CollectorRegistry = registry(self.ingest)
+        self.failed: str | None = None  # the background task that failed
+        self.failure: str | None = None  # why, said on /healthz
+        self._failed = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    @classmethod
+    @contextlib.asynccontextmanager
+    async def running(cls, cfg: CentralConfig, *, clock: Callable[[], float] = time.time) -> AsyncIterator[Central]:
+        """Open the store, start everything, and stop it all in order on exit."""
+        store = await open_store(cfg.store)
+        try:
+            central = cls(cfg, store, clock=clock)
+            await central._start()
+            try:
+                yield central
+            finally:
+                await central._stop()
+        finally:
+            await store.close()
+
+    async def wait_failed(self) -> None:
+        """Returns when a background task failed (``failed``/``failure`` say which and why)."""
+        await self._failed.wait()
+
+    # ----------------------------------------------------------------- lifecycle
+    async def _start(self) -> None:
+        await self.alerts.load()
+        if self.influx is not None:
+            await self.influx.writer.start()
+        await self.ingest.start()
         self._tasks = [
-            asyncio.create_task(self._guard(sender.run(), "sender"), name="sender"),
-            asyncio.create_task(self._guard(ingest.run(), "ingest"), name="ingest"),
-            asyncio.create_task(self._guard(ingest.confirm_loop(), "confirm"), name="confirm"),
+            asyncio.create_task(self._guard(self.sender.run(), "sender"), name="sender"),
+            asyncio.create_task(self._guard(self.ingest.run(), "ingest"), name="ingest"),
+            asyncio.create_task(self._guard(self.ingest.confirm_loop(), "confirm"), name="confirm"),
         ]
-        log.info("central started: store %s, broker %s:%s", self.cfg.store.path, self.cfg.mqtt.host, self.cfg.mqtt.port)
+        log.info("central started: store %s, broker %s:%s", self.cfg.store.path, self.cfg.mqtt.host,
+                 self.cfg.mqtt.port)
+
+    async def _stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self.hub.close()
+        self.ingest.confirm_now()
+        await self.ingest.stop()
+        if self.influx is not None:
+            await self.influx.writer.stop()
+        log.info("central stopped")
 
     async def _guard(self, coro: Coroutine[Any, Any, None], name: str) -> None:
         """A background task that dies is reported (healthz turns 503) instead of vanishing.
@@ -101,58 +137,16 @@ class Central:
                          "central ends in %g s", exc, STORE_FAILURE_GRACE)
             self.failed, self.failure = name, f"store unusable: {exc}"
             await asyncio.sleep(STORE_FAILURE_GRACE)
-            if self.on_fatal is not None:
-                self.on_fatal()
+            self._failed.set()
             raise
         except BaseException as exc:
             log.critical("central's %s task failed: stopping central (a supervisor restarts it from the store)",
                          name, exc_info=True)
             self.failed, self.failure = name, f"{type(exc).__name__}: {exc}"[:500]
-            if self.on_fatal is not None:
-                self.on_fatal()
+            self._failed.set()
             raise
 
-    async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-        self.hub.close()
-        if self._ingest is not None:
-            self._ingest.confirm_now()
-            await self._ingest.stop()
-        if self.influx is not None:
-            await self.influx.stop()
-        if self._store is not None:
-            await self._store.close()
-        log.info("central stopped")
-
-    def _after_round(self, rnd: Round) -> None:
-        """Committed: new notifications may be sent now; alert changes go to the live stream."""
-        if rnd.tx.deliveries and self.sender is not None:
+    def _wake_sender(self, rnd: Round) -> None:
+        """Committed: new notifications may be sent now."""
+        if rnd.tx.deliveries:
             self.sender.wake()
-        self.publish_alerts(list(rnd.tx.alerts.values()))
-
-    def publish_alerts(self, alerts: list[Alert]) -> None:
-        for alert in alerts:
-            self.hub.publish("alert", {"alert": alert_view(alert)})
-
-    def _to_influx(self, rnd: Round) -> None:
-        """Copy the round's applied states and counts to InfluxDB (best effort; the store is the record)."""
-        writer, live = self.influx, self.ingest.live
-        assert writer is not None
-        for item in rnd.applied:
-            event = item.applied.event
-            mid = event.machine_id
-            line = self.catalog.machine(mid).line
-            gw = live.gateways.get(item.edge_id)
-            site = gw.site if gw else None
-            if isinstance(event, StateEvent):
-                if item.applied.late:
-                    continue  # spliced into history: `central backfill` rewrites the window exactly
-                writer.state(machine_id=mid, line=line, site=site, ts=item.at, state=event.state.value,
-                             fault_code=event.fault_code, job=event.job)
-            else:
-                writer.count(machine_id=mid, line=line, site=site, start=item.start or item.at, ts=item.at,
-                             good=event.good, scrap=event.scrap, job=event.job)

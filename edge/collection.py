@@ -25,12 +25,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from edge.buffer.errors import OutboxFullError
-from edge.collectors.backoff import Backoff
 from edge.collectors.base import Collector, raise_if_cancelled
 from edge.collectors.registry import build_collectors
 from edge.config import EdgeConfig, ModbusMachine, OpcuaMachine
 from edge.events import MachineTracker, Raw, Reading, TrackerOutput
 from edge.sink import EventSink
+from plantpulse.backoff import Backoff
 from protocol.models import MachineHealth, MachineSnapshot, MachineState, StateEvent
 
 log = logging.getLogger(__name__)

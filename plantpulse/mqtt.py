@@ -101,7 +101,13 @@ class MqttLink:
         subscriptions: list[tuple[str, int]] | None = None,
         manual_ack: bool = False,
         max_inflight: int = 100,
+        on_message: Callable[[str, bytes, int, int], None] | None = None,
+        on_connected: Callable[[], Awaitable[None]] | None = None,
+        on_disconnected: Callable[[], None] | None = None,
+        will: Callable[[], tuple[str, bytes]] | None = None,
     ) -> None:
+        """``on_message(topic, payload, mid, qos)`` runs on the loop for every message; ``on_connected``
+        after every (re)connection; ``will()`` gives the Last Will before every connection attempt."""
         self.cfg = cfg
         self.client_id = client_id
         self._loop = asyncio.get_running_loop()
@@ -131,10 +137,10 @@ class MqttLink:
         self.last_error: str | None = None
         self._pending: dict[int, asyncio.Future[None]] = {}
         self._topics: dict[int, str] = {}
-        self.will: Callable[[], tuple[str, bytes]] | None = None
-        self.on_connected: Callable[[], Awaitable[None]] | None = None
-        self.on_disconnected: Callable[[], None] | None = None
-        self.on_message: Callable[[str, bytes, int, int], None] | None = None  # topic, payload, mid, qos
+        self.will = will
+        self.on_connected = on_connected
+        self.on_disconnected = on_disconnected
+        self.on_message = on_message
         self._tasks: set[asyncio.Task[None]] = set()
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect

@@ -110,6 +110,21 @@ class EpochState:
         return self.settled.contiguous_from(1)
 
 
+@dataclass(frozen=True)
+class StreamProgress:
+    """Where a gateway's current epoch stands, for the API, metrics and alert rules."""
+
+    epoch: str | None
+    applied: int | None  # every seq of the epoch up to this one is settled (None: no epoch yet)
+    held: int  # state events waiting behind a gap
+    missing: list[tuple[int, int]]  # unsettled ranges below the highest seq received
+
+    def caught_up(self, announced_latest: int | None) -> bool:
+        """Nothing held and every seq the gateway announced is settled."""
+        return (self.applied is not None and self.held == 0 and announced_latest is not None
+                and self.applied >= announced_latest)
+
+
 class GatewaySequencer:
     """The stream of one gateway, across its epochs."""
 
@@ -210,6 +225,16 @@ class GatewaySequencer:
             self._release(st, decision, now)
         self._close_replaced(decision, now)
         return decision
+
+    def progress(self) -> StreamProgress:
+        """The current epoch's applied prefix, held events and missing ranges."""
+        if self.current is None:
+            return StreamProgress(None, None, 0, [])
+        st = self.epochs[self.current]
+        return StreamProgress(self.current, st.contiguous(), len(st.held), self.missing(self.current))
+
+    def held_events(self) -> int:
+        return sum(len(st.held) for st in self.epochs.values())
 
     # ----------------------------------------------------------------- acknowledgement
     def ack_ranges(self, epoch: str) -> list[tuple[int, int]]:

@@ -25,7 +25,7 @@ import enum
 import hashlib
 from dataclasses import dataclass, field, replace
 
-from central.alerts.model import AlertKey, Condition, Detail, Rule, Severity, Texts
+from central.alerts.conditions import AlertKey, Condition, Detail, Rule, Severity, Texts
 
 
 class AlertError(ValueError):

@@ -36,8 +36,8 @@ from central.alerts.alert import (
     opened,
     step,
 )
+from central.alerts.conditions import AlertKey, Condition, Evaluation
 from central.alerts.config import EscalationConfig
-from central.alerts.model import AlertKey, Condition, Evaluation
 from central.alerts.notifications import Notification, notification_for
 
 NOTE_LIMIT = 1000  # characters

@@ -19,7 +19,7 @@ from typing import Any
 from pydantic import TypeAdapter
 
 from central.alerts.alert import NOTIFYING, Alert, AlertStatus, Resolution, TransitionKind
-from central.alerts.model import Detail, Rule, Severity, SubjectKind, Texts
+from central.alerts.conditions import Detail, Rule, Severity, SubjectKind, Texts
 
 
 @dataclass(frozen=True, slots=True)

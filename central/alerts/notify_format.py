@@ -27,7 +27,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from central.alerts.alert import AlertStatus, Resolution, TransitionKind
-from central.alerts.model import Lang, Severity, Texts
+from central.alerts.conditions import Lang, Severity, Texts
 from central.alerts.notifications import Notification, to_json
 from central.alerts.signing import body_signature, dingtalk_sign, feishu_sign
 from central.alerts.texts import RULE_NAMES, SEVERITY_NAMES, clock, sanitize

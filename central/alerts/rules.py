@@ -21,8 +21,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from central.alerts.config import AlertsConfig, GatewayThresholds, MachineThresholds
-from central.alerts.model import (
+from central.alerts.conditions import (
     GATEWAY_RULES,
     MACHINE_RULES,
     AlertKey,
@@ -33,6 +32,7 @@ from central.alerts.model import (
     Texts,
     combine,
 )
+from central.alerts.config import AlertsConfig, GatewayThresholds, MachineThresholds
 from central.alerts.texts import STATE_NAMES, durations, reason_text, seconds_text
 from central.progress.machines import Catalog, FaultText, MachineInfo
 from central.progress.shifts import Calendar

@@ -32,7 +32,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from central.alerts.alert import NOTIFYING, TransitionKind
-from central.alerts.model import Lang, Severity
+from central.alerts.conditions import Lang, Severity
 from central.alerts.notifications import Notification
 from central.alerts.notify_format import (
     HttpRequest,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime, tzinfo
 
-from central.alerts.model import Lang, Rule, Severity, Texts
+from central.alerts.conditions import Lang, Rule, Severity, Texts
 from protocol.models import MachineState
 
 RULE_NAMES: dict[Rule, Texts] = {

@@ -1,38 +1,37 @@
-"""The FastAPI application; its lifespan owns central's background work (ingest, confirmations)."""
+"""The FastAPI application over a running ``Central`` (which the CLI owns, not the HTTP lifespan).
+
+Read access is decided here, once, for every route: the data routers (``/api/v1/...`` and
+``/metrics``) are included with the ``reader`` dependency, so a new route cannot forget it; only
+the routes in ``PUBLIC`` (liveness, the pages' static files, the API docs) are open. Writes need a
+write key on top (``Writer`` in each write route). ``tests/central/test_read_access.py`` checks
+every route of the table against this rule.
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from central.api.routes import alerts, gateways, machines, pages, records, stream, system
-from central.api.views import attach_stream
+from central.api.deps import reader
+from central.api.routes import alerts, gateways, health, machines, metrics, pages, records, stream
 from central.runtime import Central
 from plantpulse import __version__
 
+PUBLIC = frozenset({"/", "/static/{name}", "/healthz", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"})
+"""Routes that carry no plant data: everything else needs a read key (unless ``api.open_reads``)."""
+
 
 def create_app(central: Central) -> FastAPI:
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await central.start()
-        attach_stream(central)
-        try:
-            yield
-        finally:
-            await central.stop()
-
     app = FastAPI(
         title="plantpulse central",
         version=__version__,
         description="Live machine status, history, downtime and gateways (docs/central.md).",
-        lifespan=lifespan,
     )
     app.state.central = central
-    for module in (machines, gateways, records, alerts, stream, system, pages):
+    for module in (machines, gateways, records, alerts, stream, metrics):
+        app.include_router(module.router, dependencies=[Depends(reader)])
+    for module in (health, pages):
         app.include_router(module.router)
 
     @app.exception_handler(RequestValidationError)

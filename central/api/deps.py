@@ -8,7 +8,7 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Query, Request
 
-from central.instants import parse_instant
+from central.api.instants import parse_instant
 from central.runtime import Central
 
 MAX_WINDOW = 400 * 86_400.0
@@ -87,5 +87,4 @@ def writer(request: Request, central: CentralDep) -> str:
     return who[0]
 
 
-Reader = Annotated[str, Depends(reader)]
 Writer = Annotated[str, Depends(writer)]

@@ -1,83 +1,88 @@
-"""Turn central's live state into API answers (used by the routes and the stream alike)."""
+"""Central's live state as API answers: the same view for the routes and the live stream.
+
+Field lists are not copied by hand: a view takes every field its schema names from the internal
+record (a machine's status, a gateway's row) and adds what lives elsewhere (metadata from the
+catalog, sequencing progress from the gateway's sequencer).
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from central.api.schemas import FaultTextPublic, GatewayPublic, MachinePublic
-from central.runtime import Central
+from pydantic import TypeAdapter
+
+from central.alerts.alert import Alert
+from central.api.schemas import GatewayPublic, MachinePublic
+from central.ingest.live import LiveState
+from central.progress.machines import Catalog
+
+_ALERT: TypeAdapter[Alert] = TypeAdapter(Alert)
 
 
-def machine_view(central: Central, machine_id: str) -> MachinePublic | None:
-    live = central.ingest.live
-    st = live.statuses.get(machine_id)
-    if st is None:
-        return None
-    info = central.catalog.machine(machine_id)
-    return MachinePublic(
-        id=machine_id, name=info.name, line=info.line, work_centre=info.work_centre,
-        ideal_cycle_time=info.ideal_cycle_time, configured=st.configured and info.configured,
-        state=st.state, since=st.since, fault_code=st.fault_code,
-        fault_text=FaultTextPublic(zh=st.fault_text.zh, en=st.fault_text.en) if st.fault_text else None,
-        job=st.job, reason=st.reason, uncertain=st.uncertain, last_part_at=st.last_part_at,
-        good_total=st.good_total, scrap_total=st.scrap_total, good_today=st.good_today, scrap_today=st.scrap_today,
-        gateway_id=live.machine_gateway.get(machine_id), gateway_online=st.gateway_online,
-        gateway_skew=st.gateway_skew, last_event_at=st.last_event_at,
-    )
+def alert_view(alert: Alert) -> dict[str, Any]:
+    """An alert as the API and the live stream show it (JSON-ready)."""
+    data: dict[str, Any] = _ALERT.dump_python(alert, mode="json")
+    data["active"] = alert.active
+    return data
 
 
-def machine_views(central: Central) -> list[MachinePublic]:
-    out = []
-    for mid in sorted(central.ingest.live.statuses):
-        view = machine_view(central, mid)
-        if view is not None:
-            out.append(view)
-    return out
+def _shared(schema: type[MachinePublic] | type[GatewayPublic], record: object) -> dict[str, Any]:
+    return {name: getattr(record, name) for name in schema.model_fields if hasattr(record, name)}
 
 
-def gateway_view(central: Central, edge_id: str) -> GatewayPublic | None:
-    live = central.ingest.live
-    gw = live.gateways.get(edge_id)
-    if gw is None:
-        return None
-    seq = live.sequencers.get(edge_id)
-    applied = held = None
-    missing: list[list[int]] = []
-    if seq is not None and seq.current is not None:
-        st = seq.epochs[seq.current]
-        applied = st.contiguous()
-        held = len(st.held)
-        missing = [[a, b] for a, b in seq.missing(seq.current)]
-    return GatewayPublic(
-        edge_id=gw.edge_id, site=gw.site, online=gw.online, changed_at=gw.changed_at, last_seen=gw.last_seen,
-        birth=gw.birth, epoch=gw.epoch, version=gw.version, config_hash=gw.config_hash, machines=gw.machines,
-        applied_seq=applied, latest_seq=gw.latest_seq, oldest_seq=gw.oldest_seq, held_events=held or 0,
-        missing=missing, buffer_events=gw.buffer_events, buffer_bytes=gw.buffer_bytes,
-        oldest_unconfirmed_age=gw.oldest_unconfirmed_age, coalesced_total=gw.coalesced_total,
-        dropped_total=gw.dropped_total, skew=gw.skew, health_at=gw.health_at,
-    )
+class LiveViews:
+    """Renders machines, gateways and alerts from the live state (what the stream hub calls too)."""
 
+    def __init__(self, live: LiveState, catalog: Catalog) -> None:
+        self.live = live
+        self.catalog = catalog
 
-def gateway_views(central: Central) -> list[GatewayPublic]:
-    return [v for gid in sorted(central.ingest.live.gateways) if (v := gateway_view(central, gid)) is not None]
+    def machine(self, machine_id: str) -> MachinePublic | None:
+        st = self.live.statuses.get(machine_id)
+        if st is None:
+            return None
+        info = self.catalog.machine(machine_id)
+        return MachinePublic.model_validate({
+            **_shared(MachinePublic, st),
+            "id": machine_id, "name": info.name, "line": info.line, "work_centre": info.work_centre,
+            "ideal_cycle_time": info.ideal_cycle_time, "configured": st.configured and info.configured,
+            "fault_text": st.fault_text.model_dump() if st.fault_text else None,
+            "gateway_id": self.live.machine_gateway.get(machine_id),
+        })
 
+    def machines(self) -> list[MachinePublic]:
+        return [v for mid in sorted(self.live.statuses) if (v := self.machine(mid)) is not None]
 
-def attach_stream(central: Central) -> None:
-    """Let the stream hub render machines and gateways with the same views as the routes."""
-    hub = central.hub
+    def gateway(self, edge_id: str) -> GatewayPublic | None:
+        gw = self.live.gateways.get(edge_id)
+        if gw is None:
+            return None
+        seq = self.live.sequencers.get(edge_id)
+        progress = seq.progress() if seq is not None else None
+        return GatewayPublic.model_validate({
+            **_shared(GatewayPublic, gw),
+            "applied_seq": progress.applied if progress else None,
+            "held_events": progress.held if progress else 0,
+            "missing": [[a, b] for a, b in progress.missing] if progress else [],
+        })
 
-    def machine(mid: str) -> dict[str, Any] | None:
-        view = machine_view(central, mid)
+    def gateways(self) -> list[GatewayPublic]:
+        return [v for gid in sorted(self.live.gateways) if (v := self.gateway(gid)) is not None]
+
+    # ----------------------------------------------------------------- for the stream hub (JSON-ready)
+    def machine_json(self, machine_id: str) -> dict[str, Any] | None:
+        view = self.machine(machine_id)
         return view.model_dump(mode="json") if view else None
 
-    def gateway(gid: str) -> dict[str, Any] | None:
-        view = gateway_view(central, gid)
+    def gateway_json(self, edge_id: str) -> dict[str, Any] | None:
+        view = self.gateway(edge_id)
         return view.model_dump(mode="json") if view else None
 
-    def everything() -> dict[str, Any]:
+    def alert_json(self, alert: Alert) -> dict[str, Any]:
+        return alert_view(alert)
+
+    def everything(self) -> dict[str, Any]:
         return {
-            "machines": [m.model_dump(mode="json") for m in machine_views(central)],
-            "gateways": [g.model_dump(mode="json") for g in gateway_views(central)],
+            "machines": [m.model_dump(mode="json") for m in self.machines()],
+            "gateways": [g.model_dump(mode="json") for g in self.gateways()],
         }
-
-    hub.render_machine, hub.render_gateway, hub.render_all = machine, gateway, everything

@@ -11,9 +11,9 @@ from central.influx.points import (
     COUNT_MEASUREMENT,
     STATE_CODES,
     STATE_MEASUREMENT,
-    CountRecord,
-    Record,
-    StateRecord,
+    CountPoint,
+    SeriesPoint,
+    StatePoint,
 )
 from central.influx.writer import InfluxWriter, WriterStats
 
@@ -21,12 +21,12 @@ __all__ = [
     "COUNT_MEASUREMENT",
     "STATE_CODES",
     "STATE_MEASUREMENT",
-    "CountRecord",
+    "CountPoint",
     "InfluxConfig",
     "InfluxWriteError",
     "InfluxWriter",
-    "Record",
-    "StateRecord",
+    "SeriesPoint",
+    "StatePoint",
     "WriterStats",
     "backfill",
 ]

@@ -18,16 +18,16 @@ from collections.abc import AsyncIterable, AsyncIterator, Iterable
 from typing import TypeVar
 
 from central.influx.errors import InfluxWriteError
-from central.influx.points import CountRecord, Record, StateRecord
+from central.influx.points import CountPoint, SeriesPoint, StatePoint
 from central.influx.writer import InfluxWriter
 
-R = TypeVar("R", bound=Record)
+R = TypeVar("R", bound=SeriesPoint)
 
 
 async def backfill(
     writer: InfluxWriter,
-    states: Iterable[StateRecord] | AsyncIterable[StateRecord],
-    counts: Iterable[CountRecord] | AsyncIterable[CountRecord],
+    states: Iterable[StatePoint] | AsyncIterable[StatePoint],
+    counts: Iterable[CountPoint] | AsyncIterable[CountPoint],
     *,
     attempts: int = 5,
 ) -> int:
@@ -40,7 +40,7 @@ async def backfill(
     size = writer.config.batch_size
     written = 0
     for source in (states, counts):
-        batch: list[Record] = []
+        batch: list[SeriesPoint] = []
         async for record in _aiter(source):
             batch.append(record)
             if len(batch) >= size:
@@ -51,7 +51,7 @@ async def backfill(
     return written
 
 
-async def _write(writer: InfluxWriter, batch: list[Record], attempts: int, written: int) -> int:
+async def _write(writer: InfluxWriter, batch: list[SeriesPoint], attempts: int, written: int) -> int:
     try:
         await writer.write_now(batch, attempts=attempts)
     except InfluxWriteError as exc:

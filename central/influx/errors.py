@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from influxdb_client.client.exceptions import InfluxDBError
 
-from central.influx.backoff import parse_retry_after
+from central.influx.retry import parse_retry_after
 
 
 class InfluxWriteError(Exception):

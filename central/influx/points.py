@@ -50,7 +50,7 @@ NO_FAULT_CODE = 0  # written when the event has no fault code, so a rewrite repl
 
 
 @dataclass(frozen=True, slots=True)
-class StateRecord:
+class StatePoint:
     """A machine's state at edge time ``ts`` (seconds since the epoch)."""
 
     machine_id: str
@@ -63,7 +63,7 @@ class StateRecord:
 
 
 @dataclass(frozen=True, slots=True)
-class CountRecord:
+class CountPoint:
     """Parts made between edge times ``start`` and ``ts`` (seconds since the epoch)."""
 
     machine_id: str
@@ -76,7 +76,7 @@ class CountRecord:
     job: str | None
 
 
-Record = StateRecord | CountRecord
+SeriesPoint = StatePoint | CountPoint
 
 
 def to_ms(ts: float) -> int:
@@ -98,7 +98,7 @@ def _tagged(point: Any, machine_id: str, site: str | None, line: str | None, job
     return point
 
 
-def state_point(record: StateRecord) -> Any:
+def state_point(record: StatePoint) -> Any:
     """The ``machine_state`` point of ``record`` (an influxdb_client Point)."""
     point = _tagged(Point(STATE_MEASUREMENT), record.machine_id, record.site, record.line, record.job)
     point.field("state", record.state)
@@ -107,7 +107,7 @@ def state_point(record: StateRecord) -> Any:
     return point.time(to_ms(record.ts), PRECISION)
 
 
-def count_point(record: CountRecord) -> Any:
+def count_point(record: CountPoint) -> Any:
     """The ``machine_count`` point of ``record`` (an influxdb_client Point)."""
     point = _tagged(Point(COUNT_MEASUREMENT), record.machine_id, record.site, record.line, record.job)
     interval = record.ts - record.start
@@ -119,10 +119,10 @@ def count_point(record: CountRecord) -> Any:
     return point.time(to_ms(record.ts), PRECISION)
 
 
-def to_point(record: Record) -> Any:
-    return state_point(record) if isinstance(record, StateRecord) else count_point(record)
+def to_point(record: SeriesPoint) -> Any:
+    return state_point(record) if isinstance(record, StatePoint) else count_point(record)
 
 
-def line_protocol(records: Iterable[Record]) -> list[str]:
+def line_protocol(records: Iterable[SeriesPoint]) -> list[str]:
     """The InfluxDB line protocol of ``records``, one line each, in order (the write body)."""
     return [str(to_point(record).to_line_protocol()) for record in records]

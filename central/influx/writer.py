@@ -26,11 +26,11 @@ from typing import Any
 from influxdb_client.client.influxdb_client import InfluxDBClient as _LibClient
 from influxdb_client.client.write_api import SYNCHRONOUS
 
-from central.influx.backoff import retry_delay
 from central.influx.buffer import PointBuffer
 from central.influx.config import InfluxConfig
 from central.influx.errors import FailureKind, InfluxWriteError, WriteFailure, classify
-from central.influx.points import PRECISION, CountRecord, Record, StateRecord, line_protocol
+from central.influx.points import PRECISION, CountPoint, SeriesPoint, StatePoint, line_protocol
+from central.influx.retry import retry_delay
 
 log = logging.getLogger("central.influx")
 
@@ -63,7 +63,7 @@ class InfluxWriter:
         self._cfg = cfg
         self._clock = clock
         self._rnd = rnd
-        self._buffer: PointBuffer[Record] = PointBuffer(cfg.retry_buffer)
+        self._buffer: PointBuffer[SeriesPoint] = PointBuffer(cfg.retry_buffer)
         self._wake = asyncio.Event()  # a full batch is waiting
         self._stop_requested = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -134,16 +134,17 @@ class InfluxWriter:
         fault_code: int | None, job: str | None,
     ) -> None:
         """Queue a state point; returns at once and never raises for InfluxDB's sake."""
-        self._add(StateRecord(machine_id, line, site, ts, state, fault_code, job))
+        self.add(StatePoint(machine_id, line, site, ts, state, fault_code, job))
 
     def count(
         self, *, machine_id: str, line: str | None, site: str | None, start: float, ts: float,
         good: int, scrap: int, job: str | None,
     ) -> None:
         """Queue a count point; returns at once and never raises for InfluxDB's sake."""
-        self._add(CountRecord(machine_id, line, site, start, ts, good, scrap, job))
+        self.add(CountPoint(machine_id, line, site, start, ts, good, scrap, job))
 
-    def _add(self, record: Record) -> None:
+    def add(self, record: SeriesPoint) -> None:
+        """Queue a point; returns at once and never raises for InfluxDB's sake."""
         if self._stopped:
             self._late += 1
             return
@@ -169,7 +170,7 @@ class InfluxWriter:
         )
 
     # ------------------------------------------------------------------ direct writes (backfill)
-    async def write_now(self, records: Sequence[Record], *, attempts: int = 5) -> None:
+    async def write_now(self, records: Sequence[SeriesPoint], *, attempts: int = 5) -> None:
         """Write ``records`` at once, outside the retry buffer, retrying up to ``attempts`` times.
 
         For the backfill, whose caller wants to know: raises InfluxWriteError when the server rejects
@@ -279,7 +280,7 @@ class InfluxWriter:
             self._token = self._cfg.token()
             self._token_loaded = True
 
-    def _write_blocking(self, records: Sequence[Record]) -> None:
+    def _write_blocking(self, records: Sequence[SeriesPoint]) -> None:
         lines = line_protocol(records)
         with self._client_lock:
             if self._write_api is None:

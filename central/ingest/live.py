@@ -14,8 +14,8 @@ from central.ingest.config import IngestConfig
 from central.progress.machines import Catalog
 from central.progress.skew import SkewEstimator
 from central.progress.status import MachineStatus, new_status, set_gateway_online, set_gateway_skew
+from central.store.base import Loaded
 from central.store.records import EpochRow, GatewayRow
-from central.store.sqlite import Loaded
 from protocol.ranges import RangeSet
 from protocol.sequencer import GatewaySequencer
 
@@ -127,4 +127,4 @@ class LiveState:
         ]
 
     def held_events(self) -> int:
-        return sum(len(st.held) for seq in self.sequencers.values() for st in seq.epochs.values())
+        return sum(seq.held_events() for seq in self.sequencers.values())

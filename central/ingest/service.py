@@ -28,9 +28,8 @@ from central.ingest.config import IngestConfig
 from central.ingest.live import LiveState
 from central.ingest.messages import MAX_REASON, Incoming
 from central.progress.clock import ClockRule
-from central.progress.machines import Catalog
+from central.store.base import Retention, Store, StoreUnusableError
 from central.store.records import DeadLetter
-from central.store.sqlite import Retention, SqliteStore, StoreUnusableError
 from plantpulse.mqtt import MqttConfig, MqttLink
 from protocol import topics
 from protocol.models import Ack, Replay, SeqRange
@@ -56,8 +55,8 @@ class IngestService:
         self,
         cfg: IngestConfig,
         mqtt: MqttConfig,
-        store: SqliteStore,
-        catalog: Catalog,
+        store: Store,
+        live: LiveState,
         *,
         rule: ClockRule,
         retention: Retention,
@@ -65,14 +64,14 @@ class IngestService:
         hook: RoundHook | None = None,
         listeners: Sequence[Listener] = (),
     ) -> None:
+        """Call inside the event loop (the MQTT link binds to it); ``start`` restores and connects."""
         self.cfg = cfg
-        self.mqtt = mqtt
         self.store = store
         self.rule = rule
         self.retention = retention
         self.clock = clock
-        self.live = LiveState(cfg, catalog)
-        self.applier = Applier(live=self.live, rule=rule, lookup=store.intervals_from)
+        self.live = live
+        self.applier = Applier(live=live, rule=rule, lookup=store.intervals_from)
         self.listeners: list[Listener] = list(listeners)
         self.hook = hook
         self._queue: asyncio.Queue[Incoming] = asyncio.Queue()
@@ -80,39 +79,28 @@ class IngestService:
         # settled ranges as last committed, per (edge, epoch): confirmations come only from here,
         # never from the sequencer's memory, which runs ahead of the store during a commit
         self._committed: dict[tuple[str, str], list[tuple[int, int]]] = {}
-        self._link: MqttLink | None = None
-        self.ready = asyncio.Event()
+        subs = [(t, 1) for site in cfg.sites for t in topics.subscriptions(site)]
+        self.link = MqttLink(mqtt, cfg.client_id, clean_start=False, subscriptions=subs, manual_ack=True,
+                             on_message=self._on_message)
 
     @property
     def connected(self) -> bool:
-        return self._link is not None and self._link.connected
-
-    @property
-    def link(self) -> MqttLink | None:
-        return self._link
+        return self.link.connected
 
     async def start(self) -> None:
         """Restore the live state from the store, then connect (messages wait in the broker until then)."""
         loaded = await self.store.load()
         self.live.restore(loaded)
         self._committed = {(row.edge_id, row.epoch): list(row.settled) for row in loaded.epochs}
-        subs = [(t, 1) for site in self.cfg.sites for t in topics.subscriptions(site)]
-        link = self._link = MqttLink(self.mqtt, self.cfg.client_id, clean_start=False, subscriptions=subs,
-                                     manual_ack=True)
-        link.on_message = self._on_message
-        link.start()
-        self.ready.set()
+        self.link.start()
 
     async def stop(self) -> None:
-        if self._link is not None:
-            await self._link.stop()
-            self._link = None
+        await self.link.stop()
 
     def _on_message(self, topic: str, payload: bytes, mid: int, qos: int) -> None:
         # Bounded by the broker: with manual acknowledgement it sends at most its inflight limit
         # (mosquitto's max_inflight_messages) of unacknowledged QoS 1 messages.
-        generation = self._link.generation if self._link is not None else 0
-        self._queue.put_nowait(Incoming(topic, payload, mid, qos, self.clock(), generation))
+        self._queue.put_nowait(Incoming(topic, payload, mid, qos, self.clock(), self.link.generation))
 
     # ----------------------------------------------------------------- rounds
     async def run(self) -> None:
@@ -220,14 +208,13 @@ class IngestService:
         counters.rounds += 1
         if rnd.oldest_received is not None:
             counters.last_apply_lag = self.clock() - rnd.oldest_received
-        link = self._link
-        if link is not None:
-            for mid, qos, generation in rnd.acks:
-                if generation == link.generation:  # a message id of an earlier connection means nothing now
-                    link.ack(mid, qos)
-            for site, edge_id, req in rnd.replays:
-                msg = Replay(edge_id=edge_id, epoch=req.epoch, first=req.first, last=req.last, ts=self.clock())
-                link.publish(topics.gateway_topic(site, edge_id, "cmd/replay"), msg.model_dump_json().encode())
+        link = self.link
+        for mid, qos, generation in rnd.acks:
+            if generation == link.generation:  # a message id of an earlier connection means nothing now
+                link.ack(mid, qos)
+        for site, edge_id, req in rnd.replays:
+            msg = Replay(edge_id=edge_id, epoch=req.epoch, first=req.first, last=req.last, ts=self.clock())
+            link.publish(topics.gateway_topic(site, edge_id, "cmd/replay"), msg.model_dump_json().encode())
         self._confirm |= rnd.confirm
         for listener in self.listeners:
             try:
@@ -242,8 +229,8 @@ class IngestService:
             self.confirm_now()
 
     def confirm_now(self) -> None:
-        link = self._link
-        if link is None or not link.connected or not self._confirm:
+        link = self.link
+        if not link.connected or not self._confirm:
             return
         pending, self._confirm = self._confirm, set()
         for edge_id, epoch in pending:

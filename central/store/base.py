@@ -1,27 +1,74 @@
-"""The store interface the ingest and the API use, so a PostgreSQL store can follow SQLite's.
+"""The store interface: what ingest, alerts, the sender and the API need of central's record.
 
-``commit`` writes one ingest round atomically; everything else reads. See central/store/sqlite.py
-for the reference implementation and docs/central.md ("Storage").
+Everything in central types against ``Store``; ``central/store/sqlite.py`` is the embedded default
+and a PostgreSQL store joins it behind the same protocol. The contract every implementation must
+pass is ``tests/central/store/test_contract.py``.
+
+Writes: ``commit`` writes one ingest round (or one person's action) atomically and durably, with
+the settled seq ranges of the gateways it touched, so that an acknowledgement sent after it can
+never be taken back; ``update_deliveries`` records what the notification sender did; ``purge``
+applies the retention periods. Everything else reads.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Protocol
 
+from central.alerts.alert import Alert
+from central.alerts.notifications import Notification
 from central.progress.counts import CountRecord
+from central.progress.status import MachineStatus
 from central.progress.timeline import StateInterval
-from central.store.records import DeadLetter, GapRow, Transaction
-from central.store.sqlite import Loaded, Retention
+from central.store.records import DeadLetter, Delivery, EpochRow, GapRow, GatewayRow, Transaction
+
+
+class StoreError(Exception):
+    """The store cannot be used (newer schema, unreadable file): the message says what to do."""
+
+
+class StoreUnusableError(StoreError):
+    """The store stopped working while central ran (file deleted, replaced, read-only, refusing writes)."""
+
+
+@dataclass
+class Loaded:
+    """What central restores at start (and after a failed round): the live state as last committed."""
+
+    statuses: dict[str, MachineStatus]
+    epochs: list[EpochRow]
+    gateways: dict[str, GatewayRow]
+    dead_letters: int
+    gaps: int
+
+
+@dataclass(frozen=True)
+class Retention:
+    events_days: float = 14.0
+    dead_letters_days: float = 30.0
+    history_days: float = 400.0
 
 
 class Store(Protocol):
+    # ----------------------------------------------------------------- lifecycle and health
+    async def close(self) -> None: ...
+
+    def problem(self) -> str | None:
+        """Why the store can no longer be trusted (deleted, read-only...), or None; cheap, called every second."""
+
+    # ----------------------------------------------------------------- writes
     async def commit(self, tx: Transaction) -> None: ...
 
-    async def load(self) -> Loaded: ...
+    async def update_deliveries(self, done: list[Delivery]) -> None: ...
 
     async def purge(self, now: float, retention: Retention) -> dict[str, int]: ...
 
+    # ----------------------------------------------------------------- ingest and history
+    async def load(self) -> Loaded: ...
+
     async def intervals(self, machine_id: str, start: float, end: float) -> list[StateInterval]: ...
+
+    async def intervals_between(self, start: float, end: float) -> list[StateInterval]: ...
 
     async def intervals_from(self, machine_id: str, at: float, limit: int = 4) -> list[StateInterval]: ...
 
@@ -31,4 +78,17 @@ class Store(Protocol):
 
     async def dead_letters(self, limit: int = 100, offset: int = 0) -> list[DeadLetter]: ...
 
-    async def close(self) -> None: ...
+    # ----------------------------------------------------------------- alerts and their notifications
+    async def active_alerts(self) -> list[Alert]: ...
+
+    async def alerts(self, *, status: str | None = None, rule: str | None = None, subject: str | None = None,
+                     since: float | None = None, limit: int = 100, offset: int = 0) -> list[Alert]: ...
+
+    async def alert(self, alert_id: str) -> Alert | None: ...
+
+    async def due_deliveries(self, now: float, target: str,
+                             limit: int = 50) -> list[tuple[Delivery, Notification]]: ...
+
+    async def next_delivery_at(self, target: str) -> float | None: ...
+
+    async def delivery_counts(self) -> dict[str, int]: ...

@@ -15,7 +15,6 @@ import asyncio
 import json
 import logging
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 import aiosqlite
@@ -24,8 +23,8 @@ from central.alerts.alert import Alert
 from central.alerts.notifications import Notification
 from central.progress.clock import Clamp
 from central.progress.counts import CountRecord
-from central.progress.status import MachineStatus
 from central.progress.timeline import StateInterval
+from central.store.base import Loaded, Retention, StoreError
 from central.store.records import (
     DeadLetter,
     Delivery,
@@ -45,29 +44,6 @@ from protocol.models import MachineState
 from protocol.sequencer import Gap
 
 log = logging.getLogger(__name__)
-
-class StoreError(Exception):
-    """The store cannot be used (newer schema, unreadable file): the message says what to do."""
-
-
-class StoreUnusableError(StoreError):
-    """The store stopped working while central ran (file deleted, replaced, read-only, refusing writes)."""
-
-
-@dataclass
-class Loaded:
-    statuses: dict[str, MachineStatus]
-    epochs: list[EpochRow]
-    gateways: dict[str, GatewayRow]
-    dead_letters: int
-    gaps: int
-
-
-@dataclass(frozen=True)
-class Retention:
-    events_days: float = 14.0
-    dead_letters_days: float = 30.0
-    history_days: float = 400.0
 
 
 class SqliteStore:

@@ -277,8 +277,11 @@
   }
 
   // ------------------------------------------------------------------ the stream
-  function setBanner(lost) {
-    $("banner").textContent = t("lost");
+  let bannerText = "lost"; // or readNeedKey / readBadKey when central refuses to be read without a key
+
+  function setBanner(lost, text = "lost") {
+    bannerText = text;
+    $("banner").textContent = t(text);
     $("banner").hidden = !lost;
   }
 
@@ -344,6 +347,21 @@
     const delay = Math.min(RETRY_MAX_MS, 500 * 2 ** retries) * (0.75 + Math.random() * 0.5);
     retries = Math.min(retries + 1, 10);
     retryTimer = setTimeout(connect, delay);
+    whyLost();
+  }
+
+  // EventSource hides the HTTP status: ask once whether central refused the key, and say so (a
+  // board or phone without a read key would otherwise just show "reconnecting" forever).
+  async function whyLost() {
+    try {
+      const response = await fetch("/api/v1/machines", { headers: auth(key), cache: "no-store" });
+      if (response.status === 401 || response.status === 403) {
+        setBanner(true, key ? "readBadKey" : "readNeedKey");
+        if (!board) $("key-dialog").showModal();
+      }
+    } catch {
+      // central is unreachable: "reconnecting" is the truth
+    }
   }
 
   // ------------------------------------------------------------------ page
@@ -352,7 +370,7 @@
     document.title = `${t("title")} · plantpulse`;
     for (const node of document.querySelectorAll("[data-t]")) node.textContent = t(node.dataset.t);
     $("lang").value = lang;
-    if (!$("banner").hidden) setBanner(true);
+    if (!$("banner").hidden) setBanner(true, bannerText);
     renderTiles();
     renderAlerts();
   }

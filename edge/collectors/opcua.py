@@ -34,11 +34,11 @@ from asyncua.ua.attribute_ids import AttributeIds
 from asyncua.ua.uaerrors import UaError, UaStatusCodeError
 
 from edge.collectors import opcua_session as s
-from edge.collectors.backoff import Backoff
 from edge.collectors.base import CheckRow, Report, raise_if_cancelled
 from edge.collectors.machine_config import COUNTER_TAGS, TAG_NAMES
 from edge.collectors.opcua_config import OpcuaMachine
 from edge.collectors.opcua_values import Bad, Change, ChangeSplitter, Moment, Outcome, Resync
+from plantpulse.backoff import Backoff
 
 log = logging.getLogger(__name__)
 _QUEUE_BATCHES = 1000  # publish responses waiting for the consumer; beyond that: count, then re-read all

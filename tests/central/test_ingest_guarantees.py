@@ -8,7 +8,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import threading
 import time
@@ -16,11 +15,13 @@ from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
+import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from central.config import CentralConfig
 from central.runtime import Central
 from central.store.records import Transaction
+from central.store.sqlite import SqliteStore
 from protocol.models import CountEvent, EventBatch, MachineState, StateEvent, Status
 from tests.fixtures.ids import EPOCH1
 from tests.fixtures.mosquitto import Mosquitto
@@ -65,61 +66,58 @@ class Gateway:
         self.client.disconnect()
 
 
-async def test_confirmations_never_run_ahead_of_the_commit(mosquitto: Mosquitto, tmp_path: Path) -> None:
-    central = Central(config(mosquitto, tmp_path))
-    await central.start()
-    await async_wait_until(lambda: central.ingest.connected, 10, what="central subscribed")
-    gw = Gateway(mosquitto)
-    try:
-        gw.send(1, 10)
-        await async_wait_until(lambda: gw.acks and gw.acks[-1] == [(1, 10)], 10, what="the first ack")
-        store = central.store
-        real_commit = store.commit
-        committing = asyncio.Event()
-        release = asyncio.Event()
+async def test_confirmations_never_run_ahead_of_the_commit(mosquitto: Mosquitto, tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    async with Central.running(config(mosquitto, tmp_path)) as central:
+        await async_wait_until(lambda: central.ingest.connected, 10, what="central subscribed")
+        gw = Gateway(mosquitto)
+        try:
+            gw.send(1, 10)
+            await async_wait_until(lambda: gw.acks and gw.acks[-1] == [(1, 10)], 10, what="the first ack")
+            real_commit = central.store.commit
+            committing = asyncio.Event()
+            release = asyncio.Event()
 
-        async def slow_commit(tx: Transaction) -> None:
-            if tx.counts:
-                committing.set()
-                await release.wait()  # the fsync of a slow SD card, stretched
-            await real_commit(tx)
+            async def slow_commit(tx: Transaction) -> None:
+                if tx.counts:
+                    committing.set()
+                    await release.wait()  # the fsync of a slow SD card, stretched
+                await real_commit(tx)
 
-        store.commit = slow_commit  # type: ignore[method-assign]
-        gw.send(11, 10)
-        await asyncio.wait_for(committing.wait(), 10)
-        acks_before = len(gw.acks)
-        # the previous round's confirmation is still due (the ack timer had not fired yet): sending
-        # it now must carry only what is on disk, not the round being committed
-        central.ingest._confirm.add(("gw1", EPOCH1))  # the state the ack timer would find
-        central.ingest.confirm_now()
-        await asyncio.sleep(0.3)  # give a wrong confirmation every chance to arrive (several ack intervals)
-        assert all(max(b for _, b in ack) <= 10 for ack in gw.acks[acks_before:]), gw.acks
-        release.set()
-        await async_wait_until(lambda: gw.acks and gw.acks[-1] == [(1, 20)], 10, what="the ack after the commit")
-    finally:
-        gw.close()
-        await central.stop()
+            monkeypatch.setattr(central.store, "commit", slow_commit)
+            gw.send(11, 10)
+            await asyncio.wait_for(committing.wait(), 10)
+            acks_before = len(gw.acks)
+            # the previous round's confirmation is still due (the ack timer had not fired yet): sending
+            # it now must carry only what is on disk, not the round being committed
+            central.ingest._confirm.add(("gw1", EPOCH1))  # white box: the state the ack timer would find
+            central.ingest.confirm_now()
+            await asyncio.sleep(0.3)  # give a wrong confirmation every chance to arrive (several ack intervals)
+            assert all(max(b for _, b in ack) <= 10 for ack in gw.acks[acks_before:]), gw.acks
+            release.set()
+            await async_wait_until(lambda: gw.acks and gw.acks[-1] == [(1, 20)], 10,
+                                   what="the ack after the commit")
+        finally:
+            gw.close()
 
 
-async def test_a_failing_store_ends_the_service(mosquitto: Mosquitto, tmp_path: Path) -> None:
-    central = Central(config(mosquitto, tmp_path))
-    fatal = asyncio.Event()
-    central.on_fatal = fatal.set
-    await central.start()
-    await async_wait_until(lambda: central.ingest.connected, 10, what="central subscribed")
-    gw = Gateway(mosquitto)
-    try:
-        gw.send(1, 5)
-        await async_wait_until(lambda: gw.acks, 10, what="the first ack")
-        # the disk is full: SQLite refuses to grow the file (its real SQLITE_FULL error path)
-        db = central.store._db
-        pages = (await (await db.execute("PRAGMA page_count")).fetchone())[0]  # type: ignore[index]
-        await db.execute(f"PRAGMA max_page_count = {pages}")
-        for first in range(6, 600, 50):
-            gw.send(first, 50)
-        await asyncio.wait_for(fatal.wait(), 20)
-        assert central.failed == "ingest"
-    finally:
-        gw.close()
-        with contextlib.suppress(Exception):
-            await central.stop()
+async def test_a_failing_store_ends_the_service(mosquitto: Mosquitto, tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("central.runtime.STORE_FAILURE_GRACE", 0.1)
+    async with Central.running(config(mosquitto, tmp_path)) as central:
+        await async_wait_until(lambda: central.ingest.connected, 10, what="central subscribed")
+        gw = Gateway(mosquitto)
+        try:
+            gw.send(1, 5)
+            await async_wait_until(lambda: gw.acks, 10, what="the first ack")
+            # the disk is full: SQLite refuses to grow the file (its real SQLITE_FULL error path)
+            assert isinstance(central.store, SqliteStore)
+            db = central.store._db  # white box: the one connection's page limit
+            pages = (await (await db.execute("PRAGMA page_count")).fetchone())[0]  # type: ignore[index]
+            await db.execute(f"PRAGMA max_page_count = {pages}")
+            for first in range(6, 600, 50):
+                gw.send(first, 50)
+            await asyncio.wait_for(central.wait_failed(), 20)
+            assert central.failed == "ingest" and "store unusable" in (central.failure or "")
+        finally:
+            gw.close()

@@ -57,10 +57,11 @@ class Gateway:
         self.client.loop_start()
         assert subscribed.wait(10)
         birth = Status(edge_id=edge_id, online=True, birth=1, ts=time.time(), epoch=EPOCH1)
-        self.publish("status", birth.model_dump_json())
+        self.publish("status", birth.model_dump_json(), retain=True)  # as a gateway does
 
-    def publish(self, channel: str, payload: str) -> None:
-        self.client.publish(f"plantpulse/v1/s/{self.edge_id}/{channel}", payload, qos=1).wait_for_publish(5)
+    def publish(self, channel: str, payload: str, *, retain: bool = False) -> None:
+        topic = f"plantpulse/v1/s/{self.edge_id}/{channel}"
+        self.client.publish(topic, payload, qos=1, retain=retain).wait_for_publish(5)
 
     def counts(self, first: int, machine: str, n: int = 1, good: int = 1) -> None:
         now = time.time()
@@ -75,92 +76,82 @@ class Gateway:
 
 
 def good(central: Central, machine: str) -> int:
-    st = central.ingest.live.statuses.get(machine)
+    st = central.live.statuses.get(machine)
     return st.good_total if st is not None else 0
 
 
 async def test_a_message_that_makes_central_fail_is_set_aside_and_never_comes_back(
     mosquitto: Mosquitto, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    central = Central(config(mosquitto, tmp_path))
-    await central.start()
-    real_commit = central.store.commit
-
-    async def commit(tx: Transaction) -> None:
-        if any(c.record.machine_id == "poison" for c in tx.counts):
-            raise OverflowError("Python int too large to convert to SQLite INTEGER")  # as SQLite says it
-        await real_commit(tx)
-
-    monkeypatch.setattr(central.store, "commit", commit)
-    real_apply = Applier._apply
-
-    async def apply(self: Applier, edge_id: str, item: Any, received_at: float, rnd: Round) -> Round:
-        if item.event.machine_id == "boom":
-            raise RuntimeError("a bug we do not know of yet")
-        return await real_apply(self, edge_id, item, received_at, rnd)
-
-    monkeypatch.setattr(Applier, "_apply", apply)
-    await async_wait_until(lambda: central.ingest.connected, 10, what="central subscribed")
     gw = Gateway(mosquitto)
     try:
-        gw.counts(1, "m1", 3)
-        gw.counts(4, "poison", 2)  # fails in the commit
-        gw.counts(6, "m1", 2)
-        gw.counts(8, "boom")  # fails while applying
-        gw.counts(9, "m1", 1)
-        await async_wait_until(lambda: good(central, "m1") == 6, 10, what="the valid messages applied")
-        await async_wait_until(lambda: gw.acks and gw.acks[-1] == [(1, 9)], 10,
-                               what="every seq confirmed, the set-aside ones as rejected")
-        assert central.failed is None and central.ingest.live.counters.failed_rounds >= 1
-        letters = await central.store.dead_letters()
-        reasons = sorted(d.reason for d in letters)
-        assert len(letters) == 2
-        assert "OverflowError" in reasons[0] and "RuntimeError" in reasons[1]
-        gaps = await central.store.gaps()
-        assert sorted((g.gap.first, g.gap.last, g.gap.reason) for g in gaps) == [
-            (4, 4, "rejected"), (5, 5, "rejected"), (8, 8, "rejected")]
-        # the gateway resends the poison (its confirmation was lost, say): a duplicate now, not a loop
-        gw.counts(4, "poison", 2)
-        gw.counts(10, "m1", 1)
-        await async_wait_until(lambda: good(central, "m1") == 7, 10)
-        assert len(await central.store.dead_letters()) == 2
-    finally:
-        await central.stop()
-    # a new central on the same store and broker session: nothing comes back, nothing counts twice
-    monkeypatch.undo()
-    again = Central(config(mosquitto, tmp_path))
-    await again.start()
-    try:
-        await async_wait_until(lambda: again.ingest.connected, 10)
-        gw.counts(11, "m1", 1)
-        await async_wait_until(lambda: good(again, "m1") == 8, 10, what="central goes on after the restart")
-        assert len(await again.store.dead_letters()) == 2
-        assert again.failed is None
+        async with Central.running(config(mosquitto, tmp_path)) as central:
+            real_commit = central.store.commit
+
+            async def commit(tx: Transaction) -> None:
+                if any(c.record.machine_id == "poison" for c in tx.counts):
+                    raise OverflowError("Python int too large to convert to SQLite INTEGER")  # as SQLite says it
+                await real_commit(tx)
+
+            monkeypatch.setattr(central.store, "commit", commit)
+            real_apply = Applier._apply
+
+            async def apply(self: Applier, edge_id: str, item: Any, received_at: float, rnd: Round) -> Round:
+                if item.event.machine_id == "boom":
+                    raise RuntimeError("a bug we do not know of yet")
+                return await real_apply(self, edge_id, item, received_at, rnd)
+
+            monkeypatch.setattr(Applier, "_apply", apply)
+            await async_wait_until(lambda: central.ingest.connected, 10, what="central subscribed")
+            gw.counts(1, "m1", 3)
+            gw.counts(4, "poison", 2)  # fails in the commit
+            gw.counts(6, "m1", 2)
+            gw.counts(8, "boom")  # fails while applying
+            gw.counts(9, "m1", 1)
+            await async_wait_until(lambda: good(central, "m1") == 6, 10, what="the valid messages applied")
+            await async_wait_until(lambda: gw.acks and gw.acks[-1] == [(1, 9)], 10,
+                                   what="every seq confirmed, the set-aside ones as rejected")
+            assert central.failed is None and central.live.counters.failed_rounds >= 1
+            letters = await central.store.dead_letters()
+            reasons = sorted(d.reason for d in letters)
+            assert len(letters) == 2
+            assert "OverflowError" in reasons[0] and "RuntimeError" in reasons[1]
+            gaps = await central.store.gaps()
+            assert sorted((g.gap.first, g.gap.last, g.gap.reason) for g in gaps) == [
+                (4, 4, "rejected"), (5, 5, "rejected"), (8, 8, "rejected")]
+            # the gateway resends the poison (its confirmation was lost, say): a duplicate now, not a loop
+            gw.counts(4, "poison", 2)
+            gw.counts(10, "m1", 1)
+            await async_wait_until(lambda: good(central, "m1") == 7, 10)
+            assert len(await central.store.dead_letters()) == 2
+        # a new central on the same store and broker session: nothing comes back, nothing counts twice
+        monkeypatch.undo()
+        async with Central.running(config(mosquitto, tmp_path)) as again:
+            await async_wait_until(lambda: again.ingest.connected, 10)
+            gw.counts(11, "m1", 1)
+            await async_wait_until(lambda: good(again, "m1") == 8, 10, what="central goes on after the restart")
+            assert len(await again.store.dead_letters()) == 2
+            assert again.failed is None
     finally:
         gw.close()
-        await again.stop()
 
 
 async def test_an_alert_rule_that_raises_never_blocks_the_data(
     mosquitto: Mosquitto, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    central = Central(config(mosquitto, tmp_path))
-    await central.start()
-    assert central.alerts is not None
-
     def broken(*args: object, **kwargs: object) -> None:
         raise ZeroDivisionError("a rule divided by zero")
 
-    monkeypatch.setattr(central.alerts, "on_round", broken)
-    await async_wait_until(lambda: central.ingest.connected, 10)
     gw = Gateway(mosquitto)
     try:
-        gw.counts(1, "m1", 3)
-        await async_wait_until(lambda: good(central, "m1") == 3, 10)
-        assert central.ingest.live.counters.hook_errors >= 1 and central.failed is None
+        async with Central.running(config(mosquitto, tmp_path)) as central:
+            monkeypatch.setattr(central.alerts, "on_round", broken)
+            await async_wait_until(lambda: central.ingest.connected, 10)
+            gw.counts(1, "m1", 3)
+            await async_wait_until(lambda: good(central, "m1") == 3, 10)
+            assert central.live.counters.hook_errors >= 1 and central.failed is None
     finally:
         gw.close()
-        await central.stop()
 
 
 # --------------------------------------------------------------------------- the store itself

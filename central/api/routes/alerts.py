@@ -7,10 +7,10 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from central.alerting import UnknownAlertError
 from central.alerts.alert import AlertError
-from central.alertview import alert_view
-from central.api.deps import CentralDep, Reader, Writer
+from central.alerts.engine import UnknownAlertError
+from central.api.deps import CentralDep, Writer
+from central.api.views import alert_view
 
 router = APIRouter(prefix="/api/v1/alerts", tags=["alerts"])
 
@@ -25,7 +25,6 @@ class AlertAction(BaseModel):
 @router.get("", summary="Alerts, newest first, with filters")
 async def list_alerts(
     central: CentralDep,
-    _reader: Reader,
     status: Annotated[Literal["open", "acknowledged", "resolved", "active"] | None, Query()] = None,
     rule: Annotated[str | None, Query(description="fault, long_stop, stall, gateway_offline, data_gap, ...")] = None,
     subject: Annotated[str | None, Query(description="machine id, gateway id or gap id")] = None,
@@ -39,7 +38,7 @@ async def list_alerts(
 
 
 @router.get("/{alert_id}", summary="One alert with its full history")
-async def get_alert(alert_id: str, central: CentralDep, _reader: Reader) -> dict[str, Any]:
+async def get_alert(alert_id: str, central: CentralDep) -> dict[str, Any]:
     alert = await central.store.alert(alert_id)
     if alert is None:
         raise HTTPException(404, f"no alert '{alert_id}'")
@@ -47,18 +46,15 @@ async def get_alert(alert_id: str, central: CentralDep, _reader: Reader) -> dict
 
 
 async def _act(central: CentralDep, alert_id: str, action: str, who: str, body: AlertAction | None) -> dict[str, Any]:
-    engine = central.alerts
-    assert engine is not None
     try:
-        alert = await engine.act(alert_id, action, by=(body.by if body and body.by else who),
-                                 note=body.note if body else None, live=central.ingest.live)
+        alert = await central.alerts.act(alert_id, action, by=(body.by if body and body.by else who),
+                                 note=body.note if body else None, live=central.live)
     except UnknownAlertError:
         raise HTTPException(404, f"no alert '{alert_id}'") from None
     except AlertError as exc:
         raise HTTPException(409, str(exc)) from None
-    central.publish_alerts([alert])
-    if central.sender is not None:
-        central.sender.wake()
+    central.hub.publish_alerts([alert])
+    central.sender.wake()
     return alert_view(alert)
 
 

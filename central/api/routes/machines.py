@@ -18,7 +18,6 @@ from central.api.schemas import (
     Problem,
     Timeline,
 )
-from central.api.views import machine_view, machine_views
 from central.progress.counts import summarize
 from central.progress.downtime import downtime
 from central.progress.reliability import reliability
@@ -31,12 +30,12 @@ NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": Problem, "descripti
 
 @router.get("", response_model=MachineList, summary="Live status of every machine")
 async def list_machines(central: CentralDep) -> MachineList:
-    return MachineList(server_time=central.clock(), machines=machine_views(central))
+    return MachineList(server_time=central.clock(), machines=central.views.machines())
 
 
 @router.get("/{machine_id}", response_model=MachinePublic, responses=NOT_FOUND, summary="One machine")
 async def get_machine(machine_id: str, central: CentralDep) -> MachinePublic:
-    view = machine_view(central, machine_id)
+    view = central.views.machine(machine_id)
     if view is None:
         raise HTTPException(404, f"no machine '{machine_id}' (GET /api/v1/machines lists them)")
     return view
@@ -44,10 +43,10 @@ async def get_machine(machine_id: str, central: CentralDep) -> MachinePublic:
 
 async def _history(central: Central, machine_id: str, start: float, end: float) -> list[StateInterval]:
     """Stored intervals overlapping the window, plus the current one cut at now."""
-    if machine_id not in central.ingest.live.statuses:
+    if machine_id not in central.live.statuses:
         raise HTTPException(404, f"no machine '{machine_id}' (GET /api/v1/machines lists them)")
     intervals = await central.store.intervals(machine_id, start, end)
-    current = central.ingest.live.statuses[machine_id].open_interval()
+    current = central.live.statuses[machine_id].open_interval()
     now = central.clock()
     if current is not None and current.start < end and now > current.start:
         intervals.append(current.until(now))
@@ -95,7 +94,7 @@ async def machine_downtime(machine_id: str, central: CentralDep, win: Window) ->
             summary="Good and scrap in a window, per job, with the flagged count events")
 async def machine_counts(machine_id: str, central: CentralDep, win: Window) -> Counts:
     start, end = win
-    if machine_id not in central.ingest.live.statuses:
+    if machine_id not in central.live.statuses:
         raise HTTPException(404, f"no machine '{machine_id}' (GET /api/v1/machines lists them)")
     records = await central.store.counts(machine_id, start, end)
     parts = summarize(records, start, end, machine_id=machine_id)

@@ -1,4 +1,4 @@
-"""``/api/v1/stream``: Server-Sent Events of machine and gateway changes (see central/stream.py)."""
+"""``/api/v1/stream``: Server-Sent Events of machine and gateway changes (the hub: central/api/hub.py)."""
 
 from __future__ import annotations
 

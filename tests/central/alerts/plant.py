@@ -12,9 +12,9 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from central.alerts.alert import Alert, TransitionKind
+from central.alerts.conditions import Condition, Evaluation, Rule
 from central.alerts.config import AlertsConfig, EscalationConfig
 from central.alerts.lifecycle import Reconciled, reconcile
-from central.alerts.model import Condition, Evaluation, Rule
 from central.alerts.rules import AlertRules
 from central.progress.machines import Catalog, MachinesConfig
 from central.progress.status import MachineStatus

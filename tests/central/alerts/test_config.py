@@ -8,8 +8,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from central.alerts.alert import AlertStatus, TransitionKind
+from central.alerts.conditions import Rule, Severity, Texts
 from central.alerts.config import AlertsConfig
-from central.alerts.model import Rule, Severity, Texts
 from central.alerts.notifications import Notification
 from central.alerts.targets import WebhookTarget, build_request, wants
 from plantpulse.configfile import ConfigError, parse_yaml_model

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from central.alerts.alert import Alert, AlertError, AlertStatus, Resolution, TransitionError, TransitionKind
+from central.alerts.conditions import AlertKey, Condition, Evaluation, Rule, Severity, Texts
 from central.alerts.config import EscalationConfig
 from central.alerts.lifecycle import acknowledge, escalation_due, reconcile, resolve
-from central.alerts.model import AlertKey, Condition, Evaluation, Rule, Severity, Texts
 from central.alerts.notifications import from_json, to_json
 from tests.central.alerts.plant import Store
 

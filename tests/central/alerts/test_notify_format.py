@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from central.alerts.alert import AlertStatus, Resolution, TransitionKind
-from central.alerts.model import Rule, Severity, Texts
+from central.alerts.conditions import Rule, Severity, Texts
 from central.alerts.notifications import Notification
 from central.alerts.notify_format import (
     View,

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from central.alerts.conditions import AlertKey, Evaluation, Rule, Severity
 from central.alerts.config import AlertsConfig
-from central.alerts.model import AlertKey, Evaluation, Rule, Severity
 from central.alerts.rules import (
     GapFacts,
     GatewayFacts,

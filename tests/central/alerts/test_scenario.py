@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from central.alerts.alert import AlertStatus, TransitionKind
+from central.alerts.conditions import Rule, combine
 from central.alerts.config import EscalationConfig
 from central.alerts.lifecycle import acknowledge
-from central.alerts.model import Rule, combine
 from central.alerts.rules import GatewayFacts, MachineFacts
 from tests.central.alerts.plant import FAULT, IDLE, RUN, Store, at, rules, status
 

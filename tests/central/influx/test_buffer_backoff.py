@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from central.influx.backoff import backoff_delay, parse_retry_after, retry_delay
 from central.influx.buffer import PointBuffer
+from central.influx.retry import parse_retry_after, retry_delay
+from plantpulse.backoff import backoff_delay
 
 
 def test_past_capacity_the_oldest_waiting_items_are_dropped_and_counted() -> None:

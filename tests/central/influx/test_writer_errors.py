@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from central.influx import InfluxConfig, InfluxWriteError, InfluxWriter, StateRecord, backfill
+from central.influx import InfluxConfig, InfluxWriteError, InfluxWriter, StatePoint, backfill
 from tests.central.influx.fake_influx import FakeInflux, Reply
 from tests.fixtures.waiting import async_wait_until
 
@@ -140,7 +140,7 @@ async def test_a_hanging_server_times_out_and_stop_gives_up_within_its_grace(fak
 async def test_a_backfill_that_cannot_write_says_how_far_it_got(fake_influx: FakeInflux) -> None:
     fake_influx.script(Reply(204), default=Reply(500, "disk full"))
     writer = InfluxWriter(config(fake_influx.url))
-    states = [StateRecord("m1", None, None, BASE + i, "idle", None, None) for i in range(12)]
+    states = [StatePoint("m1", None, None, BASE + i, "idle", None, None) for i in range(12)]
     message = r"backfill stopped after 5 points.*3 attempt\(s\): HTTP 500: disk full"
     with pytest.raises(InfluxWriteError, match=message) as info:
         await backfill(writer, states, [], attempts=3)

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from central.influx import CountRecord, InfluxConfig, InfluxWriter, StateRecord, backfill
+from central.influx import CountPoint, InfluxConfig, InfluxWriter, StatePoint, backfill
 from tests.fixtures.victoria import VictoriaMetrics
 from tests.fixtures.waiting import async_wait_until
 
@@ -127,10 +127,10 @@ async def test_stop_flushes_what_is_queued(victoria: VictoriaMetrics) -> None:
     assert good == {ms(base + i + 1): 1 for i in range(20)}
 
 
-def records(base: float) -> tuple[list[StateRecord], list[CountRecord]]:
-    states = [StateRecord(f"m{i % 2}", "line-a", "sz", base + i * 7.5, ("running", "idle", "fault")[i % 3],
+def records(base: float) -> tuple[list[StatePoint], list[CountPoint]]:
+    states = [StatePoint(f"m{i % 2}", "line-a", "sz", base + i * 7.5, ("running", "idle", "fault")[i % 3],
                           101 if i % 3 == 2 else None, f"J-{i // 10}") for i in range(30)]
-    counts = [CountRecord(f"m{i % 2}", "line-a", "sz", base + i * 7.5, base + i * 7.5 + 7.5, i, i % 2,
+    counts = [CountPoint(f"m{i % 2}", "line-a", "sz", base + i * 7.5, base + i * 7.5 + 7.5, i, i % 2,
                           f"J-{i // 10}") for i in range(30)]
     return states, counts
 
@@ -146,7 +146,7 @@ async def test_backfill_rewrites_a_window_idempotently(victoria: VictoriaMetrics
     await async_wait_until(lambda: live.stats().written == 15, WAIT, what="live points written")
     await live.stop()
 
-    async def streamed(items: list[CountRecord]) -> AsyncIterator[CountRecord]:
+    async def streamed(items: list[CountPoint]) -> AsyncIterator[CountPoint]:
         for item in items:
             yield item
 

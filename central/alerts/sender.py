@@ -14,7 +14,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import random
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -22,13 +21,14 @@ from datetime import tzinfo
 
 import httpx
 
-from central.alerting import MQTT_TARGET
-from central.alerts.model import Lang
+from central.alerts.conditions import Lang
+from central.alerts.engine import MQTT_TARGET
 from central.alerts.notifications import Notification
 from central.alerts.notify_format import View, mqtt_message
 from central.alerts.targets import WebhookTarget, build_request
+from central.store.base import Store
 from central.store.records import Delivery
-from central.store.sqlite import SqliteStore
+from plantpulse.backoff import backoff_delay
 from plantpulse.mqtt import MqttLink
 
 log = logging.getLogger(__name__)
@@ -41,8 +41,8 @@ _IDLE_POLL = 5.0
 
 class Sender:
     def __init__(
-        self, store: SqliteStore, webhooks: list[WebhookTarget], *, tz: tzinfo, lang: Lang,
-        link: Callable[[], MqttLink | None], clock: Callable[[], float] = time.time, timeout: float = 10.0,
+        self, store: Store, webhooks: list[WebhookTarget], *, tz: tzinfo, lang: Lang,
+        link: MqttLink, clock: Callable[[], float] = time.time, timeout: float = 10.0,
     ) -> None:
         self.store = store
         self.targets = {t.name: t for t in webhooks}
@@ -97,7 +97,7 @@ class Sender:
             if d.target not in self._failing:
                 self._failing.add(d.target)
                 log.warning("notification to %s failed (retrying with backoff): %s", d.target, exc)
-            delay = min(_MAX_DELAY, _BASE_DELAY * 2 ** min(attempts - 1, 20)) * random.uniform(0.8, 1.2)
+            delay = backoff_delay(attempts, initial=_BASE_DELAY, cap=_MAX_DELAY)
             status = "failed" if now - n.at > _GIVE_UP_AFTER else "pending"
             return replace(d, status=status, attempts=attempts, next_at=now + delay, last_error=str(exc)[:500])
         if d.target in self._failing:
@@ -107,8 +107,8 @@ class Sender:
         return replace(d, status="sent", attempts=d.attempts + 1, sent_at=now, last_error=None)
 
     async def _mqtt(self, d: Delivery, n: Notification) -> None:
-        link = self.link()
-        if link is None or not link.connected:
+        link = self.link
+        if not link.connected:
             raise ConnectionError("not connected to the MQTT broker")
         topic, payload = mqtt_message(n, d.site or "unknown", View(self.lang, self.tz))
         await asyncio.wait_for(link.publish(topic, payload, qos=1), self.timeout)

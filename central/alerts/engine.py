@@ -3,7 +3,7 @@
 The engine runs *inside* a round, before its commit: the alert changes, their notification
 records and one delivery row per notification and receiver go into the round's transaction
 (a transactional outbox), so a crash never loses a notification and never sends one for a
-change that was not committed. The sender (central/sender.py) delivers the rows later.
+change that was not committed. The sender (central/alerts/sender.py) delivers the rows later.
 
 People's actions (acknowledge, resolve) run through the same lifecycle and are committed in a
 transaction of their own.
@@ -16,16 +16,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from central.alerts.alert import Alert
+from central.alerts.conditions import AlertKey, Evaluation, combine
 from central.alerts.config import AlertsConfig
 from central.alerts.lifecycle import Reconciled, acknowledge, reconcile, resolve
-from central.alerts.model import AlertKey, Evaluation, combine
 from central.alerts.rules import AlertRules, GapFacts, GatewayFacts, MachineFacts, gap_subject
 from central.alerts.targets import WebhookTarget, wants
 from central.ingest.applier import Round
 from central.ingest.live import LiveState
 from central.progress.machines import Catalog
+from central.store.base import Store
 from central.store.records import Delivery, Transaction
-from central.store.sqlite import SqliteStore
 from protocol.models import MachineState
 
 log = logging.getLogger(__name__)
@@ -50,7 +50,7 @@ class _Tracking:
 
 class AlertEngine:
     def __init__(
-        self, cfg: AlertsConfig, catalog: Catalog, webhooks: list[WebhookTarget], store: SqliteStore,
+        self, cfg: AlertsConfig, catalog: Catalog, webhooks: list[WebhookTarget], store: Store,
         *, clock: Callable[[], float],
     ) -> None:
         self.cfg = cfg
@@ -186,10 +186,9 @@ class AlertEngine:
     def _caught_up(live: LiveState, edge_id: str | None) -> bool:
         gw = live.gateways.get(edge_id) if edge_id else None
         seq = live.sequencers.get(edge_id) if edge_id else None
-        if gw is None or seq is None or seq.current is None or not gw.online:
+        if gw is None or seq is None or not gw.online:
             return False
-        st = seq.epochs[seq.current]
-        return not st.held and gw.latest_seq is not None and st.contiguous() >= gw.latest_seq
+        return seq.progress().caught_up(gw.latest_seq)
 
     def _track_stop(self, live: LiveState, mid: str) -> None:
         st = live.statuses.get(mid)

@@ -1,10 +1,9 @@
-"""``/healthz`` and ``/metrics`` (Prometheus text)."""
+"""``/healthz``: liveness for a supervisor or a load balancer (no plant data, no key)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from central.api.deps import CentralDep
 
@@ -23,8 +22,3 @@ async def healthz(central: CentralDep) -> JSONResponse:
         "uptime": central.clock() - central.started_at,
     }
     return JSONResponse(body, status_code=200 if ok else 503)
-
-
-@router.get("/metrics", summary="Prometheus metrics", response_class=Response)
-async def metrics(central: CentralDep) -> Response:
-    return Response(generate_latest(central.metrics), media_type=CONTENT_TYPE_LATEST)

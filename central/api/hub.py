@@ -12,11 +12,22 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
+from central.alerts.alert import Alert
 from central.ingest.applier import Round
 
-Render = Callable[[str], dict[str, Any] | None]
+
+class Renderer(Protocol):
+    """How machines, gateways and alerts look on the stream: the API's own views (central/api/views.py)."""
+
+    def machine_json(self, machine_id: str) -> dict[str, Any] | None: ...
+
+    def gateway_json(self, edge_id: str) -> dict[str, Any] | None: ...
+
+    def alert_json(self, alert: Alert) -> dict[str, Any]: ...
+
+    def everything(self) -> dict[str, Any]: ...
 
 
 class StreamClient:
@@ -42,12 +53,12 @@ class StreamClient:
             for mid in due:
                 self.machines.discard(mid)
                 self.sent_at[mid] = now
-                data = hub.render_machine(mid) if hub.render_machine else None
+                data = hub.renderer.machine_json(mid)
                 if data is not None:
                     out.append(("machine", {"server_time": hub.clock(), "machine": data}))
             for gid in list(self.gateways):
                 self.gateways.discard(gid)
-                data = hub.render_gateway(gid) if hub.render_gateway else None
+                data = hub.renderer.gateway_json(gid)
                 if data is not None:
                     out.append(("gateway", {"server_time": hub.clock(), "gateway": data}))
             if out:
@@ -63,13 +74,11 @@ class StreamClient:
 
 
 class StreamHub:
-    def __init__(self, *, clock: Callable[[], float], min_interval: float) -> None:
+    def __init__(self, renderer: Renderer, *, clock: Callable[[], float], min_interval: float) -> None:
+        self.renderer = renderer
         self.clock = clock
         self.min_interval = min_interval
         self.clients: set[StreamClient] = set()
-        self.render_machine: Render | None = None
-        self.render_gateway: Render | None = None
-        self.render_all: Callable[[], dict[str, Any]] | None = None
 
     def connect(self) -> StreamClient:
         client = StreamClient(self)
@@ -80,10 +89,11 @@ class StreamHub:
         self.clients.discard(client)
 
     def snapshot(self) -> dict[str, Any]:
-        state = self.render_all() if self.render_all else {}
-        return {"server_time": self.clock(), **state}
+        return {"server_time": self.clock(), **self.renderer.everything()}
 
     def on_round(self, rnd: Round) -> None:
+        """A committed round: its machines, gateways, gaps and alert changes go to every client."""
+        self.publish_alerts(list(rnd.tx.alerts.values()))
         if not (rnd.machines or rnd.gateways or rnd.gaps):
             return
         gaps = [
@@ -96,6 +106,10 @@ class StreamHub:
             if gaps:
                 client.extra.append(("gap", {"server_time": self.clock(), "gaps": gaps}))
             client.wake.set()
+
+    def publish_alerts(self, alerts: list[Alert]) -> None:
+        for alert in alerts:
+            self.publish("alert", {"alert": self.renderer.alert_json(alert)})
 
     def publish(self, event: str, data: dict[str, Any]) -> None:
         """Send a change that is not a machine or gateway (alerts, later work orders) to every client."""

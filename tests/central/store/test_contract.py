@@ -1,0 +1,172 @@
+"""The store contract: what ingest, alerts, the sender and the API rely on, for every implementation.
+
+Each test takes the ``store`` fixture, parametrised over the implementations (SQLite now; the
+PostgreSQL store joins the list). A store passes when it keeps what a committed transaction wrote,
+atomically, durably across a reopen, each count once per (edge, epoch, seq), and answers the reads
+the API makes in the documented order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+import pytest
+
+from central.alerts.conditions import Condition, Rule, Severity, Texts
+from central.alerts.lifecycle import reconcile
+from central.progress.counts import CountRecord
+from central.progress.status import MachineStatus
+from central.progress.timeline import StateInterval
+from central.store.base import Retention, Store
+from central.store.config import StoreConfig
+from central.store.open import open_store
+from central.store.records import (
+    CountRow,
+    DeadLetter,
+    Delivery,
+    EpochRow,
+    GapRow,
+    GatewayRow,
+    RawMessage,
+    Transaction,
+)
+from protocol.models import MachineState
+from protocol.sequencer import Gap
+from tests.fixtures.ids import EPOCH1
+
+T = 1_800_000_000.0
+DAY = 86_400.0
+Opener = Callable[[], Awaitable[Store]]
+
+
+@pytest.fixture(params=["sqlite"])
+async def opener(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Opener]:
+    """Opens the same store again and again (to test durability across a reopen); closes them all."""
+    opened: list[Store] = []
+
+    async def open_() -> Store:
+        assert request.param == "sqlite"
+        store = await open_store(StoreConfig(path=tmp_path / "central.sqlite"))
+        opened.append(store)
+        return store
+
+    yield open_
+    for store in opened:
+        await store.close()
+
+
+def count(seq: int, at: float, good: int = 1, machine: str = "m1", job: str | None = "J1", **flags: object) -> CountRow:
+    return CountRow("gw1", EPOCH1, seq, CountRecord(machine, at - 5, at, good, 0, job, **flags))  # type: ignore[arg-type]
+
+
+def interval(start: float, end: float, state: MachineState = MachineState.RUNNING,
+             machine: str = "m1") -> StateInterval:
+    return StateInterval(machine, state, start, end, None, "J1", None, False)
+
+
+def a_round() -> Transaction:
+    tx = Transaction()
+    tx.messages.append(RawMessage(T, "plantpulse/v1/s/gw1/events", "gw1", b"{}"))
+    tx.counts += [count(1, T + 10, 2), count(2, T + 20, 3, implausible=True), count(3, T + 30, 1, job_from="J0")]
+    tx.intervals += [interval(T, T + 15), interval(T + 15, T + 25, MachineState.IDLE), interval(T + 25, T + 40)]
+    tx.statuses["m1"] = MachineStatus("m1", state=MachineState.RUNNING, since=T + 40, good_total=6)
+    tx.epochs[("gw1", EPOCH1)] = EpochRow("gw1", EPOCH1, [(1, 3), (5, 9)], True)
+    tx.gateways["gw1"] = GatewayRow("gw1", "s", online=True, birth=7, machines=["m1"], skew=0.1)
+    tx.gaps.append(GapRow(Gap("gw1", EPOCH1, 4, 4, "rejected", count=1), T + 30))
+    tx.dead_letters += [DeadLetter(T + i, f"t/{i}", b"x" * i, f"reason {i}") for i in range(3)]
+    return tx
+
+
+async def test_a_committed_round_is_read_back_and_survives_a_reopen(opener: Opener) -> None:
+    store = await opener()
+    empty = await store.load()
+    assert (empty.statuses, empty.epochs, empty.gateways, empty.dead_letters, empty.gaps) == ({}, [], {}, 0, 0)
+    await store.commit(a_round())
+    for s in (store, await opener()):  # the same answers from a second connection: it is on disk
+        loaded = await s.load()
+        assert loaded.statuses["m1"].good_total == 6 and loaded.statuses["m1"].state is MachineState.RUNNING
+        assert loaded.epochs == [EpochRow("gw1", EPOCH1, [(1, 3), (5, 9)], True)]
+        assert loaded.gateways["gw1"].skew == 0.1 and loaded.gateways["gw1"].machines == ["m1"]
+        assert (loaded.dead_letters, loaded.gaps) == (3, 1)
+        counts = await s.counts("m1", T, T + 60)
+        assert [(c.at, c.good, c.implausible, c.job_from) for c in counts] == [
+            (T + 10, 2, False, None), (T + 20, 3, True, None), (T + 30, 1, False, "J0")]
+        assert await s.counts(None, T + 15, T + 25) == [counts[1]]
+        assert [iv.state for iv in await s.intervals("m1", T + 10, T + 20)] == [MachineState.RUNNING,
+                                                                               MachineState.IDLE]
+        assert [iv.start for iv in await s.intervals_between(T + 10, T + 30)] == [T + 15, T + 25]
+        assert [iv.start for iv in await s.intervals_from("m1", T + 20, limit=2)] == [T + 15, T + 25]
+        (gap,) = await s.gaps("gw1")
+        assert (gap.gap.first, gap.gap.reason, gap.recorded_at) == (4, "rejected", T + 30)
+        assert await s.gaps("other") == []
+        letters = await s.dead_letters(limit=2)
+        assert [d.reason for d in letters] == ["reason 2", "reason 1"]  # newest first
+        assert [d.payload for d in await s.dead_letters(limit=2, offset=2)] == [b""]
+        assert s.problem() is None
+
+
+async def test_each_count_is_kept_once_per_edge_epoch_and_seq(opener: Opener) -> None:
+    store = await opener()
+    tx = Transaction(counts=[count(1, T + 10, 5)])
+    await store.commit(tx)
+    await store.commit(Transaction(counts=[count(1, T + 10, 5), count(2, T + 11, 1)]))  # a replay of seq 1
+    assert [c.good for c in await store.counts("m1", T, T + 60)] == [5, 1]
+
+
+async def test_a_failed_commit_leaves_nothing_behind(opener: Opener) -> None:
+    store = await opener()
+    tx = a_round()
+    tx.counts.append(count(9, T + 50, good=2**63))  # no store can keep that integer: the commit fails
+    with pytest.raises((OverflowError, ValueError)):
+        await store.commit(tx)
+    loaded = await store.load()
+    assert (loaded.statuses, loaded.epochs, loaded.dead_letters) == ({}, [], 0)
+    assert await store.counts(None, 0, T + 100) == []
+    await store.commit(a_round())  # the store is still usable
+    assert len(await store.counts(None, 0, T + 100)) == 3
+
+
+async def test_a_spliced_interval_is_replaced(opener: Opener) -> None:
+    store = await opener()
+    await store.commit(Transaction(intervals=[interval(T, T + 30)]))
+    await store.commit(Transaction(removed_intervals=[interval(T, T + 30)],
+                                   intervals=[interval(T, T + 10), interval(T + 10, T + 30, MachineState.FAULT)]))
+    assert [(iv.start, iv.state) for iv in await store.intervals("m1", T, T + 60)] == [
+        (T, MachineState.RUNNING), (T + 10, MachineState.FAULT)]
+
+
+async def test_alerts_notifications_and_deliveries(opener: Opener) -> None:
+    store = await opener()
+    fault = Condition(Rule.FAULT, "m1", Severity.CRITICAL, Texts("故障 7", "fault 7"), since=T, episode="7")
+    result = reconcile([], [fault], T)
+    (change,) = result.changes
+    tx = Transaction(alerts={change.alert.id: change.alert}, notifications=list(result.notifications))
+    tx.deliveries += [Delivery(n.id, target, "s", next_at=T) for n in result.notifications
+                      for target in ("mqtt", "wecom")]
+    await store.commit(tx)
+    (active,) = await store.active_alerts()
+    assert active.id == change.alert.id and active.message.zh == "故障 7"
+    assert [a.id for a in await store.alerts(status="open", rule="fault")] == [active.id]
+    assert await store.alerts(subject="other") == []
+    assert (await store.alert(active.id)) == active and await store.alert("nope") is None
+    due = await store.due_deliveries(T + 1, "wecom")
+    assert [(d.target, n.alert_id) for d, n in due] == [("wecom", active.id)]
+    assert await store.due_deliveries(T - 1, "wecom") == []  # not yet due
+    assert await store.next_delivery_at("mqtt") == T
+    delivery = due[0][0]
+    await store.update_deliveries([Delivery(delivery.notification_id, "wecom", "s", "sent", 1, T, T + 1, None)])
+    assert await store.due_deliveries(T + 5, "wecom") == []
+    assert await store.delivery_counts() == {"pending": 1, "sent": 1}
+    # the same notification row committed again (a replayed round) is kept once
+    await store.commit(Transaction(notifications=list(result.notifications)))
+    assert len(await store.due_deliveries(T + 5, "mqtt")) == 1
+
+
+async def test_retention_deletes_only_what_is_older(opener: Opener) -> None:
+    store = await opener()
+    await store.commit(a_round())
+    deleted = await store.purge(T + 20 + 14 * DAY, Retention(events_days=14, dead_letters_days=1, history_days=400))
+    assert deleted["messages"] == 1 and deleted["dead_letters"] == 3 and deleted["counts"] == 0
+    assert (await store.load()).dead_letters == 0
+    assert len(await store.counts(None, 0, T + 100)) == 3
