@@ -10,6 +10,7 @@ every route of the table against this rule.
 from __future__ import annotations
 
 from fastapi import Depends, FastAPI, Request
+from fastapi_offline import FastAPIOffline
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
@@ -18,15 +19,19 @@ from central.api.routes import alerts, gateways, health, machines, metrics, page
 from central.runtime import Central
 from plantpulse import __version__
 
-PUBLIC = frozenset({"/", "/static/{name}", "/healthz", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"})
+DOCS_STATIC = "/static-offline-docs"
+PUBLIC = frozenset({"/", "/static/{name}", "/healthz", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json",
+                    DOCS_STATIC})
 """Routes that carry no plant data: everything else needs a read key (unless ``api.open_reads``)."""
 
 
 def create_app(central: Central) -> FastAPI:
-    app = FastAPI(
+    # Swagger UI and ReDoc from the fastapi-offline package, not a CDN: a plant LAN has no internet
+    app = FastAPIOffline(
         title="plantpulse central",
         version=__version__,
         description="Live machine status, history, downtime and gateways (docs/central.md).",
+        static_url=DOCS_STATIC,
     )
     app.state.central = central
     for module in (machines, gateways, records, alerts, stream, metrics):

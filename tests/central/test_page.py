@@ -115,6 +115,29 @@ def test_page_and_its_files_are_served_from_central_only(
     assert "no file 'nope.js'" in central.http.get("/static/nope.js").json()["detail"]
 
 
+@pytest.mark.browser
+def test_api_docs_render_with_no_internet(
+    mosquitto: Mosquitto, central_factory: Callable[..., CentralProcess],
+    contexts: Callable[..., BrowserContext], tmp_path: Path,
+) -> None:
+    """/docs (Swagger UI) and /redoc load their scripts from central itself, not a CDN (issue 14)."""
+    central = central_factory(mosquitto, api={"open_reads": False, "keys": api_keys()})
+    for path in ("/docs", "/redoc"):
+        html = central.http.get(path).text
+        refs = re.findall(r'(?:src|href)="([^"]+)"', html)
+        assert refs and all(r.startswith("/") for r in refs), (path, refs)  # no https://cdn...
+        for ref in refs:
+            assert central.http.get(ref).status_code == 200, ref  # no key needed for the docs' files
+    context = contexts(locale="en-US")
+    context.route(re.compile(r"^https?://(?!127\.0\.0\.1)"), lambda route: route.abort())  # the plant LAN
+    page, problems = open_page(context, central.url)
+    page.goto(f"{central.url}/docs")
+    expect(page.locator(".opblock-summary-path").first).to_be_visible(timeout=SOON)
+    expect(page.get_by_text("/api/v1/machines", exact=True).first).to_be_visible()
+    page.screenshot(path=tmp_path / "docs.png")
+    assert not [p for p in problems if "outside request" in p], problems
+
+
 # ---------------------------------------------------------------------------------------------
 def test_tiles_languages_phone_and_board(
     mosquitto: Mosquitto, central_factory: Callable[..., CentralProcess],
