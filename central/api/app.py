@@ -10,9 +10,9 @@ every route of the table against this rule.
 from __future__ import annotations
 
 from fastapi import Depends, FastAPI, Request
-from fastapi_offline import FastAPIOffline
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi_offline import FastAPIOffline
 
 from central.api.deps import reader
 from central.api.routes import alerts, gateways, health, machines, metrics, pages, records, stream

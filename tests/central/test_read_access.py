@@ -35,7 +35,7 @@ def routes() -> list[tuple[str, str]]:
             flat.extend(contexts() if callable(contexts) else contexts)
     out = []
     for route in flat:
-        for method in sorted((route.methods or {"GET"}) - {"HEAD"}):
+        for method in sorted((getattr(route, "methods", None) or {"GET"}) - {"HEAD"}):
             out.append((method, str(route.path)))
     return out
 
