@@ -37,8 +37,11 @@ async def consumers() -> AsyncIterator[list[ReferenceConsumer]]:
 
 async def make_line(tmp_path: Path, broker: Mosquitto, plant: SimulatedPlant, consumers: list[ReferenceConsumer],
                     **edge_settings: Any) -> Line:
-    consumer = ReferenceConsumer(MqttConfig(host=broker.host, port=broker.port, keepalive=5, reconnect_max=1),
-                                 hold_max_age=3.0, replay_retry=1.0)
+    # the reference consumer plays central's part: it logs in as central
+    consumer = ReferenceConsumer(
+        MqttConfig.model_validate(broker.mqtt(broker.central_login(), keepalive=5, reconnect_max=1)),
+        hold_max_age=3.0, replay_retry=1.0,
+    )
     await consumer.start()
     consumers.append(consumer)
     settings: dict[str, Any] = {"count_interval": 0.5, "forward": {"resend_after": 3.0}}
