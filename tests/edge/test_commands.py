@@ -77,7 +77,7 @@ def test_config_section_resolves_and_checks_the_secret_file(tmp_path: Path) -> N
     for text, expect in (
         ("commands: {secret_file: short.key}\n", "commands.secret_file: the secret in .* 7 characters, at least 32"),
         ("commands: {secret_file: missing.key}\n", "commands.secret_file: cannot read"),
-        ("commands: {secret: abc}\n", r"commands.secret \(line 5\) is not a known setting \(did you mean 'secret_file'"),
+        ("commands: {secret: x}\n", r"commands.secret \(line 5\) is not a known setting \(did you mean 'secret_file'"),
         ("commands: {max_age: 0}\n", "commands.max_age .* greater than 0"),
     ):
         with pytest.raises(ConfigError, match=expect):
