@@ -15,6 +15,7 @@ from prometheus_client import CollectorRegistry
 from central.alerting import AlertEngine
 from central.alerts.alert import Alert
 from central.alertview import alert_view
+from central.commands import CommandSigner
 from central.config import CentralConfig
 from central.influx.writer import InfluxWriter
 from central.ingest.applier import Round
@@ -44,6 +45,8 @@ class Central:
         self.alerts: AlertEngine | None = None
         self.sender: Sender | None = None
         self.influx: InfluxWriter | None = InfluxWriter(cfg.influx, clock=clock) if cfg.influx else None
+        keys_dir = cfg.commands.keys_dir
+        self.signer: CommandSigner | None = CommandSigner(keys_dir) if keys_dir is not None else None
         self.metrics: CollectorRegistry = registry(self)
         # sha256 hex of each key -> (name, role); keys from env/files are read once, at start
         self.api_keys: dict[str, tuple[str, str]] = {k.digest(): (k.name, k.role) for k in cfg.api.keys}
@@ -62,7 +65,7 @@ class Central:
         self._store = await SqliteStore.open(self.cfg.store.path)
         ingest = self._ingest = IngestService(
             self.cfg.ingest, self.cfg.mqtt, self._store, self.catalog, rule=self.cfg.clock,
-            retention=self.cfg.store.retention(), clock=self.clock,
+            retention=self.cfg.store.retention(), clock=self.clock, signer=self.signer,
         )
         ingest.listeners.append(self.hub.on_round)
         if self.influx is not None:
