@@ -4,6 +4,7 @@
 VENV := .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
+DEMO_ARGS ?=
 
 .PHONY: test demo lint typecheck pytest bench clean
 
@@ -15,7 +16,7 @@ test:
 
 demo:
 	@scripts/setup.sh demo
-	$(BIN)/python -m plantpulse.demo
+	$(BIN)/python -m plantpulse.demo $(DEMO_ARGS)
 
 lint:
 	$(BIN)/ruff check .

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from central.alerts.config import AlertsConfig
 from central.alerts.targets import WebhookTarget
 from central.influx.config import InfluxConfig
+from central.ingest.commands import CommandsConfig
 from central.ingest.config import IngestConfig
 from central.progress.clock import ClockRule
 from central.progress.machines import MachinesConfig
@@ -98,6 +99,9 @@ class CentralConfig(_Strict):
     plant: MachinesConfig = Field(
         default_factory=MachinesConfig, description="lines (with shift calendars) and machines with their metadata"
     )
+    commands: CommandsConfig = Field(
+        default_factory=CommandsConfig, description="signing of the commands sent to gateways (docs/protocol.md)"
+    )
 
 
 def load_central_config(path: Path | str) -> CentralConfig:
@@ -119,4 +123,10 @@ def load_central_config(path: Path | str) -> CentralConfig:
         updates["mqtt"] = cfg.mqtt.model_copy(update={"password_file": base / cfg.mqtt.password_file})
     if cfg.influx is not None and cfg.influx.token_file is not None:
         updates["influx"] = cfg.influx.model_copy(update={"token_file": base / cfg.influx.token_file})
+    if cfg.commands.keys_dir is not None:
+        keys_dir = base / cfg.commands.keys_dir
+        if not keys_dir.is_dir():
+            raise ConfigError(f"{path}: commands.keys_dir: {keys_dir} is not a folder (create the keys with "
+                              "python -m plantpulse.broker_auth --sign, or remove the setting)")
+        updates["commands"] = cfg.commands.model_copy(update={"keys_dir": keys_dir})
     return cfg.model_copy(update=updates)

@@ -39,6 +39,10 @@ class _CentralCollector(Collector):
             "rounds": ("ingest transactions committed", c.rounds),
             "commit_seconds": ("seconds spent committing", c.commit_seconds),
         }
+        signer = ingest.signer
+        if signer is not None:
+            counters["commands_signed"] = ("commands to gateways signed with their key", signer.signed)
+            counters["commands_unsigned"] = ("commands sent unsigned: no usable key for the gateway", signer.unsigned)
         for name, (doc, value) in counters.items():
             family = CounterMetricFamily(f"plantpulse_central_{name}", doc)
             family.add_metric([], value)

@@ -31,6 +31,7 @@ from central.config import CentralConfig
 from central.influx.feed import InfluxFeed
 from central.influx.writer import InfluxWriter
 from central.ingest.applier import Round
+from central.ingest.commands import CommandSigner
 from central.ingest.live import LiveState
 from central.ingest.service import IngestService, Listener
 from central.metrics import registry
@@ -63,9 +64,10 @@ class Central:
         if self.influx is not None:
             listeners.append(self.influx.on_round)
         listeners.append(self._wake_sender)
+        keys_dir = cfg.commands.keys_dir
         self.ingest = IngestService(
             cfg.ingest, cfg.mqtt, store, self.live, rule=cfg.clock, retention=cfg.store.retention(), clock=clock,
-            hook=self.alerts, listeners=listeners,
+            hook=self.alerts, listeners=listeners, signer=CommandSigner(keys_dir) if keys_dir is not None else None,
         )
         self.sender = Sender(store, cfg.notify.webhooks, tz=ZoneInfo(cfg.plant.timezone), lang=cfg.notify.lang,
                              link=self.ingest.link, clock=clock)

@@ -27,10 +27,11 @@ from edge.collectors.machine_config import COUNTER_TAGS, TAG_NAMES, MachineBase,
 from edge.collectors.modbus_config import ModbusMachine, ModbusTag, ModbusTags, Table
 from edge.collectors.opcua_config import OpcuaMachine, OpcuaTag, OpcuaTags
 from edge.events import Raw, TrackerConfig
-from edge.settings import BufferConfig, ForwardConfig, HealthConfig
+from edge.settings import BufferConfig, CommandsConfig, ForwardConfig, HealthConfig
 from plantpulse.configfile import ConfigError, load_yaml_model, parse_yaml_model
 from plantpulse.mqtt import MqttConfig
 from protocol.models import ID_PATTERN, MachineState
+from protocol.signing import read_secret
 
 __all__ = [
     "COUNTER_TAGS", "TAG_NAMES", "EdgeConfig", "Machine", "MachineBase", "ModbusMachine", "ModbusTag", "ModbusTags",
@@ -59,6 +60,9 @@ class EdgeConfig(Strict):
     buffer: BufferConfig = Field(default_factory=BufferConfig, description="bounds of the durable outbox")
     forward: ForwardConfig = Field(default_factory=ForwardConfig, description="how events are sent")
     health: HealthConfig = Field(default_factory=HealthConfig, description="health messages, snapshots, /metrics")
+    commands: CommandsConfig = Field(
+        default_factory=CommandsConfig, description="which commands from central to act on (signature, age)"
+    )
 
     @model_validator(mode="after")
     def _unique(self) -> EdgeConfig:
@@ -128,6 +132,15 @@ def _finish(cfg: EdgeConfig, base_dir: Path) -> EdgeConfig:
         cfg.mqtt.password()  # fail at start, not at the first connect, when the secret is missing
     except ValueError as exc:
         raise ConfigError(f"mqtt: {exc}") from None
+    secret_file = cfg.commands.secret_file
+    if secret_file is not None:
+        if not secret_file.is_absolute():
+            secret_file = base_dir / secret_file
+            cfg.commands = cfg.commands.model_copy(update={"secret_file": secret_file})
+        try:
+            read_secret(secret_file, "commands.secret_file")
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
     for i, machine in enumerate(cfg.machines):
         if not isinstance(machine, OpcuaMachine):
             continue

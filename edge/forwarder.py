@@ -7,7 +7,10 @@ confirms it (``cmd/ack``) and the outbox deletes it. So the forwarder:
   sent but unconfirmed (a week of backlog never floods the broker's queue for the consumer);
 * starts again from the oldest unconfirmed event on every (re)connect and whenever no
   confirmation arrived for ``resend_after`` seconds (a lost tail is otherwise never noticed);
-* answers ``cmd/replay`` from what the outbox holds, and applies ``cmd/ack`` by deleting.
+* answers ``cmd/replay`` from what the outbox holds, and applies ``cmd/ack`` by deleting, but
+  only seqs this process has published (or that lie in a reported dropped range, which holds no
+  events): an ack claiming more, forged or buggy, never deletes an event nobody has seen. After
+  a restart that clips genuine acks until the resend reaches them; they are simply sent again.
 
 Batches are built by joining the stored wire payloads: no event is serialised twice.
 """
@@ -25,15 +28,30 @@ from edge.buffer.outbox import Outbox
 from edge.buffer.records import StoredEvent
 from edge.settings import ForwardConfig
 from plantpulse.mqtt import MqttLink
-from protocol.models import Ack, Replay
+from protocol.models import Ack, CountEvent, Replay, SeqRange
+from protocol.ranges import Range, RangeSet
 
 log = logging.getLogger(__name__)
+
+_LOG_EVERY = 60.0  # seconds between two notes about clipped acks
 
 
 def batch_payload(edge_id: str, epoch: str, sent_at: float, events: list[StoredEvent]) -> bytes:
     """An ``EventBatch`` message, joined from stored payloads (valid protocol v1 JSON)."""
     head = json.dumps({"v": 1, "edge_id": edge_id, "epoch": epoch, "sent_at": sent_at})
     return head[:-1].encode() + b', "events": [' + b",".join(e.payload for e in events) + b"]}"
+
+
+def highest_seq(events: list[StoredEvent]) -> int:
+    """The highest seq a batch stands for: its last seq, or a seq a merged count event absorbed
+    (absorbed seqs lie above their event's own; only a full outbox merges, so parsing is rare)."""
+    top = events[-1].seq
+    for e in events:
+        if e.kind == "count" and b'"absorbed"' in e.payload:
+            event = e.event()
+            if isinstance(event, CountEvent) and event.absorbed:
+                top = max(top, *event.absorbed)
+    return top
 
 
 class Forwarder:
@@ -60,6 +78,9 @@ class Forwarder:
         self.published_events = 0
         self.resends = 0
         self.replayed_events = 0
+        self.max_sent = 0  # highest seq this process has published, absorbed ones included (one epoch)
+        self.clipped_acks = 0
+        self._clip_logged = -_LOG_EVERY
         self._progress = asyncio.Event()
         self._last_progress = time.monotonic()
         self._confirmed = outbox.stats().confirmed_seq
@@ -82,7 +103,7 @@ class Forwarder:
                 log.info("ignoring %s for epoch %s (ours is %s)", type(cmd).__name__, cmd.epoch, self.outbox.epoch)
                 continue
             if isinstance(cmd, Ack):
-                await self.outbox.confirm((r.first, r.last) for r in cmd.applied)
+                await self.outbox.confirm(self._confirmable(cmd.applied))
                 confirmed = self.outbox.stats().confirmed_seq
                 if confirmed > self._confirmed:
                     self._confirmed = confirmed
@@ -90,6 +111,22 @@ class Forwarder:
                 self._progress.set()
             else:
                 await self._replay(cmd)
+
+    def _confirmable(self, applied: list[SeqRange]) -> list[Range]:
+        """The part of an ack that may delete: seqs up to ``max_sent``, and reported dropped ranges."""
+        allowed = RangeSet([(d.first, d.last) for d in self.outbox.dropped if d.epoch == self.outbox.epoch])
+        if self.max_sent:
+            allowed.add(1, self.max_sent)
+        out = [(max(r.first, a), min(r.last, b)) for r in applied for a, b in allowed
+               if max(r.first, a) <= min(r.last, b)]
+        # allowed ranges are disjoint, so an applied range is kept whole iff its pieces add up to it
+        if sum(b - a + 1 for a, b in out) < sum(r.last - r.first + 1 for r in applied):
+            self.clipped_acks += 1
+            if time.monotonic() - self._clip_logged >= _LOG_EVERY:
+                self._clip_logged = time.monotonic()
+                log.info("an ack covers seqs this gateway has not sent since it started (highest sent: %d): "
+                         "they stay until sent and confirmed (%d such acks so far)", self.max_sent, self.clipped_acks)
+        return out
 
     async def _replay(self, cmd: Replay) -> None:
         events = await self.outbox.get_range(cmd.first, cmd.last)
@@ -99,6 +136,7 @@ class Forwarder:
             chunk = events[i : i + self.cfg.batch_max]
             self.link.publish(self.events_topic, batch_payload(self.edge_id, self.outbox.epoch, self.clock(), chunk))
             self.replayed_events += len(chunk)
+            self.max_sent = max(self.max_sent, highest_seq(chunk))
 
     # ----------------------------------------------------------------- sending
     async def run(self) -> None:
@@ -131,6 +169,7 @@ class Forwarder:
                     self.events_topic, batch_payload(self.edge_id, self.outbox.epoch, self.clock(), batch)
                 )
                 self.sent_upto = batch[-1].seq
+                self.max_sent = max(self.max_sent, highest_seq(batch))
                 self.published_batches += 1
                 self.published_events += len(batch)
                 return

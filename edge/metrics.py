@@ -47,7 +47,14 @@ class _GatewayCollector(Collector):
         yield gauge("clock_seconds", "the edge's clock (compare with yours for skew)", health.ts)
         yield counter("coalesced_events", "count events merged when the outbox was full", health.coalesced_total)
         yield counter("dropped_events", "events dropped when the outbox or disk was full", health.dropped_total)
-        yield counter("bad_commands", "commands from the consumer that were not valid", self.gateway.bad_commands)
+        refused = CounterMetricFamily(
+            "plantpulse_edge_commands_refused",
+            "commands from the consumer that were ignored: invalid, unsigned, bad_signature, too_old",
+            labels=["edge_id", "reason"],
+        )
+        for reason, n in self.gateway.commands.refused.items():
+            refused.add_metric([health.edge_id, reason], n)
+        yield refused
         per = ["edge_id", "machine_id"]
         reachable = GaugeMetricFamily("plantpulse_edge_machine_reachable", "1 if the PLC answers", labels=per)
         p50 = GaugeMetricFamily("plantpulse_edge_poll_latency_p50_ms", "poll latency median (ms)", labels=per)

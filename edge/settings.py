@@ -7,6 +7,8 @@ of about 50 machines.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import BaseModel, ConfigDict, Field
 
 
@@ -44,3 +46,18 @@ class HealthConfig(_Strict):
         None, ge=0, le=65535, description="serve Prometheus /metrics on this port (omit for none; 0 = any free)"
     )
     metrics_host: str = Field("127.0.0.1", description="address the /metrics server listens on")
+
+
+class CommandsConfig(_Strict):
+    """Which commands (cmd/ack, cmd/replay) the gateway acts on (docs/protocol.md, "Signed commands")."""
+
+    secret_file: Path | None = Field(
+        None,
+        description="file whose first line is this gateway's command secret (32+ characters, e.g. written by "
+        "python -m plantpulse.broker_auth --sign); when set, unsigned or wrongly signed commands are ignored",
+    )
+    max_age: float | None = Field(
+        None, gt=0,
+        description="seconds: ignore commands whose ts is older than this by the gateway's clock, e.g. 3600 "
+        "(omit for no limit: edge clocks can be wrong)",
+    )

@@ -5,10 +5,16 @@ protocol and central each run as their own process with their own config file (g
 ``var/demo/`` from ``simulators/plants/demo.yaml`` and ``examples/demo-*.yaml``). Every line they
 print goes to the terminal and to ``var/demo/demo.log`` with a prefix per process. Ctrl-C stops
 every process it started, in reverse order, and waits for each.
+
+Secure by default, as a plant should run it: the broker refuses anonymous clients and applies the
+per-gateway ACL, each process logs in with its own password, and central signs its commands, all
+generated at start by ``plantpulse.broker_auth`` into ``var/demo/auth`` (git-ignored).
+``--open`` is the explicit choice of an anonymous broker and unsigned commands.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import getpass
@@ -24,6 +30,8 @@ from pathlib import Path
 from typing import IO, Any
 
 import yaml
+
+from plantpulse.broker_auth import CENTRAL_USER, gateway_user, provision
 
 REPO = Path(__file__).resolve().parents[1]
 VAR = REPO / "var" / "demo"
@@ -52,30 +60,50 @@ def _mosquitto() -> str:
     raise DemoError("mosquitto is not installed: run `make demo` (it installs it) or `sudo apt-get install mosquitto`")
 
 
-def _write_configs() -> dict[str, Path]:
-    """The demo's config files, generated from the examples with the private broker and var/demo paths."""
+def _write_configs(open_mode: bool = False) -> dict[str, Path]:
+    """The demo's config files, generated from the examples with the private broker and var/demo paths.
+
+    Unless ``open_mode``: passwords, the per-gateway ACL and command keys in var/demo/auth, and
+    every service configured to use its own (docs/protocol.md, "Broker security").
+    """
     files: dict[str, Path] = {}
+    auth = VAR / "auth"
+    edges: dict[str, dict[str, Any]] = {
+        proto: yaml.safe_load((REPO / f"examples/demo-{proto}.yaml").read_text()) for proto in ("modbus", "opcua")
+    }
+    if not open_mode:
+        for site in sorted({cfg["site"] for cfg in edges.values()}):
+            provision(auth, site, [cfg["edge_id"] for cfg in edges.values() if cfg["site"] == site], sign=True)
     (VAR / "mosquitto").mkdir(parents=True, exist_ok=True)
     conf = VAR / "mosquitto.conf"
+    access = ["allow_anonymous true"] if open_mode else [
+        "allow_anonymous false", f"password_file {auth / 'mosquitto/passwd'}", f"acl_file {auth / 'mosquitto/acl'}"]
     conf.write_text(
         "\n".join([
-            f"listener {BROKER_PORT} 127.0.0.1", "allow_anonymous true", "persistence true",
-            # started as root, mosquitto would switch to its own user and could not write var/demo
+            f"listener {BROKER_PORT} 127.0.0.1", *access, "persistence true",
+            # started as root, mosquitto would switch to its own user and could not read var/demo
             f"user {getpass.getuser()}",
             f"persistence_location {VAR / 'mosquitto'}/", "max_queued_messages 100000", "set_tcp_nodelay true",
             "log_type error", "log_type warning", "log_type notice", "log_dest stderr",
         ]) + "\n"
     )
     files["mosquitto"] = conf
-    for proto in ("modbus", "opcua"):
-        cfg: dict[str, Any] = yaml.safe_load((REPO / f"examples/demo-{proto}.yaml").read_text())
+    for proto, cfg in edges.items():
         cfg["mqtt"] = {"host": "127.0.0.1", "port": BROKER_PORT}
+        if not open_mode:
+            own = auth / "edge" / cfg["site"] / cfg["edge_id"]
+            cfg["mqtt"].update(username=gateway_user(cfg["site"], cfg["edge_id"]),
+                               password_file=str(own / "mqtt.pw"))
+            cfg["commands"] = {"secret_file": str(own / "command.key")}
         cfg["data_dir"] = str(VAR / f"edge-{proto}")
         path = VAR / f"edge-{proto}.yaml"
         path.write_text(yaml.safe_dump(cfg, sort_keys=False, allow_unicode=True))
         files[f"edge-{proto}"] = path
     central: dict[str, Any] = yaml.safe_load((REPO / "examples/demo-central.yaml").read_text())
     central["mqtt"] = {"host": "127.0.0.1", "port": BROKER_PORT}
+    if not open_mode:
+        central["mqtt"].update(username=CENTRAL_USER, password_file=str(auth / "central/mqtt.pw"))
+        central["commands"] = {"keys_dir": str(auth / "central/command-keys")}
     central["store"] = {"path": str(VAR / "central.sqlite")}
     path = VAR / "central.yaml"
     path.write_text(yaml.safe_dump(central, sort_keys=False, allow_unicode=True))
@@ -148,7 +176,7 @@ async def _wait_file(demo: Demo, path: Path, what: str, seconds: float = 90.0) -
     return data
 
 
-async def run(stop: asyncio.Event) -> int:
+async def run(stop: asyncio.Event, *, open_mode: bool = False) -> int:
     for port, what in ((BROKER_PORT, "the demo's MQTT broker"), (8080, "central's page and API"),
                        (8081, "the simulators' control API")):
         if not _port_free(port):
@@ -156,7 +184,7 @@ async def run(stop: asyncio.Event) -> int:
     shutil.rmtree(VAR, ignore_errors=True)  # every demo starts from a clean plant and empty stores
     VAR.mkdir(parents=True)
     key = secrets.token_urlsafe(16)
-    files = _write_configs()
+    files = _write_configs(open_mode)
     py = sys.executable
     with (VAR / "demo.log").open("w", encoding="utf-8") as log:
         demo = Demo(log)
@@ -177,7 +205,14 @@ async def run(stop: asyncio.Event) -> int:
                 f"  live status page 实时状态页面   {url}/",
                 f"  API                            {url}/api/v1/machines   (docs: {url}/docs)",
                 "  simulated plant control        http://127.0.0.1:8081/api/machines",
-                f"  MQTT broker                    127.0.0.1:{BROKER_PORT}",
+                f"  MQTT broker                    127.0.0.1:{BROKER_PORT}  " + (
+                    "OPEN: anonymous clients, unsigned commands (--open)" if open_mode else
+                    "passwords + per-gateway ACL, signed commands"),
+                *([] if open_mode else [
+                    f"  MQTT logins, ACL, keys         {VAR / 'auth'}",
+                    f"  watch the traffic              mosquitto_sub -p {BROKER_PORT} -u {CENTRAL_USER} "
+                    f"-P \"$(cat {VAR / 'auth/central/mqtt.pw'})\" -t 'plantpulse/v1/#' -v",
+                ]),
                 f"  write key 写入密钥 (acknowledge) {key}",
                 "  break a machine 注入故障:  curl -X POST http://127.0.0.1:8081/api/machines/cnc-01/fault "
                 "-H 'content-type: application/json' -d '{\"code\": 101}'",
@@ -194,14 +229,19 @@ async def run(stop: asyncio.Event) -> int:
             await demo.stop()
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m plantpulse.demo", description="run the plantpulse demo")
+    parser.add_argument("--open", action="store_true",
+                        help="an anonymous broker and unsigned commands (to poke at the traffic; never on a plant LAN)")
+    args = parser.parse_args(argv)
+
     async def go() -> int:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         try:
-            return await run(stop)
+            return await run(stop, open_mode=args.open)
         except DemoError as exc:
             print(f"demo: {exc}", file=sys.stderr)
             return 1

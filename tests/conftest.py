@@ -29,7 +29,8 @@ def broker_factory(tmp_path: Path) -> Iterator[Callable[..., Mosquitto]]:
 
 @pytest.fixture
 def mosquitto(broker_factory: Callable[..., Mosquitto]) -> Mosquitto:
-    """A private anonymous broker without persistence on a free loopback port."""
+    """A private broker without persistence on a free loopback port, secured like the shipped one:
+    passwords and the per-gateway ACL (tests/fixtures/mosquitto.py)."""
     return broker_factory()
 
 

@@ -24,6 +24,7 @@ from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from central.ingest.applier import Applier, Round
+from central.ingest.commands import CommandSigner
 from central.ingest.config import IngestConfig
 from central.ingest.live import LiveState
 from central.ingest.messages import MAX_REASON, Incoming
@@ -63,9 +64,11 @@ class IngestService:
         clock: Callable[[], float] = time.time,
         hook: RoundHook | None = None,
         listeners: Sequence[Listener] = (),
+        signer: CommandSigner | None = None,
     ) -> None:
         """Call inside the event loop (the MQTT link binds to it); ``start`` restores and connects."""
         self.cfg = cfg
+        self.signer = signer  # signs cmd/ack and cmd/replay for gateways with a key
         self.store = store
         self.rule = rule
         self.retention = retention
@@ -214,7 +217,8 @@ class IngestService:
                 link.ack(mid, qos)
         for site, edge_id, req in rnd.replays:
             msg = Replay(edge_id=edge_id, epoch=req.epoch, first=req.first, last=req.last, ts=self.clock())
-            link.publish(topics.gateway_topic(site, edge_id, "cmd/replay"), msg.model_dump_json().encode())
+            topic = topics.gateway_topic(site, edge_id, "cmd/replay")
+            link.publish(topic, self._signed(site, edge_id, topic, msg.model_dump_json().encode()))
         self._confirm |= rnd.confirm
         for listener in self.listeners:
             try:
@@ -240,4 +244,9 @@ class IngestService:
                 continue
             ack = Ack(edge_id=edge_id, epoch=epoch, ts=self.clock(),
                       applied=[SeqRange(first=a, last=b) for a, b in ranges])
-            link.publish(topics.gateway_topic(gw.site, edge_id, "cmd/ack"), ack.model_dump_json().encode())
+            topic = topics.gateway_topic(gw.site, edge_id, "cmd/ack")
+            link.publish(topic, self._signed(gw.site, edge_id, topic, ack.model_dump_json().encode()))
+
+    def _signed(self, site: str, edge_id: str, topic: str, payload: bytes) -> bytes:
+        """A command as sent: signed when signing is configured (docs/protocol.md, "Signed commands")."""
+        return payload if self.signer is None else self.signer.sign(site, edge_id, topic, payload)

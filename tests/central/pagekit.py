@@ -55,6 +55,9 @@ class HandGateway:
     def __init__(self, broker: Mosquitto, edge_id: str = "gw1", site: str = "s1") -> None:
         self.edge_id, self.site, self.epoch, self.birth, self.seq = edge_id, site, EPOCH1, 1, 0
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"hand-{edge_id}")
+        login = broker.gateway_login(site, edge_id)  # it logs in as the gateway it plays
+        if login is not None:
+            login.apply(self.client)
         self.client.connect(broker.host, broker.port)
         self.client.loop_start()
 

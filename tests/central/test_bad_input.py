@@ -14,13 +14,15 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from protocol.models import CountEvent, EventBatch, MachineState, StateEvent, Status
 from tests.fixtures.ids import EPOCH1
-from tests.fixtures.mosquitto import Mosquitto
+from tests.fixtures.mosquitto import Login, Mosquitto
 from tests.fixtures.services import CentralProcess
 from tests.fixtures.waiting import wait_until
 
 
-def publisher(broker: Mosquitto) -> mqtt.Client:
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="hand-made")
+def publisher(broker: Mosquitto, login: Login | None) -> mqtt.Client:
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"hand-made-{login.username if login else 'anon'}")
+    if login is not None:
+        login.apply(client)
     client.connect(broker.host, broker.port)
     client.loop_start()
     return client
@@ -34,7 +36,11 @@ def test_malformed_and_spoofed_messages_are_dead_lettered(
     mosquitto: Mosquitto, central_factory: Callable[..., CentralProcess]
 ) -> None:
     central = central_factory(mosquitto)
-    client = publisher(mosquitto)
+    # what the broker lets through: a buggy gw1, a buggy gw2 claiming to be gw1, and (only the
+    # tests' superuser may write there) a message under the reserved name _central
+    client = publisher(mosquitto, mosquitto.gateway_login("s1", "gw1"))
+    gw2 = publisher(mosquitto, mosquitto.gateway_login("s1", "gw2"))
+    admin = publisher(mosquitto, mosquitto.admin_login())
     try:
         now = time.time()
         birth = Status(edge_id="gw1", online=True, birth=1, ts=now, epoch=EPOCH1, machines=["m1"])
@@ -50,8 +56,8 @@ def test_malformed_and_spoofed_messages_are_dead_lettered(
         send(client, "plantpulse/v1/s1/gw1/events", '{"v": 1, "edge_id": "gw1"}')
         send(client, "plantpulse/v1/s1/gw1/events", negative.model_dump_json().replace('"good":3', '"good":-3'))
         send(client, "plantpulse/v1/s1/gw1/status", '{"v": 2, "edge_id": "gw1", "online": true}')
-        send(client, "plantpulse/v1/s1/gw2/events", good.model_dump_json())  # gw1 speaking for gw2
-        send(client, "plantpulse/v1/s1/_central/events", good.model_dump_json())  # the reserved name
+        send(gw2, "plantpulse/v1/s1/gw2/events", good.model_dump_json())  # gw2 speaking for gw1
+        send(admin, "plantpulse/v1/s1/_central/events", good.model_dump_json())  # the reserved name
         send(client, "plantpulse/v1/s1/gw1/events", good.model_dump_json())  # ingest goes on
         wait_until(lambda: central.machine("m1")["good_total"] == 3, 10, what="the valid batch applied")
         letters = wait_until(lambda: (d := central.get("/api/v1/dead-letters")["dead_letters"]) and len(d) >= 6 and d,
@@ -69,8 +75,9 @@ def test_malformed_and_spoofed_messages_are_dead_lettered(
         # the spoofed batch changed nothing: there is no gateway gw2
         assert central.http.get("/api/v1/gateways/gw2").status_code == 404
     finally:
-        client.loop_stop()
-        client.disconnect()
+        for c in (client, gw2, admin):
+            c.loop_stop()
+            c.disconnect()
 
 
 def test_api_answers_4xx_with_a_reason(mosquitto: Mosquitto, central_factory: Callable[..., CentralProcess]) -> None:
@@ -99,7 +106,7 @@ def test_stale_will_does_not_mark_a_reconnected_gateway_offline(
     mosquitto: Mosquitto, central_factory: Callable[..., CentralProcess]
 ) -> None:
     central = central_factory(mosquitto)
-    client = publisher(mosquitto)
+    client = publisher(mosquitto, mosquitto.gateway_login("s1", "gw1"))
     try:
         now = time.time()
         birth2 = Status(edge_id="gw1", online=True, birth=2, ts=now, epoch=EPOCH1, machines=["m1"])

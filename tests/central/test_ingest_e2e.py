@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from plantpulse.broker_auth import provision
 from tests.fixtures.line import MACHINES, Line, edge_machines, plant_yaml
 from tests.fixtures.mosquitto import Mosquitto
 from tests.fixtures.plant import SimulatedPlant
@@ -85,16 +86,24 @@ async def test_central_killed_and_broker_restarted_while_away_totals_stay_exact(
         line.edge.stop()
 
 
+@pytest.mark.parametrize("signed", [False, True], ids=["unsigned", "signed"])
 async def test_a_gap_left_by_the_broker_is_closed_by_a_replay(
     tmp_path: Path, broker_factory: Callable[..., Mosquitto], plant_factory: Callable[[str], SimulatedPlant],
-    central_factory: Callable[..., CentralProcess],
+    central_factory: Callable[..., CentralProcess], signed: bool,
 ) -> None:
     # the broker keeps only 3 messages for an absent central: the rest of the backlog is dropped
     # there, and when central returns the live stream runs ahead of what it has
     broker = broker_factory(max_queued_messages=3)
-    central = central_factory(broker)
+    central_settings: dict[str, Any] = {}
+    edge_settings: dict[str, Any] = {}
+    if signed:  # central's signed replay requests (and acks) are what closes the gap
+        provision(tmp_path / "keys", "t", ["gw1"], sign=True)
+        central_settings["commands"] = {"keys_dir": str(tmp_path / "keys/central/command-keys")}
+        edge_settings["commands"] = {"secret_file": str(tmp_path / "keys/edge/t/gw1/command.key")}
+    central = central_factory(broker, **central_settings)
+    # resend_after 60: only a replay can close the gap within the test's deadline
     line = central_line(tmp_path, broker, plant_factory(plant_yaml()), central,
-                        forward={"batch_max": 5, "resend_after": 60.0})
+                        forward={"batch_max": 5, "resend_after": 60.0}, **edge_settings)
     try:
         await line.start()
         await produce(line, 10)
@@ -105,6 +114,9 @@ async def test_a_gap_left_by_the_broker_is_closed_by_a_replay(
         assert metric(central, "replays_asked") > 0
         assert central.get("/api/v1/gaps")["gaps"] == []
         assert central.gateway("gw1")["missing"] == []
+        assert "ignoring a command" not in line.edge.process.log_text()
+        if signed:
+            assert metric(central, "commands_signed") > 0 and metric(central, "commands_unsigned") == 0
     finally:
         line.edge.stop()
 

@@ -30,7 +30,7 @@ from tests.fixtures.waiting import async_wait_until
 
 def config(broker: Mosquitto, tmp_path: Path) -> CentralConfig:
     return CentralConfig.model_validate({
-        "mqtt": {"host": broker.host, "port": broker.port, "keepalive": 5, "reconnect_max": 1},
+        "mqtt": broker.mqtt(broker.central_login(), keepalive=5, reconnect_max=1),
         "store": {"path": str(tmp_path / "central.sqlite")},
         "ingest": {"ack_interval": 0.05},
     })
@@ -47,6 +47,9 @@ class Gateway:
             [(r["first"], r["last"]) for r in json.loads(m.payload)["applied"]]
         )
         self.client.on_subscribe = lambda *args: self.subscribed.set()
+        login = broker.gateway_login("s", "gw1")  # it logs in as the gateway it plays
+        if login is not None:
+            login.apply(self.client)
         self.client.connect(broker.host, broker.port)
         self.client.subscribe("plantpulse/v1/s/gw1/cmd/ack", qos=1)
         self.client.loop_start()

@@ -46,6 +46,9 @@ def test_stream_snapshot_server_time_and_one_update_per_machine_per_interval(
     reader.start()
     wait_until(lambda: events and events[0][0] == "snapshot", 10, what="the snapshot on connect")
     client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="backlog")
+    login = mosquitto.gateway_login("s", "gw1")  # a hand-made gateway gw1 with a backlog
+    assert login is not None
+    login.apply(client)
     client.connect(mosquitto.host, mosquitto.port)
     client.loop_start()
     try:

@@ -37,8 +37,11 @@ async def consumers() -> AsyncIterator[list[ReferenceConsumer]]:
 
 async def make_line(tmp_path: Path, broker: Mosquitto, plant: SimulatedPlant, consumers: list[ReferenceConsumer],
                     **edge_settings: Any) -> Line:
-    consumer = ReferenceConsumer(MqttConfig(host=broker.host, port=broker.port, keepalive=5, reconnect_max=1),
-                                 hold_max_age=3.0, replay_retry=1.0)
+    # the reference consumer plays central's part: it logs in as central
+    consumer = ReferenceConsumer(
+        MqttConfig.model_validate(broker.mqtt(broker.central_login(), keepalive=5, reconnect_max=1)),
+        hold_max_age=3.0, replay_retry=1.0,
+    )
     await consumer.start()
     consumers.append(consumer)
     settings: dict[str, Any] = {"count_interval": 0.5, "forward": {"resend_after": 3.0}}
@@ -104,12 +107,19 @@ async def test_gateway_killed_mid_production_restarts_exactly(
     try:
         await line.start()
         kills: list[float] = []
-        for _ in range(3):
+
+        def stops_seen() -> int:
+            return min(sum(s.reason == "gateway stopped" for s in line.consumer.states(m)) for m in line.machines)
+
+        for n in range(1, 4):
             await produce(line, 15)
             line.edge.kill9()  # no flush, no goodbye: like a power loss
             kills.append(time.time())
             await produce(line, 10)
             line.edge.start()
+            # the restarted gateway is up and said so before the next kill (on a loaded machine its
+            # start can take longer than 15 parts: a kill before it ran would merge two outages)
+            await async_wait_until(lambda n=n: stops_seen() >= n, 30, what=f"restart {n} reported")  # type: ignore[misc]
         await line.expect_exact_totals()
         # nobody watched the machines while the gateway was down: their history says so
         for m in line.machines:

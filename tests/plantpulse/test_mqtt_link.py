@@ -12,7 +12,8 @@ from tests.fixtures.waiting import async_wait_until
 
 
 async def test_publish_resolves_on_puback_and_messages_arrive(mosquitto: Mosquitto) -> None:
-    cfg = MqttConfig(host=mosquitto.host, port=mosquitto.port)
+    # MqttLink is a generic client: tested on arbitrary topics, as the tests' superuser
+    cfg = MqttConfig.model_validate(mosquitto.mqtt(mosquitto.admin_login()))
     got: list[tuple[str, bytes]] = []
     sub = MqttLink(cfg, "sub", subscriptions=[("t/#", 1)])
     sub.on_message = lambda topic, payload, mid, qos: got.append((topic, payload))
@@ -55,7 +56,7 @@ async def test_acl_refusal_raises(broker_factory: Callable[..., Mosquitto], monk
 
 
 async def test_reconnect_registers_a_new_will_each_time(mosquitto: Mosquitto) -> None:
-    cfg = MqttConfig(host=mosquitto.host, port=mosquitto.port, reconnect_max=1)
+    cfg = MqttConfig.model_validate(mosquitto.mqtt(mosquitto.admin_login(), reconnect_max=1))
     wills: list[int] = []
 
     def will() -> tuple[str, bytes]:
