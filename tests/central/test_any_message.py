@@ -24,7 +24,7 @@ from pydantic import BaseModel, ValidationError
 from protocol.models import Health, Snapshot, Status
 from tests.central.test_ingest_e2e import central_line, produce
 from tests.fixtures.line import plant_yaml
-from tests.fixtures.mosquitto import Mosquitto
+from tests.fixtures.mosquitto import Login, Mosquitto
 from tests.fixtures.plant import SimulatedPlant
 from tests.fixtures.services import CentralProcess
 from tests.fixtures.waiting import wait_until
@@ -36,8 +36,10 @@ BOUNDARIES: list[object] = [0, -1, 2**53, 2**53 + 1, 2**63 - 1, 2**63, 2**70, -(
                             "x" * 256, "x" * 257, "x" * 100_000, "", None, True, [], {}]
 
 
-def publisher(broker: Mosquitto) -> mqtt.Client:
+def publisher(broker: Mosquitto, login: Login | None) -> mqtt.Client:
     client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"hand-made-{uuid.uuid4().hex[:6]}")
+    if login is not None:
+        login.apply(client)
     client.connect(broker.host, broker.port)
     client.loop_start()
     return client
@@ -121,7 +123,9 @@ def test_every_field_of_every_message_at_its_boundaries(
     mosquitto: Mosquitto, central_factory: Callable[..., CentralProcess],
 ) -> None:
     central = central_factory(mosquitto, ingest={"hold_max_age": 60})
-    client = publisher(mosquitto)
+    # two thousand made-up gateways: the tests' superuser stands in for each (the broker's ACL is not
+    # what is tested here, central's handling of what gets through is)
+    client = publisher(mosquitto, mosquitto.admin_login())
     now = time.time()
     cases: list[tuple[str, str, bool]] = []  # (topic, kind/field/value, expected valid)
     try:
@@ -219,7 +223,7 @@ async def test_attacks_on_a_real_gateways_topic_leave_central_healthy_and_totals
     central = central_factory(mosquitto, ingest={"hold_max_age": 3.0},
                               plant={"machines": [{"id": "fake", "ideal_cycle_time": 10.0}]})
     line = central_line(tmp_path, mosquitto, plant_factory(plant_yaml()), central)
-    client = publisher(mosquitto)
+    client = publisher(mosquitto, mosquitto.gateway_login("t", "gw1"))  # a buggy (or stolen) gateway
     topic = "plantpulse/v1/t/gw1/events"
     try:
         await line.start()

@@ -35,7 +35,7 @@ from tests.fixtures.waiting import async_wait_until, wait_until
 
 def config(broker: Mosquitto, tmp_path: Path) -> CentralConfig:
     return CentralConfig.model_validate({
-        "mqtt": {"host": broker.host, "port": broker.port, "keepalive": 5, "reconnect_max": 1},
+        "mqtt": broker.mqtt(broker.central_login(), keepalive=5, reconnect_max=1),
         "store": {"path": str(tmp_path / "central.sqlite")},
         "ingest": {"ack_interval": 0.05, "client_id": "survivor"},
     })
@@ -52,6 +52,9 @@ class Gateway:
         self.client.on_message = lambda c, u, m: self.acks.append(
             [(r["first"], r["last"]) for r in json.loads(m.payload)["applied"]])
         self.client.on_subscribe = lambda *args: subscribed.set()
+        login = broker.gateway_login("s", edge_id)  # it logs in as the gateway it plays
+        if login is not None:
+            login.apply(self.client)
         self.client.connect(broker.host, broker.port)
         self.client.subscribe(f"plantpulse/v1/s/{edge_id}/cmd/ack", qos=1)
         self.client.loop_start()
