@@ -12,6 +12,7 @@ from edge.config import parse_edge_config
 from plantpulse.configfile import ConfigError
 from protocol.models import Ack, Replay, SeqRange
 from protocol.signing import sign
+from tests.fixtures.ids import EPOCH1
 
 SECRET = b"s" * 40
 ACK_TOPIC = "plantpulse/v1/s1/gw1/cmd/ack"
@@ -20,7 +21,7 @@ NOW = 1_800_000_000.0
 
 
 def ack_body(edge_id: str = "gw1", ts: float = NOW) -> bytes:
-    return Ack(edge_id=edge_id, epoch="e1", ts=ts, applied=[SeqRange(first=1, last=5)]).model_dump_json().encode()
+    return Ack(edge_id=edge_id, epoch=EPOCH1, ts=ts, applied=[SeqRange(first=1, last=5)]).model_dump_json().encode()
 
 
 def gate(secret: bytes | None = SECRET, max_age: float | None = None) -> CommandGate:
@@ -30,7 +31,7 @@ def gate(secret: bytes | None = SECRET, max_age: float | None = None) -> Command
 def test_with_a_secret_only_commands_signed_with_it_pass() -> None:
     g = gate()
     assert isinstance(g.parse(ACK_TOPIC, sign(SECRET, ACK_TOPIC, ack_body())), Ack)
-    replay = Replay(edge_id="gw1", epoch="e1", first=1, last=2, ts=NOW).model_dump_json().encode()
+    replay = Replay(edge_id="gw1", epoch=EPOCH1, first=1, last=2, ts=NOW).model_dump_json().encode()
     assert isinstance(g.parse(REPLAY_TOPIC, sign(SECRET, REPLAY_TOPIC, replay)), Replay)
     assert g.parse(ACK_TOPIC, ack_body()) is None  # unsigned
     assert g.parse(ACK_TOPIC, sign(b"x" * 40, ACK_TOPIC, ack_body())) is None  # another secret

@@ -17,6 +17,7 @@ from edge.settings import ForwardConfig
 from plantpulse.mqtt import MqttLink
 from protocol.models import Ack, EventBatch, MachineState, Replay, SeqRange
 from tests.edge.buffer.helpers import T0, count, memory, state
+from tests.fixtures.ids import EPOCH2
 from tests.fixtures.waiting import async_wait_until
 
 
@@ -104,7 +105,7 @@ async def test_an_ack_of_another_epoch_or_before_any_send_deletes_nothing(outbox
     link = RecordingLink(connected=False)  # nothing published yet (a gateway just started, broker away)
     async with running(outbox, link) as fwd:
         fwd.command(ack(outbox, (1, 3)))
-        fwd.command(Ack(edge_id="gw1", epoch="another-epoch", ts=T0, applied=[SeqRange(first=1, last=3)]))
+        fwd.command(Ack(edge_id="gw1", epoch=EPOCH2, ts=T0, applied=[SeqRange(first=1, last=3)]))
         fwd.command(Replay(edge_id="gw1", epoch=outbox.epoch, first=1, last=1, ts=T0))  # processed after the acks
         await async_wait_until(lambda: fwd._commands.empty(), 5, what="the commands processed")
         await asyncio.sleep(0)  # the replay's handler has returned (it publishes nothing while disconnected)

@@ -10,6 +10,7 @@ import pytest
 
 from protocol.models import Ack, Replay, SeqRange
 from protocol.signing import SignatureError, read_secret, sign, signature, split, verify
+from tests.fixtures.ids import EPOCH1
 from tests.fixtures.procs import REPO
 
 # the worked example, exactly as docs/protocol.md prints it
@@ -82,7 +83,7 @@ def test_sign_refuses_what_it_cannot_sign() -> None:
 
 
 def test_a_signed_replay_round_trips() -> None:
-    replay = Replay(edge_id="gw1", epoch="e1", first=42, last=44, ts=1795000132.5)
+    replay = Replay(edge_id="gw1", epoch=EPOCH1, first=42, last=44, ts=1795000132.5)
     topic = "plantpulse/v1/s1/gw1/cmd/replay"
     signed = sign(SECRET, topic, replay.model_dump_json().encode())
     assert Replay.model_validate_json(verify(SECRET, topic, signed)) == replay
