@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from edge.collectors.machine_config import TAG_NAMES, MachineBase, Strict
+from edge.collectors.machine_config import JOB_COUNTER_HELP, TAG_NAMES, MachineBase, Strict
 from plantpulse.configfile import ConfigError
 
 _NODE_ID = re.compile(r"^(ns=\d+;|nsu=[^;]+;)?(i=\d+|s=.+|g=[0-9A-Fa-f-]{36}|b=.+)$")
@@ -55,6 +55,8 @@ class OpcuaTags(Strict):
     fault_code: NodeTag | None = Field(None, description="fault / alarm code variable (0 = none)")
     job: NodeTag | None = Field(None, description="job / program number variable")
     power_on_count: NodeTag | None = Field(None, description="power-on counter variable")
+    job_good_count: NodeTag | None = Field(None, description=JOB_COUNTER_HELP.format(kind="good"))
+    job_scrap_count: NodeTag | None = Field(None, description=JOB_COUNTER_HELP.format(kind="scrap"))
 
     @model_validator(mode="before")
     @classmethod
