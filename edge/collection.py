@@ -150,7 +150,7 @@ class Collection:
                     continue
                 async with m.lock:
                     assert m.tracker is not None
-                    await self._emit(m.tracker.tick(self.clock()))
+                    await self._emit(m.tracker.tick(self.clock(), time.monotonic()))
             self._tick_next = wake
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._tick_wake.wait(), max(0.0, wake - self.clock()))

@@ -21,10 +21,15 @@ Why each rule is as it is:
   power loss were never seen.
 * **Suspect**: any other implausible value is held, and the next read decides. It continues from
   the old value: the suspect was a glitch (a bad read), ignored. It continues from the suspect:
-  the counter really jumped. A drop to a value the machine could have reached since a power-up
-  (and no power-on counter saying otherwise) is a reset; anything else is a **preset** (an operator
-  or the PLC program set the counter): re-based at the suspect value, and the parts between the
-  suspect and the confirming read are counted. Neither: re-based at the new value.
+  the counter really jumped. When both fit (the next read came late, or several OPC UA moments of
+  one batch reached the tracker at once), the suspect lies on the way from the old value to the
+  new one and it was all production: counted from the old value. A real jump that is a drop to a
+  value the machine could have reached since a power-up (and no power-on counter saying
+  otherwise) is a reset; anything else is a **preset** (an operator or the PLC program set the
+  counter): re-based at the suspect value, and the parts between the suspect and the confirming
+  read are counted. Neither: re-based at the new value, nothing counted.
+* **Confirmed by silence**: a subscription notifies only changes; when nothing replaced a suspect
+  for longer than any change takes to arrive, it was real (``confirm``), as of its own read.
 
 A real restarted counter starts near 0, so a preset far above what the elapsed time allows is
 never taken for a reset (defect A of issue 11); and re-basing at the suspect instead of the
@@ -118,10 +123,12 @@ class Counter:
         suspect, last = self.suspect, self.last
         self.suspect = None
         from_last = (raw - last) % self.modulus
-        if self.fits(from_last, elapsed):
-            return self._accept(raw, from_last, now, mono)  # the suspect was a glitch: continue from the old value
         since_suspect = _elapsed(now, mono, self.suspect_ts, self.suspect_mono)
         from_suspect = (raw - suspect) % self.modulus
+        if self.fits(from_last, elapsed):
+            # a glitch, or (the suspect lies between the two values) production a late read made look
+            # implausible: either way what was made is the climb from the old value
+            return self._accept(raw, from_last, now, mono)
         if not self.fits(from_suspect, since_suspect):
             flags.rebased = True  # a counter we cannot follow: start again here, count nothing
             return self._accept(raw, 0, now, mono)
@@ -132,6 +139,16 @@ class Counter:
             return suspect + self._accept(raw, from_suspect, now, mono)
         flags.rebased = True  # a preset: the counter now counts from the suspect value
         return self._accept(raw, from_suspect, now, mono)
+
+    def confirm(self, flags: Flags) -> int:
+        """The suspect value stood (a subscription stayed silent long enough): it was real, as of its read.
+
+        Only what the suspect read itself showed is taken as known: no time after it is vouched for.
+        """
+        if self.suspect is None or self.last is None:
+            return 0
+        before = _elapsed(self.suspect_ts, self.suspect_mono, self.last_ts, self.last_mono)
+        return self._resolve(self.suspect, self.suspect_ts, self.suspect_mono, before, flags)
 
     def _reset(self, raw: int, now: float, mono: float | None, flags: Flags) -> int:
         """The counter restarted at 0 and now shows ``raw``: count it; what came before the loss is unseen."""

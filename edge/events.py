@@ -17,7 +17,9 @@ adds what needs the whole machine:
   ``job_from`` (the job before the change; ``job`` is the job after), never silently booked.
 * **Time**: ``tick`` (called by the runtime when ``due_at`` says so) emits pending parts at most
   ``count_interval`` after they were seen, even when no reading follows: an OPC UA subscription
-  sends nothing while values do not change.
+  sends nothing while values do not change. For such a machine (``quiet_after``), silence is
+  information: a suspect value nothing has replaced for that long (longer than any change takes
+  to arrive) was real, as a poll showing the same value again would prove.
 
 Times come from the caller and are made monotonic per machine (an NTP step backwards must
 not produce negative intervals): an event is never stamped earlier than the previous one.
@@ -64,6 +66,9 @@ class TrackerConfig:
     scrap_bits: int = 32
     count_interval: float = 20.0
     offline_after: int = 3
+    # a live subscription: no reading for this many seconds means "unchanged", so a tick confirms a
+    # suspect value (None: polled, only a read confirms)
+    quiet_after: float | None = None
 
 
 class MachineMemory(BaseModel):
@@ -203,25 +208,39 @@ class MachineTracker:
         return self._finish(out, now)
 
     def due_at(self) -> float | None:
-        """When (edge time) the pending parts must be emitted by ``tick``; None when nothing is pending."""
-        if not self._has_pending():
-            return None
-        return self._last_count_emit + self.cfg.count_interval
+        """When (edge time) ``tick`` has something to do; None when nothing waits."""
+        due = self._last_count_emit + self.cfg.count_interval if self._has_pending() else None
+        confirm = self._confirm_at()
+        if confirm is not None:
+            due = confirm if due is None else min(due, confirm)
+        return due
 
-    def tick(self, now: float) -> TrackerOutput:
+    def tick(self, now: float, mono: float | None = None) -> TrackerOutput:
         """Time passes without a reading: emit pending parts once ``count_interval`` has passed.
 
         A subscription delivers nothing while the PLC's values stay the same, and a poll that
         finds nothing new does not emit; without this, the last parts before a pause would wait
         for the next change, however long. The event is stamped with the read that saw the parts.
         """
-        due = self.due_at()
+        confirm = self._confirm_at()
+        if confirm is not None and now >= confirm:
+            # a live subscription has not replaced the suspect value: it was real
+            self._good.confirm(self._flags)
+            self._scrap.confirm(self._flags)
+        due = self._last_count_emit + self.cfg.count_interval if self._has_pending() else None
         if due is None or now < due:
             return TrackerOutput()
         now = self._tick(now)
         out = TrackerOutput()
         self._emit_count(out, self._last_read_ts if self._last_read_ts is not None else now, now)
         return self._finish(out, now)
+
+    def _confirm_at(self) -> float | None:
+        """When silence confirms a suspect value (``quiet_after`` machines that are in sight)."""
+        if self.cfg.quiet_after is None or self._unobserved or self.state is MachineState.OFFLINE:
+            return None
+        held = [c.suspect_ts for c in (self._good, self._scrap) if c.suspect is not None]
+        return min(held) + self.cfg.quiet_after if held else None
 
     def flush(self, now: float) -> TrackerOutput:
         """Emit the parts counted so far (at shutdown, so nothing waits for the next interval)."""

@@ -16,6 +16,10 @@ from pydantic import Field, field_validator, model_validator
 from edge.collectors.machine_config import JOB_COUNTER_HELP, TAG_NAMES, MachineBase, Strict
 from plantpulse.configfile import ConfigError
 
+# A moment in which only part counters changed reaches the tracker at most this often per machine
+# (ChangeSplitter's ``coalesce`` in the collector): state, fault and job changes go through at once.
+COUNTS_ONLY_EVERY = 1.0
+
 _NODE_ID = re.compile(r"^(ns=\d+;|nsu=[^;]+;)?(i=\d+|s=.+|g=[0-9A-Fa-f-]{36}|b=.+)$")
 
 
@@ -151,6 +155,16 @@ class OpcuaMachine(MachineBase):
     def counter_bits(self, name: str) -> int:
         tag = getattr(self.tags, name)
         return 32 if tag is None or tag.bits is None else int(tag.bits)
+
+    def longest_delivery(self) -> float | None:
+        """Subscription mode: the longest a change of a counter takes to reach the tracker (seconds).
+
+        Sampled, published, then held back by the counters-only coalescing; after that long without
+        a notification the value is still what it was. None when polling (only a read says so).
+        """
+        if self.mode != "subscription":
+            return None
+        return self.sampling_interval + 2 * self.publishing_interval + COUNTS_ONLY_EVERY
 
     def password(self) -> str | None:
         """The password from the environment or the file; raises ConfigError naming what is missing."""

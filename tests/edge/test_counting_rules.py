@@ -84,6 +84,61 @@ def test_a_preset_confirmed_by_the_next_notification_loses_nothing() -> None:
     assert total(f)[0] == 2
 
 
+def test_a_jump_that_production_explains_by_the_next_read_is_production() -> None:
+    """The documented residual: a small upward preset confirmed late cannot be told from production.
+
+    Two OPC UA moments of one batch reach the tracker at the same instant: the second one's
+    parts look implausible (no time passed), the next batch shows production went on. All counted.
+    The same arithmetic counts an upward preset of fewer parts than the machine could have made
+    before the confirming read as production (unflagged); a poll confirms within one interval.
+    """
+    f = Feed(MachineTracker(cfg(min_cycle_time=0.05)))
+    f.read(0, r(1))
+    f.read(2.0, r(1, state=3, fault=4242))  # the fault moment of a 2 s batch
+    f.read(2.0, r(18))  # the next moment of the same batch: 17 parts "at once"
+    f.read(4.0, r(37))
+    assert total(f)[0] == 36 and not any(x.rebased for x in counts(f.events))
+    g = Feed(MachineTracker(cfg(min_cycle_time=2.0)))
+    g.read(0, r(100))
+    g.read(10, r(101))
+    g.read(11, r(125))  # preset +24: implausible in a second
+    g.read(71, r(126))  # a minute later: 25 parts from 101 are plausible too
+    assert total(g)[0] == 26
+
+
+def test_a_bad_read_just_below_the_true_value_is_still_a_glitch() -> None:
+    f = Feed(MachineTracker(cfg()))
+    f.read(0, r(100))
+    f.read(1, r(95))  # a bad read a little below (a drop: held)
+    f.read(30, r(103))
+    assert total(f)[0] == 3 and not any(x.rebased or x.reset for x in counts(f.events))
+
+
+def test_silence_confirms_a_suspect_of_a_subscription_machine() -> None:
+    """B: a subscription notifies the preset and then nothing until the next part: silence confirms it."""
+    t = MachineTracker(cfg(count_interval=10.0, quiet_after=10.0))
+    t.on_reading(r(40), T)
+    t.on_reading(r(41), T + 1)
+    t.on_reading(r(9000), T + 2)  # preset
+    assert t.due_at() == T + 12
+    assert t.tick(T + 11).events == []
+    out = t.tick(T + 12)
+    assert [(e.good, e.rebased) for e in counts(out.events)] == [(0, True)]
+    assert out.memory is not None and out.memory.good_raw == 9000
+    polled = MachineTracker(cfg(count_interval=10.0))  # polling: only a read confirms
+    polled.on_reading(r(40), T)
+    polled.on_reading(r(9000), T + 2)
+    assert polled.due_at() is None and polled.tick(T + 100).events == []
+
+
+def test_silence_confirms_nothing_while_the_plc_is_out_of_sight() -> None:
+    t = MachineTracker(cfg(count_interval=10.0, quiet_after=10.0, offline_after=1))
+    t.on_reading(r(40), T)
+    t.on_reading(r(9000), T + 2)
+    t.on_failure(T + 3, "session lost")
+    assert t.due_at() is None and t.tick(T + 100).events == []
+
+
 # --------------------------------------------------------------------------- C: time-driven emission
 def test_pending_parts_go_out_within_the_count_interval_without_any_reading() -> None:
     """C: the tracker emitted only on a reading; a subscription sends none while nothing changes."""
