@@ -181,10 +181,11 @@ def plausible(parts: int, elapsed: float, min_cycle_time: float) -> bool:
 def _elapsed(now: float, mono: float | None, last_ts: float, last_mono: float | None) -> float:
     """Seconds between two reads: monotonic when both have it, else wall clock (after a restart).
 
-    A wall-clock difference that is not positive (the clock stepped back across the restart)
-    says nothing: infinite, i.e. any delta is plausible for that one read.
+    A negative wall-clock difference (the clock stepped back across the restart) says nothing:
+    infinite, i.e. any delta is plausible for that one read (a stated residual: a bad read or a
+    preset on exactly that read counts as production).
     """
     if mono is not None and last_mono is not None:
         return mono - last_mono
     wall = now - last_ts
-    return wall if wall > 0 else math.inf
+    return wall if wall >= 0 else math.inf

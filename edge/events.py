@@ -120,6 +120,9 @@ class MachineTracker:
         self._job_from = mem.job_from  # pending parts may partly belong to this earlier job
         self._clock = mem.last_ts
         self._count_start = mem.counted_until  # start of the interval the pending parts belong to
+        # while a counter value is held for a decision, where its undecided span began: counts sent
+        # meanwhile (the other counter, a state change) do not move the next interval's start past it
+        self._held_start: float | None = None
         self._last_read_ts = mem.counted_until
         self._last_count_emit = -math.inf  # when (edge time) counts were last emitted
         self._failures = 0
@@ -164,6 +167,7 @@ class MachineTracker:
         self._last_read_ts = now
         if self._count_start is None:
             self._count_start = now
+        self._note_held()
         if job_changed:
             self._book_job_change(out, reading, old_job, now)
 
@@ -227,6 +231,7 @@ class MachineTracker:
             # a live subscription has not replaced the suspect value: it was real
             self._good.confirm(self._flags)
             self._scrap.confirm(self._flags)
+            self._note_held()
         due = self._last_count_emit + self.cfg.count_interval if self._has_pending() else None
         if due is None or now < due:
             return TrackerOutput()
@@ -252,6 +257,11 @@ class MachineTracker:
     @property
     def failures(self) -> int:
         return self._failures
+
+    @property
+    def pending(self) -> bool:
+        """Parts (or a flag) counted but not yet emitted."""
+        return self._has_pending()
 
     def unknown_raw_states(self) -> set[Raw]:
         """Raw state values that the state map does not know (the caller logs each once)."""
@@ -323,7 +333,7 @@ class MachineTracker:
         self._good.pending = self._scrap.pending = 0
         # a value still held as suspect may yet add parts from before the change
         self._job_from = span_from if self._good.suspect is not None or self._scrap.suspect is not None else None
-        self._count_start = now
+        self._count_start = self._next_start(now)
         if len(out.events) > emitted:
             self._last_count_emit = now
 
@@ -340,8 +350,25 @@ class MachineTracker:
         self._good.pending = self._scrap.pending = 0
         self._flags = Flags()
         self._job_from = None
-        self._count_start = ts
+        self._count_start = self._next_start(ts)
         self._last_count_emit = now
+
+    def _note_held(self) -> None:
+        if not self._holding():
+            self._held_start = None
+        elif self._held_start is None:
+            self._held_start = self._count_start
+
+    def _holding(self) -> bool:
+        return self._good.suspect is not None or self._scrap.suspect is not None
+
+    def _next_start(self, ts: float) -> float:
+        """Where the next count interval starts: here, or where a held value's undecided span began.
+
+        The parts a held value resolves into were made since then; an interval starting later would
+        claim they were made later (the two intervals overlap instead: each says truly when).
+        """
+        return self._held_start if self._holding() and self._held_start is not None else ts
 
     def _append_count(
         self, out: TrackerOutput, start: float, ts: float, good: int, scrap: int, job: str | None,
@@ -374,7 +401,7 @@ class MachineTracker:
             good_raw=self._good.base(),
             scrap_raw=self._scrap.base(),
             power_on=self.power_on,
-            counted_until=self._count_start if pending else self._last_read_ts,
+            counted_until=self._count_start if pending or self._holding() else self._last_read_ts,
             last_ts=self._clock if now is None else max(self._clock, now),
             job_from=self._job_from,
         )
