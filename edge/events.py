@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from pydantic import BaseModel, ConfigDict
 
 from edge.counters import Context, Counter, Flags
+from edge.jobs import split_job_change
 from protocol.models import CountEvent, MachineState, StateEvent
 
 Raw = int | float | str | bool
@@ -92,15 +93,6 @@ class MachineMemory(BaseModel):
 class TrackerOutput:
     events: list[Event] = field(default_factory=list)
     memory: MachineMemory | None = None  # the state to persist with the events (None: no events)
-
-
-@dataclass
-class _Split:
-    """The parts of the read that saw a job change: old job, new job, unknown which."""
-
-    old: list[int] = field(default_factory=lambda: [0, 0])
-    new: list[int] = field(default_factory=lambda: [0, 0])
-    span: list[int] = field(default_factory=lambda: [0, 0])
 
 
 class MachineTracker:
@@ -306,19 +298,9 @@ class MachineTracker:
         return Context(power=None, maybe_power_cycle=maybe)
 
     def _book_job_change(self, out: TrackerOutput, reading: Reading, old_job: str | None, now: float) -> None:
-        """The parts of the read that saw the job change: split them, or say they span it.
-
-        A per-job counter the PLC resets at each job change tells how many of them the new job
-        made; the rest are the old job's. Without one (or when it disagrees with the cumulative
-        counter), the parts go out marked ``job_from``: central can show them, never book them wrongly.
-        """
-        split = _Split()
-        for i, (counter, per_job) in enumerate(((self._good, reading.job_good), (self._scrap, reading.job_scrap))):
-            made = counter.pending
-            if per_job is not None and 0 <= per_job <= made and self._job_from is None:
-                split.old[i], split.new[i] = made - per_job, per_job
-            else:
-                split.span[i] = made
+        """The parts of the read that saw the job change, split or said to span it (edge/jobs.py)."""
+        split = split_job_change((self._good.pending, self._scrap.pending), (reading.job_good, reading.job_scrap),
+                                 exact=self._job_from is None)
         flags = self._flags
         self._flags = Flags()
         first = next((p for p in (split.old, split.span, split.new) if any(p)), split.old)
