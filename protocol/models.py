@@ -65,6 +65,7 @@ class CountEvent(_Msg):
     job: str | None = Field(None, description="job the parts belong to (with job_from: the job after the change)")
     job_from: str | None = Field(
         None,
+        max_length=256,  # as every text field on the wire (main's protocol bounds: MAX_TEXT)
         description="set when the parts span a job change the edge could not split: the job before the change; "
         "the parts belong to job_from or job (or a job in between), not necessarily to job",
     )
