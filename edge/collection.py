@@ -6,6 +6,11 @@ their readings and failures. For each machine it feeds the pure ``MachineTracker
 in order and never concurrently, while other machines go on. A slow sink slows only the
 connection whose machine is emitting: polls of one machine never overlap anyway.
 
+A tick task emits pending counts when a tracker says they are due (``due_at``), so parts go out
+at most ``count_interval`` after they were seen whatever the PLC does next: an OPC UA
+subscription sends nothing while values stay the same, and a quiet poll emits nothing. It takes
+the machine's lock like a reading, so the events and the memory committed with them stay in order.
+
 Trackers start from ``sink.load_memory()``: a restarted gateway continues with the raw counters
 it last persisted and counts exactly what the PLC made meanwhile. On cancellation the readers
 stop first, then every tracker is flushed, so no counted part waits for the next interval.
@@ -17,6 +22,7 @@ already moved past those events, and losing them would lose parts.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import time
@@ -36,6 +42,7 @@ from protocol.models import MachineHealth, MachineSnapshot, MachineState, StateE
 log = logging.getLogger(__name__)
 
 LATENCY_WINDOW = 512  # reads the p50/p99 poll latency is taken over
+TICK_MAX_SLEEP = 1.0  # the tick task looks at the trackers at least this often (seconds)
 
 
 class SinkError(RuntimeError):
@@ -71,6 +78,8 @@ class Collection:
         self._machines = {m.id: _Machine(m) for m in cfg.machines}
         self._stats: dict[str, int] = {}
         self._collectors: list[Collector] = []
+        self._tick_wake = asyncio.Event()
+        self._tick_next = math.inf  # when the tick task wakes next (edge time)
 
     # ----------------------------------------------------------------- running
     async def run(self) -> None:
@@ -83,6 +92,7 @@ class Collection:
             async with asyncio.TaskGroup() as group:
                 for collector in self._collectors:
                     group.create_task(self._supervise(collector), name=f"collect {collector.name}")
+                group.create_task(self._ticks(), name="count ticks")
         except asyncio.CancelledError:
             await self._flush_all()
             raise
@@ -124,6 +134,27 @@ class Collection:
                 await self.lost(machine_id, "collector error")
             await asyncio.sleep(delay)
 
+    async def _ticks(self) -> None:
+        """Emit every tracker's pending counts when due (``MachineTracker.due_at``), readings or not."""
+        while True:
+            self._tick_next = math.inf  # while scanning, any reading with pending parts wakes the next round
+            self._tick_wake.clear()
+            now = self.clock()
+            wake = now + TICK_MAX_SLEEP
+            for m in self._machines.values():
+                due = m.tracker.due_at() if m.tracker is not None else None
+                if due is None:
+                    continue
+                if due > now:
+                    wake = min(wake, due)
+                    continue
+                async with m.lock:
+                    assert m.tracker is not None
+                    await self._emit(m.tracker.tick(self.clock(), time.monotonic()))
+            self._tick_next = wake
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._tick_wake.wait(), max(0.0, wake - self.clock()))
+
     async def _flush_all(self) -> None:
         now = self.clock()
         for m in self._machines.values():
@@ -160,6 +191,9 @@ class Collection:
         if latency is not None:
             m.latencies.append(latency)
         out = m.tracker.on_reading(reading, now, time.monotonic())
+        due = m.tracker.due_at()
+        if due is not None and due < self._tick_next:
+            self._tick_wake.set()  # parts due before the tick task would look again
         if len(m.tracker.unknown_raw_states()) != len(m.unknown_logged):
             self._log_unknown_states(m)
         return out

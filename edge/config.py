@@ -93,7 +93,13 @@ class EdgeConfig(Strict):
             scrap_bits=machine.counter_bits("scrap_count"),
             count_interval=self.count_interval,
             offline_after=machine.offline_after,
+            quiet_after=self._quiet_after(machine),
         )
+
+    def _quiet_after(self, machine: ModbusMachine | OpcuaMachine) -> float | None:
+        """How long a live subscription's silence takes to mean "unchanged" (None: polled machines)."""
+        delivery = machine.longest_delivery() if isinstance(machine, OpcuaMachine) else None
+        return None if delivery is None else max(self.count_interval, 2 * delivery)
 
 
 def load_edge_config(path: Path | str) -> EdgeConfig:

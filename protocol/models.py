@@ -84,7 +84,12 @@ class CountEvent(_Msg):
     ts: Timestamp = Field(..., description="edge time the interval ends (the read that saw the parts)")
     good: Count = Field(..., description="good parts made in the interval")
     scrap: Count = Field(..., description="scrap parts made in the interval")
-    job: Text | None = Field(None, description="job the parts belong to")
+    job: Text | None = Field(None, description="job the parts belong to (with job_from: the job after the change)")
+    job_from: Text | None = Field(
+        None,
+        description="set when the parts span a job change the edge could not split: the job before the change; "
+        "the parts belong to job_from or job (or a job in between), not necessarily to job",
+    )
     reset: bool = Field(False, description="the PLC's counters restarted (power cycle) in the interval")
     possibly_lost: bool = Field(
         False, description="parts made before a reset that the edge never read may be missing"

@@ -53,6 +53,16 @@ class JobConfig(_Strict):
     )
 
 
+class PauseConfig(_Strict):
+    """Micro-stops the PLC does not report: the machine stays 'running' but makes no parts for a while.
+
+    What an OPC UA subscription finds hardest: nothing changes, so nothing is notified.
+    """
+
+    every: int = Field(..., ge=1, description="pause after every N parts (good or scrap), e.g. 5")
+    duration: float = Field(..., gt=0, description="length of each pause, plant seconds, e.g. 600")
+
+
 class FaultConfig(_Strict):
     """Random breakdowns while running."""
 
@@ -133,6 +143,9 @@ class MachineConfig(_Strict):
         description="true: start the next job on its own; false: wait idle for POST /api/machines/{id}/job",
     )
     faults: FaultConfig | None = Field(None, description="random faults (omit for none)")
+    pauses: PauseConfig | None = Field(
+        None, description="pauses in production the state does not show (omit for none), e.g. {every: 5, duration: 600}"
+    )
     counter: CounterConfig = Field(default_factory=CounterConfig, description="part counter layout")
     min_state_duration: float | None = Field(
         None, ge=0, description="shortest time any state lasts, WALL-CLOCK seconds (default: the plant's)"

@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Literal
 
 from fastapi import FastAPI, HTTPException
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from simulators.plant import Plant, UnknownMachineError
 
@@ -46,6 +46,17 @@ class JobBody(_Body):
     number: int = Field(..., ge=0, le=65535, description="job/program number")
     quantity: int = Field(..., ge=1, description="good parts to make")
     setup_time: float | None = Field(None, ge=0, description="changeover, plant seconds (default: the machine's)")
+
+
+class CounterBody(_Body):
+    good: int | None = Field(None, ge=0, description="new good counter value (within the counter's width)")
+    scrap: int | None = Field(None, ge=0, description="new scrap counter value (within the counter's width)")
+
+    @model_validator(mode="after")
+    def _one(self) -> CounterBody:
+        if self.good is None and self.scrap is None:
+            raise ValueError("give good, scrap or both")
+        return self
 
 
 class MachinePatch(_Body):
@@ -129,6 +140,10 @@ def create_app(plant: Plant) -> FastAPI:
         return await act(
             machine_id, lambda: plant.start_job(machine_id, body.number, body.quantity, body.setup_time)
         )
+
+    @app.post("/api/machines/{machine_id}/counter")
+    async def counter(machine_id: str, body: CounterBody) -> dict[str, Any]:
+        return await act(machine_id, lambda: plant.preset(machine_id, body.good, body.scrap))
 
     @app.patch("/api/machines/{machine_id}")
     async def patch(machine_id: str, body: MachinePatch) -> dict[str, Any]:

@@ -25,7 +25,7 @@ from pymodbus.server import ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
 
 from simulators.config import CounterConfig
-from simulators.model import MachineValues
+from simulators.facts import MachineValues
 from simulators.registers import DISCRETE_COUNT, REGISTER_COUNT, encode_discrete, encode_registers
 
 log = logging.getLogger(__name__)

@@ -14,65 +14,20 @@ from __future__ import annotations
 
 import math
 import random
-from dataclasses import dataclass
-from enum import IntEnum
 
 from simulators.config import JobConfig, MachineConfig
+from simulators.facts import (
+    Fact,
+    MachineValues,
+    PartFact,
+    PauseFact,
+    PowerCycleFact,
+    PresetFact,
+    RawState,
+    StateFact,
+)
 
 INF = math.inf
-
-
-class RawState(IntEnum):
-    """The state register's values (see docs/simulators.md, register map)."""
-
-    IDLE = 0
-    RUNNING = 1
-    SETUP = 2
-    FAULT = 3
-    MAINTENANCE = 4
-
-
-@dataclass(frozen=True)
-class StateFact:
-    machine_id: str
-    ts: float
-    state: RawState
-    fault_code: int
-    job: int
-
-
-@dataclass(frozen=True)
-class PartFact:
-    machine_id: str
-    ts: float
-    good: bool
-    job: int
-    cycle_time: float
-
-
-@dataclass(frozen=True)
-class PowerCycleFact:
-    machine_id: str
-    ts: float
-    power_on_count: int
-
-
-Fact = StateFact | PartFact | PowerCycleFact
-
-
-@dataclass(frozen=True)
-class MachineValues:
-    """What the PLC shows at one moment (counters already wrapped to their width)."""
-
-    state: RawState
-    fault_code: int
-    good_counter: int
-    scrap_counter: int
-    job: int
-    power_on_count: int
-    last_cycle_time: float
-    good_total: int
-    scrap_total: int
 
 
 class MachineModel:
@@ -96,6 +51,10 @@ class MachineModel:
         self.good_total = 0
         self.scrap_total = 0
         self.power_on_count = 1
+        self.job_good = 0
+        self.job_scrap = 0
+        self._since_pause = 0  # parts since the last unreported pause
+        self._off_since: float | None = None
         self.last_cycle_time = 0.0
         self.state = RawState.IDLE
         self.since = now
@@ -114,7 +73,7 @@ class MachineModel:
         self._last_fact: tuple[RawState, int, int] | None = None
         if cfg.auto_jobs:
             number, quantity, _setup = self._next_job()
-            self.job, self.job_remaining = number, quantity
+            self._set_job(number, quantity)
             self._enter(RawState.RUNNING, now)
         else:
             self._enter(RawState.IDLE, now)
@@ -147,6 +106,8 @@ class MachineModel:
             last_cycle_time=self.last_cycle_time,
             good_total=self.good_total,
             scrap_total=self.scrap_total,
+            job_good=self.job_good,
+            job_scrap=self.job_scrap,
         )
 
     def pause(self, now: float) -> list[Fact]:
@@ -197,8 +158,22 @@ class MachineModel:
         self.advance(now)
         self._leave_running(now)
         setup = self.cfg.setup_time if setup_time is None else setup_time
-        self.job, self.job_remaining = number, quantity
+        self._set_job(number, quantity)
         self._start_setup(now, setup)
+        return self._take()
+
+    def preset(self, now: float, good: int | None = None, scrap: int | None = None) -> list[Fact]:
+        """Set the part counters (an operator's preset, a PLC program writing its counter): no parts made."""
+        self.advance(now)
+        for name, value in (("good", good), ("scrap", scrap)):
+            if value is not None and not 0 <= value < self._mod:
+                raise ValueError(f"{name} counter of {self.id} is {self.cfg.counter.bits}-bit: {value} does not fit")
+        if good is not None:
+            self._facts.append(PresetFact(self.id, now, "good", self.good_counter, good))
+            self.good_counter = good
+        if scrap is not None:
+            self._facts.append(PresetFact(self.id, now, "scrap", self.scrap_counter, scrap))
+            self.scrap_counter = scrap
         return self._take()
 
     def power_off(self, now: float) -> list[Fact]:
@@ -207,6 +182,7 @@ class MachineModel:
         self._leave_running(now)
         self._enter(RawState.IDLE, now)
         self._powered = False
+        self._off_since = now
         return self._take()
 
     def power_on(self, now: float) -> list[Fact]:
@@ -214,9 +190,12 @@ class MachineModel:
         self._powered = True
         self.good_counter = 0
         self.scrap_counter = 0
+        self.job_good = self.job_scrap = 0
         self.last_cycle_time = 0.0
         self.power_on_count = (self.power_on_count + 1) % 65536
-        self._facts.append(PowerCycleFact(self.id, now, self.power_on_count))
+        off = self._off_since if self._off_since is not None else now
+        self._off_since = None
+        self._facts.append(PowerCycleFact(self.id, now, self.power_on_count, off))
         self._enter(RawState.IDLE, now, now + self.min_state)
         if self.min_state <= 0:
             self._back_to_work(now)
@@ -287,7 +266,7 @@ class MachineModel:
                 self._back_to_work(t)
             else:
                 number, quantity, setup = self._next_job()
-                self.job, self.job_remaining = number, quantity
+                self._set_job(number, quantity)
                 self._start_setup(t, setup)
         else:  # setup, fault or maintenance ended
             self._back_to_work(t)
@@ -307,13 +286,15 @@ class MachineModel:
         if good:
             self.good_total += 1
             self.good_counter = (self.good_counter + 1) % self._mod
+            self.job_good = (self.job_good + 1) % self._mod
             self.job_remaining = max(0, self.job_remaining - 1)
         else:
             self.scrap_total += 1
             self.scrap_counter = (self.scrap_counter + 1) % self._mod
+            self.job_scrap = (self.job_scrap + 1) % self._mod
         self._facts.append(PartFact(self.id, t, good, self.job, self.last_cycle_time))
         if self.job_remaining > 0:
-            self._start_cycle(t)
+            self._start_cycle(self._maybe_pause(t))
             return
         self._cycle_end = INF
         if t >= self.since + self.min_state:
@@ -338,8 +319,26 @@ class MachineModel:
             self._enter(RawState.IDLE, t, t + max(wall, self.min_state))
             return
         number, quantity, setup = self._next_job()
-        self.job, self.job_remaining = number, quantity
+        self._set_job(number, quantity)
         self._start_setup(t, setup)
+
+    def _set_job(self, number: int, quantity: int) -> None:
+        """A new job: the per-job counters restart (a PLC resets its job counter for each new job)."""
+        self.job_good = self.job_scrap = 0
+        self.job, self.job_remaining = number, quantity
+
+    def _maybe_pause(self, t: float) -> float:
+        """Where the next cycle starts: now, or after an unreported pause (``pauses`` in the plant file)."""
+        pauses = self.cfg.pauses
+        if pauses is None:
+            return t
+        self._since_pause += 1
+        if self._since_pause < pauses.every:
+            return t
+        self._since_pause = 0
+        end = t + pauses.duration / self.speed
+        self._facts.append(PauseFact(self.id, t, end))
+        return end
 
     def _start_setup(self, t: float, setup_plant_seconds: float) -> None:
         if setup_plant_seconds <= 0:

@@ -3,8 +3,9 @@
 Node ids are stable strings in the namespace ``urn:plantpulse:simulator`` (``ns`` is looked up
 by URI, never hard-coded): the machine object is ``s=<machine id>`` and its variables are
 ``s=<machine id>.State``, ``.GoodCount``, ``.ScrapCount``, ``.FaultCode``, ``.JobNumber``,
-``.CycleTime`` and ``.PowerOnCount``. The server certificate is created once in the state
-folder and reused, so a restarted server is the same server to a client that trusts it.
+``.CycleTime``, ``.PowerOnCount`` and the per-job counters ``.JobGoodCount``, ``.JobScrapCount``.
+The server certificate is created once in the state folder and reused, so a restarted server is
+the same server to a client that trusts it.
 
 Failure modes: ``refuse`` stops the server (connections drop, connecting is refused);
 ``hang`` stops it and listens on the port with a socket that accepts and never answers. When
@@ -30,11 +31,13 @@ from asyncua.server.user_managers import UserManager
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from simulators.config import MachineConfig, OpcuaEndpointConfig
-from simulators.model import MachineValues
+from simulators.facts import MachineValues
 
 log = logging.getLogger(__name__)
 
 NAMESPACE_URI = "urn:plantpulse:simulator"
+_VARIABLES = ("State", "FaultCode", "GoodCount", "ScrapCount", "JobNumber", "CycleTime", "PowerOnCount",
+              "JobGoodCount", "JobScrapCount")
 FailMode = Literal["refuse", "hang"]
 
 _BAD_NO_COMMUNICATION = ua.StatusCode(ua.UInt32(ua.status_codes.StatusCodes.BadNoCommunication))
@@ -189,6 +192,8 @@ class OpcuaEndpoint:
             "JobNumber": values.job,
             "CycleTime": values.last_cycle_time,
             "PowerOnCount": values.power_on_count,
+            "JobGoodCount": values.job_good,
+            "JobScrapCount": values.job_scrap,
         }
         before = machine.shown or {}
         now = ua.DateTime.now(UTC)  # one source timestamp per update: clients can order changes
@@ -268,7 +273,7 @@ class OpcuaEndpoint:
 async def _add_machine(server: Server, idx: int, cfg: MachineConfig) -> dict[str, ua.NodeId]:
     obj = await server.nodes.objects.add_object(ua.NodeId.from_string(f"ns={idx};s={cfg.id}"), cfg.id)
     nodes: dict[str, ua.NodeId] = {}
-    for name in ("State", "FaultCode", "GoodCount", "ScrapCount", "JobNumber", "CycleTime", "PowerOnCount"):
+    for name in _VARIABLES:
         vtype = _variant_type(cfg, name)
         initial: float = 0.0 if vtype == ua.VariantType.Double else 0
         var = await obj.add_variable(

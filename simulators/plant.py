@@ -4,6 +4,10 @@ The loop sleeps until the next scheduled event of any machine (or until a contro
 it), advances every model to now, records the facts and pushes the new values to the
 endpoints. Control actions (fault, power cycle, unreachable...) go through the same object so
 that every change is recorded in the ground truth.
+
+Reachability has two causes that must not undo each other: a test making the PLC unreachable
+(``unreachable``, held until ``reachable``) and a power cycle (the PLC is off). A PLC powered on
+while held unreachable stays unreachable; one made reachable while off answers at power-on.
 """
 
 from __future__ import annotations
@@ -19,8 +23,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 from simulators.config import MachineConfig, PlantConfig
+from simulators.facts import Fact
 from simulators.modbus_server import ModbusEndpoint
-from simulators.model import Fact, MachineModel
+from simulators.model import MachineModel
 from simulators.opcua_server import OpcuaEndpoint
 from simulators.truth import TruthRecorder
 
@@ -76,6 +81,8 @@ class Plant:
         self._task: asyncio.Task[None] | None = None
         self._paused = False
         self._power_tasks: set[asyncio.Task[None]] = set()
+        self._held: dict[str, FailMode] = {}  # machines a control action made unreachable
+        self._off: set[str] = set()  # machines without power
 
     # ----------------------------------------------------------------- lifecycle
     async def start(self) -> None:
@@ -190,20 +197,35 @@ class Plant:
         model = self.model(machine_id)
         await self._apply(machine_id, model.start_job(self.clock(), number, quantity, setup_time))
 
+    async def preset(self, machine_id: str, good: int | None, scrap: int | None) -> None:
+        """Set the counters, as an operator's preset or a PLC program does: recorded as a preset, not parts."""
+        await self._apply(machine_id, self.model(machine_id).preset(self.clock(), good, scrap))
+
     async def power_cycle(self, machine_id: str, off_seconds: float) -> None:
-        """Power off (endpoint refuses) for ``off_seconds``, then on with counters at 0."""
+        """Power off (endpoint refuses) for ``off_seconds``, then on with counters at 0.
+
+        A machine held unreachable stays so after the power-up, until ``reachable``.
+        """
         model = self.model(machine_id)
         endpoint = self.endpoints[machine_id]
+        if machine_id in self._off:
+            raise ValueError(f"machine {machine_id} is already powered off")
         await self._apply(machine_id, model.power_off(self.clock()))
         if off_seconds <= 0:
             await self._apply(machine_id, model.power_on(self.clock()))
             return
-        await endpoint.set_unreachable(machine_id, "refuse")
+        self._off.add(machine_id)
+        if machine_id not in self._held:
+            await endpoint.set_unreachable(machine_id, "refuse")
+            self._comm(machine_id, "off")
 
         async def back_on() -> None:
             await asyncio.sleep(off_seconds)
+            self._off.discard(machine_id)
             await self._apply(machine_id, model.power_on(self.clock()))
-            await endpoint.set_reachable(machine_id)
+            if machine_id not in self._held:
+                await endpoint.set_reachable(machine_id)
+                self._comm(machine_id, "reachable")
 
         task = asyncio.create_task(back_on(), name=f"power-on-{machine_id}")
         self._power_tasks.add(task)
@@ -216,15 +238,32 @@ class Plant:
 
     async def set_unreachable(self, machine_id: str, mode: FailMode) -> None:
         self.model(machine_id)
+        self._held[machine_id] = mode
         await self.endpoints[machine_id].set_unreachable(machine_id, mode)
+        self._comm(machine_id, mode)
 
     async def set_reachable(self, machine_id: str) -> None:
+        """Communication back; a PLC still without power answers once it is on again."""
         self.model(machine_id)
+        self._held.pop(machine_id, None)
+        if machine_id in self._off:
+            if self.endpoints[machine_id].status(machine_id) == "hang":
+                await self.endpoints[machine_id].set_unreachable(machine_id, "refuse")  # off: nothing answers
+            return
         await self.endpoints[machine_id].set_reachable(machine_id)
+        self._comm(machine_id, "reachable")
 
     async def restart(self, machine_id: str, down_seconds: float) -> None:
         self.model(machine_id)
-        await self.endpoints[machine_id].restart(down_seconds)
+        endpoint = self.endpoints[machine_id]
+        for mid in self.endpoints:
+            if self.endpoints[mid] is endpoint:
+                self._comm(mid, "restart")
+        await endpoint.restart(down_seconds)
+
+    def _comm(self, machine_id: str, status: str) -> None:
+        self.truth.comm(machine_id, self.clock(), status)
+        self.truth.flush()
 
     def patch(self, machine_id: str, **changes: Any) -> None:
         self.model(machine_id).set_params(**changes)
@@ -277,6 +316,9 @@ class Plant:
             "good_total": values.good_total,
             "scrap_total": values.scrap_total,
             "power_on_count": values.power_on_count,
+            "job_good": values.job_good,
+            "job_scrap": values.job_scrap,
+            "powered": machine_id not in self._off,
             "last_cycle_time": values.last_cycle_time,
             "cycle_time": model.cycle_time,
             "scrap_rate": model.scrap_rate,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import struct
 
 from simulators.config import CounterConfig
-from simulators.model import MachineValues, RawState
+from simulators.facts import MachineValues, RawState
 
 REG_STATE = 0
 REG_FAULT_CODE = 1
@@ -19,7 +19,9 @@ REG_SCRAP_COUNT = 4  # likewise
 REG_JOB = 6
 REG_POWER_ON_COUNT = 7
 REG_CYCLE_TIME = 8  # float32, 2 registers, high word first
-REGISTER_COUNT = 10
+REG_JOB_GOOD = 10  # uint16: good parts of the current job (0 at each job change and power-up)
+REG_JOB_SCRAP = 11  # uint16: scrap parts of the current job
+REGISTER_COUNT = 12
 
 # discrete inputs: one bit per state, so a bit-only master can follow the machine too
 DI_RUNNING, DI_FAULT, DI_SETUP, DI_MAINTENANCE, DI_IDLE = range(5)
@@ -56,6 +58,8 @@ def encode_registers(values: MachineValues, counter: CounterConfig) -> list[int]
     regs[REG_JOB] = values.job & 0xFFFF
     regs[REG_POWER_ON_COUNT] = values.power_on_count & 0xFFFF
     regs[REG_CYCLE_TIME : REG_CYCLE_TIME + 2] = float32_words(values.last_cycle_time)
+    regs[REG_JOB_GOOD] = values.job_good & 0xFFFF
+    regs[REG_JOB_SCRAP] = values.job_scrap & 0xFFFF
     return regs
 
 

@@ -51,7 +51,7 @@ def place_count(
     start = min(corrected(event.start, skew, rule), at)
     return CountRecord(
         event.machine_id, start, at, event.good, event.scrap, event.job, event.reset, event.possibly_lost,
-        event.rebased, clamp, implausible, getattr(event, "job_from", None),
+        event.rebased, clamp, implausible, event.job_from,
     )
 
 

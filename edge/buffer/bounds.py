@@ -59,6 +59,7 @@ class Run:
     seq: int
     machine_id: str
     job: str | None
+    job_from: str | None
     start: float
     ts: float
     good: int
@@ -72,17 +73,19 @@ class Run:
     @classmethod
     def of(cls, event: CountEvent, size: int) -> Run:
         assert event.seq is not None
-        return cls(event.seq, event.machine_id, event.job, event.start, event.ts, event.good, event.scrap,
-                   event.reset, event.possibly_lost, event.rebased, list(event.absorbed), size)
+        return cls(event.seq, event.machine_id, event.job, event.job_from, event.start, event.ts, event.good,
+                   event.scrap, event.reset, event.possibly_lost, event.rebased, list(event.absorbed), size)
 
     def copy(self) -> Run:
         return replace(self, absorbed=list(self.absorbed))
 
     def accepts(self, event: CountEvent) -> bool:
-        """Same machine and job, a later seq, and room in the absorbed list."""
+        """Same machine and job (and job change: parts spanning one never merge into others), a later seq,
+        and room in the absorbed list."""
         return (
             event.machine_id == self.machine_id
             and event.job == self.job
+            and event.job_from == self.job_from
             and event.seq is not None
             and event.seq > self.seq
             and len(self.absorbed) + 1 + len(event.absorbed) <= MAX_ABSORBED
@@ -107,7 +110,7 @@ class Run:
         """The merged event: the lowest seq, the first start, the last ts, every absorbed seq."""
         return CountEvent(
             seq=self.seq, machine_id=self.machine_id, start=self.start, ts=self.ts, good=self.good,
-            scrap=self.scrap, job=self.job, reset=self.reset, possibly_lost=self.possibly_lost,
+            scrap=self.scrap, job=self.job, job_from=self.job_from, reset=self.reset, possibly_lost=self.possibly_lost,
             rebased=self.rebased, absorbed=list(self.absorbed),
         )
 

@@ -94,9 +94,11 @@ def _same(value: Value | None) -> Value | None:
 
 # tag name -> the Reading field it fills, and how its decoded value is normalised for the tracker
 READING_FIELD = {"state": "state", "fault_code": "fault_code", "good_count": "good", "scrap_count": "scrap",
-                 "job": "job", "power_on_count": "power_on"}
+                 "job": "job", "power_on_count": "power_on", "job_good_count": "job_good",
+                 "job_scrap_count": "job_scrap"}
 CONVERT: dict[str, Callable[[Value | None], Any]] = {
     "state": _same, "fault_code": _int, "good_count": _int, "scrap_count": _int, "job": _job, "power_on_count": _int,
+    "job_good_count": _int, "job_scrap_count": _int,
 }
 
 

@@ -1,7 +1,8 @@
 """What every machine's configuration has, whatever its protocol (edge/config.py assembles the file).
 
-Tag names are fixed: ``state``, ``fault_code``, ``good_count``, ``scrap_count``, ``job`` and
-``power_on_count``; each protocol says where to find them (modbus_config.py, opcua_config.py).
+Tag names are fixed: ``state``, ``fault_code``, ``good_count``, ``scrap_count``, ``job``,
+``power_on_count`` and the per-job counters ``job_good_count``/``job_scrap_count``; each protocol
+says where to find them (modbus_config.py, opcua_config.py).
 """
 
 from __future__ import annotations
@@ -12,8 +13,13 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from protocol.models import ID_PATTERN, MachineState
 
-TAG_NAMES = ("state", "fault_code", "good_count", "scrap_count", "job", "power_on_count")
-COUNTER_TAGS = ("good_count", "scrap_count", "power_on_count")
+TAG_NAMES = ("state", "fault_code", "good_count", "scrap_count", "job", "power_on_count", "job_good_count",
+             "job_scrap_count")
+COUNTER_TAGS = ("good_count", "scrap_count", "power_on_count", "job_good_count", "job_scrap_count")
+# The per-job counters: parts of the current job, reset by the PLC at each job change. They split
+# the parts of a read that saw a job change exactly (edge/events.py); nothing else counts from them.
+JOB_COUNTER_HELP = ("{kind} parts of the current job, reset by the PLC at each job change: splits the parts "
+                    "read together with a job change exactly between the two jobs")
 
 
 class Strict(BaseModel):

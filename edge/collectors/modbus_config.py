@@ -13,7 +13,7 @@ from typing import Literal
 
 from pydantic import Field, PrivateAttr, model_validator
 
-from edge.collectors.machine_config import COUNTER_TAGS, MachineBase, Strict
+from edge.collectors.machine_config import COUNTER_TAGS, JOB_COUNTER_HELP, MachineBase, Strict
 
 Table = Literal["holding", "input", "coil", "discrete"]
 ModbusType = Literal["bool", "int16", "uint16", "int32", "uint32", "float32", "int64", "uint64", "float64"]
@@ -127,6 +127,8 @@ class ModbusTags(Strict):
     power_on_count: ModbusTag | None = Field(
         None, description="power-on counter: tells a counter reset after a power cycle from a rollover"
     )
+    job_good_count: ModbusTag | None = Field(None, description=JOB_COUNTER_HELP.format(kind="good"))
+    job_scrap_count: ModbusTag | None = Field(None, description=JOB_COUNTER_HELP.format(kind="scrap"))
 
     @model_validator(mode="after")
     def _counters_are_integers(self) -> ModbusTags:

@@ -36,15 +36,12 @@ from asyncua.ua.uaerrors import UaError, UaStatusCodeError
 from edge.collectors import opcua_session as s
 from edge.collectors.base import CheckRow, Report, raise_if_cancelled
 from edge.collectors.machine_config import COUNTER_TAGS, TAG_NAMES
-from edge.collectors.opcua_config import OpcuaMachine
+from edge.collectors.opcua_config import COUNTS_ONLY_EVERY, OpcuaMachine
 from edge.collectors.opcua_values import Bad, Change, ChangeSplitter, Moment, Outcome, Resync
 from plantpulse.backoff import Backoff
 
 log = logging.getLogger(__name__)
 _QUEUE_BATCHES = 1000  # publish responses waiting for the consumer; beyond that: count, then re-read all
-# A moment in which only part counters changed reaches the tracker at most this often per machine
-# (ChangeSplitter's ``coalesce``): state, fault and job changes always go through at once.
-COUNTS_ONLY_EVERY = 1.0
 _PLAIN = {int, float, str, bool}  # values used as they come; anything else goes through opcua_session.decode
 
 

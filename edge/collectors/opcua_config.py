@@ -13,8 +13,12 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from edge.collectors.machine_config import TAG_NAMES, MachineBase, Strict
+from edge.collectors.machine_config import JOB_COUNTER_HELP, TAG_NAMES, MachineBase, Strict
 from plantpulse.configfile import ConfigError
+
+# A moment in which only part counters changed reaches the tracker at most this often per machine
+# (ChangeSplitter's ``coalesce`` in the collector): state, fault and job changes go through at once.
+COUNTS_ONLY_EVERY = 1.0
 
 _NODE_ID = re.compile(r"^(ns=\d+;|nsu=[^;]+;)?(i=\d+|s=.+|g=[0-9A-Fa-f-]{36}|b=.+)$")
 
@@ -55,6 +59,8 @@ class OpcuaTags(Strict):
     fault_code: NodeTag | None = Field(None, description="fault / alarm code variable (0 = none)")
     job: NodeTag | None = Field(None, description="job / program number variable")
     power_on_count: NodeTag | None = Field(None, description="power-on counter variable")
+    job_good_count: NodeTag | None = Field(None, description=JOB_COUNTER_HELP.format(kind="good"))
+    job_scrap_count: NodeTag | None = Field(None, description=JOB_COUNTER_HELP.format(kind="scrap"))
 
     @model_validator(mode="before")
     @classmethod
@@ -149,6 +155,16 @@ class OpcuaMachine(MachineBase):
     def counter_bits(self, name: str) -> int:
         tag = getattr(self.tags, name)
         return 32 if tag is None or tag.bits is None else int(tag.bits)
+
+    def longest_delivery(self) -> float | None:
+        """Subscription mode: the longest a change of a counter takes to reach the tracker (seconds).
+
+        Sampled, published, then held back by the counters-only coalescing; after that long without
+        a notification the value is still what it was. None when polling (only a read says so).
+        """
+        if self.mode != "subscription":
+            return None
+        return self.sampling_interval + 2 * self.publishing_interval + COUNTS_ONLY_EVERY
 
     def password(self) -> str | None:
         """The password from the environment or the file; raises ConfigError naming what is missing."""

@@ -94,7 +94,7 @@ class _Machine:
     flushed_at: float = -math.inf  # when the machine's last moment was handed over
 
 
-_COUNTERS = frozenset({"good_count", "scrap_count"})
+_COUNTERS = frozenset({"good_count", "scrap_count", "job_good_count", "job_scrap_count"})  # move with every part
 
 
 class ChangeSplitter:

@@ -65,7 +65,8 @@ def bases(edge_id: str, epoch: str, now: float) -> dict[str, dict[str, Any]]:
              "job": "J1", "raw": 3, "reason": "r"}]},
         "count": {"v": 1, "edge_id": edge_id, "epoch": epoch, "sent_at": now, "events": [
             {"kind": "count", "seq": 2, "machine_id": "m1", "start": now - 1, "ts": now, "good": 1, "scrap": 0,
-             "job": "J1", "reset": False, "possibly_lost": False, "rebased": False, "absorbed": [3]}]},
+             "job": "J1", "job_from": "J0", "reset": False, "possibly_lost": False, "rebased": False,
+             "absorbed": [3]}]},
         "status": {"v": 1, "edge_id": edge_id, "online": True, "birth": 5, "ts": now, "version": "0.1",
                    "config_hash": "abc", "machines": ["m1"], "epoch": epoch, "oldest_seq": 1, "latest_seq": 3,
                    "dropped": [dropped]},

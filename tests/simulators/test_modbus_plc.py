@@ -222,6 +222,52 @@ async def test_power_cycle_restarts_counters(plant: SimulatedPlant) -> None:
         client.close()
 
 
+async def test_counter_presets_are_recorded_as_presets_not_parts(plant: SimulatedPlant) -> None:
+    client = await connect(plant, "roll")
+    try:
+        plant.pause()
+        try:
+            before = plant.machine("roll")
+            shown = plant.act("roll", "counter", {"good": 65533, "scrap": 65534})
+            rr = await client.read_holding_registers(0, count=12, device_id=1)
+            truth = plant.truth("roll")
+        finally:
+            plant.resume()
+        regs = decode(list(rr.registers))
+        assert (shown["good_counter"], shown["scrap_counter"]) == (regs["good"], regs["scrap"]) == (65533, 65534)
+        assert shown["good_total"] == before["good_total"]  # a preset is not production
+        assert truth["presets"][-2:] == [
+            {"ts": truth["presets"][-2]["ts"], "counter": "good", "before": before["good_counter"], "after": 65533},
+            {"ts": truth["presets"][-1]["ts"], "counter": "scrap", "before": before["scrap_counter"], "after": 65534},
+        ]
+        assert (rr.registers[10], rr.registers[11]) == (shown["job_good"], shown["job_scrap"])  # per-job counters
+        assert sum(truth["by_job"][str(shown["job"])].values()) == len(truth["parts"])  # one job so far
+        assert plant.http.post("/api/machines/roll/counter", json={"good": 65536}).status_code == 409  # 16-bit
+        assert plant.http.post("/api/machines/roll/counter", json={}).status_code == 422
+    finally:
+        client.close()
+
+
+async def test_a_power_cycle_while_unreachable_stays_unreachable_until_reachable(plant: SimulatedPlant) -> None:
+    plant.act("breaker", "unreachable", {"mode": "refuse"})
+    power_on = plant.machine("breaker")["power_on_count"]
+    plant.act("breaker", "power-cycle", {"off_seconds": 0.3})
+    assert not plant.machine("breaker")["powered"]
+    wait_until(lambda: plant.machine("breaker")["powered"], 5, what="power back on")
+    assert plant.machine("breaker")["reachability"] == "refuse"  # still cut off: the power-up did not undo it
+    plant.act("breaker", "reachable")
+    client = await connect(plant, "breaker")
+    try:
+        assert decode(await read(client))["power_on"] == power_on + 1
+    finally:
+        client.close()
+    truth = plant.truth("breaker")
+    cycle = truth["power_cycles"][-1]
+    assert cycle["off_ts"] < cycle["ts"] and cycle["power_on_count"] == power_on + 1
+    assert [c["status"] for c in truth["comm"]][-2:] == ["refuse", "reachable"]
+    assert truth["comm"][-2]["ts"] < cycle["off_ts"] < cycle["ts"] < truth["comm"][-1]["ts"]
+
+
 async def test_unreachable_refuse_and_hang_then_reachable(plant: SimulatedPlant) -> None:
     ep = plant.endpoint("breaker")
     client = await connect(plant, "breaker", timeout=0.5)

@@ -8,7 +8,8 @@ import math
 import pytest
 
 from simulators.config import MachineConfig, parse_plant
-from simulators.model import MachineModel, PartFact, PowerCycleFact, RawState, StateFact
+from simulators.facts import PartFact, PauseFact, PowerCycleFact, PresetFact, RawState, StateFact
+from simulators.model import MachineModel
 
 T0 = 1_800_000_000.0
 
@@ -189,6 +190,52 @@ def test_auto_jobs_off_waits_for_an_outside_job() -> None:
     assert [f.state for f in facts if isinstance(f, StateFact)] == [RawState.RUNNING, RawState.IDLE]
     assert sum(1 for f in facts if isinstance(f, PartFact)) == 2
     assert model.next_event_at == math.inf  # waits for the next job from outside
+
+
+def test_a_preset_sets_the_counters_and_makes_no_parts() -> None:
+    cfg = machine(job_quantity=[100, 100], counter={"bits": 16, "good_start": 65000})
+    model = MachineModel(cfg, plant_seed=1, speed=1, min_state=0.0, now=T0)
+    model.advance(T0 + 25)
+    before = model.values()
+    assert before.good_counter == 65002
+    facts = model.preset(T0 + 25, good=65533, scrap=65535)
+    assert facts == [PresetFact("m1", T0 + 25, "good", 65002, 65533), PresetFact("m1", T0 + 25, "scrap", 0, 65535)]
+    v = model.values()
+    assert (v.good_counter, v.scrap_counter, v.good_total) == (65533, 65535, before.good_total)
+    model.advance(T0 + 55)
+    assert model.values().good_counter == (65533 + 3) % 65536  # counts on from the preset, wrapping
+    with pytest.raises(ValueError, match="16-bit"):
+        model.preset(T0 + 60, good=65536)
+
+
+def test_per_job_counters_restart_at_each_job_change_and_power_up() -> None:
+    cfg = machine(scrap_rate=0.3, job_quantity=[4, 4], setup_time=10, idle_between_jobs=0, counter={"bits": 32})
+    model = MachineModel(cfg, plant_seed=3, speed=1, min_state=0.0, now=T0)
+    made: dict[int, list[int]] = {}
+    for t in range(1, 400):
+        for f in model.advance(T0 + t):
+            if isinstance(f, PartFact):
+                made.setdefault(f.job, [0, 0])[0 if f.good else 1] += 1
+        v = model.values()
+        assert [v.job_good, v.job_scrap] == made.get(v.job, [0, 0])  # what this job made so far
+    assert len(made) > 3
+    model.start_job(T0 + 400, number=5, quantity=9, setup_time=0)
+    assert (model.values().job, model.values().job_good, model.values().job_scrap) == (5, 0, 0)
+    model.advance(T0 + 450)
+    assert model.values().job_good + model.values().job_scrap > 0
+    model.power_off(T0 + 450)
+    model.power_on(T0 + 451)
+    assert (model.values().job_good, model.values().job_scrap) == (0, 0)
+
+
+def test_unreported_pauses_stop_parts_and_keep_the_state() -> None:
+    cfg = machine(job_quantity=[100, 100], pauses={"every": 3, "duration": 100})
+    model = MachineModel(cfg, plant_seed=1, speed=1, min_state=0.0, now=T0)
+    facts = model.advance(T0 + 200)
+    parts = [f.ts for f in facts if isinstance(f, PartFact)]
+    assert parts[:5] == pytest.approx([T0 + 10, T0 + 20, T0 + 30, T0 + 140, T0 + 150])  # 3 parts, 100 s pause
+    assert next(f for f in facts if isinstance(f, PauseFact)) == PauseFact("m1", T0 + 30, T0 + 130)
+    assert {f.state for f in facts if isinstance(f, StateFact)} == {RawState.RUNNING}  # the PLC shows no pause
 
 
 def test_demo_plant_file_is_valid() -> None:

@@ -127,9 +127,12 @@ async def test_values_match_the_ground_truth_when_paused(plant: SimulatedPlant) 
             state = await value(client, "ua2", "State")
             job = await value(client, "ua2", "JobNumber")
             power = await value(client, "ua2", "PowerOnCount")
+            job_parts = (await value(client, "ua2", "JobGoodCount"), await value(client, "ua2", "JobScrapCount"))
         finally:
             plant.resume()
         assert (good, scrap) == (truth["totals"]["good"], truth["totals"]["scrap"])
+        of_job = truth["by_job"].get(str(job), {"good": 0, "scrap": 0})
+        assert job_parts == (of_job["good"], of_job["scrap"])  # the per-job counters (ua2 runs a single job)
         last = truth["intervals"][-1]
         assert state == {"idle": 0, "running": 1, "setup": 2, "fault": 3, "maintenance": 4}[last["state"]]
         assert job == last["job"] and power == 1

@@ -42,6 +42,17 @@ def test_only_the_same_machine_and_job_and_later_seqs_merge_and_absorbed_lists_s
     assert not full.accepts(seqd(count("m", 2), 10_000, [10_001]))
 
 
+def test_counts_spanning_a_job_change_merge_only_with_counts_spanning_the_same_change() -> None:
+    spanning = seqd(count("m", 2, job="J2").model_copy(update={"job_from": "J1"}), 6)
+    assert not Run.of(seqd(count("m", 1, job="J2"), 5), 100).accepts(spanning)  # plain J2 parts stay exact
+    run = Run.of(spanning, 100)
+    assert not run.accepts(seqd(count("m", 3, job="J2"), 7))
+    also = seqd(count("m", 3, job="J2").model_copy(update={"job_from": "J1"}), 7)
+    assert run.accepts(also)
+    run.add(also)
+    assert (run.event().job, run.event().job_from, run.event().good) == ("J2", "J1", 2)
+
+
 def test_coalescer_merges_runs_per_machine_and_a_state_event_ends_a_run() -> None:
     co = Coalescer()
     assert co.count(seqd(count("a", 1), 1), 100) is None  # starts a run

@@ -1,0 +1,40 @@
+"""Which job the parts of a read that saw a job change belong to (pure; docs/edge.md, "Jobs").
+
+Cumulative counters say how many parts were made between two reads, not before or after the job
+changed in between. A per-job counter (parts of the current job, reset by the PLC at each job
+change) says how many the new job made: the rest are the old job's. Without one, or when it
+disagrees with the cumulative counter (it was not reset, or a reset of the counters came in
+between), the parts are said to span the change (``job_from`` on the count event): shown, never
+booked to a job that may not have made them.
+
+Residual: several job changes between two reads are one change to the reader; with a per-job
+counter the parts of the jobs in between are booked to the job before them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class JobSplit:
+    """Good and scrap parts of one read: the old job's, the new job's, and those of either."""
+
+    old: list[int] = field(default_factory=lambda: [0, 0])
+    new: list[int] = field(default_factory=lambda: [0, 0])
+    span: list[int] = field(default_factory=lambda: [0, 0])
+
+
+def split_job_change(made: tuple[int, int], per_job: tuple[int | None, int | None], *, exact: bool) -> JobSplit:
+    """``made``: good and scrap parts of the read; ``per_job``: the per-job counters it showed (None: none).
+
+    ``exact`` is False when the parts may include some of an earlier change still undecided (a
+    value held across it): then nothing is split.
+    """
+    split = JobSplit()
+    for i, (parts, of_new) in enumerate(zip(made, per_job, strict=True)):
+        if exact and of_new is not None and 0 <= of_new <= parts:
+            split.old[i], split.new[i] = parts - of_new, of_new
+        else:
+            split.span[i] = parts
+    return split
