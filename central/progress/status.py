@@ -54,12 +54,14 @@ class MachineStatus:
     gateway_online: bool | None = None  # None: no birth or Will seen yet
     gateway_changed_at: float | None = None
     gateway_skew: float | None = None  # edge clock minus central clock, seconds
+    repeats: tuple[float, ...] = ()  # times a change repeated the current state (see timeline.py)
 
     def open_interval(self) -> OpenInterval | None:
         if self.state is None or self.since is None:
             return None
         return OpenInterval(
-            self.machine_id, self.state, self.since, self.fault_code, self.job, self.reason, self.uncertain
+            self.machine_id, self.state, self.since, self.fault_code, self.job, self.reason, self.uncertain,
+            self.repeats,
         )
 
     def counts_on(self, day: date) -> tuple[int, int]:
@@ -96,7 +98,7 @@ def apply_state(
         fault_text = faults.get(opened.fault_code) if faults and opened.fault_code is not None else None
     new = replace(
         status, state=opened.state, since=opened.start, fault_code=opened.fault_code, fault_text=fault_text,
-        job=opened.job, reason=opened.reason, uncertain=opened.uncertain,
+        job=opened.job, reason=opened.reason, uncertain=opened.uncertain, repeats=opened.repeats,
         last_event_at=_later(status.last_event_at, received_at),
     )
     return StateApplied(new, step.closed, step.change)
@@ -123,7 +125,8 @@ def apply_late_state(
         return status, result
     new = replace(
         status, state=opened.state, since=opened.start, fault_code=opened.fault_code, job=opened.job,
-        reason=opened.reason, uncertain=opened.uncertain, last_event_at=_later(status.last_event_at, received_at),
+        reason=opened.reason, uncertain=opened.uncertain, repeats=opened.repeats,
+        last_event_at=_later(status.last_event_at, received_at),
     )
     return new, result
 

@@ -7,6 +7,11 @@ clock-skew rule (``clock.py``); the rule's last step lives here because only the
 the open interval: an event older than the open interval's start is clamped to it, so no
 interval ever has a negative length.
 
+A change that repeats the open key is not lost, though: its time is kept in the interval's
+``repeats``. It is how history is right again when a change between two such repeats arrives late
+(a gap filled by a replay): R@1, (I@2 missing), R@3 applied as one running interval with a
+repeat at 3; I@2 arriving late then splits it into R [1, 2), I [2, 3), R from 3.
+
 ``uncertain`` marks intervals whose edges or content we cannot vouch for: built from an event
 whose time was clamped, from the first event after a data gap (the caller says so), from an
 event applied out of order after a bounded hold (``insert_late``), or overlapping a data gap's
@@ -57,6 +62,7 @@ class StateInterval:
     reason: str | None = None
     uncertain: bool = False
     ongoing: bool = False
+    repeats: tuple[float, ...] = ()  # times a change repeated this interval's key (a state missed between)
 
     @property
     def duration(self) -> float:
@@ -74,6 +80,7 @@ class OpenInterval:
     job: str | None = None
     reason: str | None = None
     uncertain: bool = False
+    repeats: tuple[float, ...] = ()
 
     @property
     def key(self) -> tuple[MachineState, int | None, str | None]:
@@ -82,7 +89,7 @@ class OpenInterval:
     def close(self, end: float, *, uncertain: bool = False) -> StateInterval:
         return StateInterval(
             self.machine_id, self.state, self.start, end, self.fault_code, self.job, self.reason,
-            self.uncertain or uncertain,
+            self.uncertain or uncertain, repeats=tuple(r for r in self.repeats if r < end),
         )
 
     def until(self, now: float) -> StateInterval:
@@ -139,6 +146,8 @@ def advance(open_: OpenInterval | None, change: StateChange) -> Advance:
     if change.key == open_.key:
         if flagged and not open_.uncertain:
             open_ = replace(open_, uncertain=True)
+        if change.at > open_.start and change.at not in open_.repeats:
+            open_ = replace(open_, repeats=(*open_.repeats, change.at)[-MAX_REPEATS:])
         return Advance(None, open_, change)
     return Advance(open_.close(change.at, uncertain=flagged), OpenInterval.opened_by(change), change)
 
@@ -150,6 +159,13 @@ class LateInsert:
     remove: StateInterval | None
     add: tuple[StateInterval, ...]
     open: OpenInterval | None
+
+
+MAX_REPEATS = 64  # repeats kept per interval (each one a state event missed around a gap)
+
+
+def _repeat_after(repeats: tuple[float, ...], at: float) -> float | None:
+    return min((r for r in repeats if r > at), default=None)
 
 
 def insert_late(change: StateChange, *, after: StateInterval | None, open_: OpenInterval | None) -> LateInsert:
@@ -164,6 +180,13 @@ def insert_late(change: StateChange, *, after: StateInterval | None, open_: Open
     if after is not None:
         if change.at < after.start:  # before the known history (or in a hole of it): fill up to it
             return LateInsert(None, (_late(change, change.at, after.start),), open_)
+        back = _repeat_after(after.repeats, change.at)
+        if back is not None and back < after.end:  # the interval's state came back later: the late one ends there
+            before = replace(after, end=change.at, uncertain=True, repeats=tuple(r for r in after.repeats
+                                                                                 if r < change.at))
+            rest = replace(after, start=back, uncertain=True, repeats=tuple(r for r in after.repeats if r > back))
+            parts: tuple[StateInterval, ...] = (before,) if change.at > after.start else ()
+            return LateInsert(after, (*parts, _late(change, change.at, back), rest), open_)
         cut = replace(after, end=change.at, uncertain=True)
         if change.at == after.start:  # same instant: the older (late) change first, empty
             return LateInsert(after, (_late(change, after.start, after.start), replace(after, uncertain=True)), open_)
@@ -172,6 +195,11 @@ def insert_late(change: StateChange, *, after: StateInterval | None, open_: Open
         return LateInsert(None, (), OpenInterval.opened_by(replace(change, uncertain=True)))
     if change.at < open_.start:
         return LateInsert(None, (_late(change, change.at, open_.start),), open_)
+    back = _repeat_after(open_.repeats, change.at)
+    if back is not None:  # a missed change between two of the open state's: it ran until the repeat
+        ahead: tuple[StateInterval, ...] = (open_.close(change.at, uncertain=True),) if change.at > open_.start else ()
+        reopened = replace(open_, start=back, uncertain=True, repeats=tuple(r for r in open_.repeats if r > back))
+        return LateInsert(None, (*ahead, _late(change, change.at, back)), reopened)
     # stamped inside the open interval although older by seq: the clocks disagree; keep the
     # present, record the late state as an empty interval at the open start
     return LateInsert(

@@ -180,5 +180,6 @@ def status_from_json(text: str) -> MachineStatus:
         data["day"] = date.fromisoformat(data["day"])
     if data.get("state") is not None:
         data["state"] = MachineState(data["state"])
+    data["repeats"] = tuple(data.get("repeats") or ())
     known = MachineStatus.__dataclass_fields__
     return MachineStatus(**{k: v for k, v in data.items() if k in known})

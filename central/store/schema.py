@@ -57,4 +57,8 @@ MIGRATIONS: list[str] = [
     ALTER TABLE counts ADD COLUMN implausible INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE counts ADD COLUMN job_from TEXT;
     """,
+    # 4: times a state repeated within an interval (a change missed between; a late fill splits there)
+    """
+    ALTER TABLE intervals ADD COLUMN repeats TEXT;
+    """,
 ]

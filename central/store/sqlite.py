@@ -131,9 +131,10 @@ class SqliteStore:
                 )
             if tx.intervals:
                 await db.executemany(
-                    "INSERT INTO intervals (machine_id, start, end, state, fault_code, job, reason, uncertain) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    [(i.machine_id, i.start, i.end, i.state.value, i.fault_code, i.job, i.reason, int(i.uncertain))
+                    "INSERT INTO intervals (machine_id, start, end, state, fault_code, job, reason, uncertain, "
+                    "repeats) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [(i.machine_id, i.start, i.end, i.state.value, i.fault_code, i.job, i.reason, int(i.uncertain),
+                      json.dumps(i.repeats) if i.repeats else None)
                      for i in tx.intervals],
                 )
             if tx.statuses:
@@ -239,35 +240,29 @@ class SqliteStore:
     async def intervals(self, machine_id: str, start: float, end: float) -> list[StateInterval]:
         """Closed intervals of a machine overlapping ``[start, end)``, by start."""
         rows = await self._db.execute_fetchall(
-            "SELECT machine_id, state, start, end, fault_code, job, reason, uncertain FROM intervals "
+            "SELECT machine_id, state, start, end, fault_code, job, reason, uncertain, repeats FROM intervals "
             "WHERE machine_id = ? AND end >= ? AND start < ? ORDER BY start, id",
             (machine_id, start, end),
         )
-        return [
-            StateInterval(m, MachineState(s), a, b, fc, job, reason, bool(u)) for m, s, a, b, fc, job, reason, u in rows
-        ]
+        return _intervals(rows)
 
     async def intervals_between(self, start: float, end: float) -> list[StateInterval]:
         """Closed intervals of every machine starting in ``[start, end)`` (for backfills)."""
         rows = await self._db.execute_fetchall(
-            "SELECT machine_id, state, start, end, fault_code, job, reason, uncertain FROM intervals "
+            "SELECT machine_id, state, start, end, fault_code, job, reason, uncertain, repeats FROM intervals "
             "WHERE start >= ? AND start < ? ORDER BY start, id",
             (start, end),
         )
-        return [
-            StateInterval(m, MachineState(s), a, b, fc, job, reason, bool(u)) for m, s, a, b, fc, job, reason, u in rows
-        ]
+        return _intervals(rows)
 
     async def intervals_from(self, machine_id: str, at: float, limit: int = 4) -> list[StateInterval]:
         """The first few stored intervals ending after ``at`` (the one containing it first), by start."""
         rows = await self._db.execute_fetchall(
-            "SELECT machine_id, state, start, end, fault_code, job, reason, uncertain FROM intervals "
+            "SELECT machine_id, state, start, end, fault_code, job, reason, uncertain, repeats FROM intervals "
             "WHERE machine_id = ? AND end > ? ORDER BY start, id LIMIT ?",
             (machine_id, at, limit),
         )
-        return [
-            StateInterval(m, MachineState(s), a, b, fc, job, reason, bool(u)) for m, s, a, b, fc, job, reason, u in rows
-        ]
+        return _intervals(rows)
 
     async def counts(self, machine_id: str | None, start: float, end: float) -> list[CountRecord]:
         where, params = ("machine_id = ? AND ", (machine_id,)) if machine_id else ("", ())
@@ -390,3 +385,11 @@ async def _migrate(db: aiosqlite.Connection, path: Path) -> None:
             await db.execute("ROLLBACK")
             raise
         log.info("store %s migrated to schema version %d", path, version)
+
+
+def _intervals(rows: object) -> list[StateInterval]:
+    return [
+        StateInterval(m, MachineState(s), a, b, fc, job, reason, bool(u),
+                      repeats=tuple(json.loads(rep)) if rep else ())
+        for m, s, a, b, fc, job, reason, u, rep in rows  # type: ignore[attr-defined]
+    ]

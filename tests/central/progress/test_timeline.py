@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from pydantic import ValidationError
 
@@ -90,7 +92,7 @@ def test_each_change_closes_the_open_interval() -> None:
 def test_a_repeated_key_keeps_the_interval_open() -> None:
     first = advance(None, ch(0, RUN, job="J1")).open
     step = advance(first, ch(60, RUN, job="J1", reason="ignored"))
-    assert step.closed is None and step.open is first
+    assert step.closed is None and step.open == replace(first, repeats=(T + 60,))  # the repeat's time is kept
     # a fault code change is a new interval even though the state stays fault
     f = advance(None, ch(0, FAULT, fault_code=1)).open
     step = advance(f, ch(30, FAULT, fault_code=2))

@@ -8,20 +8,17 @@ central/ingest/applier.py ``_neighbour`` does). Whatever the order the late ones
 whenever, the history must come out the same: same states over the same spans (a splice may leave
 two adjacent pieces of one state, and marks what it touched uncertain; both are allowed).
 
-Found by this property and NOT fixed here (central belongs to the lead): when the changes applied
-in order around a late one have the same key, ``advance`` merges them into one open interval and
-``insert_late`` then takes the late change for a clock disagreement (an empty interval): its
-state's span is lost. ``test_a_late_state_between_two_changes_to_one_state_keeps_its_span`` is
-the minimal case (strict xfail); the property excludes that shape until it is fixed.
+Found by this property (and fixed in timeline.py): when the changes applied in order around a late
+one have the same key, ``advance`` merged them into one interval and the late change's span was lost;
+intervals now keep the times of such repeats, and the splice ends the late state there.
+``test_a_late_state_between_two_changes_to_one_state_keeps_its_span`` is the minimal case.
 """
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass, field
 
-import pytest
-from hypothesis import assume, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from central.progress.timeline import OpenInterval, StateChange, StateInterval, advance, insert_late
@@ -96,8 +93,6 @@ def test_late_states_in_any_order_give_the_same_intervals(
     history: tuple[list[StateChange], list[int], list[int]],
 ) -> None:
     changes, order, arrival = history
-    kept = [c.key for i, c in enumerate(changes) if i not in set(order)]
-    assume(all(a != b for a, b in itertools.pairwise(kept)))  # the known defect (module docstring)
     reference = Store()
     for change in changes:
         reference.apply(change)
@@ -115,9 +110,6 @@ def test_late_states_in_any_order_give_the_same_intervals(
     assert received.spans() == reference.spans()
 
 
-@pytest.mark.xfail(strict=True, reason="central defect reported to the lead: a late state between two changes "
-                   "to one state is recorded as an empty interval (advance merged the two; insert_late calls it "
-                   "a clock disagreement)")
 def test_a_late_state_between_two_changes_to_one_state_keeps_its_span() -> None:
     running_a, idle, running_b = (StateChange("m1", T + t, state, job="J1") for t, state in
                                   ((1, MachineState.RUNNING), (2, MachineState.IDLE), (3, MachineState.RUNNING)))
@@ -129,3 +121,16 @@ def test_a_late_state_between_two_changes_to_one_state_keeps_its_span() -> None:
     received.apply(running_b)  # seq 2 (idle) was missing; seq 3 applied after the hold: same key, merged
     received.splice(idle)  # seq 2 arrives late
     assert received.spans() == reference.spans()  # idle [2, 3) must be there
+
+
+def test_a_late_state_inside_a_closed_interval_with_a_repeat_ends_at_the_repeat() -> None:
+    changes = [StateChange("m1", T + t, state, job="J1") for t, state in
+               ((1, MachineState.RUNNING), (2, MachineState.IDLE), (3, MachineState.RUNNING), (5, MachineState.SETUP))]
+    reference = Store()
+    for change in changes:
+        reference.apply(change)
+    received = Store()
+    for i in (0, 2, 3):
+        received.apply(changes[i])  # the running interval [1, 5) is closed, with a repeat at 3
+    received.splice(changes[1])
+    assert received.spans() == reference.spans()
