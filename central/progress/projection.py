@@ -1,0 +1,509 @@
+"""Projected start and finish of every open operation on every machine: list scheduling (issue 13).
+
+One forward pass over every dispatch list, in time order (a heap of queue heads keyed by the
+earliest time each could begin). An operation begins at the latest of:
+
+* ``now``;
+* when its machine is free: after the operation ahead of it, or after the machine is back from a
+  fault, maintenance or an offline spell (``down_until``: the repair ETA entered by maintenance,
+  else the mean repair time less the time already spent, never less than ``floor`` ahead);
+* when its predecessor in the order has produced its transfer quantity (default: all of it);
+* when its missing material is expected (an unknown arrival holds it indefinitely, and it is
+  skipped so the machine goes on with the rest of its list).
+
+It then does its setup and makes its remaining good parts at ``seconds per good part /
+availability`` of its machine, both only in planned time (the machine's ``Timetable``). A work
+centre's operation is split over the centre's machines (those running it, else all of them) so
+that they finish together. An order's projected finish is its last operation's.
+
+A dispatch order that contradicts precedence (B of order X queued before A of X on another list,
+each list waiting for the other) cannot be scheduled: it is reported as a ``Deadlock`` and broken by
+moving the awaited operation ahead, so the rest of the plan still gets a projection.
+
+Every operation records what bound its start (``Binding``) and the operation ahead of it, so
+``delay.py`` can walk an order's critical path and say why it is late. Pure; O(n log q) for n
+operations on q dispatch lists, plus O(log spans) per calendar question.
+"""
+
+from __future__ import annotations
+
+import enum
+import heapq
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+from central.progress.assignment import Tally
+from central.progress.orders import CENTRE, Operation, OpKey, OpStatus, Plan
+from central.progress.progress import effective_quantities
+from central.progress.shifts import AlwaysPlanned, Calendar
+from central.progress.timetable import Timetable
+from protocol.models import MachineState
+
+INF = math.inf
+DAY = 86_400.0
+DEFAULT_HORIZON = 120 * DAY
+DEFAULT_DOWN = 1800.0  # seconds a machine is assumed down without an ETA or a mean repair time
+DOWN_FLOOR = 300.0  # a repair running late is assumed to need at least this much longer
+SPLIT_PRECISION = 60.0  # seconds: a work-centre split's finish is found to within a minute (never early)
+
+
+class Binding(enum.StrEnum):
+    NOW = "now"
+    MACHINE = "machine"  # the operation ahead on the machine
+    REPAIR = "repair"  # the machine is down (fault, maintenance, offline)
+    PREDECESSOR = "predecessor"  # the previous operation of the order
+    MATERIAL = "material"
+
+
+class DownCause(enum.StrEnum):
+    FAULT = "fault"
+    MAINTENANCE = "maintenance"
+    OFFLINE = "offline"
+
+
+_DOWN = {MachineState.FAULT: DownCause.FAULT, MachineState.MAINTENANCE: DownCause.MAINTENANCE,
+         MachineState.OFFLINE: DownCause.OFFLINE}
+
+
+def down_until(
+    state: MachineState | None, since: float | None, now: float, *, eta: float | None = None,
+    mean: float | None = None, default: float = DEFAULT_DOWN, floor: float = DOWN_FLOOR,
+) -> tuple[float, DownCause] | None:
+    """When a machine in fault, maintenance or offline is expected back, or None if it is up.
+
+    The ETA maintenance entered when still ahead; else the mean duration (MTTR for a fault) less
+    the time already spent; else ``default`` less it. Never less than ``floor`` from now: a repair
+    running past its mean is not about to end this instant (and remaining time is never negative).
+    """
+    cause = _DOWN.get(state) if state is not None else None
+    if cause is None:
+        return None
+    if eta is not None and eta > now:
+        return max(eta, now), cause
+    spent = now - since if since is not None else 0.0
+    left = (mean if mean is not None else default) - spent
+    return now + max(left, floor if eta is None or eta <= now else 0.0), cause
+
+
+@dataclass(frozen=True, slots=True)
+class MachineOutlook:
+    """What the projection needs to know about one machine now."""
+
+    machine_id: str
+    calendar: Calendar = field(default_factory=AlwaysPlanned)
+    availability: float = 1.0  # share of planned time it produces (progress.availability)
+    work_centre: str | None = None
+    down: tuple[float, DownCause] | None = None  # ``down_until``
+    setup_left: float | None = None  # in setup for the operation it runs: planned seconds still to go
+
+
+class OpProjection(NamedTuple):
+    """One open operation's projected schedule (INF: held indefinitely or beyond the horizon).
+
+    A named tuple rather than a frozen dataclass: a projection makes 10,000 of them every few
+    seconds and a tuple is built several times faster.
+    """
+
+    key: OpKey
+    machines: tuple[str, ...]
+    start: float  # first planned instant of its setup (or of its production without setup)
+    finish: float
+    ready: float  # precedence and material allow it from here
+    binding: Binding
+    ahead: OpKey | None  # the operation before it on its machine, when binding is MACHINE
+    wait: float  # seconds the binding constraint added over the next one
+    setup: float
+    work: float  # planned seconds of production at the projected rate
+    ideal_work: float  # ... at the ideal cycle time (same availability): work - ideal_work is speed loss
+    gap: float  # unplanned seconds (shift ends, breaks, days off) inside [start, finish]
+    down: DownCause | None = None  # binding REPAIR: why the machine is down
+    release: float = 0.0  # when its successor may start
+
+
+@dataclass(frozen=True, slots=True)
+class Deadlock:
+    """Dispatch lists that wait for each other: each pair is (waiting head, the predecessor it needs)."""
+
+    waits: tuple[tuple[OpKey, OpKey], ...]
+    queues: tuple[str, ...]
+    broken_by: OpKey  # moved ahead in its list so the projection could go on
+
+
+@dataclass(frozen=True, slots=True)
+class Projection:
+    now: float
+    ops: Mapping[OpKey, OpProjection]
+    orders: Mapping[str, float]  # order id -> projected finish (INF: not within the horizon)
+    by_queue: Mapping[str, tuple[OpKey, ...]]  # Gantt rows: machine or centre -> operations in time order
+    deadlocks: tuple[Deadlock, ...] = ()
+    unplaceable: tuple[OpKey, ...] = ()  # a centre without machines, a predecessor in no list
+
+
+class _Row(NamedTuple):
+    """One machine's part in scheduling an operation."""
+
+    machine: str
+    begin: float
+    binding: Binding
+    wait: float
+    start: float
+    setup_end: float
+    rate: float  # good parts per planned second
+    tt: Timetable
+    setup: float
+
+
+class _Pass:
+    """The mutable state of one projection; lives only inside ``project``."""
+
+    def __init__(self, plan: Plan, machines: Mapping[str, MachineOutlook], now: float, horizon: float,
+                 tallies: Mapping[OpKey, Tally], cycles: Mapping[OpKey, float],
+                 running: Mapping[OpKey, Sequence[str]]) -> None:
+        self.plan, self.now, self.tallies, self.cycles, self.running = plan, now, tallies, cycles, running
+        self.ops = plan.operations
+        self.outlook: dict[str, MachineOutlook] = dict(machines)
+        self.centres: dict[str, list[str]] = {q: [] for q in plan.dispatch if q.startswith(CENTRE)}
+        self.centre_of: dict[str, str] = {}
+        for m in machines.values():
+            if m.work_centre is not None:
+                self.centres.setdefault(CENTRE + m.work_centre, []).append(m.machine_id)
+                self.centre_of[m.machine_id] = CENTRE + m.work_centre
+        for q in plan.dispatch:
+            if not q.startswith(CENTRE) and q not in self.outlook:
+                self.outlook[q] = MachineOutlook(q)
+        tables: dict[int, Timetable] = {}
+        self.table: dict[str, Timetable] = {}
+        self.free: dict[str, float] = {}
+        self.free_by: dict[str, tuple[Binding, OpKey | None, DownCause | None]] = {}
+        for mid, m in self.outlook.items():
+            tt = tables.get(id(m.calendar))
+            if tt is None:
+                tt = tables[id(m.calendar)] = Timetable(m.calendar, now, now + horizon)
+            self.table[mid] = tt
+            if m.down is not None and m.down[0] > now:
+                self.free[mid], self.free_by[mid] = m.down[0], (Binding.REPAIR, None, m.down[1])
+            else:
+                self.free[mid], self.free_by[mid] = now, (Binding.NOW, None, None)
+        # remaining good parts, the predecessor and what a successor needs, per open operation
+        self.remaining: dict[OpKey, int] = {}
+        self.planned: dict[OpKey, int] = {}
+        self.pred: dict[OpKey, OpKey | None] = {}
+        self.succ: dict[OpKey, OpKey | None] = {}
+        self.release: dict[OpKey, float] = {}
+        for order in plan.orders.values():
+            keys = [k for k in order.op_keys() if plan.operations[k].status is not OpStatus.CANCELLED]
+            if not any(plan.operations[k].status.open for k in keys):
+                continue
+            quantities = effective_quantities(plan, order, tallies)
+            prev: OpKey | None = None
+            for k in keys:
+                op = plan.operations[k]
+                good = tallies[k].good if k in tallies else 0
+                self.planned[k] = quantities[k]
+                if op.status.open:
+                    self.remaining[k] = max(0, quantities[k] - good)
+                    self.pred[k] = prev
+                else:
+                    self.release[k] = -INF
+                if prev is not None:
+                    self.succ[prev] = k
+                prev = k
+        self.done: dict[OpKey, OpProjection] = {}
+        self.queue_of: dict[OpKey, str] = {}
+        self.lists: dict[str, list[OpKey]] = {}
+        for q, queued in plan.dispatch.items():
+            open_keys = [k for k in queued if k in self.remaining]
+            if open_keys:
+                self.lists[q] = open_keys
+                for k in open_keys:
+                    self.queue_of[k] = q
+        self.pos: dict[str, int] = dict.fromkeys(self.lists, 0)
+        self.waiters: dict[OpKey, list[str]] = {}
+        self.version: dict[str, int] = dict.fromkeys(self.lists, 0)
+        self.head_ready: dict[str, tuple[float, Binding, float]] = {}
+        self.heap: list[tuple[float, int, str, int]] = []
+        self.tick = 0
+        self.unplaceable: list[OpKey] = []
+        self.order_rows: dict[str, list[OpKey]] = {q: [] for q in self.lists}
+
+    # ------------------------------------------------------------------ queue heads
+    def machines_for(self, q: str, key: OpKey) -> list[str]:
+        if not q.startswith(CENTRE):
+            return [q]
+        running = [m for m in self.running.get(key, ()) if m in self.outlook]
+        return running or self.centres.get(q, [])
+
+    def ready(self, key: OpKey) -> tuple[float, Binding, float] | None:
+        """When precedence and material allow ``key``, which of them binds, and the other's time
+        (None: its predecessor is not projected yet)."""
+        pred = self.pred.get(key)
+        when, binding, runner_up = self.now, Binding.NOW, self.now
+        if pred is not None:
+            released = self.release.get(pred)
+            if released is None:
+                return None
+            if released > when:
+                when, binding = released, Binding.PREDECESSOR
+        shortage = self.plan.operations[key].shortage
+        if shortage is not None:
+            arrival = INF if shortage.expected is None else shortage.expected
+            if arrival > when:
+                when, binding, runner_up = arrival, Binding.MATERIAL, when
+            else:
+                runner_up = max(runner_up, arrival)
+        return when, binding, runner_up
+
+    def push(self, q: str) -> None:
+        self.version[q] += 1
+        i = self.pos[q]
+        keys = self.lists[q]
+        if i >= len(keys):
+            return
+        key = keys[i]
+        got = self.ready(key)
+        if got is None:
+            pred = self.pred[key]
+            assert pred is not None
+            self.waiters.setdefault(pred, []).append(q)
+            return
+        self.head_ready[q] = got
+        if q in self.centres:
+            free = min((self.free[m] for m in self.machines_for(q, key)), default=self.now)
+        else:
+            free = self.free[q]
+        self.tick += 1
+        heapq.heappush(self.heap, (free if free > got[0] else got[0], self.tick, q, self.version[q]))
+
+    def run(self) -> list[Deadlock]:
+        for q in self.lists:
+            self.push(q)
+        deadlocks: list[Deadlock] = []
+        while True:
+            while self.heap:
+                _t, _tick, q, version = heapq.heappop(self.heap)
+                if version == self.version[q]:
+                    self.schedule(q)
+            blocked = [q for q in self.lists if self.pos[q] < len(self.lists[q])]
+            if not blocked:
+                return deadlocks
+            deadlocks.append(self.break_deadlock(blocked[0]))
+
+    # ------------------------------------------------------------------ one operation
+    def schedule(self, q: str) -> None:
+        key = self.lists[q][self.pos[q]]
+        self.pos[q] += 1
+        ready, ready_by, runner_up = self.head_ready[q]  # fixed once known: set by ``push``
+        if q in self.centres:
+            self.schedule_centre(q, key, ready, ready_by, runner_up)
+            return
+        # one machine (the common case, kept lean: it runs 10,000 times per projection)
+        op = self.ops[key]
+        cycle = self.cycles.get(key, op.ideal_cycle_time)
+        remaining = self.remaining[key]
+        tt, free = self.table[q], self.free[q]
+        if ready == INF:
+            begin, binding, wait = INF, ready_by, INF
+        elif free > ready:
+            begin, binding, wait = free, self.free_by[q][0], free - ready
+        else:
+            begin, binding, wait = ready, ready_by, ready - max(free, runner_up)
+        if op.status is OpStatus.RUNNING and q in self.running.get(key, ()):
+            setup = self.outlook[q].setup_left or 0.0
+        else:
+            setup = op.setup_time
+        start = tt.next_planned(begin)
+        setup_end = tt.advance(start, setup) if start < INF else INF
+        rate = self.outlook[q].availability / cycle
+        work = remaining / rate
+        finish = tt.advance(setup_end, work) if setup_end < INF else INF
+        self.place(q, key, op, [q], ready, binding, wait, start, setup, setup_end, work, finish, rate, tt, cycle)
+
+    def schedule_centre(self, q: str, key: OpKey, ready: float, ready_by: Binding, runner_up: float) -> None:
+        """A work-centre operation: split over the machines running it, else all of the centre's."""
+        machines = self.machines_for(q, key)
+        if not machines:
+            self.unplaceable.append(key)
+            self.finish(key, q, OpProjection(key, (), INF, INF, ready, ready_by, None, 0.0, 0.0, INF, INF, 0.0,
+                                             release=INF))
+            self.push(q)
+            return
+        op = self.ops[key]
+        cycle = self.cycles.get(key, op.ideal_cycle_time)
+        remaining = self.remaining[key]
+        rows: list[_Row] = []
+        for m in machines:
+            outlook, tt, free = self.outlook[m], self.table[m], self.free[m]
+            if ready == INF:
+                begin, binding, wait = INF, ready_by, INF
+            elif free > ready:
+                begin, binding, wait = free, self.free_by[m][0], free - ready
+            else:
+                begin, binding, wait = ready, ready_by, ready - max(free, runner_up)
+            if m in self.running.get(key, ()) and op.status is OpStatus.RUNNING:
+                setup = outlook.setup_left or 0.0
+            else:
+                setup = op.setup_time
+            start = tt.next_planned(begin)
+            setup_end = tt.advance(start, setup) if start < INF else INF
+            rows.append(_Row(m, begin, binding, wait, start, setup_end, outlook.availability / cycle, tt, setup))
+        finish, used = self.split(rows, remaining)
+        first = min(used, key=lambda r: r.start)
+        work = sum(r.tt.planned_between(r.setup_end, finish) for r in used) / len(used) if finish < INF else INF
+        self.place(q, key, op, [r.machine for r in used], ready, first.binding, first.wait, first.start, first.setup,
+                   first.setup_end, work, finish, first.rate, first.tt, cycle)
+
+    def place(self, q: str, key: OpKey, op: Operation, used: list[str], ready: float, binding: Binding, wait: float,
+              start: float, setup: float, setup_end: float, work: float, finish: float, rate: float, tt: Timetable,
+              cycle: float) -> None:
+        """Record ``key``'s projection, occupy its machines until it finishes, and wake who waits."""
+        pred = self.pred.get(key)
+        if pred is not None and op.transfer_quantity is not None and finish < INF and pred in self.done:
+            # a partial transfer: the last batch arrives with the predecessor's finish
+            finish = max(finish, tt.advance(self.done[pred].finish, min(op.transfer_quantity, self.remaining[key])
+                                            / rate))
+        m = used[0]
+        ahead = self.free_by[m][1] if binding is Binding.MACHINE else None
+        down = self.free_by[m][2] if binding is Binding.REPAIR else None
+        if finish < INF:
+            ideal_work = work * op.ideal_cycle_time / cycle
+            gap = max(0.0, (finish - start) - setup - work)
+            release = self.release_time(key, start, setup_end, finish, rate, tt)
+        else:
+            ideal_work, gap, release = INF, 0.0, INF
+        result = OpProjection(key, tuple(used), start, finish, ready, binding, ahead, wait, setup, work, ideal_work,
+                              gap, down, release)
+        if ready < INF:  # an operation held indefinitely does not block its machine
+            mark = (Binding.MACHINE, key, None)
+            for machine_id in used:
+                self.free[machine_id] = finish
+                self.free_by[machine_id] = mark
+        self.finish(key, q, result)
+        self.push(q)
+        centre_of, lists = self.centre_of, self.lists
+        for machine_id in used:
+            if machine_id != q and machine_id in lists:
+                self.push(machine_id)
+            centre = centre_of.get(machine_id)
+            if centre is not None and centre != q and centre in lists:
+                self.push(centre)
+
+    def release_time(self, key: OpKey, start: float, setup_end: float, finish: float, rate: float,
+                     tt: Timetable) -> float:
+        """When the successor has the parts it needs from ``key`` (its transfer quantity; default all)."""
+        nxt = self.succ.get(key)
+        transfer = self.ops[nxt].transfer_quantity if nxt is not None else None
+        if transfer is None:
+            return finish
+        made = self.planned[key] - self.remaining[key]
+        if transfer <= made:
+            return start
+        return min(finish, tt.advance(setup_end, (transfer - made) / rate))
+
+    def split(self, rows: list[_Row], remaining: int) -> tuple[float, list[_Row]]:
+        """The finish time when the machines of ``rows`` share ``remaining`` parts, each from its own
+        setup end at its own rate (binary search to ``SPLIT_PRECISION``), and the machines that take part."""
+        usable = [r for r in rows if r.setup_end < INF]
+        if not usable:
+            return INF, rows[:1]
+        lo = min(r.setup_end for r in usable)
+        if remaining <= 0:
+            return lo, [min(usable, key=lambda r: r.setup_end)]
+        tt = usable[0].tt
+        if all(r.tt is tt for r in usable):
+            return self.fill(tt, usable, remaining)
+        hi = min(r.tt.advance(r.setup_end, remaining / r.rate) for r in usable)
+        if hi == INF:
+            return INF, usable[:1]
+        for _ in range(64):
+            if hi - lo < SPLIT_PRECISION:
+                break
+            mid = (lo + hi) / 2
+            made = sum(r.tt.planned_between(r.setup_end, mid) * r.rate for r in usable if r.setup_end < mid)
+            if made >= remaining:
+                hi = mid
+            else:
+                lo = mid
+        return hi, [r for r in usable if r.setup_end < hi]
+
+    @staticmethod
+    def fill(tt: Timetable, rows: list[_Row], remaining: int) -> tuple[float, list[_Row]]:
+        """``split`` for machines on one calendar, exactly: on the planned-time axis P, machine i makes
+        ``rate_i x (P(T) - P_i)`` parts by T, so with the k earliest machines taking part
+        ``P(T) = (remaining + sum rate_i P_i) / sum rate_i``; add machines while T passes the next one's start."""
+        rows = sorted(rows, key=lambda r: r.setup_end)
+        starts = [tt.position(r.setup_end) for r in rows]
+        total_rate = weighted = 0.0
+        used = 0
+        target = INF
+        for i, r in enumerate(rows):
+            if used and target <= starts[i]:
+                break
+            total_rate += r.rate
+            weighted += r.rate * starts[i]
+            used = i + 1
+            target = (remaining + weighted) / total_rate
+        return tt.at_position(target), rows[:used]
+
+    def finish(self, key: OpKey, q: str, result: OpProjection) -> None:
+        self.done[key] = result
+        self.release[key] = result.release
+        waiting = self.waiters.pop(key, None)
+        if waiting is not None:
+            for other in waiting:
+                self.push(other)
+        self.order_rows[q].append(key)
+
+    # ------------------------------------------------------------------ deadlocks
+    def break_deadlock(self, first: str) -> Deadlock:
+        """Follow "head waits for predecessor, queued in list L behind L's head" until a list repeats."""
+        waits: list[tuple[OpKey, OpKey]] = []
+        seen: dict[str, int] = {}
+        q = first
+        while q not in seen:
+            seen[q] = len(waits)
+            head = self.lists[q][self.pos[q]]
+            pred = self.pred[head]
+            assert pred is not None
+            waits.append((head, pred))
+            nq = self.queue_of.get(pred)
+            if nq is None or pred in self.done:  # the predecessor is in no list: it will never be projected
+                self.release[pred] = INF
+                self.unplaceable.append(pred)
+                self.push(q)
+                return Deadlock(tuple(waits), tuple(seen), pred)
+            q = nq
+        cycle = waits[seen[q]:]
+        queues = tuple(list(seen)[seen[q]:])
+        head, pred = cycle[-1]
+        keys = self.lists[q]  # ``pred`` waits in list q behind its head: move it to the head
+        i = keys.index(pred)
+        keys.insert(self.pos[q], keys.pop(i))
+        for name in queues:
+            self.push(name)
+        return Deadlock(tuple(cycle), queues, pred)
+
+
+def project(
+    plan: Plan, machines: Mapping[str, MachineOutlook], now: float, *,
+    tallies: Mapping[OpKey, Tally] | None = None, cycle_times: Mapping[OpKey, float] | None = None,
+    running: Mapping[OpKey, Sequence[str]] | None = None, horizon: float = DEFAULT_HORIZON,
+) -> Projection:
+    """Project every open operation of ``plan`` from ``now``.
+
+    ``machines``: an outlook per machine (a machine with a dispatch list but no outlook is planned
+    around the clock at full availability). ``tallies``: good parts so far per operation
+    (attribution plus reports). ``cycle_times``: running seconds per good part per operation
+    (``Rate.running_seconds_per_good``; default the ideal cycle time). ``running``: machines each
+    operation runs on now (``assignment.machines_running``), for setups and work-centre splits.
+    """
+    state = _Pass(plan, machines, now, horizon, tallies or {}, cycle_times or {}, running or {})
+    deadlocks = state.run()
+    orders: dict[str, float] = {}
+    for order in plan.orders.values():
+        last = [state.done[k].finish for k in order.op_keys() if k in state.done]
+        if last:
+            orders[order.id] = max(last)
+    rows = {q: tuple(sorted(keys, key=lambda k: state.done[k].start)) for q, keys in state.order_rows.items() if keys}
+    return Projection(now, state.done, orders, rows, tuple(deadlocks), tuple(state.unplaceable))
