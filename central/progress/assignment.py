@@ -151,7 +151,7 @@ def _splice(timeline: Timeline, new: Assignment | None, at: float, end_cause: En
             seg = replace(seg, end=at, ended_by=end_cause)
         out.append(seg)
     if new is not None:
-        out.append(replace(new, end=nxt))
+        out.append(replace(new, end=nxt, ended_by=EndCause.NEXT if nxt is not None else None))
     out.sort(key=lambda a: a.start)
     merged: list[Assignment] = []
     for seg in out:
