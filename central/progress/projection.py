@@ -173,14 +173,15 @@ class _Pass:
         for q in plan.dispatch:
             if not q.startswith(CENTRE) and q not in self.outlook:
                 self.outlook[q] = MachineOutlook(q)
-        tables: dict[int, Timetable] = {}
+        tables: dict[object, Timetable] = {}  # one per calendar: machines of a line share theirs
         self.table: dict[str, Timetable] = {}
         self.free: dict[str, float] = {}
         self.free_by: dict[str, tuple[Binding, OpKey | None, DownCause | None]] = {}
         for mid, m in self.outlook.items():
-            tt = tables.get(id(m.calendar))
+            same = ("always",) if isinstance(m.calendar, AlwaysPlanned) else id(m.calendar)
+            tt = tables.get(same)
             if tt is None:
-                tt = tables[id(m.calendar)] = Timetable(m.calendar, now, now + horizon)
+                tt = tables[same] = Timetable(m.calendar, now, now + horizon)
             self.table[mid] = tt
             if m.down is not None and m.down[0] > now:
                 self.free[mid], self.free_by[mid] = m.down[0], (Binding.REPAIR, None, m.down[1])

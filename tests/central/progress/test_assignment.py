@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -144,7 +146,7 @@ def test_attribution_conserves_parts(jobs: list[tuple[str, float]], parts: list[
         book = observe_job(book, plan, "m1", job, at).book
     timeline = book.get("m1", ())
     assert all(a.end is None or a.start < a.end for a in timeline)
-    assert all(x.end == y.start for x, y in zip(timeline, timeline[1:], strict=False))
+    assert all(x.end == y.start for x, y in itertools.pairwise(timeline))
     records = [count(at, good, scrap) for at, good, scrap in parts]
     result = attribute(book, records)
     assigned = sum(t.good + t.scrap for t in result.per_op.values())
