@@ -211,6 +211,11 @@ class _Pass:
                 if prev is not None:
                     self.succ[prev] = k
                 prev = k
+        self.next_transfer: dict[OpKey, int] = {}
+        for k, nxt in self.succ.items():
+            if nxt is not None and plan.operations[nxt].transfer_quantity is not None:
+                self.next_transfer[k] = plan.operations[nxt].transfer_quantity  # type: ignore[assignment]
+        self.rate: dict[str, float] = {m: o.availability for m, o in self.outlook.items()}
         self.done: dict[OpKey, OpProjection] = {}
         self.queue_of: dict[OpKey, str] = {}
         self.lists: dict[str, list[OpKey]] = {}
@@ -224,6 +229,9 @@ class _Pass:
         self.waiters: dict[OpKey, list[str]] = {}
         self.version: dict[str, int] = dict.fromkeys(self.lists, 0)
         self.head_ready: dict[str, tuple[float, Binding, float]] = {}
+        # lists of machines outside any work centre: drained without the heap (``drain``)
+        self.alone = frozenset(q for q in self.lists if q not in self.centres and q not in self.centre_of)
+        self.work: list[str] = []
         self.heap: list[tuple[float, int, str, int]] = []
         self.tick = 0
         self.unplaceable: list[OpKey] = []
@@ -277,15 +285,45 @@ class _Pass:
         self.tick += 1
         heapq.heappush(self.heap, (free if free > got[0] else got[0], self.tick, q, self.version[q]))
 
+    def wake(self, q: str) -> None:
+        """``q`` may go on: a lone machine's list is drained at once, a shared one goes on the heap."""
+        if q in self.alone:
+            self.work.append(q)
+        else:
+            self.push(q)
+
+    def drain(self, q: str) -> None:
+        """Schedule a lone machine's list as far as precedence allows.
+
+        A machine outside any work centre shares nothing with other lists: its operations' times
+        depend only on its own order and on predecessors' releases, never on the order in which
+        lists are processed, so it needs no heap (most of the plant: this is the fast path).
+        """
+        keys = self.lists[q]
+        n = len(keys)
+        while self.pos[q] < n:
+            key = keys[self.pos[q]]
+            got = self.ready(key)
+            if got is None:
+                pred = self.pred[key]
+                assert pred is not None
+                self.waiters.setdefault(pred, []).append(q)
+                return
+            self.pos[q] += 1
+            self.schedule_machine(q, key, *got)
+
     def run(self) -> list[Deadlock]:
         for q in self.lists:
-            self.push(q)
+            self.wake(q)
         deadlocks: list[Deadlock] = []
         while True:
-            while self.heap:
-                _t, _tick, q, version = heapq.heappop(self.heap)
-                if version == self.version[q]:
-                    self.schedule(q)
+            while self.work or self.heap:
+                while self.work:
+                    self.drain(self.work.pop())
+                if self.heap:
+                    _t, _tick, q, version = heapq.heappop(self.heap)
+                    if version == self.version[q]:
+                        self.schedule(q)
             blocked = [q for q in self.lists if self.pos[q] < len(self.lists[q])]
             if not blocked:
                 return deadlocks
@@ -298,28 +336,29 @@ class _Pass:
         ready, ready_by, runner_up = self.head_ready[q]  # fixed once known: set by ``push``
         if q in self.centres:
             self.schedule_centre(q, key, ready, ready_by, runner_up)
-            return
-        # one machine (the common case, kept lean: it runs 10,000 times per projection)
+        else:
+            self.schedule_machine(q, key, ready, ready_by, runner_up)
+
+    def schedule_machine(self, q: str, key: OpKey, ready: float, ready_by: Binding, runner_up: float) -> None:
+        """One operation on one machine (the common case, kept lean: it runs 10,000 times a projection)."""
         op = self.ops[key]
         cycle = self.cycles.get(key, op.ideal_cycle_time)
-        remaining = self.remaining[key]
-        tt, free = self.table[q], self.free[q]
+        free = self.free[q]
         if ready == INF:
             begin, binding, wait = INF, ready_by, INF
         elif free > ready:
             begin, binding, wait = free, self.free_by[q][0], free - ready
         else:
-            begin, binding, wait = ready, ready_by, ready - max(free, runner_up)
+            begin, binding, wait = ready, ready_by, ready - (free if free > runner_up else runner_up)
         if op.status is OpStatus.RUNNING and q in self.running.get(key, ()):
             setup = self.outlook[q].setup_left or 0.0
         else:
             setup = op.setup_time
-        start = tt.next_planned(begin)
-        setup_end = tt.advance(start, setup) if start < INF else INF
-        rate = self.outlook[q].availability / cycle
-        work = remaining / rate
-        finish = tt.advance(setup_end, work) if setup_end < INF else INF
-        self.place(q, key, op, [q], ready, binding, wait, start, setup, setup_end, work, finish, rate, tt, cycle)
+        rate = self.rate[q] / cycle
+        work = self.remaining[key] / rate
+        tt = self.table[q]
+        start, setup_end, finish = tt.run(begin, setup, work)
+        self.place(q, key, op, (q,), ready, binding, wait, start, setup, setup_end, work, finish, rate, tt, cycle)
 
     def schedule_centre(self, q: str, key: OpKey, ready: float, ready_by: Binding, runner_up: float) -> None:
         """A work-centre operation: split over the machines running it, else all of the centre's."""
@@ -346,21 +385,22 @@ class _Pass:
                 setup = outlook.setup_left or 0.0
             else:
                 setup = op.setup_time
-            start = tt.next_planned(begin)
-            setup_end = tt.advance(start, setup) if start < INF else INF
+            start, setup_end, _ = tt.run(begin, setup, 0.0)
             rows.append(_Row(m, begin, binding, wait, start, setup_end, outlook.availability / cycle, tt, setup))
         finish, used = self.split(rows, remaining)
         first = min(used, key=lambda r: r.start)
-        work = sum(r.tt.planned_between(r.setup_end, finish) for r in used) / len(used) if finish < INF else INF
-        self.place(q, key, op, [r.machine for r in used], ready, first.binding, first.wait, first.start, first.setup,
-                   first.setup_end, work, finish, first.rate, first.tt, cycle)
+        # the planned seconds the machines need together (what slow-rate attribution compares with the ideal)
+        work = remaining / sum(r.rate for r in used) if finish < INF else INF
+        self.place(q, key, op, tuple(r.machine for r in used), ready, first.binding, first.wait, first.start,
+                   first.setup, first.setup_end, work, finish, first.rate, first.tt, cycle)
 
-    def place(self, q: str, key: OpKey, op: Operation, used: list[str], ready: float, binding: Binding, wait: float,
-              start: float, setup: float, setup_end: float, work: float, finish: float, rate: float, tt: Timetable,
-              cycle: float) -> None:
+    def place(self, q: str, key: OpKey, op: Operation, used: tuple[str, ...], ready: float, binding: Binding,
+              wait: float, start: float, setup: float, setup_end: float, work: float, finish: float, rate: float,
+              tt: Timetable, cycle: float) -> None:
         """Record ``key``'s projection, occupy its machines until it finishes, and wake who waits."""
-        pred = self.pred.get(key)
-        if pred is not None and op.transfer_quantity is not None and finish < INF and pred in self.done:
+        if op.transfer_quantity is not None and finish < INF and self.pred.get(key) in self.done:
+            pred = self.pred[key]
+            assert pred is not None
             # a partial transfer: the last batch arrives with the predecessor's finish
             finish = max(finish, tt.advance(self.done[pred].finish, min(op.transfer_quantity, self.remaining[key])
                                             / rate))
@@ -369,11 +409,14 @@ class _Pass:
         down = self.free_by[m][2] if binding is Binding.REPAIR else None
         if finish < INF:
             ideal_work = work * op.ideal_cycle_time / cycle
-            gap = max(0.0, (finish - start) - setup - work)
-            release = self.release_time(key, start, setup_end, finish, rate, tt)
+            gap = (finish - start) - setup - work
+            if gap < 0.0:
+                gap = 0.0
+            release = finish if self.next_transfer.get(key) is None else self.release_time(
+                key, start, setup_end, finish, rate, tt)
         else:
             ideal_work, gap, release = INF, 0.0, INF
-        result = OpProjection(key, tuple(used), start, finish, ready, binding, ahead, wait, setup, work, ideal_work,
+        result = OpProjection(key, used, start, finish, ready, binding, ahead, wait, setup, work, ideal_work,
                               gap, down, release)
         if ready < INF:  # an operation held indefinitely does not block its machine
             mark = (Binding.MACHINE, key, None)
@@ -381,6 +424,8 @@ class _Pass:
                 self.free[machine_id] = finish
                 self.free_by[machine_id] = mark
         self.finish(key, q, result)
+        if q in self.alone:
+            return  # ``drain`` goes on with the list
         self.push(q)
         centre_of, lists = self.centre_of, self.lists
         for machine_id in used:
@@ -393,8 +438,7 @@ class _Pass:
     def release_time(self, key: OpKey, start: float, setup_end: float, finish: float, rate: float,
                      tt: Timetable) -> float:
         """When the successor has the parts it needs from ``key`` (its transfer quantity; default all)."""
-        nxt = self.succ.get(key)
-        transfer = self.ops[nxt].transfer_quantity if nxt is not None else None
+        transfer = self.next_transfer.get(key)
         if transfer is None:
             return finish
         made = self.planned[key] - self.remaining[key]
@@ -453,7 +497,7 @@ class _Pass:
         waiting = self.waiters.pop(key, None)
         if waiting is not None:
             for other in waiting:
-                self.push(other)
+                self.wake(other)
         self.order_rows[q].append(key)
 
     # ------------------------------------------------------------------ deadlocks
@@ -472,7 +516,7 @@ class _Pass:
             if nq is None or pred in self.done:  # the predecessor is in no list: it will never be projected
                 self.release[pred] = INF
                 self.unplaceable.append(pred)
-                self.push(q)
+                self.wake(q)
                 return Deadlock(tuple(waits), tuple(seen), pred)
             q = nq
         cycle = waits[seen[q]:]
@@ -482,7 +526,7 @@ class _Pass:
         i = keys.index(pred)
         keys.insert(self.pos[q], keys.pop(i))
         for name in queues:
-            self.push(name)
+            self.wake(name)
         return Deadlock(tuple(cycle), queues, pred)
 
 

@@ -119,6 +119,34 @@ class Timetable:
             return INF
         return self.starts[j] + (target - self.cum[j])
 
+    def run(self, begin: float, setup: float, work: float) -> tuple[float, float, float]:
+        """``(start, setup end, finish)`` of ``setup`` then ``work`` planned seconds from ``begin``: the
+        projection's question, answered with at most three binary searches (INF beyond the horizon)."""
+        ends = self.ends
+        i = bisect.bisect_right(ends, begin)
+        while i == len(ends) and self._extend():
+            i = bisect.bisect_right(ends, begin)
+        if i == len(ends) or begin == INF:
+            return INF, INF, INF
+        lo = self.starts[i]
+        if begin > lo:
+            start, position = begin, self.cum[i] + (begin - lo)
+        else:
+            start, position = lo, self.cum[i]
+        setup_end = self._at(position + setup, i) if setup > 0 else start
+        finish = self._at(position + setup + work, i) if work > 0 else setup_end
+        return start, setup_end, finish
+
+    def _at(self, target: float, lo: int) -> float:
+        """The time at which the position reaches ``target`` (searching from span ``lo``)."""
+        cum_end = self.cum_end
+        j = bisect.bisect_left(cum_end, target, lo=lo)
+        while j == len(cum_end) and self._extend():
+            j = bisect.bisect_left(cum_end, target, lo=lo)
+        if j == len(cum_end):
+            return INF
+        return self.starts[j] + (target - self.cum[j])
+
     def planned_between(self, a: float, b: float) -> float:
         """Planned seconds in ``[a, b)`` (within the horizon)."""
         if b <= a:
