@@ -203,7 +203,7 @@ def evaluate(
             why = explain(plan, projection, order.id)
             findings.append(_finding(OrderRule.OVERDUE, order.id, config.overdue, order.due, base, why, historic))
             continue
-        state = _step(states.get(order.id, RiskState()), finish, order.due, now, config)
+        state = step_risk(states.get(order.id, RiskState()), finish, order.due, now, config)
         new_states[order.id] = state
         if state.raised:
             why = explain(plan, projection, order.id)
@@ -217,7 +217,11 @@ def evaluate(
     return DelayResult(tuple(findings), new_states, frozenset(judged))
 
 
-def _step(state: RiskState, finish: float, due: float, now: float, config: DelayConfig) -> RiskState:
+def step_risk(state: RiskState, finish: float, due: float, now: float, config: DelayConfig) -> RiskState:
+    """One evaluation of the at-risk rule for one order: the confirmation and hysteresis memory.
+
+    Public so that a baseline (another ETA through the same rule) can be compared with it.
+    """
     threshold = due - config.margin
     if state.raised:
         if finish <= threshold - config.hysteresis:
