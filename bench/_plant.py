@@ -6,7 +6,7 @@ whole day in virtual time, with central's dispatch lists, more plumbing than thi
 This model is deliberately simple and seeded:
 
 * each machine takes the first unfinished operation of its dispatch list (as the simulated operator
-  of issue 13 would), once its predecessor is done and its material has arrived, does its setup,
+  of issue 13 would) once its predecessor is done, skipping one whose material has not arrived; does its setup,
   then makes parts at the ideal cycle time x a jitter (1.0-1.15) x its slowdown, 2% scrap, until the
   planned good quantity is reached;
 * only inside the shift calendar's planned time;
@@ -43,6 +43,7 @@ class MachineTruth:
     fault_since: float | None = None
     planned_seconds: float = 0.0  # planned time seen (for availability)
     run_seconds: float = 0.0
+    fault_seconds: float = 0.0
     window: list[tuple[float, float]] = field(default_factory=list)  # (run, fault) seconds per step, last 8 h
 
 
@@ -77,7 +78,7 @@ class Plant:
                                                           self.ops[pred.key].done is None):
                 return None
             if self.arrivals.get(key, t) > t:
-                return None
+                continue  # no material yet: the operator goes on with the list
             return key
         return None
 
@@ -127,16 +128,16 @@ class Plant:
                             s.current = None
             s.planned_seconds += dt
             s.run_seconds += run
+            s.fault_seconds += fault
             s.window.append((run, fault))
             if len(s.window) > 8 * 3600 / dt:
                 s.window.pop(0)
         return finished
 
-    def availability(self, m: str) -> float:
-        """Run share of the time the machine had work (run + fault) in its last 8 planned hours; 0.9 before
-        two hours of evidence. Waiting for work is not an availability loss of the rate."""
-        window = self.machines[m].window
-        run, fault = sum(r for r, _ in window), sum(f for _, f in window)
-        if run + fault < 7200:
-            return 0.9
-        return max(0.05, run / (run + fault))
+    def availability(self, m: str, prior: float = 0.88, weight: float = 8 * 3600) -> float:
+        """Run share of the time the machine had work (run + fault) since the start, blended with a
+        prior of ``prior`` worth ``weight`` seconds: one long fault in a short history must not make the
+        machine look 80% down for the rest of the plan (the current fault has its own repair ETA).
+        Waiting for work is not an availability loss of the rate."""
+        s = self.machines[m]
+        return (s.run_seconds + prior * weight) / (s.run_seconds + s.fault_seconds + weight)

@@ -27,7 +27,7 @@ import sys
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from bench._plant import Plant
+from bench._plant import Plant, PlantEvent
 from central.progress.assignment import Tally
 from central.progress.changes import create_order, set_shortage, set_status
 from central.progress.delay import Cause, DelayConfig, RiskState, evaluate, step_risk
@@ -43,7 +43,7 @@ MACHINES = [f"m{i:02d}" for i in range(1, 13)]
 SLOW = "m05"
 MTBF, MTTR = 5 * H, 40 * 60.0
 TICK = 300.0
-CONFIG = DelayConfig(margin=900.0, confirm=300.0, hysteresis=900.0)
+CONFIG = DelayConfig(margin=900.0, confirm=300.0, hysteresis=900.0)  # --margin/--confirm change it
 CAL = ShiftCalendar(ShiftCalendarConfig.model_validate({"timezone": "Asia/Shanghai", "shifts": [
     {"name": "early", "days": ["mon", "tue", "wed", "thu", "fri", "sat"], "start": "06:00", "end": "14:00",
      "breaks": [{"start": "10:00", "end": "10:15"}]},
@@ -52,8 +52,10 @@ CAL = ShiftCalendar(ShiftCalendarConfig.model_validate({"timezone": "Asia/Shangh
 
 
 def slowdown(machine: str, t: float) -> float:
-    """m05 loses speed through the day: 1.0 at 06:00, 1.6 by 22:00, then stays there."""
-    return 1.0 + 0.6 * min(1.0, max(0.0, t - T0) / (16 * H)) if machine == SLOW else 1.0
+    """m05 loses speed through Monday: 1.0 at 06:00, 1.6 by 22:00; maintenance restores it overnight."""
+    if machine != SLOW or t >= T0 + 16 * H:
+        return 1.0
+    return 1.0 + 0.6 * max(0.0, t - T0) / (16 * H)
 
 
 def routing(rng: random.Random, order_id: str, due: float, rush: bool = False) -> WorkOrderIn:
@@ -68,16 +70,16 @@ def routing(rng: random.Random, order_id: str, due: float, rush: bool = False) -
 
 
 def initial_plan(rng: random.Random, n: int) -> Plan:
-    """``n`` orders whose due times are their undisturbed projected finish (at 90% availability) plus a
+    """``n`` orders whose due times are their undisturbed projected finish (at 80% availability) plus a
     slack, a fifth of them tight (under 30 min); dispatch lists in the order the orders came."""
     drafts = [routing(rng, f"SO-{i:03d}", T0 + 30 * H) for i in range(n)]
     plan = Plan()
     for d in drafts:
         plan = create_order(plan, d, by="planner", now=T0).plan
-    calm = project(plan, {m: MachineOutlook(m, CAL, 0.9) for m in MACHINES}, T0)
+    calm = project(plan, {m: MachineOutlook(m, CAL, 0.72) for m in MACHINES}, T0)
     dated = []
     for d in drafts:
-        slack = rng.uniform(0, 0.5 * H) if rng.random() < 0.2 else rng.uniform(1 * H, 4 * H)
+        slack = rng.uniform(0, 0.5 * H) if rng.random() < 0.2 else rng.uniform(1 * H, 5 * H)
         dated.append(d.model_copy(update={"due": calm.orders[d.id] + slack}))
     plan = Plan()
     for d in dated:  # the same dispatch lists as the projection that dated them
@@ -98,7 +100,8 @@ def spreadsheet_eta(plan: Plan, order_id: str, plant: Plant, now: float) -> floa
     return eta
 
 
-def central_tick(plan: Plan, plant: Plant, t: float, states: dict[str, RiskState]) -> tuple[dict[str, RiskState], dict[str, tuple[Cause, str | None]]]:  # noqa: E501
+def central_tick(plan: Plan, plant: Plant, t: float, states: dict[str, RiskState], config: DelayConfig,
+                 ) -> tuple[dict[str, RiskState], dict[str, tuple[Cause, str | None]]]:
     tallies = {k: Tally(v.good, v.scrap) for k, v in plant.ops.items()}
     speed: dict[str, float] = {}
     running: dict[OpKey, tuple[str, ...]] = {}
@@ -116,17 +119,17 @@ def central_tick(plan: Plan, plant: Plant, t: float, states: dict[str, RiskState
     cycles = {k: op.ideal_cycle_time * speed[op.queue] for k, op in plan.operations.items()
               if op.status.open and op.queue in speed}
     projection = project(plan, outlooks, t, tallies=tallies, cycle_times=cycles, running=running)
-    result = evaluate(plan, projection, states, t, config=CONFIG)
+    result = evaluate(plan, projection, states, t, config=config)
     causes = {f.subject: (f.why.cause, f.why.machine) for f in result.findings if f.why is not None}
     return dict(result.states), causes
 
 
-def run(seed: int, n_orders: int) -> int:  # noqa: C901, PLR0912, PLR0915  # one scenario, read top to bottom
+def run(seed: int, n_orders: int, config: DelayConfig) -> int:
     rng = random.Random(seed)
     plan = initial_plan(rng, n_orders)
     plant = Plant(CAL, MACHINES, random.Random(seed + 1), mtbf=MTBF, mttr=MTTR, slowdown=slowdown)
-    plant.events.append(__import__("bench._plant", fromlist=["PlantEvent"]).PlantEvent(
-        T0, "slowdown", SLOW, f"{SLOW} loses speed (x1.6 by 22:00)"))
+    plant.events.append(PlantEvent(
+        T0, "slowdown", SLOW, f"{SLOW} loses speed (x1.6 by 22:00 Mon)"))
     rushes = {T0 + 3 * H: "RUSH-1", T0 + 7 * H: "RUSH-2"}
     short_key = next(k for k in plan.operations if k[1] == 20 and plan.orders[k[0]].due > T0 + 8 * H)
     states: dict[str, RiskState] = {}
@@ -136,16 +139,16 @@ def run(seed: int, n_orders: int) -> int:  # noqa: C901, PLR0912, PLR0915  # one
     cause_at_first: dict[str, tuple[Cause, str | None]] = {}
     finished: dict[str, float] = {}
     t = T0
-    while t < T0 + 48 * H and len(finished) < len(plan.orders):
+    while t < T0 + 7 * 24 * H and len(finished) < len(plan.orders):
         if t in rushes:
             rush = routing(rng, rushes[t], t + 4 * H, rush=True)
             plan = create_order(plan, rush, by="boss", now=t, rush=True).plan
-            plant.events.append(__import__("bench._plant", fromlist=["PlantEvent"]).PlantEvent(
-                t, "rush", None, f"rush order {rush.id} inserted on " + ", ".join(o.machine or "" for o in rush.operations)))
+            where = ", ".join(o.machine or "" for o in rush.operations)
+            plant.events.append(PlantEvent(t, "rush", None, f"rush order {rush.id} inserted on {where}"))
         if t == T0 + 1 * H:
             plan = set_shortage(plan, short_key, Shortage(T0 + 6 * H, "castings"), by="store", now=t).plan
             plant.arrivals[short_key] = T0 + 6 * H + 20 * 60
-            plant.events.append(__import__("bench._plant", fromlist=["PlantEvent"]).PlantEvent(
+            plant.events.append(PlantEvent(
                 t, "material", plan.operations[short_key].machine, f"{short_key[0]}/{short_key[1]} short of material"))
         for key in plant.step(plan, t):
             plan = set_status(plan, key, OpStatus.DONE)
@@ -157,7 +160,7 @@ def run(seed: int, n_orders: int) -> int:  # noqa: C901, PLR0912, PLR0915  # one
             if order.id not in finished and order.status.value == "done":
                 finished[order.id] = max(plant.ops[k].done or t for k in order.op_keys())
         if (t - T0) % TICK == 0:
-            states, causes = central_tick(plan, plant, t, states)
+            states, causes = central_tick(plan, plant, t, states, config)
             for oid, st in states.items():
                 if st.raised and oid not in first:
                     first[oid] = t
@@ -167,7 +170,7 @@ def run(seed: int, n_orders: int) -> int:  # noqa: C901, PLR0912, PLR0915  # one
                 if order.status.value != "open":
                     continue
                 naive[order.id] = step_risk(naive.get(order.id, RiskState()),
-                                            spreadsheet_eta(plan, order.id, plant, t), order.due, t, CONFIG)
+                                            spreadsheet_eta(plan, order.id, plant, t), order.due, t, config)
                 if naive[order.id].raised and order.id not in first_naive:
                     first_naive[order.id] = t
     return report(plan, plant, finished, first, first_naive, cause_at_first)
@@ -192,7 +195,7 @@ def report(plan: Plan, plant: Plant, finished: dict[str, float], first: dict[str
         if late and order.id in causes:
             cause, machine = causes[order.id]
             kind = kinds.get(cause)
-            candidates = [e for e in plant.events if e.kind == kind and (machine is None or e.machine in (machine, None))
+            candidates = [e for e in plant.events if e.kind == kind and e.machine in (machine, None)
                           and e.at <= first.get(order.id, order.due)]
             event = candidates[-1] if candidates else None
             text = event.detail if event is not None else f"{cause.value} on {machine}"
@@ -212,7 +215,8 @@ def report(plan: Plan, plant: Plant, finished: dict[str, float], first: dict[str
         early_cause = [o for o in late_orders if events.get(o) is not None and events[o] <= plan.orders[o].due - 1800]
         ahead = [o for o in early_cause if o in warned and plan.orders[o].due - alerts[o] >= 1800]
         recall = f"{len(warned)}/{len(late_orders)}"
-        fa = f"{len(alerted_on_time)}/{len(alerts)}" + (f" {100 * len(alerted_on_time) / len(alerts):.0f}%" if alerts else "")
+        share = f" {100 * len(alerted_on_time) / len(alerts):.0f}%" if alerts else ""
+        fa = f"{len(alerted_on_time)}/{len(alerts)}{share}"
         lead = f"{statistics.median(leads):.0f} min" if leads else "-"
         print(f"{name:<34} {recall:>8} {fa:>13} {lead:>12} {f'{len(ahead)}/{len(early_cause)}':>12}")
     print(f"{len(plan.orders)} orders, {len(late_orders)} late; {sum(e.kind == 'fault' for e in plant.events)} faults")
@@ -223,12 +227,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.foresight", description=__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, default=13)
     parser.add_argument("--orders", type=int, default=45)
+    parser.add_argument("--margin", type=float, default=CONFIG.margin / 60, help="at-risk margin, minutes")
+    parser.add_argument("--confirm", type=float, default=CONFIG.confirm / 60, help="confirmation time, minutes")
     parser.add_argument("--quick", action="store_true", help="(same run: it takes a few seconds)")
     args = parser.parse_args(argv)
+    config = DelayConfig(margin=args.margin * 60, confirm=args.confirm * 60, hysteresis=CONFIG.hysteresis)
     print(f"foresight: seed {args.seed}, {args.orders} orders, {len(MACHINES)} machines, plant minute steps,"
-          f" central every {TICK / 60:.0f} plant minutes; margin {CONFIG.margin / 60:.0f} min,"
-          f" confirm {CONFIG.confirm / 60:.0f} min, hysteresis {CONFIG.hysteresis / 60:.0f} min")
-    return run(args.seed, args.orders)
+          f" central every {TICK / 60:.0f} plant minutes; margin {config.margin / 60:.0f} min,"
+          f" confirm {config.confirm / 60:.0f} min, hysteresis {config.hysteresis / 60:.0f} min")
+    return run(args.seed, args.orders, config)
 
 
 if __name__ == "__main__":

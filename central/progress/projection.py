@@ -228,7 +228,8 @@ class _Pass:
         self.pos: dict[str, int] = dict.fromkeys(self.lists, 0)
         self.waiters: dict[OpKey, list[str]] = {}
         self.version: dict[str, int] = dict.fromkeys(self.lists, 0)
-        self.head_ready: dict[str, tuple[float, Binding, float]] = {}
+        self.head: dict[str, tuple[OpKey, tuple[float, Binding, float]]] = {}  # chosen by ``push``
+        self.held: dict[str, list[tuple[OpKey, tuple[float, Binding, float]]]] = {}  # set aside for material
         # lists of machines outside any work centre: drained without the heap (``drain``)
         self.alone = frozenset(q for q in self.lists if q not in self.centres and q not in self.centre_of)
         self.work: list[str] = []
@@ -264,26 +265,58 @@ class _Pass:
                 runner_up = max(runner_up, arrival)
         return when, binding, runner_up
 
-    def push(self, q: str) -> None:
-        self.version[q] += 1
-        i = self.pos[q]
-        keys = self.lists[q]
-        if i >= len(keys):
-            return
-        key = keys[i]
-        got = self.ready(key)
-        if got is None:
-            pred = self.pred[key]
-            assert pred is not None
-            self.waiters.setdefault(pred, []).append(q)
-            return
-        self.head_ready[q] = got
+    def free_of(self, q: str) -> float:
+        """When the list's machine (a centre: its first machine) is free."""
         if q in self.centres:
-            free = min((self.free[m] for m in self.machines_for(q, key)), default=self.now)
-        else:
-            free = self.free[q]
+            return min((self.free[m] for m in self.centres[q]), default=self.now)
+        return self.free[q]
+
+    def next_for(self, q: str) -> tuple[OpKey, tuple[float, Binding, float]] | None:
+        """The list's next operation and when precedence and material allow it, taken off the list.
+
+        An operation whose material arrives after the machine is free is set aside (``held``) and
+        the machine goes on with its list, as an operator would; it is taken back as soon as the
+        machine is free after its arrival, and at the latest when the list is done. None: the next
+        operation waits for a predecessor not projected yet (``q`` is woken when it is) or nothing is left.
+        """
+        held = self.held.get(q)
+        free = self.free_of(q)
+        if held:
+            for i, (key, got) in enumerate(held):
+                if got[0] <= free:
+                    del held[i]
+                    return key, got
+        keys = self.lists[q]
+        while self.pos[q] < len(keys):
+            key = keys[self.pos[q]]
+            ready = self.ready(key)
+            if ready is None:
+                pred = self.pred[key]
+                assert pred is not None
+                self.waiters.setdefault(pred, []).append(q)
+                return None
+            self.pos[q] += 1
+            if ready[1] is Binding.MATERIAL and free < ready[0] < INF:
+                self.held.setdefault(q, []).append((key, ready))
+                continue
+            return key, ready
+        waiting = self.held.get(q)
+        if waiting:
+            first = min(range(len(waiting)), key=lambda j: waiting[j][1][0])
+            return waiting.pop(first)
+        return None
+
+    def push(self, q: str) -> None:
+        """Put the list's next operation on the heap at the time it could begin."""
+        self.version[q] += 1
+        chosen = self.head.get(q) or self.next_for(q)
+        if chosen is None:
+            return
+        self.head[q] = chosen
+        begin = chosen[1][0]
+        free = self.free_of(q)
         self.tick += 1
-        heapq.heappush(self.heap, (free if free > got[0] else got[0], self.tick, q, self.version[q]))
+        heapq.heappush(self.heap, (free if free > begin else begin, self.tick, q, self.version[q]))
 
     def wake(self, q: str) -> None:
         """``q`` may go on: a lone machine's list is drained at once, a shared one goes on the heap."""
@@ -299,18 +332,8 @@ class _Pass:
         depend only on its own order and on predecessors' releases, never on the order in which
         lists are processed, so it needs no heap (most of the plant: this is the fast path).
         """
-        keys = self.lists[q]
-        n = len(keys)
-        while self.pos[q] < n:
-            key = keys[self.pos[q]]
-            got = self.ready(key)
-            if got is None:
-                pred = self.pred[key]
-                assert pred is not None
-                self.waiters.setdefault(pred, []).append(q)
-                return
-            self.pos[q] += 1
-            self.schedule_machine(q, key, *got)
+        while (chosen := self.next_for(q)) is not None:
+            self.schedule_machine(q, chosen[0], *chosen[1])
 
     def run(self) -> list[Deadlock]:
         for q in self.lists:
@@ -324,16 +347,32 @@ class _Pass:
                     _t, _tick, q, version = heapq.heappop(self.heap)
                     if version == self.version[q]:
                         self.schedule(q)
-            blocked = [q for q in self.lists if self.pos[q] < len(self.lists[q])]
+            blocked = [q for q in self.lists if self.pos[q] < len(self.lists[q]) and q not in self.head]
             if not blocked:
                 return deadlocks
+            stuck = [q for q in blocked if self.held.get(q)]
+            if stuck:  # lists waiting for a predecessor while they hold back operations for material
+                for q in stuck:
+                    self.take_held(q)
+                continue
             deadlocks.append(self.break_deadlock(blocked[0]))
+
+    def take_held(self, q: str) -> None:
+        """Schedule the held operation whose material comes first: its list waits for a predecessor
+        that can only come after it (a chain through the held operation), so it goes now."""
+        waiting = self.held[q]
+        first = min(range(len(waiting)), key=lambda j: waiting[j][1][0])
+        chosen = waiting.pop(first)
+        if q in self.alone:
+            self.schedule_machine(q, chosen[0], *chosen[1])
+            self.wake(q)
+        else:
+            self.head[q] = chosen
+            self.push(q)
 
     # ------------------------------------------------------------------ one operation
     def schedule(self, q: str) -> None:
-        key = self.lists[q][self.pos[q]]
-        self.pos[q] += 1
-        ready, ready_by, runner_up = self.head_ready[q]  # fixed once known: set by ``push``
+        key, (ready, ready_by, runner_up) = self.head.pop(q)  # chosen by ``push``
         if q in self.centres:
             self.schedule_centre(q, key, ready, ready_by, runner_up)
         else:
@@ -524,6 +563,12 @@ class _Pass:
         head, pred = cycle[-1]
         keys = self.lists[q]  # ``pred`` waits in list q behind its head: move it to the head
         i = keys.index(pred)
+        if i < self.pos[q]:  # already taken off its list (cannot happen: held ones go first): give up on it
+            self.release[pred] = INF
+            self.unplaceable.append(pred)
+            for name in queues:
+                self.wake(name)
+            return Deadlock(tuple(cycle), queues, pred)
         keys.insert(self.pos[q], keys.pop(i))
         for name in queues:
             self.wake(name)

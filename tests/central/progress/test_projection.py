@@ -106,14 +106,18 @@ def test_a_transfer_quantity_lets_the_next_operation_start_early() -> None:
     assert (p.ops[("A", 20)].start, p.ops[("A", 20)].finish) == (120.0, 660.0)
 
 
-def test_material_shortage_holds_the_operation_until_arrival() -> None:
+def test_material_shortage_holds_the_operation_until_arrival_and_the_machine_goes_on() -> None:
     plan = plan_of(order_in("A", DUE, {"machine": "m1", "cycle": 60}),
                    order_in("B", DUE, {"machine": "m1", "cycle": 60}))
     short = set_shortage(plan, ("A", 10), Shortage(5000.0), by="store", now=0.0).plan
     p = project(short, {}, 0.0)
     a = p.ops[("A", 10)]
-    assert (a.start, a.binding, a.wait) == (5000.0, Binding.MATERIAL, 5000.0)
-    assert p.ops[("B", 10)].start == 5600.0  # the list is kept: B waits behind A
+    # the machine goes on with B [0, 600) meanwhile; A waits 4400 s more than the machine would have
+    assert (p.ops[("B", 10)].start, p.ops[("B", 10)].finish) == (0.0, 600.0)
+    assert (a.start, a.finish, a.binding, a.wait) == (5000.0, 5600.0, Binding.MATERIAL, 4400.0)
+    late = set_shortage(plan, ("A", 10), Shortage(300.0), by="store", now=0.0).plan
+    q = project(late, {}, 0.0)  # arrives while B runs: A is taken back as soon as m1 is free
+    assert (q.ops[("B", 10)].finish, q.ops[("A", 10)].start) == (600.0, 600.0)
     unknown = set_shortage(plan, ("A", 10), Shortage(None), by="store", now=0.0).plan
     q = project(unknown, {}, 0.0)
     assert q.ops[("A", 10)].finish == INF and q.orders["A"] == INF
