@@ -20,6 +20,7 @@ BENCHMARKS: dict[str, str] = {
     "api": "bench.api",
     "fault_alert": "bench.fault_alert",
     "projection": "bench.projection",
+    "foresight": "bench.foresight",
 }
 
 

@@ -141,10 +141,10 @@ def _splice(timeline: Timeline, new: Assignment | None, at: float, end_cause: En
     out: list[Assignment] = []
     nxt: float | None = None
     for seg in timeline:
-        if seg.start >= at:
-            if nxt is None:
-                nxt = seg.start
+        if seg.start >= at:  # a segment starting exactly at ``at`` is replaced
             if seg.start > at:
+                if nxt is None:
+                    nxt = seg.start
                 out.append(seg)
             continue
         if seg.end is None or seg.end > at:

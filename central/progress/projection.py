@@ -339,7 +339,11 @@ class _Pass:
         for q in self.lists:
             self.wake(q)
         deadlocks: list[Deadlock] = []
+        rounds = 0
         while True:
+            rounds += 1
+            if rounds > 2 * len(self.remaining) ** 2 + 10:  # each round moves an awaited operation up its list
+                raise RuntimeError("projection made no progress: a bug, please report the plan that caused it")
             while self.work or self.heap:
                 while self.work:
                     self.drain(self.work.pop())
@@ -560,16 +564,19 @@ class _Pass:
             q = nq
         cycle = waits[seen[q]:]
         queues = tuple(list(seen)[seen[q]:])
-        head, pred = cycle[-1]
-        keys = self.lists[q]  # ``pred`` waits in list q behind its head: move it to the head
-        i = keys.index(pred)
-        if i < self.pos[q]:  # already taken off its list (cannot happen: held ones go first): give up on it
+        # move up a predecessor queued *behind* the head of its list (one that is itself a head only
+        # waits in turn), preferring one that could start at once, else the earliest in its routing, so
+        # that the move never creates the next deadlock; precedence is acyclic, so there is one
+        movable = [(pred, where) for (_head, pred), where in zip(cycle, (*queues[1:], queues[0]), strict=True)
+                   if self.lists[where].index(pred) > self.pos[where]]
+        if movable:
+            pred, where = min(movable, key=lambda m: (self.ready(m[0]) is None, m[0][1]))
+            keys = self.lists[where]
+            keys.insert(self.pos[where], keys.pop(keys.index(pred)))
+        else:  # cannot happen (see above); give up on one rather than loop
+            pred = cycle[0][1]
             self.release[pred] = INF
             self.unplaceable.append(pred)
-            for name in queues:
-                self.wake(name)
-            return Deadlock(tuple(cycle), queues, pred)
-        keys.insert(self.pos[q], keys.pop(i))
         for name in queues:
             self.wake(name)
         return Deadlock(tuple(cycle), queues, pred)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import random
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -175,11 +176,14 @@ op_rows = st.lists(
     min_size=1, max_size=4)
 
 
-@settings(max_examples=60, deadline=None)
-@given(st.lists(op_rows, min_size=1, max_size=6), st.integers(0, 6 * 24))
+@settings(max_examples=80, deadline=None)
+@given(st.lists(op_rows, min_size=1, max_size=6), st.integers(0, 6 * 24),
+       st.lists(st.tuples(st.integers(0, 5), st.integers(0, 3), st.floats(0, 60 * H)), max_size=3))
 def test_projection_respects_precedence_shifts_and_machines(orders: list[list[tuple[str, float, float, int | None]]],
-                                                            hour: int) -> None:
-    """Never before the predecessor's release, never starting outside a shift, one operation at a time per machine."""
+                                                            hour: int,
+                                                            shortages: list[tuple[int, int, float]]) -> None:
+    """Never before the predecessor's release or the material, never starting outside a shift, one
+    operation at a time per machine, whatever the lists and shortages."""
     built = []
     for i, rows in enumerate(orders):
         ops = [{"machine": m, "cycle": c, "setup_time": s, **({"transfer_quantity": t} if t and j else {})}
@@ -187,8 +191,17 @@ def test_projection_respects_precedence_shifts_and_machines(orders: list[list[tu
         built.append(order_in(f"O{i}", DUE, *ops, quantity=5))
     plan = plan_of(*built)
     now = T8 + hour * H
+    for o, seq, after in shortages:
+        key = (f"O{o}", (seq + 1) * 10)
+        if key in plan.operations:
+            plan = set_shortage(plan, key, Shortage(now + after), by="store", now=now).plan
     p = project(plan, {m: MachineOutlook(m, CAL) for m in machines3}, now)
     assert p.deadlocks == ()
+    assert set(p.ops) == set(plan.operations)
+    for key, op in p.ops.items():
+        shortage = plan.operations[key].shortage
+        if shortage is not None and shortage.expected is not None:
+            assert op.start >= shortage.expected
     for key, op in p.ops.items():
         assert now <= op.start <= op.finish
         assert CAL.is_planned(op.start)
@@ -202,3 +215,22 @@ def test_projection_respects_precedence_shifts_and_machines(orders: list[list[tu
         spans: list[tuple[float, float, OpKey]] = sorted((p.ops[k].start, p.ops[k].finish, k) for k in keys)
         for (_s1, f1, _k1), (s2, _f2, _k2) in itertools.pairwise(spans):
             assert s2 >= f1
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(op_rows, min_size=1, max_size=6), st.randoms(use_true_random=False))
+def test_any_dispatch_order_is_projected_deadlocks_broken(orders: list[list[tuple[str, float, float, int | None]]],
+                                                          rnd: random.Random) -> None:
+    """Lists shuffled at random (deadlocks likely): every operation still gets a projection after its predecessor."""
+    plan = plan_of(*(order_in(f"O{i}", DUE, *({"machine": m, "cycle": c, "setup_time": s} for m, c, s, _t in rows),
+                              quantity=3) for i, rows in enumerate(orders)))
+    lists = {q: list(keys) for q, keys in plan.dispatch.items()}
+    for keys in lists.values():
+        rnd.shuffle(keys)
+    shuffled = Plan(plan.orders, plan.operations, {q: tuple(keys) for q, keys in lists.items()})
+    p = project(shuffled, {}, 0.0)
+    assert set(p.ops) == set(plan.operations)
+    for key, op in p.ops.items():
+        pred = plan.predecessor(key)
+        if pred is not None:
+            assert op.start >= p.ops[pred.key].finish
