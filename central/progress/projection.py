@@ -8,8 +8,9 @@ earliest time each could begin). An operation begins at the latest of:
   fault, maintenance or an offline spell (``down_until``: the repair ETA entered by maintenance,
   else the mean repair time less the time already spent, never less than ``floor`` ahead);
 * when its predecessor in the order has produced its transfer quantity (default: all of it);
-* when its missing material is expected (an unknown arrival holds it indefinitely, and it is
-  skipped so the machine goes on with the rest of its list).
+* when its missing material is expected. Meanwhile the machine goes on with the rest of its list,
+  as an operator would: the operation is set aside and taken back as soon as the machine is free
+  after the arrival (an unknown arrival holds it indefinitely).
 
 It then does its setup and makes its remaining good parts at ``seconds per good part /
 availability`` of its machine, both only in planned time (the machine's ``Timetable``). A work
@@ -18,7 +19,10 @@ that they finish together. An order's projected finish is its last operation's.
 
 A dispatch order that contradicts precedence (B of order X queued before A of X on another list,
 each list waiting for the other) cannot be scheduled: it is reported as a ``Deadlock`` and broken by
-moving the awaited operation ahead, so the rest of the plan still gets a projection.
+moving an awaited operation up its list, so the rest of the plan still gets a projection.
+
+Inputs and outputs (``MachineOutlook``, ``OpProjection``, ``Projection``, ``down_until``) live in
+``outlook.py`` and are importable from here.
 
 Every operation records what bound its start (``Binding``) and the operation ahead of it, so
 ``delay.py`` can walk an order's critical path and say why it is late. Pure; O(n log q) for n
@@ -27,118 +31,36 @@ operations on q dispatch lists, plus O(log spans) per calendar question.
 
 from __future__ import annotations
 
-import enum
 import heapq
-import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from central.progress.assignment import Tally
 from central.progress.orders import CENTRE, Operation, OpKey, OpStatus, Plan
+from central.progress.outlook import (
+    DEFAULT_DOWN,
+    DOWN_FLOOR,
+    INF,
+    Binding,
+    Deadlock,
+    DownCause,
+    MachineOutlook,
+    OpProjection,
+    Projection,
+    down_until,
+)
 from central.progress.progress import effective_quantities
-from central.progress.shifts import AlwaysPlanned, Calendar
+from central.progress.shifts import AlwaysPlanned
 from central.progress.timetable import Timetable
-from protocol.models import MachineState
 
-INF = math.inf
+__all__ = [  # the projection's inputs and outputs live in outlook.py; importable from here too
+    "DEFAULT_DOWN", "DEFAULT_HORIZON", "DOWN_FLOOR", "INF", "Binding", "Deadlock", "DownCause", "MachineOutlook",
+    "OpProjection", "Projection", "down_until", "project",
+]
+
 DAY = 86_400.0
 DEFAULT_HORIZON = 120 * DAY
-DEFAULT_DOWN = 1800.0  # seconds a machine is assumed down without an ETA or a mean repair time
-DOWN_FLOOR = 300.0  # a repair running late is assumed to need at least this much longer
 SPLIT_PRECISION = 60.0  # seconds: a work-centre split's finish is found to within a minute (never early)
-
-
-class Binding(enum.StrEnum):
-    NOW = "now"
-    MACHINE = "machine"  # the operation ahead on the machine
-    REPAIR = "repair"  # the machine is down (fault, maintenance, offline)
-    PREDECESSOR = "predecessor"  # the previous operation of the order
-    MATERIAL = "material"
-
-
-class DownCause(enum.StrEnum):
-    FAULT = "fault"
-    MAINTENANCE = "maintenance"
-    OFFLINE = "offline"
-
-
-_DOWN = {MachineState.FAULT: DownCause.FAULT, MachineState.MAINTENANCE: DownCause.MAINTENANCE,
-         MachineState.OFFLINE: DownCause.OFFLINE}
-
-
-def down_until(
-    state: MachineState | None, since: float | None, now: float, *, eta: float | None = None,
-    mean: float | None = None, default: float = DEFAULT_DOWN, floor: float = DOWN_FLOOR,
-) -> tuple[float, DownCause] | None:
-    """When a machine in fault, maintenance or offline is expected back, or None if it is up.
-
-    The ETA maintenance entered when still ahead; else the mean duration (MTTR for a fault) less
-    the time already spent; else ``default`` less it. Never less than ``floor`` from now: a repair
-    running past its mean is not about to end this instant (and remaining time is never negative).
-    """
-    cause = _DOWN.get(state) if state is not None else None
-    if cause is None:
-        return None
-    if eta is not None and eta > now:
-        return max(eta, now), cause
-    spent = now - since if since is not None else 0.0
-    left = (mean if mean is not None else default) - spent
-    return now + max(left, floor if eta is None or eta <= now else 0.0), cause
-
-
-@dataclass(frozen=True, slots=True)
-class MachineOutlook:
-    """What the projection needs to know about one machine now."""
-
-    machine_id: str
-    calendar: Calendar = field(default_factory=AlwaysPlanned)
-    availability: float = 1.0  # share of planned time it produces (progress.availability)
-    work_centre: str | None = None
-    down: tuple[float, DownCause] | None = None  # ``down_until``
-    setup_left: float | None = None  # in setup for the operation it runs: planned seconds still to go
-
-
-class OpProjection(NamedTuple):
-    """One open operation's projected schedule (INF: held indefinitely or beyond the horizon).
-
-    A named tuple rather than a frozen dataclass: a projection makes 10,000 of them every few
-    seconds and a tuple is built several times faster.
-    """
-
-    key: OpKey
-    machines: tuple[str, ...]
-    start: float  # first planned instant of its setup (or of its production without setup)
-    finish: float
-    ready: float  # precedence and material allow it from here
-    binding: Binding
-    ahead: OpKey | None  # the operation before it on its machine, when binding is MACHINE
-    wait: float  # seconds the binding constraint added over the next one
-    setup: float
-    work: float  # planned seconds of production at the projected rate
-    ideal_work: float  # ... at the ideal cycle time (same availability): work - ideal_work is speed loss
-    gap: float  # unplanned seconds (shift ends, breaks, days off) inside [start, finish]
-    down: DownCause | None = None  # binding REPAIR: why the machine is down
-    release: float = 0.0  # when its successor may start
-
-
-@dataclass(frozen=True, slots=True)
-class Deadlock:
-    """Dispatch lists that wait for each other: each pair is (waiting head, the predecessor it needs)."""
-
-    waits: tuple[tuple[OpKey, OpKey], ...]
-    queues: tuple[str, ...]
-    broken_by: OpKey  # moved ahead in its list so the projection could go on
-
-
-@dataclass(frozen=True, slots=True)
-class Projection:
-    now: float
-    ops: Mapping[OpKey, OpProjection]
-    orders: Mapping[str, float]  # order id -> projected finish (INF: not within the horizon)
-    by_queue: Mapping[str, tuple[OpKey, ...]]  # Gantt rows: machine or centre -> operations in time order
-    deadlocks: tuple[Deadlock, ...] = ()
-    unplaceable: tuple[OpKey, ...] = ()  # a centre without machines, a predecessor in no list
 
 
 class _Row(NamedTuple):
