@@ -33,6 +33,7 @@ import enum
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
+from central.progress.changes import set_status
 from central.progress.counts import CountRecord
 from central.progress.orders import CENTRE, Audit, OpKey, OpStatus, Plan
 
@@ -318,6 +319,13 @@ def attribute(book: Book, records: Iterable[CountRecord]) -> Attribution:
     for rec in records:
         out.add(attribute_one(book, rec), rec)
     return out
+
+
+def apply_facts(plan: Plan, book: Book, facts: Iterable[Fact]) -> Plan:
+    """The plan with the operation statuses the facts imply (``statuses`` applied with ``set_status``)."""
+    for key, status in statuses(plan, book, facts).items():
+        plan = set_status(plan, key, status)
+    return plan
 
 
 def statuses(plan: Plan, book: Book, facts: Iterable[Fact]) -> dict[OpKey, OpStatus]:

@@ -148,6 +148,30 @@ class WorkOrderIn(BaseModel):
         return self
 
 
+class OrderChangeIn(BaseModel):
+    """A planner's change to an order (``PATCH /api/v1/orders/{id}``): only the fields given change."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    quantity: int | None = Field(None, ge=1, le=10_000_000, description="new quantity (open operations scale)")
+    due: Instant | None = Field(None, description="new due time, Unix seconds or ISO 8601 with offset")
+    priority: int | None = Field(None, ge=0, le=1000)
+    notes: str | None = Field(None, max_length=2000)
+
+
+class ShortageIn(BaseModel):
+    """Material status of an operation: short until ``expected`` (None: unknown), or not short."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    short: bool = Field(..., description="true: material missing; false: clears the shortage")
+    expected: Instant | None = Field(None, description="expected arrival, Unix seconds or ISO 8601 with offset")
+    note: str | None = Field(None, max_length=500, description="e.g. castings from supplier X")
+
+    def shortage(self) -> Shortage | None:
+        return Shortage(self.expected, self.note) if self.short else None
+
+
 @dataclass(frozen=True, slots=True)
 class Shortage:
     """Material missing for an operation; ``expected`` None: arrival unknown (held indefinitely)."""

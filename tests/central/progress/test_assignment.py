@@ -16,6 +16,7 @@ from central.progress.assignment import (
     StartCause,
     Started,
     UnmatchedJob,
+    apply_facts,
     assign,
     attribute,
     complete,
@@ -115,6 +116,8 @@ def test_scan_start_pause_finish_and_completion_with_auto_next() -> None:
                           Started("m1", C, 300.0, StartCause.PREVIOUS_COMPLETED))
     new = statuses(plan, done.book, done.facts)
     assert new == {A: OpStatus.DONE, C: OpStatus.RUNNING}
+    after = apply_facts(plan, done.book, done.facts)
+    assert after.operations[A].status is OpStatus.DONE and after.dispatch["m1"] == (B, C)
     stay = complete(resumed.book, plan, A, 300.0, good=12, planned=10)
     assert stay.facts == (Completed(A, 300.0, 12, 10),) and stay.facts[0].over == 2  # type: ignore[union-attr]
     assert attribute(stay.book, [count(400, 3)]).per_op[A].good == 3  # still running: over-production is A's

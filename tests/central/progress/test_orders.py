@@ -19,9 +19,11 @@ from central.progress.orders import (
     ConflictError,
     NotFoundError,
     OpStatus,
+    OrderChangeIn,
     OrderError,
     OrderStatus,
     Shortage,
+    ShortageIn,
     WorkOrderIn,
 )
 from tests.central.progress.orderkit import order_in, plan_of
@@ -140,3 +142,15 @@ def test_shortage_and_order_completion() -> None:
     plan = set_status(set_status(short.plan, ("A", 10), OpStatus.DONE), ("A", 20), OpStatus.DONE)
     assert plan.orders["A"].status is OrderStatus.DONE
     assert plan.dispatch == {"m1": (), "m2": ()}
+
+
+def test_change_and_material_bodies_are_bounded() -> None:
+    change = OrderChangeIn.model_validate({"due": "2026-12-04T16:00:00+08:00", "priority": 5})
+    assert (change.due, change.priority, change.quantity) == (DUE, 5, None)
+    with pytest.raises(ValidationError, match="priority"):
+        OrderChangeIn.model_validate({"priority": 5000})
+    with pytest.raises(ValidationError, match="extra"):
+        OrderChangeIn.model_validate({"status": "done"})
+    short = ShortageIn.model_validate({"short": True, "expected": DUE, "note": "castings"})
+    assert short.shortage() == Shortage(DUE, "castings")
+    assert ShortageIn.model_validate({"short": False}).shortage() is None
