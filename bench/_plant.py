@@ -44,6 +44,7 @@ class MachineTruth:
     planned_seconds: float = 0.0  # planned time seen (for availability)
     run_seconds: float = 0.0
     fault_seconds: float = 0.0
+    current_fault_seconds: float = 0.0
     window: list[tuple[float, float]] = field(default_factory=list)  # (run, fault) seconds per step, last 8 h
 
 
@@ -92,6 +93,7 @@ class Plant:
             run = fault = 0.0
             if s.fault_left > 0:
                 fault = dt
+                s.current_fault_seconds += dt
                 s.fault_left -= dt
                 if s.fault_left <= 0:
                     s.fault_since = None
@@ -108,6 +110,7 @@ class Plant:
                     if self.rng.random() < dt / self.mtbf:
                         s.fault_left = self.rng.expovariate(1 / self.mttr)
                         s.fault_since = t
+                        s.current_fault_seconds = 0.0
                         self.events.append(PlantEvent(t, "fault", m, f"fault on {m} for {s.fault_left / 60:.0f} min"))
                     else:
                         run = dt
@@ -138,6 +141,12 @@ class Plant:
         """Run share of the time the machine had work (run + fault) since the start, blended with a
         prior of ``prior`` worth ``weight`` seconds: one long fault in a short history must not make the
         machine look 80% down for the rest of the plan (the current fault has its own repair ETA).
-        Waiting for work is not an availability loss of the rate."""
+        Waiting for work is not an availability loss of the rate; the ongoing fault is left out."""
         s = self.machines[m]
-        return (s.run_seconds + prior * weight) / (s.run_seconds + s.fault_seconds + weight)
+        fault = s.fault_seconds - self.current_fault(m)  # the ongoing repair has its own ETA (down_until)
+        return (s.run_seconds + prior * weight) / (s.run_seconds + fault + weight)
+
+    def current_fault(self, m: str) -> float:
+        """Seconds of the ongoing fault counted so far (0 when the machine is not in fault)."""
+        s = self.machines[m]
+        return s.current_fault_seconds if s.fault_left > 0 else 0.0
