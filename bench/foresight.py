@@ -70,7 +70,7 @@ def routing(rng: random.Random, order_id: str, due: float, rush: bool = False) -
 
 
 def initial_plan(rng: random.Random, n: int) -> Plan:
-    """``n`` orders whose due times are their undisturbed projected finish (at 80% availability) plus a
+    """``n`` orders whose due times are their undisturbed projected finish (at 72% availability) plus a
     slack, a fifth of them tight (under 30 min); dispatch lists in the order the orders came."""
     drafts = [routing(rng, f"SO-{i:03d}", T0 + 30 * H) for i in range(n)]
     plan = Plan()
