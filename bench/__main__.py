@@ -19,6 +19,8 @@ BENCHMARKS: dict[str, str] = {
     "ingest": "bench.ingest",
     "api": "bench.api",
     "fault_alert": "bench.fault_alert",
+    "projection": "bench.projection",
+    "foresight": "bench.foresight",
 }
 
 

@@ -16,7 +16,6 @@ from pathlib import Path
 import uvicorn
 
 from central.api.app import create_app
-from central.api.instants import parse_instant
 from central.config import CentralConfig, load_central_config
 from central.influx.errors import InfluxWriteError
 from central.influx.feed import run_backfill
@@ -25,6 +24,7 @@ from central.runtime import Central
 from central.store.base import StoreError
 from central.store.open import open_store
 from plantpulse.configfile import ConfigError
+from plantpulse.instants import parse_instant
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -8,8 +8,8 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Query, Request
 
-from central.api.instants import parse_instant
 from central.runtime import Central
+from plantpulse.instants import parse_instant
 
 MAX_WINDOW = 400 * 86_400.0
 DEFAULT_WINDOW = 86_400.0

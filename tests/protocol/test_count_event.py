@@ -9,7 +9,8 @@ from edge.buffer.records import decode, encode
 from protocol.models import CountEvent, EventBatch
 
 OLD = (b'{"v": 1, "edge_id": "g", "epoch": "00000000-0000-4000-8000-000000000001", "sent_at": 3.0, '
-       b'"events": [{"kind": "count", "seq": 1, "machine_id": "m", "start": 1.0, "ts": 2.0, "good": 2, "scrap": 0, "job": "1605"}]}')
+       b'"events": [{"kind": "count", "seq": 1, "machine_id": "m", "start": 1.0, "ts": 2.0, "good": 2, '
+       b'"scrap": 0, "job": "1605"}]}')
 
 
 def test_a_message_from_before_the_field_is_still_valid() -> None:

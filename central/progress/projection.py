@@ -1,0 +1,528 @@
+"""Projected start and finish of every open operation on every machine: list scheduling (issue 13).
+
+One forward pass over every dispatch list, in time order (a heap of queue heads keyed by the
+earliest time each could begin). An operation begins at the latest of:
+
+* ``now``;
+* when its machine is free: after the operation ahead of it, or after the machine is back from a
+  fault, maintenance or an offline spell (``down_until``: the repair ETA entered by maintenance,
+  else the mean repair time less the time already spent, never less than ``floor`` ahead);
+* when its predecessor in the order has produced its transfer quantity (default: all of it);
+* when its missing material is expected. Meanwhile the machine goes on with the rest of its list,
+  as an operator would: the operation is set aside and taken back as soon as the machine is free
+  after the arrival (an unknown arrival holds it indefinitely).
+
+It then does its setup and makes its remaining good parts at ``seconds per good part /
+availability`` of its machine, both only in planned time (the machine's ``Timetable``). A work
+centre's operation is split over the centre's machines (those running it, else all of them) so
+that they finish together. An order's projected finish is its last operation's.
+
+A dispatch order that contradicts precedence (B of order X queued before A of X on another list,
+each list waiting for the other) cannot be scheduled: it is reported as a ``Deadlock`` and broken by
+moving an awaited operation up its list, so the rest of the plan still gets a projection.
+
+Inputs and outputs (``MachineOutlook``, ``OpProjection``, ``Projection``, ``down_until``) live in
+``outlook.py`` and are importable from here.
+
+Every operation records what bound its start (``Binding``) and the operation ahead of it, so
+``delay.py`` can walk an order's critical path and say why it is late. Pure; O(n log q) for n
+operations on q dispatch lists, plus O(log spans) per calendar question.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Mapping, Sequence
+from typing import NamedTuple
+
+from central.progress.assignment import Tally
+from central.progress.orders import CENTRE, Operation, OpKey, OpStatus, Plan
+from central.progress.outlook import (
+    DEFAULT_DOWN,
+    DOWN_FLOOR,
+    INF,
+    Binding,
+    Deadlock,
+    DownCause,
+    MachineOutlook,
+    OpProjection,
+    Projection,
+    down_until,
+)
+from central.progress.progress import effective_quantities
+from central.progress.shifts import AlwaysPlanned
+from central.progress.timetable import Timetable
+
+__all__ = [  # the projection's inputs and outputs live in outlook.py; importable from here too
+    "DEFAULT_DOWN", "DEFAULT_HORIZON", "DOWN_FLOOR", "INF", "Binding", "Deadlock", "DownCause", "MachineOutlook",
+    "OpProjection", "Projection", "down_until", "project",
+]
+
+DAY = 86_400.0
+DEFAULT_HORIZON = 120 * DAY
+SPLIT_PRECISION = 60.0  # seconds: a work-centre split's finish is found to within a minute (never early)
+
+
+class _Row(NamedTuple):
+    """One machine's part in scheduling an operation."""
+
+    machine: str
+    begin: float
+    binding: Binding
+    wait: float
+    start: float
+    setup_end: float
+    rate: float  # good parts per planned second
+    tt: Timetable
+    setup: float
+
+
+class _Pass:
+    """The mutable state of one projection; lives only inside ``project``."""
+
+    def __init__(self, plan: Plan, machines: Mapping[str, MachineOutlook], now: float, horizon: float,
+                 tallies: Mapping[OpKey, Tally], cycles: Mapping[OpKey, float],
+                 running: Mapping[OpKey, Sequence[str]]) -> None:
+        self.plan, self.now, self.tallies, self.cycles, self.running = plan, now, tallies, cycles, running
+        self.ops = plan.operations
+        self.outlook: dict[str, MachineOutlook] = dict(machines)
+        self.centres: dict[str, list[str]] = {q: [] for q in plan.dispatch if q.startswith(CENTRE)}
+        self.centre_of: dict[str, str] = {}
+        for m in machines.values():
+            if m.work_centre is not None:
+                self.centres.setdefault(CENTRE + m.work_centre, []).append(m.machine_id)
+                self.centre_of[m.machine_id] = CENTRE + m.work_centre
+        for q in plan.dispatch:
+            if not q.startswith(CENTRE) and q not in self.outlook:
+                self.outlook[q] = MachineOutlook(q)
+        tables: dict[object, Timetable] = {}  # one per calendar: machines of a line share theirs
+        self.table: dict[str, Timetable] = {}
+        self.free: dict[str, float] = {}
+        self.free_by: dict[str, tuple[Binding, OpKey | None, DownCause | None]] = {}
+        for mid, m in self.outlook.items():
+            same = ("always",) if isinstance(m.calendar, AlwaysPlanned) else id(m.calendar)
+            tt = tables.get(same)
+            if tt is None:
+                tt = tables[same] = Timetable(m.calendar, now, now + horizon)
+            self.table[mid] = tt
+            if m.down is not None and m.down[0] > now:
+                self.free[mid], self.free_by[mid] = m.down[0], (Binding.REPAIR, None, m.down[1])
+            else:
+                self.free[mid], self.free_by[mid] = now, (Binding.NOW, None, None)
+        # remaining good parts, the predecessor and what a successor needs, per open operation
+        self.remaining: dict[OpKey, int] = {}
+        self.planned: dict[OpKey, int] = {}
+        self.pred: dict[OpKey, OpKey | None] = {}
+        self.succ: dict[OpKey, OpKey | None] = {}
+        self.release: dict[OpKey, float] = {}
+        for order in plan.orders.values():
+            keys = [k for k in order.op_keys() if plan.operations[k].status is not OpStatus.CANCELLED]
+            if not any(plan.operations[k].status.open for k in keys):
+                continue
+            quantities = effective_quantities(plan, order, tallies)
+            prev: OpKey | None = None
+            for k in keys:
+                op = plan.operations[k]
+                good = tallies[k].good if k in tallies else 0
+                self.planned[k] = quantities[k]
+                if op.status.open:
+                    self.remaining[k] = max(0, quantities[k] - good)
+                    self.pred[k] = prev
+                else:
+                    self.release[k] = -INF
+                if prev is not None:
+                    self.succ[prev] = k
+                prev = k
+        self.next_transfer: dict[OpKey, int] = {}
+        for k, nxt in self.succ.items():
+            if nxt is not None and plan.operations[nxt].transfer_quantity is not None:
+                self.next_transfer[k] = plan.operations[nxt].transfer_quantity  # type: ignore[assignment]
+        self.rate: dict[str, float] = {m: o.availability for m, o in self.outlook.items()}
+        self.done: dict[OpKey, OpProjection] = {}
+        self.queue_of: dict[OpKey, str] = {}
+        self.lists: dict[str, list[OpKey]] = {}
+        for q, queued in plan.dispatch.items():
+            open_keys = [k for k in queued if k in self.remaining]
+            if open_keys:
+                self.lists[q] = open_keys
+                for k in open_keys:
+                    self.queue_of[k] = q
+        self.pos: dict[str, int] = dict.fromkeys(self.lists, 0)
+        self.waiters: dict[OpKey, list[str]] = {}
+        self.version: dict[str, int] = dict.fromkeys(self.lists, 0)
+        self.head: dict[str, tuple[OpKey, tuple[float, Binding, float]]] = {}  # chosen by ``push``
+        self.held: dict[str, list[tuple[OpKey, tuple[float, Binding, float]]]] = {}  # set aside for material
+        # lists of machines outside any work centre: drained without the heap (``drain``)
+        self.alone = frozenset(q for q in self.lists if q not in self.centres and q not in self.centre_of)
+        self.work: list[str] = []
+        self.heap: list[tuple[float, int, str, int]] = []
+        self.tick = 0
+        self.unplaceable: list[OpKey] = []
+        self.order_rows: dict[str, list[OpKey]] = {q: [] for q in self.lists}
+
+    # ------------------------------------------------------------------ queue heads
+    def machines_for(self, q: str, key: OpKey) -> list[str]:
+        if not q.startswith(CENTRE):
+            return [q]
+        running = [m for m in self.running.get(key, ()) if m in self.outlook]
+        return running or self.centres.get(q, [])
+
+    def ready(self, key: OpKey) -> tuple[float, Binding, float] | None:
+        """When precedence and material allow ``key``, which of them binds, and the other's time
+        (None: its predecessor is not projected yet)."""
+        pred = self.pred.get(key)
+        when, binding, runner_up = self.now, Binding.NOW, self.now
+        if pred is not None:
+            released = self.release.get(pred)
+            if released is None:
+                return None
+            if released > when:
+                when, binding = released, Binding.PREDECESSOR
+        shortage = self.plan.operations[key].shortage
+        if shortage is not None:
+            arrival = INF if shortage.expected is None else shortage.expected
+            if arrival > when:
+                when, binding, runner_up = arrival, Binding.MATERIAL, when
+            else:
+                runner_up = max(runner_up, arrival)
+        return when, binding, runner_up
+
+    def free_of(self, q: str) -> float:
+        """When the list's machine (a centre: its first machine) is free."""
+        if q in self.centres:
+            return min((self.free[m] for m in self.centres[q]), default=self.now)
+        return self.free[q]
+
+    def next_for(self, q: str) -> tuple[OpKey, tuple[float, Binding, float]] | None:
+        """The list's next operation and when precedence and material allow it, taken off the list.
+
+        An operation whose material arrives after the machine is free is set aside (``held``) and
+        the machine goes on with its list, as an operator would; it is taken back as soon as the
+        machine is free after its arrival, and at the latest when the list is done. None: the next
+        operation waits for a predecessor not projected yet (``q`` is woken when it is) or nothing is left.
+        """
+        held = self.held.get(q)
+        free = self.free_of(q)
+        if held:
+            for i, (key, got) in enumerate(held):
+                if got[0] <= free:
+                    del held[i]
+                    return key, got
+        keys = self.lists[q]
+        while self.pos[q] < len(keys):
+            key = keys[self.pos[q]]
+            ready = self.ready(key)
+            if ready is None:
+                pred = self.pred[key]
+                assert pred is not None
+                self.waiters.setdefault(pred, []).append(q)
+                return None
+            self.pos[q] += 1
+            if ready[1] is Binding.MATERIAL and free < ready[0] < INF:
+                self.held.setdefault(q, []).append((key, ready))
+                continue
+            return key, ready
+        waiting = self.held.get(q)
+        if waiting:
+            first = min(range(len(waiting)), key=lambda j: waiting[j][1][0])
+            return waiting.pop(first)
+        return None
+
+    def push(self, q: str) -> None:
+        """Put the list's next operation on the heap at the time it could begin."""
+        self.version[q] += 1
+        chosen = self.head.get(q) or self.next_for(q)
+        if chosen is None:
+            return
+        self.head[q] = chosen
+        begin = chosen[1][0]
+        free = self.free_of(q)
+        self.tick += 1
+        heapq.heappush(self.heap, (free if free > begin else begin, self.tick, q, self.version[q]))
+
+    def wake(self, q: str) -> None:
+        """``q`` may go on: a lone machine's list is drained at once, a shared one goes on the heap."""
+        if q in self.alone:
+            self.work.append(q)
+        else:
+            self.push(q)
+
+    def drain(self, q: str) -> None:
+        """Schedule a lone machine's list as far as precedence allows.
+
+        A machine outside any work centre shares nothing with other lists: its operations' times
+        depend only on its own order and on predecessors' releases, never on the order in which
+        lists are processed, so it needs no heap (most of the plant: this is the fast path).
+        """
+        while (chosen := self.next_for(q)) is not None:
+            self.schedule_machine(q, chosen[0], *chosen[1])
+
+    def run(self) -> list[Deadlock]:
+        for q in self.lists:
+            self.wake(q)
+        deadlocks: list[Deadlock] = []
+        rounds = 0
+        while True:
+            rounds += 1
+            if rounds > 2 * len(self.remaining) ** 2 + 10:  # each round moves an awaited operation up its list
+                raise RuntimeError("projection made no progress: a bug, please report the plan that caused it")
+            while self.work or self.heap:
+                while self.work:
+                    self.drain(self.work.pop())
+                if self.heap:
+                    _t, _tick, q, version = heapq.heappop(self.heap)
+                    if version == self.version[q]:
+                        self.schedule(q)
+            blocked = [q for q in self.lists if self.pos[q] < len(self.lists[q]) and q not in self.head]
+            if not blocked:
+                return deadlocks
+            stuck = [q for q in blocked if self.held.get(q)]
+            if stuck:  # lists waiting for a predecessor while they hold back operations for material
+                for q in stuck:
+                    self.take_held(q)
+                continue
+            deadlocks.append(self.break_deadlock(blocked[0]))
+
+    def take_held(self, q: str) -> None:
+        """Schedule the held operation whose material comes first: its list waits for a predecessor
+        that can only come after it (a chain through the held operation), so it goes now."""
+        waiting = self.held[q]
+        first = min(range(len(waiting)), key=lambda j: waiting[j][1][0])
+        chosen = waiting.pop(first)
+        if q in self.alone:
+            self.schedule_machine(q, chosen[0], *chosen[1])
+            self.wake(q)
+        else:
+            self.head[q] = chosen
+            self.push(q)
+
+    # ------------------------------------------------------------------ one operation
+    def schedule(self, q: str) -> None:
+        key, (ready, ready_by, runner_up) = self.head.pop(q)  # chosen by ``push``
+        if q in self.centres:
+            self.schedule_centre(q, key, ready, ready_by, runner_up)
+        else:
+            self.schedule_machine(q, key, ready, ready_by, runner_up)
+
+    def schedule_machine(self, q: str, key: OpKey, ready: float, ready_by: Binding, runner_up: float) -> None:
+        """One operation on one machine (the common case, kept lean: it runs 10,000 times a projection)."""
+        op = self.ops[key]
+        cycle = self.cycles.get(key, op.ideal_cycle_time)
+        free = self.free[q]
+        if ready == INF:
+            begin, binding, wait = INF, ready_by, INF
+        elif free > ready:
+            begin, binding, wait = free, self.free_by[q][0], free - ready
+        else:
+            begin, binding, wait = ready, ready_by, ready - (free if free > runner_up else runner_up)
+        if op.status is OpStatus.RUNNING and q in self.running.get(key, ()):
+            setup = self.outlook[q].setup_left or 0.0
+        else:
+            setup = op.setup_time
+        rate = self.rate[q] / cycle
+        work = self.remaining[key] / rate
+        tt = self.table[q]
+        start, setup_end, finish = tt.run(begin, setup, work)
+        self.place(q, key, op, (q,), ready, binding, wait, start, setup, setup_end, work, finish, rate, tt, cycle)
+
+    def schedule_centre(self, q: str, key: OpKey, ready: float, ready_by: Binding, runner_up: float) -> None:
+        """A work-centre operation: split over the machines running it, else all of the centre's."""
+        machines = self.machines_for(q, key)
+        if not machines:
+            self.unplaceable.append(key)
+            self.finish(key, q, OpProjection(key, (), INF, INF, ready, ready_by, None, 0.0, 0.0, INF, INF, 0.0,
+                                             release=INF))
+            self.push(q)
+            return
+        op = self.ops[key]
+        cycle = self.cycles.get(key, op.ideal_cycle_time)
+        remaining = self.remaining[key]
+        rows: list[_Row] = []
+        for m in machines:
+            outlook, tt, free = self.outlook[m], self.table[m], self.free[m]
+            if ready == INF:
+                begin, binding, wait = INF, ready_by, INF
+            elif free > ready:
+                begin, binding, wait = free, self.free_by[m][0], free - ready
+            else:
+                begin, binding, wait = ready, ready_by, ready - max(free, runner_up)
+            if m in self.running.get(key, ()) and op.status is OpStatus.RUNNING:
+                setup = outlook.setup_left or 0.0
+            else:
+                setup = op.setup_time
+            start, setup_end, _ = tt.run(begin, setup, 0.0)
+            rows.append(_Row(m, begin, binding, wait, start, setup_end, outlook.availability / cycle, tt, setup))
+        finish, used = self.split(rows, remaining)
+        first = min(used, key=lambda r: r.start)
+        # the planned seconds the machines need together (what slow-rate attribution compares with the ideal)
+        work = remaining / sum(r.rate for r in used) if finish < INF else INF
+        self.place(q, key, op, tuple(r.machine for r in used), ready, first.binding, first.wait, first.start,
+                   first.setup, first.setup_end, work, finish, first.rate, first.tt, cycle)
+
+    def place(self, q: str, key: OpKey, op: Operation, used: tuple[str, ...], ready: float, binding: Binding,
+              wait: float, start: float, setup: float, setup_end: float, work: float, finish: float, rate: float,
+              tt: Timetable, cycle: float) -> None:
+        """Record ``key``'s projection, occupy its machines until it finishes, and wake who waits."""
+        if op.transfer_quantity is not None and finish < INF and self.pred.get(key) in self.done:
+            pred = self.pred[key]
+            assert pred is not None
+            # a partial transfer: the last batch arrives with the predecessor's finish
+            finish = max(finish, tt.advance(self.done[pred].finish, min(op.transfer_quantity, self.remaining[key])
+                                            / rate))
+        m = used[0]
+        ahead = self.free_by[m][1] if binding is Binding.MACHINE else None
+        down = self.free_by[m][2] if binding is Binding.REPAIR else None
+        if finish < INF:
+            ideal_work = work * op.ideal_cycle_time / cycle
+            gap = (finish - start) - setup - work
+            if gap < 0.0:
+                gap = 0.0
+            release = finish if self.next_transfer.get(key) is None else self.release_time(
+                key, start, setup_end, finish, rate, tt)
+        else:
+            ideal_work, gap, release = INF, 0.0, INF
+        result = OpProjection(key, used, start, finish, ready, binding, ahead, wait, setup, work, ideal_work,
+                              gap, down, release)
+        if ready < INF:  # an operation held indefinitely does not block its machine
+            mark = (Binding.MACHINE, key, None)
+            for machine_id in used:
+                self.free[machine_id] = finish
+                self.free_by[machine_id] = mark
+        self.finish(key, q, result)
+        if q in self.alone:
+            return  # ``drain`` goes on with the list
+        self.push(q)
+        centre_of, lists = self.centre_of, self.lists
+        for machine_id in used:
+            if machine_id != q and machine_id in lists:
+                self.push(machine_id)
+            centre = centre_of.get(machine_id)
+            if centre is not None and centre != q and centre in lists:
+                self.push(centre)
+
+    def release_time(self, key: OpKey, start: float, setup_end: float, finish: float, rate: float,
+                     tt: Timetable) -> float:
+        """When the successor has the parts it needs from ``key`` (its transfer quantity; default all)."""
+        transfer = self.next_transfer.get(key)
+        if transfer is None:
+            return finish
+        made = self.planned[key] - self.remaining[key]
+        if transfer <= made:
+            return start
+        return min(finish, tt.advance(setup_end, (transfer - made) / rate))
+
+    def split(self, rows: list[_Row], remaining: int) -> tuple[float, list[_Row]]:
+        """The finish time when the machines of ``rows`` share ``remaining`` parts, each from its own
+        setup end at its own rate (binary search to ``SPLIT_PRECISION``), and the machines that take part."""
+        usable = [r for r in rows if r.setup_end < INF]
+        if not usable:
+            return INF, rows[:1]
+        lo = min(r.setup_end for r in usable)
+        if remaining <= 0:
+            return lo, [min(usable, key=lambda r: r.setup_end)]
+        tt = usable[0].tt
+        if all(r.tt is tt for r in usable):
+            return self.fill(tt, usable, remaining)
+        hi = min(r.tt.advance(r.setup_end, remaining / r.rate) for r in usable)
+        if hi == INF:
+            return INF, usable[:1]
+        for _ in range(64):
+            if hi - lo < SPLIT_PRECISION:
+                break
+            mid = (lo + hi) / 2
+            made = sum(r.tt.planned_between(r.setup_end, mid) * r.rate for r in usable if r.setup_end < mid)
+            if made >= remaining:
+                hi = mid
+            else:
+                lo = mid
+        return hi, [r for r in usable if r.setup_end < hi]
+
+    @staticmethod
+    def fill(tt: Timetable, rows: list[_Row], remaining: int) -> tuple[float, list[_Row]]:
+        """``split`` for machines on one calendar, exactly: on the planned-time axis P, machine i makes
+        ``rate_i x (P(T) - P_i)`` parts by T, so with the k earliest machines taking part
+        ``P(T) = (remaining + sum rate_i P_i) / sum rate_i``; add machines while T passes the next one's start."""
+        rows = sorted(rows, key=lambda r: r.setup_end)
+        starts = [tt.position(r.setup_end) for r in rows]
+        total_rate = weighted = 0.0
+        used = 0
+        target = INF
+        for i, r in enumerate(rows):
+            if used and target <= starts[i]:
+                break
+            total_rate += r.rate
+            weighted += r.rate * starts[i]
+            used = i + 1
+            target = (remaining + weighted) / total_rate
+        return tt.at_position(target), rows[:used]
+
+    def finish(self, key: OpKey, q: str, result: OpProjection) -> None:
+        self.done[key] = result
+        self.release[key] = result.release
+        waiting = self.waiters.pop(key, None)
+        if waiting is not None:
+            for other in waiting:
+                self.wake(other)
+        self.order_rows[q].append(key)
+
+    # ------------------------------------------------------------------ deadlocks
+    def break_deadlock(self, first: str) -> Deadlock:
+        """Follow "head waits for predecessor, queued in list L behind L's head" until a list repeats."""
+        waits: list[tuple[OpKey, OpKey]] = []
+        seen: dict[str, int] = {}
+        q = first
+        while q not in seen:
+            seen[q] = len(waits)
+            head = self.lists[q][self.pos[q]]
+            pred = self.pred[head]
+            assert pred is not None
+            waits.append((head, pred))
+            nq = self.queue_of.get(pred)
+            if nq is None or pred in self.done:  # the predecessor is in no list: it will never be projected
+                self.release[pred] = INF
+                self.unplaceable.append(pred)
+                self.wake(q)
+                return Deadlock(tuple(waits), tuple(seen), pred)
+            q = nq
+        cycle = waits[seen[q]:]
+        queues = tuple(list(seen)[seen[q]:])
+        # move up a predecessor queued *behind* the head of its list (one that is itself a head only
+        # waits in turn), preferring one that could start at once, else the earliest in its routing, so
+        # that the move never creates the next deadlock; precedence is acyclic, so there is one
+        movable = [(pred, where) for (_head, pred), where in zip(cycle, (*queues[1:], queues[0]), strict=True)
+                   if self.lists[where].index(pred) > self.pos[where]]
+        if movable:
+            pred, where = min(movable, key=lambda m: (self.ready(m[0]) is None, m[0][1]))
+            keys = self.lists[where]
+            keys.insert(self.pos[where], keys.pop(keys.index(pred)))
+        else:  # cannot happen (see above); give up on one rather than loop
+            pred = cycle[0][1]
+            self.release[pred] = INF
+            self.unplaceable.append(pred)
+        for name in queues:
+            self.wake(name)
+        return Deadlock(tuple(cycle), queues, pred)
+
+
+def project(
+    plan: Plan, machines: Mapping[str, MachineOutlook], now: float, *,
+    tallies: Mapping[OpKey, Tally] | None = None, cycle_times: Mapping[OpKey, float] | None = None,
+    running: Mapping[OpKey, Sequence[str]] | None = None, horizon: float = DEFAULT_HORIZON,
+) -> Projection:
+    """Project every open operation of ``plan`` from ``now``.
+
+    ``machines``: an outlook per machine (a machine with a dispatch list but no outlook is planned
+    around the clock at full availability). ``tallies``: good parts so far per operation
+    (attribution plus reports). ``cycle_times``: running seconds per good part per operation
+    (``Rate.running_seconds_per_good``; default the ideal cycle time). ``running``: machines each
+    operation runs on now (``assignment.machines_running``), for setups and work-centre splits.
+    """
+    state = _Pass(plan, machines, now, horizon, tallies or {}, cycle_times or {}, running or {})
+    deadlocks = state.run()
+    orders: dict[str, float] = {}
+    for order in plan.orders.values():
+        last = [state.done[k].finish for k in order.op_keys() if k in state.done]
+        if last:
+            orders[order.id] = max(last)
+    rows = {q: tuple(sorted(keys, key=lambda k: state.done[k].start)) for q, keys in state.order_rows.items() if keys}
+    return Projection(now, state.done, orders, rows, tuple(deadlocks), tuple(state.unplaceable))
