@@ -3,7 +3,6 @@ FROM python:3.11-slim
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY plantpulse ./plantpulse
-COPY protocol ./protocol
 COPY simulators ./simulators
 COPY edge ./edge
 COPY central ./central

@@ -18,9 +18,9 @@ from pathlib import Path
 
 from edge.buffer import Outbox, StoredEvent
 from edge.buffer.records import Event, encode
-from edge.events import MachineMemory
 from edge.forwarder import batch_payload
-from protocol.models import CountEvent, MachineState, StateEvent
+from edge.tracker import MachineMemory
+from plantpulse.protocol.models import CountEvent, MachineState, StateEvent
 
 MACHINES = 50
 SITE = "bench"

@@ -35,8 +35,8 @@ import httpx
 from bench._backlog import FAULTS, SITE, wire_batches
 from bench._mqtt import Client
 from bench._procs import Stack, exit_on_sigterm, machine, percentile, row, scrape, wait_for
-from protocol import topics
-from protocol.models import CountEvent, MachineState, StateEvent, Status
+from plantpulse.protocol import topics
+from plantpulse.protocol.models import CountEvent, MachineState, StateEvent, Status
 from tests.fixtures.mosquitto import BrokerOptions, Mosquitto
 from tests.fixtures.services import CentralProcess
 

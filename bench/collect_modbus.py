@@ -34,9 +34,10 @@ from typing import Any
 
 from pymodbus.client import AsyncModbusTcpClient
 
-from edge.collection import Collection
 from edge.config import EdgeConfig, parse_edge_config
-from edge.events import Event, MachineMemory
+from edge.pipeline import Collection
+from edge.tracker import MachineMemory
+from plantpulse.protocol.models import Event
 
 TAGS = 6  # state, fault code, good (32-bit), scrap (32-bit), job, power-on: registers 0..7
 REGISTERS = 8

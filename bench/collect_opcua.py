@@ -30,10 +30,10 @@ from asyncua import ua
 from asyncua.client.client import Client
 
 from bench.collect_modbus import Plant, free_ports, print_table
-from edge.collection import Collection
 from edge.config import EdgeConfig, parse_edge_config
-from edge.events import Event, MachineMemory
-from protocol.models import CountEvent
+from edge.pipeline import Collection
+from edge.tracker import MachineMemory
+from plantpulse.protocol.models import CountEvent, Event
 
 NS = "urn:plantpulse:simulator"
 NODES = ("State", "FaultCode", "GoodCount", "ScrapCount", "JobNumber", "PowerOnCount")

@@ -34,7 +34,7 @@ from central.progress.delay import Cause, DelayConfig, RiskState, evaluate, step
 from central.progress.orders import OpKey, OpStatus, Plan, Shortage, WorkOrderIn
 from central.progress.projection import MachineOutlook, down_until, project
 from central.progress.shifts import ShiftCalendar, ShiftCalendarConfig
-from protocol.models import MachineState
+from plantpulse.protocol.models import MachineState
 
 TZ = ZoneInfo("Asia/Shanghai")
 T0 = datetime(2026, 11, 30, 6, tzinfo=TZ).timestamp()  # Monday 06:00

@@ -2,7 +2,7 @@
 
 ``python -m bench forward`` (or ``python -m bench.forward [--events N] [--catch-up N] [--quick]``)
 runs a private mosquitto (``set_tcp_nodelay true``, ``max_queued_messages`` set) and the
-reference consumer (``protocol/consumer.py``) in a child process, and prints:
+reference consumer (``plantpulse/consumer.py``) in a child process, and prints:
 
 * baselines measured in the same run: a raw paho QoS 1 publisher sending one event per
   message (default inflight window of 20), timed until the broker acknowledged the last one;
@@ -54,14 +54,14 @@ from bench._procs import (
 )
 from edge.buffer import Outbox, StoredEvent
 from edge.buffer.records import encode
-from edge.events import MachineMemory
+from edge.config import ForwardConfig
 from edge.forwarder import Forwarder, batch_payload
-from edge.settings import ForwardConfig
+from edge.tracker import MachineMemory
+from plantpulse.consumer import GatewayView, ReferenceConsumer
 from plantpulse.mqtt import MqttConfig, MqttLink
-from protocol import topics
-from protocol.consumer import GatewayView, ReferenceConsumer
-from protocol.models import Ack, CountEvent, Replay
-from protocol.sequencer import Applied
+from plantpulse.protocol import topics
+from plantpulse.protocol.models import Ack, CountEvent, Replay
+from plantpulse.protocol.sequencer import Applied
 from tests.fixtures.mosquitto import BrokerOptions, Mosquitto
 from tests.fixtures.procs import ManagedProcess, free_port, python_module
 from tests.fixtures.services import EdgeProcess

@@ -67,10 +67,10 @@ from central.ingest.config import IngestConfig
 from central.progress.machines import MachinesConfig
 from central.runtime import Central
 from central.store.config import StoreConfig
-from edge.settings import ForwardConfig
+from edge.config import ForwardConfig
 from plantpulse.mqtt import MqttConfig
-from protocol import topics
-from protocol.models import Ack, EventBatch, Status
+from plantpulse.protocol import topics
+from plantpulse.protocol.models import Ack, EventBatch, Status
 from tests.fixtures.mosquitto import BrokerOptions, Mosquitto
 from tests.fixtures.procs import free_port
 from tests.fixtures.services import CentralProcess, EdgeProcess

@@ -29,8 +29,8 @@ from statistics import median
 
 from edge.buffer import Outbox
 from edge.buffer.records import encode
-from edge.events import MachineMemory
-from protocol.models import CountEvent
+from edge.tracker import MachineMemory
+from plantpulse.protocol.models import CountEvent
 
 T0 = 1_800_000_000.0
 EMITTERS = (1, 10, 50)

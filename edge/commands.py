@@ -3,7 +3,7 @@
 An ack makes the gateway delete events, so a forged one loses data (docs/protocol.md, "Broker
 security"). The broker's ACL keeps strangers off the command topics; on a broker the plant does
 not control, a gateway with ``commands.secret_file`` also requires central's signature
-(``protocol/signing.py``). Everything refused here is counted (``/metrics``) and logged at most
+(``plantpulse/protocol/signing.py``). Everything refused here is counted (``/metrics``) and logged at most
 once a minute per reason, so a flood of forgeries cannot flood the log.
 """
 
@@ -15,9 +15,9 @@ from collections.abc import Callable
 
 from pydantic import ValidationError
 
-from protocol import topics
-from protocol.models import Ack, Replay
-from protocol.signing import SignatureError, split, verify
+from plantpulse.protocol import topics
+from plantpulse.protocol.models import Ack, Replay
+from plantpulse.protocol.signing import SignatureError, split, verify
 
 log = logging.getLogger(__name__)
 

@@ -26,10 +26,10 @@ from collections.abc import Callable
 
 from edge.buffer.outbox import Outbox
 from edge.buffer.records import StoredEvent
-from edge.settings import ForwardConfig
+from edge.config import ForwardConfig
 from plantpulse.mqtt import MqttLink
-from protocol.models import Ack, CountEvent, Replay, SeqRange
-from protocol.ranges import Range, RangeSet
+from plantpulse.protocol.models import Ack, CountEvent, Replay, SeqRange
+from plantpulse.protocol.ranges import Range, RangeSet
 
 log = logging.getLogger(__name__)
 

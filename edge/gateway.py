@@ -18,16 +18,16 @@ from collections.abc import Callable
 from pathlib import Path
 
 from edge.buffer.outbox import Outbox
-from edge.collection import Collection
 from edge.commands import CommandGate
 from edge.config import EdgeConfig
 from edge.forwarder import Forwarder
 from edge.metrics import MetricsServer
+from edge.pipeline import Collection
 from plantpulse import __version__
 from plantpulse.mqtt import MqttLink
-from protocol import topics
-from protocol.models import Health, Snapshot, Status
-from protocol.signing import read_secret
+from plantpulse.protocol import topics
+from plantpulse.protocol.models import Health, Snapshot, Status
+from plantpulse.protocol.signing import read_secret
 
 log = logging.getLogger(__name__)
 

@@ -8,19 +8,28 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import Protocol
 from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-if TYPE_CHECKING:
-    from edge.gateway import Gateway
+from edge.commands import CommandGate
+from plantpulse.protocol.models import Health
+
+
+class Observed(Protocol):
+    """What the metrics read of the gateway (edge/gateway.py): its health, and the commands it refused."""
+
+    def health(self) -> Health: ...
+
+    @property
+    def commands(self) -> CommandGate: ...
 
 
 class _GatewayCollector(Collector):
-    def __init__(self, gateway: Gateway) -> None:
+    def __init__(self, gateway: Observed) -> None:
         self.gateway = gateway
 
     def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
@@ -74,7 +83,7 @@ class _GatewayCollector(Collector):
 
 
 class MetricsServer:
-    def __init__(self, gateway: Gateway) -> None:
+    def __init__(self, gateway: Observed) -> None:
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(_GatewayCollector(gateway))
         self._server: WSGIServer | None = None

@@ -18,10 +18,10 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from protocol.models import INT64_MAX, INT64_MIN, MAX_TEXT
+from plantpulse.protocol.models import INT64_MAX, INT64_MIN, MAX_TEXT
 
 if TYPE_CHECKING:
-    from edge.events import Reading
+    from edge.tracker import Reading
 
 
 def fit_text(text: str | None) -> tuple[str | None, bool]:

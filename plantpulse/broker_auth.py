@@ -34,7 +34,7 @@ import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from protocol.models import ID_PATTERN
+from plantpulse.protocol.models import ID_PATTERN
 
 CENTRAL_USER = "central"
 GATEWAY_CHANNELS = ("events", "status", "health", "snapshot")

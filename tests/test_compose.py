@@ -68,7 +68,7 @@ def test_broker_config_sets_queue_limits_and_persistence() -> None:
 
 def test_dockerfile_copies_every_package() -> None:
     dockerfile = (REPO / "Dockerfile").read_text()
-    for package in ("plantpulse", "protocol", "simulators", "edge", "central"):
+    for package in ("plantpulse", "simulators", "edge", "central"):
         assert f"COPY {package} ./{package}" in dockerfile
 
 

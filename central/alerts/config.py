@@ -26,7 +26,7 @@ from typing import TypeVar
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from central.alerts.conditions import MACHINE_RULES, Rule, Severity
-from protocol.models import MachineState
+from plantpulse.protocol.models import MachineState
 
 DEFAULT_SEVERITY: dict[Rule, Severity] = {
     Rule.FAULT: Severity.CRITICAL,

@@ -26,7 +26,7 @@ from central.ingest.live import LiveState
 from central.progress.machines import Catalog
 from central.store.base import Store
 from central.store.records import Delivery, Transaction
-from protocol.models import MachineState
+from plantpulse.protocol.models import MachineState
 
 log = logging.getLogger(__name__)
 

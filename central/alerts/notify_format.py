@@ -31,7 +31,7 @@ from central.alerts.conditions import Lang, Severity, Texts
 from central.alerts.notifications import Notification, to_json
 from central.alerts.signing import body_signature, dingtalk_sign, feishu_sign
 from central.alerts.texts import RULE_NAMES, SEVERITY_NAMES, clock, sanitize
-from protocol.topics import central_topic
+from plantpulse.protocol.topics import central_topic
 
 SCHEMA_VERSION = 1
 WECOM_LIMIT = 4096  # bytes of markdown content

@@ -37,8 +37,8 @@ from central.alerts.texts import STATE_NAMES, durations, reason_text, seconds_te
 from central.progress.machines import Catalog, FaultText, MachineInfo
 from central.progress.shifts import Calendar
 from central.progress.status import MachineStatus
-from protocol.models import MachineState
-from protocol.sequencer import Gap
+from plantpulse.protocol.models import MachineState
+from plantpulse.protocol.sequencer import Gap
 
 DAY = 86_400.0
 LOOKBACK = 31 * DAY

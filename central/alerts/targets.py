@@ -42,7 +42,7 @@ from central.alerts.notify_format import (
     generic_request,
     wecom_request,
 )
-from protocol.models import ID_PATTERN
+from plantpulse.protocol.models import ID_PATTERN
 
 
 class WebhookKind(enum.StrEnum):

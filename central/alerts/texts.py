@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime, tzinfo
 
 from central.alerts.conditions import Lang, Rule, Severity, Texts
-from protocol.models import MachineState
+from plantpulse.protocol.models import MachineState
 
 RULE_NAMES: dict[Rule, Texts] = {
     Rule.FAULT: Texts("设备故障", "machine fault"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from protocol.models import MachineState
+from plantpulse.protocol.models import MachineState
 
 
 class _Public(BaseModel):

@@ -21,7 +21,7 @@ from central.progress.counts import CountRecord
 from central.progress.machines import Catalog
 from central.progress.timeline import StateInterval
 from central.store.base import Store
-from protocol.models import MachineState, StateEvent
+from plantpulse.protocol.models import MachineState, StateEvent
 
 log = logging.getLogger(__name__)
 

@@ -27,7 +27,7 @@ from typing import Any
 from influxdb_client.client.write.point import Point as _LibPoint
 from influxdb_client.domain.write_precision import WritePrecision
 
-from protocol.models import MachineState
+from plantpulse.protocol.models import MachineState
 
 # influxdb-client annotates only part of its API (mypy strict calls Point's methods untyped):
 # the library's Point is used through this one Any-typed name.

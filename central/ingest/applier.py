@@ -27,9 +27,9 @@ from central.progress.status import (
 )
 from central.progress.timeline import StateInterval, place_state
 from central.store.records import CountRow, DeadLetter, GapRow, RawMessage, Transaction
-from protocol.batch import RefusedEvent, event_json
-from protocol.models import CountEvent, EventBatch, Health, Snapshot, StateEvent, Status
-from protocol.sequencer import Applied, Decision, Gap, ReplayRequest
+from plantpulse.protocol.batch import RefusedEvent, event_json
+from plantpulse.protocol.models import CountEvent, EventBatch, Health, Snapshot, StateEvent, Status
+from plantpulse.protocol.sequencer import Applied, Decision, Gap, ReplayRequest
 
 MAX_UNANNOUNCED = 200  # messages of not yet announced epochs held per gateway (the oldest is dead-lettered)
 

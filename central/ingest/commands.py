@@ -6,7 +6,7 @@ adding a gateway or rotating its key is replacing one file, picked up at the nex
 file's size and modification time are checked each time, a stat per command) without a restart.
 A gateway without a key file gets unsigned commands, logged once and counted: a gateway that
 requires signatures then ignores them and keeps its events, so the mistake is visible and loses
-nothing. The wire form is in docs/protocol.md, "Signed commands" (``protocol/signing.py``).
+nothing. The wire form is in docs/protocol.md, "Signed commands" (``plantpulse/protocol/signing.py``).
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from protocol.models import ID_PATTERN
-from protocol.signing import read_secret, sign
+from plantpulse.protocol.models import ID_PATTERN
+from plantpulse.protocol.signing import read_secret, sign
 
 log = logging.getLogger(__name__)
 _ID = re.compile(ID_PATTERN)

@@ -16,8 +16,8 @@ from central.progress.skew import SkewEstimator
 from central.progress.status import MachineStatus, new_status, set_gateway_online, set_gateway_skew
 from central.store.base import Loaded
 from central.store.records import EpochRow, GatewayRow
-from protocol.ranges import RangeSet
-from protocol.sequencer import GatewaySequencer
+from plantpulse.protocol.ranges import RangeSet
+from plantpulse.protocol.sequencer import GatewaySequencer
 
 
 @dataclass

@@ -3,7 +3,7 @@
 Validation is the protocol's pydantic models; on top, a payload whose ``edge_id`` differs from
 its topic's is refused (a gateway may only speak for itself). Nothing here raises: a bad
 message becomes a ``DeadLetter`` that is stored and counted, and ingest goes on. An events
-message is read event by event (``protocol/batch.py``): its invalid events are refused one by
+message is read event by event (``plantpulse/protocol/batch.py``): its invalid events are refused one by
 one and the rest is applied.
 """
 
@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from pydantic import ValidationError
 
 from central.store.records import DeadLetter
-from protocol import topics
-from protocol.batch import RefusedEvent, describe, read_batch
-from protocol.models import EventBatch, Health, Snapshot, Status
+from plantpulse.protocol import topics
+from plantpulse.protocol.batch import RefusedEvent, describe, read_batch
+from plantpulse.protocol.models import EventBatch, Health, Snapshot, Status
 
 MAX_REASON = 2_000
 

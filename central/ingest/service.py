@@ -32,8 +32,8 @@ from central.progress.clock import ClockRule
 from central.store.base import Retention, Store, StoreUnusableError
 from central.store.records import DeadLetter
 from plantpulse.mqtt import MqttConfig, MqttLink
-from protocol import topics
-from protocol.models import Ack, Replay, SeqRange
+from plantpulse.protocol import topics
+from plantpulse.protocol.models import Ack, Replay, SeqRange
 
 log = logging.getLogger(__name__)
 

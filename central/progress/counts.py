@@ -21,7 +21,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from central.progress.clock import DEFAULT_RULE, Clamp, ClockRule, corrected, to_central
-from protocol.models import CountEvent
+from plantpulse.protocol.models import CountEvent
 
 
 @dataclass(frozen=True, slots=True)

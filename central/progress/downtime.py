@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from central.progress.machines import DEFAULT_MICRO_STOP
 from central.progress.shifts import Calendar, Span
 from central.progress.timeline import StateInterval, check_ordered
-from protocol.models import MachineState
+from plantpulse.protocol.models import MachineState
 
 _STOP_STATES = frozenset({MachineState.IDLE, MachineState.FAULT})
 

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from central.progress.shifts import AlwaysPlanned, Calendar, ShiftCalendar, ShiftCalendarConfig, TimeZoneName
-from protocol.models import ID_PATTERN
+from plantpulse.protocol.models import ID_PATTERN
 
 DEFAULT_MICRO_STOP = 120.0
 """Seconds: a stop shorter than two minutes is loading, a quick reset, a glance at a drawing;

@@ -32,7 +32,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, WrapValidator, model_validator
 
 from plantpulse.instants import parse_instant
-from protocol.models import ID_PATTERN
+from plantpulse.protocol.models import ID_PATTERN
 
 OpKey = tuple[str, int]
 """(order id, operation seq): an operation's identity."""

@@ -16,7 +16,7 @@ from typing import NamedTuple
 
 from central.progress.orders import OpKey
 from central.progress.shifts import AlwaysPlanned, Calendar
-from protocol.models import MachineState
+from plantpulse.protocol.models import MachineState
 
 INF = math.inf
 DEFAULT_DOWN = 1800.0  # seconds a machine is assumed down without an ETA or a mean repair time

@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from central.progress.assignment import Tally
 from central.progress.orders import ORDER_ID, ConflictError, CountSource, OpKey, Plan
-from protocol.models import ID_PATTERN
+from plantpulse.protocol.models import ID_PATTERN
 
 CLIENT_ID = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,79}$"
 MAX_PARTS = 1_000_000

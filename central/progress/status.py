@@ -28,7 +28,7 @@ from central.progress.timeline import (
     insert_late,
     place_state,
 )
-from protocol.models import CountEvent, MachineState, StateEvent
+from plantpulse.protocol.models import CountEvent, MachineState, StateEvent
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,7 +28,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 
 from central.progress.clock import DEFAULT_RULE, Clamp, ClockRule, corrected, to_central
-from protocol.models import DroppedRange, MachineState, StateEvent
+from plantpulse.protocol.models import DroppedRange, MachineState, StateEvent
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,9 +21,9 @@ from central.progress.counts import CountRecord
 from central.progress.machines import FaultText
 from central.progress.status import MachineStatus
 from central.progress.timeline import StateInterval
-from protocol.models import MachineState
-from protocol.ranges import Range
-from protocol.sequencer import Gap
+from plantpulse.protocol.models import MachineState
+from plantpulse.protocol.ranges import Range
+from plantpulse.protocol.sequencer import Gap
 
 
 @dataclass(frozen=True, slots=True)

@@ -40,8 +40,8 @@ from central.store.records import (
     status_to_json,
 )
 from central.store.schema import MIGRATIONS
-from protocol.models import MachineState
-from protocol.sequencer import Gap
+from plantpulse.protocol.models import MachineState
+from plantpulse.protocol.sequencer import Gap
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field, replace
 
-from protocol.models import CountEvent
+from plantpulse.protocol.models import CountEvent
 
 MAX_ABSORBED = 500
 """Seqs one merged event may absorb: keeps it under ~5 kB on the wire."""

@@ -36,9 +36,9 @@ from edge.buffer.records import OutboxStats, StoredEvent, encode_body
 from edge.buffer.state import OutboxState
 from edge.buffer.tail import LiveTail
 from edge.buffer.writer import NeedsLockError, Prepared, RoundResult, drop_for_disk, oldest, write_round
-from edge.events import Event, MachineMemory
-from protocol.models import CountEvent, DroppedRange
-from protocol.ranges import RangeSet
+from edge.tracker import MachineMemory
+from plantpulse.protocol.models import CountEvent, DroppedRange, Event
+from plantpulse.protocol.ranges import RangeSet
 
 log = logging.getLogger(__name__)
 

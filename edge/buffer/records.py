@@ -15,11 +15,9 @@ from dataclasses import dataclass, field
 
 from pydantic import TypeAdapter
 
-from protocol.models import CountEvent, DroppedRange, StateEvent
-from protocol.models import Event as WireEvent
+from plantpulse.protocol.models import DroppedRange, Event
 
-Event = StateEvent | CountEvent
-_WIRE = TypeAdapter(WireEvent)
+_WIRE = TypeAdapter(Event)
 
 ROW_OVERHEAD = 40
 """Bytes a stored event costs beyond its payload and machine id (seq, times, cell and page

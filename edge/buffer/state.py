@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from edge.buffer.bounds import Coalescer
 from edge.buffer.records import OutboxStats
 from edge.buffer.schema import Totals
-from protocol.models import DroppedRange
-from protocol.ranges import RangeSet
+from plantpulse.protocol.models import DroppedRange
+from plantpulse.protocol.ranges import RangeSet
 
 
 @dataclass

@@ -26,7 +26,7 @@ from edge.buffer.bounds import Bounds, DropPlan, DropPlanner, DropRow, Run
 from edge.buffer.records import StoredEvent, decode, encode, row_bytes, with_seq
 from edge.buffer.schema import ROW_SIZE_SQL
 from edge.buffer.state import OutboxState
-from protocol.models import CountEvent, DroppedRange
+from plantpulse.protocol.models import CountEvent, DroppedRange
 
 log = logging.getLogger(__name__)
 

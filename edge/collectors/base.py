@@ -2,7 +2,7 @@
 
 A collector owns one connection (a Modbus host:port with one or more unit ids, or one OPC UA
 session with one or more machines) and runs as one task: it connects, reads or subscribes,
-reconnects after failures, and tells the runtime (edge/collection.py) what it saw through a
+reconnects after failures, and tells the runtime (edge/pipeline.py) what it saw through a
 ``Report``. It never touches trackers or sinks itself, so the counting rules stay in one pure
 place and a new protocol is one module plus one line in the registry.
 
@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from edge.events import Reading
+from edge.tracker import Reading
 
 Value = int | float | bool | str
 

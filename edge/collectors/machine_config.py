@@ -11,13 +11,13 @@ import re
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from protocol.models import ID_PATTERN, MachineState
+from plantpulse.protocol.models import ID_PATTERN, MachineState
 
 TAG_NAMES = ("state", "fault_code", "good_count", "scrap_count", "job", "power_on_count", "job_good_count",
              "job_scrap_count")
 COUNTER_TAGS = ("good_count", "scrap_count", "power_on_count", "job_good_count", "job_scrap_count")
 # The per-job counters: parts of the current job, reset by the PLC at each job change. They split
-# the parts of a read that saw a job change exactly (edge/events.py); nothing else counts from them.
+# the parts of a read that saw a job change exactly (edge/tracker.py); nothing else counts from them.
 JOB_COUNTER_HELP = ("{kind} parts of the current job, reset by the PLC at each job change: splits the parts "
                     "read together with a job change exactly between the two jobs")
 

@@ -101,13 +101,12 @@ class OpcuaCollector:
             await self.read_all(client, items, report)
             self._up = True
             log.debug("%s: session up, %d items", self.name, len(items))
-            watch = self._watch_lost(lost)
             if cfg.mode == "polling":
-                await _race(watch, self._poll(client, items, report))
+                await _race(self._watch_lost(lost), self._poll(client, items, report))
             else:
                 session = _Subscription(self, client, items, report)
-                await session.start()
-                await _race(watch, session.consume(), session.check_counters(), session.watchdog())
+                await session.start()  # may fail: the watcher is only made once there is something to race
+                await _race(self._watch_lost(lost), session.consume(), session.check_counters(), session.watchdog())
         finally:
             await s.close(client, cfg.timeout, lost=lost.done() or not connected)
 

@@ -16,8 +16,8 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from playwright.sync_api import Browser, sync_playwright
 
-from protocol.models import CountEvent, Event, EventBatch, MachineState, StateEvent, Status
-from protocol.topics import GatewayChannel, gateway_topic
+from plantpulse.protocol.models import CountEvent, Event, EventBatch, MachineState, StateEvent, Status
+from plantpulse.protocol.topics import GatewayChannel, gateway_topic
 from tests.fixtures.ids import EPOCH1
 from tests.fixtures.mosquitto import Mosquitto
 

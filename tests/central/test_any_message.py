@@ -21,7 +21,7 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 from pydantic import BaseModel, ValidationError
 
-from protocol.models import Health, Snapshot, Status
+from plantpulse.protocol.models import Health, Snapshot, Status
 from tests.central.test_ingest_e2e import central_line, produce
 from tests.fixtures.line import plant_yaml
 from tests.fixtures.mosquitto import Login, Mosquitto
@@ -108,7 +108,7 @@ MODEL: dict[str, type[BaseModel]] = {"status": Status, "health": Health, "snapsh
 
 def valid(kind: str, message: dict[str, Any]) -> bool:
     """What the protocol accepts (events are read one by one, so an events case is valid if its event is)."""
-    from protocol.batch import read_batch
+    from plantpulse.protocol.batch import read_batch
 
     text = dumps(message)
     try:
@@ -186,7 +186,7 @@ def all_dead_letters(central: CentralProcess) -> list[dict[str, Any]]:
 
 def test_boundaries_in_the_schema_itself() -> None:
     """The documented bounds (docs/protocol.md), one by one: what passes and what does not."""
-    from protocol.models import CountEvent, StateEvent
+    from plantpulse.protocol.models import CountEvent, StateEvent
 
     def count(**kw: Any) -> dict[str, Any]:
         return {"kind": "count", "seq": 1, "machine_id": "m", "start": 1.0, "ts": 2.0, "good": 0, "scrap": 0} | kw

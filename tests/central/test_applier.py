@@ -17,7 +17,7 @@ from central.progress.clock import ClockRule
 from central.progress.machines import Catalog, MachinesConfig
 from central.progress.timeline import check_ordered
 from central.store.sqlite import SqliteStore
-from protocol.models import EventBatch, MachineState, StateEvent, Status
+from plantpulse.protocol.models import EventBatch, MachineState, StateEvent, Status
 from tests.fixtures.ids import EPOCH1
 
 T = time.time()

@@ -12,7 +12,7 @@ from collections.abc import Callable
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from protocol.models import CountEvent, EventBatch, MachineState, StateEvent, Status
+from plantpulse.protocol.models import CountEvent, EventBatch, MachineState, StateEvent, Status
 from tests.fixtures.ids import EPOCH1
 from tests.fixtures.mosquitto import Login, Mosquitto
 from tests.fixtures.services import CentralProcess

@@ -13,7 +13,7 @@ from central.config import load_central_config
 from central.ingest.commands import CommandSigner
 from plantpulse.broker_auth import provision
 from plantpulse.configfile import ConfigError
-from protocol.signing import SignatureError, split, verify
+from plantpulse.protocol.signing import SignatureError, split, verify
 
 TOPIC = "plantpulse/v1/s1/gw1/cmd/ack"
 BODY = b'{"v":1,"edge_id":"gw1","epoch":"e1","applied":[{"first":1,"last":2}],"ts":1.0}'

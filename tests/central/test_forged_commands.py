@@ -21,8 +21,8 @@ import httpx
 import pytest
 
 from plantpulse.broker_auth import provision
-from protocol.models import Ack, SeqRange
-from protocol.signing import sign
+from plantpulse.protocol.models import Ack, SeqRange
+from plantpulse.protocol.signing import sign
 from tests.fixtures.line import Line, edge_machines, plant_yaml
 from tests.fixtures.mosquitto import Login, Mosquitto
 from tests.fixtures.plant import SimulatedPlant

@@ -22,7 +22,7 @@ from central.config import CentralConfig
 from central.runtime import Central
 from central.store.records import Transaction
 from central.store.sqlite import SqliteStore
-from protocol.models import CountEvent, EventBatch, MachineState, StateEvent, Status
+from plantpulse.protocol.models import CountEvent, EventBatch, MachineState, StateEvent, Status
 from tests.fixtures.ids import EPOCH1
 from tests.fixtures.mosquitto import Mosquitto
 from tests.fixtures.waiting import async_wait_until

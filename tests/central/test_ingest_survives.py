@@ -26,7 +26,7 @@ from central.config import CentralConfig
 from central.ingest.applier import Applier, Round
 from central.runtime import Central
 from central.store.records import Transaction
-from protocol.models import CountEvent, EventBatch, Status
+from plantpulse.protocol.models import CountEvent, EventBatch, Status
 from tests.fixtures.ids import EPOCH1
 from tests.fixtures.mosquitto import Mosquitto
 from tests.fixtures.services import CentralProcess

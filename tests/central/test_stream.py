@@ -13,7 +13,7 @@ import httpx
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from protocol.models import EventBatch, MachineState, StateEvent, Status
+from plantpulse.protocol.models import EventBatch, MachineState, StateEvent, Status
 from tests.fixtures.ids import EPOCH1
 from tests.fixtures.mosquitto import Mosquitto
 from tests.fixtures.services import CentralProcess

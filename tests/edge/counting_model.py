@@ -2,7 +2,7 @@
 
 ``Machine`` is what the PLC does and shows (its ``parts`` are the truth); ``Run`` reads it with a
 ``MachineTracker`` at the times a scenario says, ticking the tracker when it is due as
-edge/collection.py does, and keeps every event; ``simulate`` plays a scenario. Model time is whole
+edge/pipeline.py does, and keeps every event; ``simulate`` plays a scenario. Model time is whole
 milliseconds, so "before" and "after" a read are exact. What the model will not do, because no
 reader could tell it from something else (docs/edge.md, "Counting rules"): presets within a
 plausible rise or back to a value just read, two presets between two reads, a bad value close to
@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 
 from hypothesis import strategies as st
 
-from edge.events import MachineMemory, MachineTracker, Reading, TrackerConfig, TrackerOutput
-from protocol.models import CountEvent, MachineState
+from edge.tracker import MachineMemory, MachineTracker, Reading, TrackerConfig, TrackerOutput
+from plantpulse.protocol.models import CountEvent, MachineState
 
 T0 = 1_000_000.0  # model time is whole milliseconds; the tracker sees T0 + ms / 1000 seconds
 MIN_CYCLE = 1.0  # seconds; the model never makes parts faster
@@ -142,7 +142,7 @@ class Run:
     pending_since: float | None = None
 
     def drive_ticks(self, until: float) -> None:
-        """Tick at every due time up to ``until``, as edge/collection.py does."""
+        """Tick at every due time up to ``until``, as edge/pipeline.py does."""
         for _ in range(50):
             due = self.tracker.due_at()
             if due is None or due > until:

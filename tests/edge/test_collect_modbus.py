@@ -17,9 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from edge.events import Event, MachineMemory
-from edge.sink import JsonlSink
-from protocol.models import MachineState
+from edge.tracker import MachineMemory
+from plantpulse.protocol.models import Event, MachineState
 from tests.fixtures.collection import (
     STATES,
     Gateway,
@@ -29,6 +28,7 @@ from tests.fixtures.collection import (
 )
 from tests.fixtures.plant import SimulatedPlant
 from tests.fixtures.procs import free_port
+from tests.fixtures.sinks import JsonlSink
 from tests.fixtures.waiting import async_wait_until
 
 GW_PORT = free_port()

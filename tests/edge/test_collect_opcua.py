@@ -22,7 +22,7 @@ import pytest
 
 from edge.collectors import opcua
 from edge.collectors.opcua_values import Change
-from protocol.models import MachineState
+from plantpulse.protocol.models import MachineState
 from tests.fixtures.collection import STATES, Gateway, assert_states_match, in_state
 from tests.fixtures.plant import SimulatedPlant
 from tests.fixtures.procs import free_port

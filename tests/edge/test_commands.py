@@ -10,8 +10,8 @@ import pytest
 from edge.commands import CommandGate
 from edge.config import parse_edge_config
 from plantpulse.configfile import ConfigError
-from protocol.models import Ack, Replay, SeqRange
-from protocol.signing import sign
+from plantpulse.protocol.models import Ack, Replay, SeqRange
+from plantpulse.protocol.signing import sign
 from tests.fixtures.ids import EPOCH1
 
 SECRET = b"s" * 40

@@ -11,7 +11,7 @@ import pytest
 from edge.collectors.registry import build_collectors
 from edge.config import ModbusMachine, OpcuaMachine, load_edge_config, parse_edge_config
 from plantpulse.configfile import ConfigError
-from protocol.models import MachineState
+from plantpulse.protocol.models import MachineState
 from tests.fixtures.procs import REPO
 
 MODBUS = """\

@@ -34,7 +34,7 @@ from collections.abc import Callable
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from protocol.models import CountEvent
+from plantpulse.protocol.models import CountEvent
 from tests.edge.counting_model import MIN_CYCLE, Machine, Run, actions, ms, simulate
 
 # each defect's shape, always tried (random scripts rarely hit, e.g., a preset down and two reads after it)

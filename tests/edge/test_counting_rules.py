@@ -7,8 +7,8 @@ collectors are in test_counts_truth_modbus.py and test_counts_truth_opcua.py.
 
 from __future__ import annotations
 
-from edge.events import MachineMemory, MachineTracker, Reading
-from protocol.models import CountEvent, StateEvent
+from edge.tracker import MachineMemory, MachineTracker, Reading
+from plantpulse.protocol.models import CountEvent, StateEvent
 from tests.edge.test_events import Feed, T, cfg, counts, r
 
 

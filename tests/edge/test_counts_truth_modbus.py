@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from edge.sink import JsonlSink
 from tests.fixtures.collection import STATES, Gateway, in_state
 from tests.fixtures.plant import SimulatedPlant
+from tests.fixtures.sinks import JsonlSink
 from tests.fixtures.waiting import async_wait_until
 
 PLANT = """

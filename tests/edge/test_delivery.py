@@ -15,8 +15,8 @@ from typing import Any
 import httpx
 import pytest
 
+from plantpulse.consumer import ReferenceConsumer
 from plantpulse.mqtt import MqttConfig
-from protocol.consumer import ReferenceConsumer
 from tests.fixtures.line import Line, edge_machines, plant_yaml
 from tests.fixtures.mosquitto import Mosquitto
 from tests.fixtures.plant import SimulatedPlant

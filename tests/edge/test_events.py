@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from edge.events import MachineMemory, MachineTracker, Reading, TrackerConfig
-from protocol.models import CountEvent, MachineState, StateEvent
+from edge.tracker import MachineMemory, MachineTracker, Reading, TrackerConfig
+from plantpulse.protocol.models import CountEvent, MachineState, StateEvent
 
 STATES = {0: MachineState.IDLE, 1: MachineState.RUNNING, 2: MachineState.SETUP, 3: MachineState.FAULT,
           4: MachineState.MAINTENANCE}

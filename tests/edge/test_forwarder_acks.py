@@ -12,10 +12,10 @@ from typing import Any, cast
 import pytest
 
 from edge.buffer import Outbox
+from edge.config import ForwardConfig
 from edge.forwarder import Forwarder
-from edge.settings import ForwardConfig
 from plantpulse.mqtt import MqttLink
-from protocol.models import Ack, EventBatch, MachineState, Replay, SeqRange
+from plantpulse.protocol.models import Ack, EventBatch, MachineState, Replay, SeqRange
 from tests.edge.buffer.helpers import T0, count, memory, state
 from tests.fixtures.ids import EPOCH2
 from tests.fixtures.waiting import async_wait_until

@@ -3,9 +3,9 @@ made to fit, and flagged, before the events are built (edge/wirefit.py)."""
 
 from __future__ import annotations
 
-from edge.events import MachineTracker, Reading, TrackerConfig
+from edge.tracker import MachineTracker, Reading, TrackerConfig
 from edge.wirefit import fit_int64, fit_reading
-from protocol.models import INT64_MAX, CountEvent, EventBatch, MachineState, StateEvent
+from plantpulse.protocol.models import INT64_MAX, CountEvent, EventBatch, MachineState, StateEvent
 
 T = 1_800_000_000.0
 

@@ -6,7 +6,7 @@ import pytest
 from pydantic import ValidationError
 
 from edge.buffer.records import decode, encode
-from protocol.models import CountEvent, EventBatch
+from plantpulse.protocol.models import CountEvent, EventBatch
 
 OLD = (b'{"v": 1, "edge_id": "g", "epoch": "00000000-0000-4000-8000-000000000001", "sent_at": 3.0, '
        b'"events": [{"kind": "count", "seq": 1, "machine_id": "m", "start": 1.0, "ts": 2.0, "good": 2, '

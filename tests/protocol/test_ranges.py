@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import random
 
-from protocol.ranges import RangeSet
+from plantpulse.protocol.ranges import RangeSet
 
 
 def test_add_merges_overlapping_and_adjacent() -> None:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from protocol.models import CountEvent, DroppedRange, EventBatch, MachineState, StateEvent, Status
-from protocol.ranges import RangeSet
-from protocol.sequencer import GatewaySequencer
+from plantpulse.protocol.models import CountEvent, DroppedRange, EventBatch, MachineState, StateEvent, Status
+from plantpulse.protocol.ranges import RangeSet
+from plantpulse.protocol.sequencer import GatewaySequencer
 
 T = 1_800_000_000.0
 E1 = "00000000-0000-4000-8000-000000000001"

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from protocol.models import Ack, Replay, SeqRange
-from protocol.signing import SignatureError, read_secret, sign, signature, split, verify
+from plantpulse.protocol.models import Ack, Replay, SeqRange
+from plantpulse.protocol.signing import SignatureError, read_secret, sign, signature, split, verify
 from tests.fixtures.ids import EPOCH1
 from tests.fixtures.procs import REPO
 

@@ -19,7 +19,7 @@ from central.alerts.rules import AlertRules
 from central.progress.machines import Catalog, MachinesConfig
 from central.progress.status import MachineStatus
 from plantpulse.configfile import parse_yaml_model
-from protocol.models import MachineState
+from plantpulse.protocol.models import MachineState
 
 TZ = ZoneInfo("Asia/Shanghai")
 MONDAY = datetime(2026, 11, 23, tzinfo=TZ)

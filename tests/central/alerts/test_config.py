@@ -13,7 +13,7 @@ from central.alerts.config import AlertsConfig
 from central.alerts.notifications import Notification
 from central.alerts.targets import WebhookTarget, build_request, wants
 from plantpulse.configfile import ConfigError, parse_yaml_model
-from protocol.models import MachineState
+from plantpulse.protocol.models import MachineState
 
 
 def test_built_in_defaults() -> None:

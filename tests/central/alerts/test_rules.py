@@ -14,7 +14,7 @@ from central.alerts.rules import (
     planned_at_least,
 )
 from central.progress.shifts import AlwaysPlanned
-from protocol.sequencer import Gap
+from plantpulse.protocol.sequencer import Gap
 from tests.central.alerts.plant import FAULT, IDLE, MAINT, OFFLINE, RUN, SETUP, at, catalog, rules, status
 
 R = rules()

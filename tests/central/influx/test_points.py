@@ -15,7 +15,7 @@ from central.influx.points import (
     state_code,
     to_ms,
 )
-from protocol.models import MachineState
+from plantpulse.protocol.models import MachineState
 
 T0 = 1_767_225_600.0  # 2026-01-01 00:00:00 UTC
 

@@ -8,7 +8,7 @@ import pytest
 
 from central.progress.clock import Clamp
 from central.progress.counts import CountRecord, Parts, buckets, place_count, summarize, summarize_by_machine
-from protocol.models import CountEvent
+from plantpulse.protocol.models import CountEvent
 
 T = 1_800_000_000.0
 

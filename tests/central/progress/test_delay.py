@@ -18,7 +18,7 @@ from central.progress.delay import (
 )
 from central.progress.orders import OpStatus, Shortage
 from central.progress.projection import DownCause, MachineOutlook, down_until, project
-from protocol.models import MachineState
+from plantpulse.protocol.models import MachineState
 from tests.central.progress.orderkit import H, order_in, plan_of
 
 CONFIG = DelayConfig(margin=3600.0, confirm=300.0, hysteresis=900.0)

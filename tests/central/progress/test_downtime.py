@@ -13,7 +13,7 @@ from central.progress.reliability import reliability
 from central.progress.shifts import AlwaysPlanned, ShiftCalendar, ShiftCalendarConfig
 from central.progress.timeline import OpenInterval, StateInterval
 from plantpulse.configfile import parse_yaml_model
-from protocol.models import MachineState
+from plantpulse.protocol.models import MachineState
 
 RUN, IDLE, FAULT, SETUP = MachineState.RUNNING, MachineState.IDLE, MachineState.FAULT, MachineState.SETUP
 MAINT, OFF = MachineState.MAINTENANCE, MachineState.OFFLINE

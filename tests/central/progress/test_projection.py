@@ -25,7 +25,7 @@ from central.progress.projection import (
 from central.progress.shifts import ShiftCalendar, ShiftCalendarConfig
 from central.progress.timetable import Overtime, Timetable
 from plantpulse.configfile import parse_yaml_model
-from protocol.models import MachineState
+from plantpulse.protocol.models import MachineState
 from tests.central.progress.orderkit import H, order_in, plan_of
 
 DUE = 2_000_000_000.0

@@ -21,7 +21,7 @@ from central.progress.status import (
 )
 from central.progress.timeline import StateInterval
 from plantpulse.configfile import parse_yaml_model
-from protocol.models import CountEvent, MachineState, StateEvent
+from plantpulse.protocol.models import CountEvent, MachineState, StateEvent
 
 T = 1_800_000_000.0  # 2027-01-15 08:00 UTC
 RUN, IDLE, FAULT, OFF = MachineState.RUNNING, MachineState.IDLE, MachineState.FAULT, MachineState.OFFLINE
@@ -162,7 +162,7 @@ def test_apply_counts_equals_applying_each_count() -> None:
     from central.progress.counts import place_count
     from central.progress.machines import Catalog, MachinesConfig
     from central.progress.status import apply_count, apply_counts, new_status
-    from protocol.models import CountEvent
+    from plantpulse.protocol.models import CountEvent
 
     rng = random.Random(5)
     status = new_status(Catalog(MachinesConfig()).machine("m1"))

@@ -20,7 +20,7 @@ from central.progress.timeline import (
     mark_gaps,
     place_state,
 )
-from protocol.models import DroppedRange, MachineState, StateEvent
+from plantpulse.protocol.models import DroppedRange, MachineState, StateEvent
 from tests.fixtures.ids import EPOCH1
 
 T = 1_800_000_000.0

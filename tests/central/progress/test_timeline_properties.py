@@ -22,7 +22,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from central.progress.timeline import OpenInterval, StateChange, StateInterval, advance, insert_late
-from protocol.models import MachineState
+from plantpulse.protocol.models import MachineState
 
 T = 1_800_000_000.0
 STATES = [MachineState.RUNNING, MachineState.IDLE, MachineState.SETUP, MachineState.FAULT]

@@ -31,8 +31,8 @@ from central.store.records import (
     RawMessage,
     Transaction,
 )
-from protocol.models import MachineState
-from protocol.sequencer import Gap
+from plantpulse.protocol.models import MachineState
+from plantpulse.protocol.sequencer import Gap
 from tests.fixtures.ids import EPOCH1
 
 T = 1_800_000_000.0

@@ -19,8 +19,8 @@ import sys
 from pathlib import Path
 
 from edge.buffer import Outbox
-from protocol.models import CountEvent, MachineState, StateEvent
-from protocol.ranges import RangeSet
+from plantpulse.protocol.models import CountEvent, MachineState, StateEvent
+from plantpulse.protocol.ranges import RangeSet
 from tests.edge.buffer.helpers import count, memory, state
 
 

@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edge.buffer.records import decode, row_bytes
-from edge.events import MachineMemory
-from protocol.models import CountEvent, MachineState, StateEvent
-from protocol.ranges import RangeSet
+from edge.tracker import MachineMemory
+from plantpulse.protocol.models import CountEvent, MachineState, StateEvent
+from plantpulse.protocol.ranges import RangeSet
 
 T0 = 1_800_000_000.0
 

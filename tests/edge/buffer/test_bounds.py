@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from edge.buffer.bounds import MAX_ABSORBED, Bounds, Coalescer, DropPlanner, DropRow, Run
-from protocol.models import CountEvent
+from plantpulse.protocol.models import CountEvent
 from tests.edge.buffer.helpers import T0, count
 
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from protocol.models import CountEvent
-from protocol.ranges import RangeSet
+from plantpulse.protocol.models import CountEvent
+from plantpulse.protocol.ranges import RangeSet
 from tests.edge.buffer.conftest import OpenOutbox
 from tests.edge.buffer.helpers import T0, audit, count, memory
 from tests.fixtures.procs import ManagedProcess, python_module

@@ -11,8 +11,8 @@ import random
 from pathlib import Path
 
 from edge.buffer.outbox import Outbox
-from protocol.models import CountEvent, DroppedRange, MachineState, StateEvent
-from protocol.ranges import RangeSet
+from plantpulse.protocol.models import CountEvent, DroppedRange, MachineState, StateEvent
+from plantpulse.protocol.ranges import RangeSet
 from tests.edge.buffer.conftest import OpenOutbox
 from tests.edge.buffer.helpers import T0, audit, count, memory, state
 

@@ -12,7 +12,7 @@ import pytest
 
 from edge.buffer import Outbox, OutboxClosedError, OutboxError
 from edge.sink import EventSink
-from protocol.models import CountEvent, MachineState, StateEvent
+from plantpulse.protocol.models import CountEvent, MachineState, StateEvent
 from tests.edge.buffer.conftest import OpenOutbox
 from tests.edge.buffer.helpers import T0, audit, count, memory, state, wipe
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from edge.buffer.records import decode, encode, encode_body, with_seq
-from protocol.models import CountEvent, EventBatch, MachineState, StateEvent
+from plantpulse.protocol.models import CountEvent, EventBatch, MachineState, StateEvent
 from tests.edge.buffer.helpers import T0, count, state
 
 

@@ -34,10 +34,10 @@ from edge.buffer.errors import OutboxFullError
 from edge.collectors.base import Collector, raise_if_cancelled
 from edge.collectors.registry import build_collectors
 from edge.config import EdgeConfig, ModbusMachine, OpcuaMachine
-from edge.events import MachineTracker, Raw, Reading, TrackerOutput
 from edge.sink import EventSink
+from edge.tracker import MachineTracker, Raw, Reading, TrackerOutput
 from plantpulse.backoff import Backoff
-from protocol.models import MachineHealth, MachineSnapshot, MachineState, StateEvent
+from plantpulse.protocol.models import MachineHealth, MachineSnapshot, MachineState, StateEvent
 
 log = logging.getLogger(__name__)
 

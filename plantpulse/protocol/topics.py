@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from protocol.models import ID_PATTERN
+from plantpulse.protocol.models import ID_PATTERN
 
 ROOT = "plantpulse/v1"
 CENTRAL = "_central"

@@ -38,10 +38,9 @@ from pydantic import BaseModel, ConfigDict
 from edge.counters import Context, Counter, Flags
 from edge.jobs import split_job_change
 from edge.wirefit import fit_reading, fit_text
-from protocol.models import CountEvent, MachineState, StateEvent
+from plantpulse.protocol.models import CountEvent, Event, MachineState, StateEvent
 
 Raw = int | float | str | bool
-Event = StateEvent | CountEvent
 
 
 @dataclass(frozen=True)

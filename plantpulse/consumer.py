@@ -20,10 +20,10 @@ from dataclasses import dataclass, field
 from pydantic import ValidationError
 
 from plantpulse.mqtt import MqttConfig, MqttLink
-from protocol import topics
-from protocol.models import Ack, CountEvent, EventBatch, Health, SeqRange, StateEvent, Status
-from protocol.models import Replay as ReplayMsg
-from protocol.sequencer import Applied, Decision, Gap, GatewaySequencer
+from plantpulse.protocol import topics
+from plantpulse.protocol.models import Ack, CountEvent, EventBatch, Health, SeqRange, StateEvent, Status
+from plantpulse.protocol.models import Replay as ReplayMsg
+from plantpulse.protocol.sequencer import Applied, Decision, Gap, GatewaySequencer
 
 log = logging.getLogger(__name__)
 

@@ -25,7 +25,7 @@ Rules:
   or health of an epoch never announced change nothing (``Decision.unannounced``; the caller
   holds such events for a while, then dead-letters them), so a stray or forged message can never
   retire the real epoch.
-* Events the consumer refuses (invalid, see ``protocol/batch.py``) are settled as a gap, reason
+* Events the consumer refuses (invalid, see ``plantpulse/protocol/batch.py``) are settled as a gap, reason
   ``rejected``, once: a resend of the same seq is a duplicate.
 
 Work per input is bounded by the number of ranges, never by their size: a seq far beyond the
@@ -43,10 +43,9 @@ import heapq
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from protocol.models import MAX_REPLAY, CountEvent, DroppedRange, EventBatch, StateEvent, Status
-from protocol.ranges import RangeSet
+from plantpulse.protocol.models import MAX_REPLAY, CountEvent, DroppedRange, Event, EventBatch, StateEvent, Status
+from plantpulse.protocol.ranges import RangeSet
 
-Event = StateEvent | CountEvent
 MAX_RANGES_ASKED = 100  # missing ranges asked for per input: the rest on the next ticks
 
 

@@ -23,7 +23,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, TypeAdapter, ValidationError
 
-from protocol.models import MAX_EVENTS, MAX_SAFE_INT, EdgeId, Epoch, Event, EventBatch, Timestamp
+from plantpulse.protocol.models import MAX_EVENTS, MAX_SAFE_INT, EdgeId, Epoch, Event, EventBatch, Timestamp
 
 _EVENT: TypeAdapter[Any] = TypeAdapter(Event)
 
