@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from central.progress.timeline import StateInterval
+from central.store.records import GatewayRow
 from plantpulse.protocol.models import MachineState
 
 
@@ -62,31 +64,13 @@ class MachineList(_Public):
     machines: list[MachinePublic]
 
 
-class GatewayPublic(_Public):
-    """A gateway: online flag, sequence numbers and its buffer as its last health message said."""
+class GatewayPublic(GatewayRow):
+    """A gateway: online flag, sequence numbers and its buffer as its last health message said
+    (the fields of central's gateway record, plus how far its current epoch is applied)."""
 
-    edge_id: str
-    site: str
-    online: bool | None = Field(None, description="None until a birth or Will was seen")
-    changed_at: float | None = None
-    last_seen: float | None = None
-    birth: int = -1
-    epoch: str | None = None
-    version: str | None = None
-    config_hash: str | None = None
-    machines: list[str] = Field(default_factory=list)
     applied_seq: int | None = Field(None, description="every seq of the current epoch up to this one is settled")
-    latest_seq: int | None = None
-    oldest_seq: int | None = None
     held_events: int = Field(0, description="state events waiting behind a gap")
     missing: list[list[int]] = Field(default_factory=list, description="seq ranges asked for, not yet received")
-    buffer_events: int | None = None
-    buffer_bytes: int | None = None
-    oldest_unconfirmed_age: float | None = None
-    coalesced_total: int = 0
-    dropped_total: int = 0
-    skew: float | None = None
-    health_at: float | None = None
 
 
 class GatewayList(_Public):
@@ -94,23 +78,14 @@ class GatewayList(_Public):
     gateways: list[GatewayPublic]
 
 
-class IntervalPublic(_Public):
-    state: MachineState
-    start: float
-    end: float
-    fault_code: int | None = None
-    job: str | None = None
-    reason: str | None = None
-    uncertain: bool = False
-    ongoing: bool = Field(False, description="the current state, cut at the server time")
-
-
 class Timeline(_Public):
     machine_id: str
     start: float
     end: float
     server_time: float
-    intervals: list[IntervalPublic]
+    intervals: list[StateInterval] = Field(
+        ..., description="[start, end) in one state; `ongoing`: the current one, cut at the server time; "
+        "`repeats`: times the state was reported again after a missed change")
 
 
 class PartsPublic(_Public):

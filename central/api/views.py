@@ -60,7 +60,7 @@ class LiveViews:
         seq = self.live.sequencers.get(edge_id)
         progress = seq.progress() if seq is not None else None
         return GatewayPublic.model_validate({
-            **_shared(GatewayPublic, gw),
+            **gw.model_dump(),
             "applied_seq": progress.applied if progress else None,
             "held_events": progress.held if progress else 0,
             "missing": [[a, b] for a, b in progress.missing] if progress else [],

@@ -26,11 +26,14 @@ from central.progress.status import (
     set_gateway_skew,
 )
 from central.progress.timeline import StateInterval, place_state
-from central.store.records import CountRow, DeadLetter, GapRow, RawMessage, Transaction
+from central.store.records import CountRow, DeadLetter, GapRow, GatewayRow, RawMessage, Transaction
 from plantpulse.protocol.batch import RefusedEvent, event_json
 from plantpulse.protocol.models import CountEvent, EventBatch, Health, Snapshot, StateEvent, Status
 from plantpulse.protocol.sequencer import Applied, Decision, Gap, ReplayRequest
 
+# the fields a gateway's health message and central's gateway record share (copied by name, not by hand)
+_HEALTH_FIELDS = tuple(sorted(
+    (set(Health.model_fields) & set(GatewayRow.model_fields)) - {"edge_id", "epoch", "machines"}))
 MAX_UNANNOUNCED = 200  # messages of not yet announced epochs held per gateway (the oldest is dead-lettered)
 
 
@@ -139,10 +142,8 @@ class Applier:
             gw.health_at = p.received_at
             if seq.knows(msg.epoch):
                 gw.epoch = msg.epoch
-            gw.latest_seq, gw.oldest_seq = msg.latest_seq, msg.oldest_seq
-            gw.buffer_events, gw.buffer_bytes = msg.buffer_events, msg.buffer_bytes
-            gw.oldest_unconfirmed_age = msg.oldest_unconfirmed_age
-            gw.coalesced_total, gw.dropped_total = msg.coalesced_total, msg.dropped_total
+            for name in _HEALTH_FIELDS:  # what the health message says of the gateway's buffer, by name
+                setattr(gw, name, getattr(msg, name))
             for mid in live.machines_of(p.edge_id):
                 self._set(mid, set_gateway_skew(live.status(mid, p.edge_id), gw.skew), rnd)
             rnd.tx.gateways[p.edge_id] = gw

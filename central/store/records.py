@@ -8,11 +8,11 @@ effects (status, intervals, counts) and the settled seq ranges that make a repla
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from pydantic import TypeAdapter
+from pydantic import BaseModel, Field, TypeAdapter
 
 from central.alerts import notifications
 from central.alerts.alert import Alert
@@ -56,18 +56,20 @@ class EpochRow:
     current: bool
 
 
-@dataclass(slots=True)
-class GatewayRow:
+class GatewayRow(BaseModel):
+    """A gateway as central knows it: the live view, the store's row, and (with the sequencing progress
+    added) the API's answer (``GatewayPublic`` extends it). Mutable: ingest updates it in place."""
+
     edge_id: str
     site: str
-    online: bool | None = None
+    online: bool | None = Field(None, description="None until a birth or Will was seen")
     birth: int = -1
     changed_at: float | None = None
     last_seen: float | None = None
     epoch: str | None = None
     version: str | None = None
     config_hash: str | None = None
-    machines: list[str] = field(default_factory=list)
+    machines: list[str] = Field(default_factory=list)
     latest_seq: int | None = None
     oldest_seq: int | None = None
     buffer_events: int | None = None
@@ -75,15 +77,15 @@ class GatewayRow:
     oldest_unconfirmed_age: float | None = None
     coalesced_total: int = 0
     dropped_total: int = 0
-    skew: float | None = None
+    skew: float | None = Field(None, description="gateway clock minus central clock, seconds")
     health_at: float | None = None
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self))
+        return self.model_dump_json()
 
     @classmethod
     def from_json(cls, text: str) -> GatewayRow:
-        return cls(**json.loads(text))
+        return cls.model_validate_json(text)
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,16 +16,14 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import paho.mqtt.client as mqtt
 import pytest
-from paho.mqtt.enums import CallbackAPIVersion
 from pydantic import BaseModel, ValidationError
 
 from plantpulse.protocol.models import Health, Snapshot, Status
-from tests.central.test_ingest_e2e import central_line, produce
-from tests.fixtures.line import plant_yaml
-from tests.fixtures.mosquitto import Login, Mosquitto
+from tests.fixtures.line import central_line, plant_yaml
+from tests.fixtures.mosquitto import Mosquitto
 from tests.fixtures.plant import SimulatedPlant
+from tests.fixtures.probe import publisher, send
 from tests.fixtures.services import CentralProcess
 from tests.fixtures.waiting import wait_until
 
@@ -36,17 +34,6 @@ BOUNDARIES: list[object] = [0, -1, 2**53, 2**53 + 1, 2**63 - 1, 2**63, 2**70, -(
                             "x" * 256, "x" * 257, "x" * 100_000, "", None, True, [], {}]
 
 
-def publisher(broker: Mosquitto, login: Login | None) -> mqtt.Client:
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"hand-made-{uuid.uuid4().hex[:6]}")
-    if login is not None:
-        login.apply(client)
-    client.connect(broker.host, broker.port)
-    client.loop_start()
-    return client
-
-
-def send(client: mqtt.Client, topic: str, payload: bytes | str) -> None:
-    client.publish(topic, payload, qos=1).wait_for_publish(5)
 
 
 def dumps(message: dict[str, Any]) -> str:
@@ -230,7 +217,7 @@ async def test_attacks_on_a_real_gateways_topic_leave_central_healthy_and_totals
     topic = "plantpulse/v1/t/gw1/events"
     try:
         await line.start()
-        await produce(line, 10)
+        await line.produce(10)
         epoch = central.gateway("gw1")["epoch"]
         now = time.time()
 
@@ -257,7 +244,7 @@ async def test_attacks_on_a_real_gateways_topic_leave_central_healthy_and_totals
             started = time.monotonic()
             assert central.http.get("/healthz").status_code == 200
             assert time.monotonic() - started < 1.0
-        await produce(line, 20)
+        await line.produce(20)
         truth = await line.expect_exact_totals()
         assert central.gateway("gw1")["epoch"] == epoch  # never retired by a stray epoch
         letters = wait_until(lambda: (d := all_dead_letters(central)) and len(d) >= 25 and d, 30,
@@ -280,7 +267,7 @@ async def test_attacks_on_a_real_gateways_topic_leave_central_healthy_and_totals
         central.kill9()
         central.start()
         line.plant.resume()
-        await produce(line, 10)
+        await line.produce(10)
         truth = await line.expect_exact_totals()
         assert len(all_dead_letters(central)) == letters_before
         assert central.machine("fake")["good_total"] == 10**9

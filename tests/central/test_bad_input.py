@@ -9,27 +9,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
-
 from plantpulse.protocol.models import CountEvent, EventBatch, MachineState, StateEvent, Status
 from tests.fixtures.ids import EPOCH1
-from tests.fixtures.mosquitto import Login, Mosquitto
+from tests.fixtures.mosquitto import Mosquitto
+from tests.fixtures.probe import publisher, send
 from tests.fixtures.services import CentralProcess
 from tests.fixtures.waiting import wait_until
-
-
-def publisher(broker: Mosquitto, login: Login | None) -> mqtt.Client:
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"hand-made-{login.username if login else 'anon'}")
-    if login is not None:
-        login.apply(client)
-    client.connect(broker.host, broker.port)
-    client.loop_start()
-    return client
-
-
-def send(client: mqtt.Client, topic: str, payload: bytes | str) -> None:
-    client.publish(topic, payload, qos=1).wait_for_publish(5)
 
 
 def test_malformed_and_spoofed_messages_are_dead_lettered(

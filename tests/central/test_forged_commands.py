@@ -60,11 +60,6 @@ def make_line(tmp_path: Path, broker: Mosquitto, plant: SimulatedPlant, central:
     return Line(plant, edge, CentralReader(central))
 
 
-async def produce(line: Line, parts: int) -> None:
-    start = sum(sum(line.truth(m)) for m in line.machines)
-    await async_wait_until(lambda: sum(sum(line.truth(m)) for m in line.machines) >= start + parts, 60,
-                           interval=0.2, what=f"{parts} parts made")
-
 
 def attacker(broker: Mosquitto, name: str, login: Login | None) -> Probe:
     p = Probe(f"attacker-{name}", v5=True, login=login)
@@ -81,10 +76,10 @@ async def test_the_shipped_acl_refuses_a_forged_ack_and_the_gateway_deletes_noth
     line = make_line(tmp_path, mosquitto, plant_factory(plant_yaml()), central, port)
     try:
         await line.start()
-        await produce(line, 15)
+        await line.produce(15)
         epoch = central.gateway("gw1")["epoch"]
         central.stop()
-        await produce(line, 25)  # published by the gateway, queued by the broker, applied by nobody
+        await line.produce(25)  # published by the gateway, queued by the broker, applied by nobody
         m = edge_metrics(port)
         assert m['plantpulse_edge_confirmed_seq{edge_id="gw1"}'] < m['plantpulse_edge_latest_seq{edge_id="gw1"}']
 
@@ -100,7 +95,7 @@ async def test_the_shipped_acl_refuses_a_forged_ack_and_the_gateway_deletes_noth
             finally:
                 forger.close()
 
-        await produce(line, 10)
+        await line.produce(10)
         mosquitto.restart()  # no persistence: the gateway's outbox is now the only copy of those events
         central.start()
         await line.expect_exact_totals()
@@ -125,10 +120,10 @@ async def test_signed_commands_on_a_broker_anyone_may_write_to(
                      commands={"secret_file": str(keys / "edge/t/gw1/command.key")})
     try:
         await line.start()
-        await produce(line, 15)
+        await line.produce(15)
         epoch = central.gateway("gw1")["epoch"]
         central.stop()
-        await produce(line, 25)
+        await line.produce(25)
 
         forger = attacker(broker, "open", None)
         try:
@@ -150,7 +145,7 @@ async def test_signed_commands_on_a_broker_anyone_may_write_to(
         assert m['plantpulse_edge_confirmed_seq{edge_id="gw1"}'] < m['plantpulse_edge_latest_seq{edge_id="gw1"}']
         assert m['plantpulse_edge_buffer_events{edge_id="gw1"}'] > 0
 
-        await produce(line, 10)
+        await line.produce(10)
         broker.restart()  # the gateway's outbox is the only copy left
         central.start()
         await line.expect_exact_totals()

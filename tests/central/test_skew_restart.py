@@ -15,8 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.central.test_ingest_e2e import central_line, produce
-from tests.fixtures.line import plant_yaml
+from tests.fixtures.line import central_line, downtime_off_truth, plant_yaml
 from tests.fixtures.mosquitto import Mosquitto
 from tests.fixtures.plant import SimulatedPlant
 from tests.fixtures.services import CentralProcess
@@ -35,14 +34,14 @@ async def test_a_central_restart_while_gateways_publish_keeps_the_skew_and_the_h
     try:
         await line.start()
         assert line.resumed_at is not None
-        await produce(line, 10)
+        await line.produce(10)
         await async_wait_until(lambda: central.gateway("gw1")["skew"] is not None, 10, what="a first skew")
         central.stop()
         stopped = time.time()
         plant.act("m1", "fault", {"code": 11, "duration": 2.0})
         await async_wait_until(lambda: time.time() - stopped > 10, 15, what="ten health messages queued")
         central.start()
-        await produce(line, 10)
+        await line.produce(10)
         await line.expect_exact_totals()
         assert abs(central.gateway("gw1")["skew"]) < 0.5
         end = time.time()
@@ -50,20 +49,7 @@ async def test_a_central_restart_while_gateways_publish_keeps_the_skew_and_the_h
         for mid in ("m1", "m2"):
             counts = central.get(f"/api/v1/machines/{mid}/counts", start=start - 60, end=end + 60)
             assert counts["clamped"] == 0, counts
-            truth = plant.truth(mid)["intervals"]
-            expected: dict[str, float] = {}
-            transitions = 0
-            for iv in truth:
-                a, b = max(iv["start"], start), min(iv["end"] or end, end)
-                if b > a:
-                    expected[iv["state"]] = expected.get(iv["state"], 0.0) + (b - a)
-                    transitions += 1
-            report = central.get(f"/api/v1/machines/{mid}/downtime", start=start, end=end)
-            got = {"running": report["running"], "idle": report["idle"], "setup": report["setup"],
-                   "maintenance": report["maintenance"], "fault": sum(report["fault"].values())}
-            tolerance = transitions * 0.15 + 0.3  # one poll interval (0.1 s) per transition, plus a margin
-            for state, seconds in got.items():
-                assert abs(seconds - expected.get(state, 0.0)) <= tolerance, (mid, state, got, expected)
+            assert downtime_off_truth(central, plant, mid, start, end) == []
         assert expected_fault_seen(plant)
     finally:
         line.edge.stop()

@@ -50,12 +50,6 @@ async def make_line(tmp_path: Path, broker: Mosquitto, plant: SimulatedPlant, co
     return Line(plant, edge, consumer)
 
 
-async def produce(line: Line, parts: int) -> None:
-    """Wait (on the ground truth) until the plant made at least ``parts`` more parts."""
-    start = sum(sum(line.truth(m)) for m in line.machines)
-    await async_wait_until(lambda: sum(sum(line.truth(m)) for m in line.machines) >= start + parts, 60,
-                           interval=0.2, what=f"{parts} parts made")
-
 
 async def test_broker_stopped_30_s_loses_nothing(
     tmp_path: Path, mosquitto: Mosquitto, plant_factory: Callable[[str], SimulatedPlant],
@@ -64,7 +58,7 @@ async def test_broker_stopped_30_s_loses_nothing(
     line = await make_line(tmp_path, mosquitto, plant_factory(plant_yaml()), consumers)
     try:
         await line.start()
-        await produce(line, 20)
+        await line.produce(20)
         mosquitto.stop()
         outage_started = time.monotonic()
         made_before = sum(sum(line.truth(m)) for m in line.machines)
@@ -87,9 +81,9 @@ async def test_broker_restart_without_persistence_while_the_consumer_is_away(
     line = await make_line(tmp_path, mosquitto, plant_factory(plant_yaml()), consumers)
     try:
         await line.start()
-        await produce(line, 10)
+        await line.produce(10)
         await line.consumer.stop()  # away: the broker queues for its persistent session...
-        await produce(line, 40)
+        await line.produce(40)
         mosquitto.restart()  # ...and loses that queue (no persistence)
         await line.consumer.start()
         await line.expect_exact_totals()
@@ -112,10 +106,10 @@ async def test_gateway_killed_mid_production_restarts_exactly(
             return min(sum(s.reason == "gateway stopped" for s in line.consumer.states(m)) for m in line.machines)
 
         for n in range(1, 4):
-            await produce(line, 15)
+            await line.produce(15)
             line.edge.kill9()  # no flush, no goodbye: like a power loss
             kills.append(time.time())
-            await produce(line, 10)
+            await line.produce(10)
             line.edge.start()
             # the restarted gateway is up and said so before the next kill (on a loaded machine its
             # start can take longer than 15 parts: a kill before it ran would merge two outages)
@@ -166,7 +160,7 @@ async def test_outbox_deleted_starts_a_new_epoch(
     line = Line(plant, edge, consumer)
     try:
         await line.start()
-        await produce(line, 20)
+        await line.produce(20)
         old_epoch = line.epochs()[0]
         # the broker refuses the gateway's events (an ACL change) while its health still announces
         # the seqs: the consumer knows of events it will never get
@@ -182,7 +176,7 @@ async def test_outbox_deleted_starts_a_new_epoch(
         edge.start()
         await async_wait_until(lambda: len(line.epochs()) == 2, 30, what="the new epoch's events")
         new_epoch = next(e for e in line.epochs() if e != old_epoch)
-        await produce(line, 10)
+        await line.produce(10)
         await async_wait_until(lambda: any(g.epoch == old_epoch for g in consumer.gaps), 30,
                                what="the old epoch's remainder recorded as a gap")
         gaps = [g for g in consumer.gaps if g.epoch == old_epoch]
@@ -209,9 +203,9 @@ async def test_buffer_too_small_coalesces_then_drops_and_reports(
                            buffer={"max_events": 100, "max_bytes": 1_000_000})
     try:
         await line.start()
-        await produce(line, 10)
+        await line.produce(10)
         mosquitto.stop()
-        await produce(line, 900)  # far more events than 100 while nothing can be sent
+        await line.produce(900)  # far more events than 100 while nothing can be sent
         mosquitto.start()
         line.plant.pause()
         await async_wait_until(lambda: any(g.reason == "buffer_full" for g in line.consumer.gaps), 30,
@@ -263,7 +257,7 @@ async def test_tls_with_password_and_a_stale_will(
     line = Line(plant, edge, consumer)
     try:
         await line.start()
-        await produce(line, 20)
+        await line.produce(20)
         view = consumer.gateways["gw1"]
         assert view.online and view.birth >= 1
         # a real Last Will: the gateway dies without a goodbye
@@ -286,7 +280,7 @@ async def test_tls_with_password_and_a_stale_will(
         assert edge_probe._link is not None
         await edge_probe._link.publish("plantpulse/v1/t/gw1/status", will.model_dump_json().encode(), retain=False)
         await async_wait_until(lambda: edge_probe.gateways.get("gw1") is not None, 10)
-        await produce(line, 10)
+        await line.produce(10)
         assert view.online, "a stale Will marked the reconnected gateway offline"
         await line.expect_exact_totals()
     finally:
@@ -303,7 +297,7 @@ async def test_sigterm_flushes_counted_parts_and_metrics_are_served(
                            count_interval=60.0, health={"interval": 1.0, "metrics_port": metrics_port})
     try:
         await line.start()
-        await produce(line, 30)
+        await line.produce(30)
         text = await async_wait_until(lambda: _get(f"http://127.0.0.1:{metrics_port}/metrics"), 10,
                                       what="/metrics served")
         for name in ("plantpulse_edge_buffer_events", "plantpulse_edge_confirmed_seq",

@@ -11,7 +11,6 @@ from central.api.schemas import (
     Counts,
     Downtime,
     FlaggedCountPublic,
-    IntervalPublic,
     MachineList,
     MachinePublic,
     PartsPublic,
@@ -60,7 +59,7 @@ async def timeline(machine_id: str, central: CentralDep, win: Window) -> Timelin
     intervals = clip(await _history(central, machine_id, start, end), start, end)
     return Timeline(
         machine_id=machine_id, start=start, end=end, server_time=central.clock(),
-        intervals=[IntervalPublic.model_validate(iv) for iv in intervals],
+        intervals=intervals,
     )
 
 

@@ -72,7 +72,7 @@ def a_round() -> Transaction:
     tx.intervals += [interval(T, T + 15), interval(T + 15, T + 25, MachineState.IDLE), interval(T + 25, T + 40)]
     tx.statuses["m1"] = MachineStatus("m1", state=MachineState.RUNNING, since=T + 40, good_total=6)
     tx.epochs[("gw1", EPOCH1)] = EpochRow("gw1", EPOCH1, [(1, 3), (5, 9)], True)
-    tx.gateways["gw1"] = GatewayRow("gw1", "s", online=True, birth=7, machines=["m1"], skew=0.1)
+    tx.gateways["gw1"] = GatewayRow(edge_id="gw1", site="s", online=True, birth=7, machines=["m1"], skew=0.1)
     tx.gaps.append(GapRow(Gap("gw1", EPOCH1, 4, 4, "rejected", count=1), T + 30))
     tx.dead_letters += [DeadLetter(T + i, f"t/{i}", b"x" * i, f"reason {i}") for i in range(3)]
     return tx
