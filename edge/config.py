@@ -26,7 +26,8 @@ from pydantic import Field, model_validator
 from edge.collectors.machine_config import COUNTER_TAGS, TAG_NAMES, MachineBase, Strict
 from edge.collectors.modbus_config import ModbusMachine, ModbusTag, ModbusTags, Table
 from edge.collectors.opcua_config import OpcuaMachine, OpcuaTag, OpcuaTags
-from edge.tracker import Raw, TrackerConfig
+from edge.readings import Raw
+from edge.tracker import TrackerConfig
 from plantpulse.configfile import ConfigError, load_yaml_model, parse_yaml_model
 from plantpulse.mqtt import MqttConfig
 from plantpulse.protocol.models import ID_PATTERN, MachineState

@@ -34,8 +34,9 @@ from edge.buffer.errors import OutboxFullError
 from edge.collectors.base import Collector, raise_if_cancelled
 from edge.collectors.registry import build_collectors
 from edge.config import EdgeConfig, ModbusMachine, OpcuaMachine
+from edge.readings import Raw, Reading
 from edge.sink import EventSink
-from edge.tracker import MachineTracker, Raw, Reading, TrackerOutput
+from edge.tracker import MachineTracker, TrackerOutput
 from plantpulse.backoff import Backoff
 from plantpulse.protocol.models import MachineHealth, MachineSnapshot, MachineState, StateEvent
 

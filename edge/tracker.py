@@ -37,24 +37,9 @@ from pydantic import BaseModel, ConfigDict
 
 from edge.counters import Context, Counter, Flags
 from edge.jobs import split_job_change
+from edge.readings import Raw, Reading
 from edge.wirefit import fit_reading, fit_text
 from plantpulse.protocol.models import CountEvent, Event, MachineState, StateEvent
-
-Raw = int | float | str | bool
-
-
-@dataclass(frozen=True)
-class Reading:
-    """One successful read of a machine's tags, decoded but not yet interpreted."""
-
-    state: Raw | None
-    fault_code: int | None = None
-    good: int | None = None
-    scrap: int | None = None
-    job: str | None = None
-    power_on: int | None = None
-    job_good: int | None = None  # good parts of the current job (the PLC resets it at each job change)
-    job_scrap: int | None = None  # scrap parts of the current job
 
 
 @dataclass(frozen=True)

@@ -16,12 +16,9 @@ Pure; returns the reading itself when nothing needed fitting (the common case co
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import TYPE_CHECKING
 
+from edge.readings import Reading
 from plantpulse.protocol.models import INT64_MAX, INT64_MIN, MAX_TEXT
-
-if TYPE_CHECKING:
-    from edge.tracker import Reading
 
 
 def fit_text(text: str | None) -> tuple[str | None, bool]:

@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from edge.tracker import Reading
+from edge.readings import Reading
 
 Value = int | float | bool | str
 

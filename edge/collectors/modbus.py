@@ -28,7 +28,7 @@ from pymodbus.pdu import ExceptionResponse, ModbusPDU
 from edge.collectors.base import CheckRow, Report, raise_if_cancelled
 from edge.collectors.modbus_config import ModbusMachine
 from edge.collectors.modbus_map import Block, Value, decode_block, plan_blocks, reading_fields
-from edge.tracker import Reading
+from edge.readings import Reading
 from plantpulse.backoff import Backoff
 
 log = logging.getLogger(__name__)

@@ -28,7 +28,7 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 from edge.collectors.base import CONVERT, READING_FIELD, Value
-from edge.tracker import Reading
+from edge.readings import Reading
 
 _NS = re.compile(r"^(?:ns=(\d+);|nsu=([^;]+);)?(.+)$")
 

@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 
 from hypothesis import strategies as st
 
-from edge.tracker import MachineMemory, MachineTracker, Reading, TrackerConfig, TrackerOutput
+from edge.readings import Reading
+from edge.tracker import MachineMemory, MachineTracker, TrackerConfig, TrackerOutput
 from plantpulse.protocol.models import CountEvent, MachineState
 
 T0 = 1_000_000.0  # model time is whole milliseconds; the tracker sees T0 + ms / 1000 seconds

@@ -11,7 +11,7 @@ from edge.collectors.base import reading_from_values
 from edge.collectors.modbus_map import compile_decoder, decode_block, decode_registers, plan_blocks
 from edge.collectors.opcua_values import Bad, Change, ChangeSplitter, Moment, Resync, split_node_id
 from edge.config import ModbusTag, ModbusTags
-from edge.tracker import Reading
+from edge.readings import Reading
 from plantpulse.backoff import Backoff
 
 

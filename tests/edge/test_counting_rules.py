@@ -7,7 +7,8 @@ collectors are in test_counts_truth_modbus.py and test_counts_truth_opcua.py.
 
 from __future__ import annotations
 
-from edge.tracker import MachineMemory, MachineTracker, Reading
+from edge.readings import Reading
+from edge.tracker import MachineMemory, MachineTracker
 from plantpulse.protocol.models import CountEvent, StateEvent
 from tests.edge.test_events import Feed, T, cfg, counts, r
 

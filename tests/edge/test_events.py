@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from edge.tracker import MachineMemory, MachineTracker, Reading, TrackerConfig
+from edge.readings import Reading
+from edge.tracker import MachineMemory, MachineTracker, TrackerConfig
 from plantpulse.protocol.models import CountEvent, MachineState, StateEvent
 
 STATES = {0: MachineState.IDLE, 1: MachineState.RUNNING, 2: MachineState.SETUP, 3: MachineState.FAULT,

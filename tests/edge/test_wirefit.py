@@ -3,7 +3,8 @@ made to fit, and flagged, before the events are built (edge/wirefit.py)."""
 
 from __future__ import annotations
 
-from edge.tracker import MachineTracker, Reading, TrackerConfig
+from edge.readings import Reading
+from edge.tracker import MachineTracker, TrackerConfig
 from edge.wirefit import fit_int64, fit_reading
 from plantpulse.protocol.models import INT64_MAX, CountEvent, EventBatch, MachineState, StateEvent
 
