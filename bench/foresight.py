@@ -51,6 +51,11 @@ CAL = ShiftCalendar(ShiftCalendarConfig.model_validate({"timezone": "Asia/Shangh
      "breaks": [{"start": "18:00", "end": "18:30"}]}]}))
 
 
+def PLANNED(a: float, b: float) -> float:  # noqa: N802 - a constant-like function: the baseline's same rule
+    """Planned seconds of CAL in ``[a, b)`` (the at-risk rule measures lateness in work time)."""
+    return sum(hi - lo for lo, hi in CAL.planned(a, b)) if b > a else 0.0
+
+
 def slowdown(machine: str, t: float) -> float:
     """m05 loses speed through Monday: 1.0 at 06:00, 1.6 by 22:00; maintenance restores it overnight."""
     if machine != SLOW or t >= T0 + 16 * H:
@@ -119,7 +124,7 @@ def central_tick(plan: Plan, plant: Plant, t: float, states: dict[str, RiskState
     cycles = {k: op.ideal_cycle_time * speed[op.queue] for k, op in plan.operations.items()
               if op.status.open and op.queue in speed}
     projection = project(plan, outlooks, t, tallies=tallies, cycle_times=cycles, running=running)
-    result = evaluate(plan, projection, states, t, config=config)
+    result = evaluate(plan, projection, states, t, config=config, calendar_of=lambda _order: CAL)
     causes = {f.subject: (f.why.cause, f.why.machine) for f in result.findings if f.why is not None}
     return dict(result.states), causes
 
@@ -170,7 +175,8 @@ def run(seed: int, n_orders: int, config: DelayConfig) -> int:
                 if order.status.value != "open":
                     continue
                 naive[order.id] = step_risk(naive.get(order.id, RiskState()),
-                                            spreadsheet_eta(plan, order.id, plant, t), order.due, t, config)
+                                            spreadsheet_eta(plan, order.id, plant, t), order.due, t, config,
+                                            planned=PLANNED)
                 if naive[order.id].raised and order.id not in first_naive:
                     first_naive[order.id] = t
     return report(plan, plant, finished, first, first_naive, cause_at_first)

@@ -10,6 +10,9 @@ lifecycle (``reconcile``: open, refresh, resolve, escalate, historic) carries th
 
 * raised when the projected finish has stayed past the threshold for ``confirm`` seconds (default
   5 min) of evaluations: a projection that pokes over for one round (a short stop) pages nobody;
+  "past" means past by more than ``uncertainty`` (10%) of how far ahead the finish lies: a projection
+  a day ahead that is 20 minutes over is noise (nights, a repair estimate, a rate), the same 20
+  minutes two hours ahead is a warning;
 * resolved only when the projected finish is back below ``threshold - hysteresis``, so a finish
   hovering around the threshold does not open and close an alert every round;
 * replaced by ``order overdue`` once the due time has passed with the order unfinished.
@@ -32,12 +35,13 @@ from __future__ import annotations
 
 import enum
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from central.alerts.conditions import AlertKey, Condition, Detail, Evaluation, Rule, Severity, Texts
 from central.progress.orders import OpKey, OrderStatus, Plan
 from central.progress.projection import Binding, DownCause, Projection
+from central.progress.shifts import Calendar
 
 INF = math.inf
 
@@ -73,6 +77,7 @@ class DelayConfig:
     margin: float = 3600.0  # at risk when projected past due minus this
     confirm: float = 300.0  # ... for this long
     hysteresis: float = 900.0  # resolved below due - margin - hysteresis
+    uncertainty: float = 0.3  # a projection h seconds ahead is trusted to +- this x h (raised past that)
     at_risk: Severity = Severity.WARNING
     overdue: Severity = Severity.CRITICAL
     material: Severity = Severity.WARNING
@@ -182,8 +187,13 @@ def _predecessor(plan: Plan, key: OpKey) -> OpKey | None:
 def evaluate(
     plan: Plan, projection: Projection, states: Mapping[str, RiskState], now: float, *,
     config: DelayConfig = DelayConfig(), historic: bool = False,  # a frozen default: shared safely
+    calendar_of: Callable[[str], Calendar] | None = None,
 ) -> DelayResult:
-    """Every order's at-risk, overdue and material findings at ``now`` and the rule's new memory."""
+    """Every order's at-risk, overdue and material findings at ``now`` and the rule's new memory.
+
+    ``calendar_of(order_id)``: the calendar the order finishes on (its last operation's line); with it,
+    lateness and how far ahead are measured in planned time (see ``step_risk``).
+    """
     findings: list[OrderFinding] = []
     judged: set[tuple[OrderRule, str]] = set()
     new_states: dict[str, RiskState] = {}
@@ -203,7 +213,9 @@ def evaluate(
             why = explain(plan, projection, order.id)
             findings.append(_finding(OrderRule.OVERDUE, order.id, config.overdue, order.due, base, why, historic))
             continue
-        state = step_risk(states.get(order.id, RiskState()), finish, order.due, now, config)
+        calendar = calendar_of(order.id) if calendar_of is not None else None
+        state = step_risk(states.get(order.id, RiskState()), finish, order.due, now, config,
+                          planned=_planned_seconds(calendar) if calendar is not None else None)
         new_states[order.id] = state
         if state.raised:
             why = explain(plan, projection, order.id)
@@ -217,9 +229,13 @@ def evaluate(
     return DelayResult(tuple(findings), new_states, frozenset(judged))
 
 
-def step_risk(state: RiskState, finish: float, due: float, now: float, config: DelayConfig) -> RiskState:
+def step_risk(state: RiskState, finish: float, due: float, now: float, config: DelayConfig,
+              planned: Callable[[float, float], float] | None = None) -> RiskState:
     """One evaluation of the at-risk rule for one order: the confirmation and hysteresis memory.
 
+    With ``planned(a, b)`` (planned production seconds in ``[a, b)``), how late and how far ahead are
+    measured in planned time: a finish projected a few minutes past the evening shift's end lands on
+    the next morning, hours late on the clock but minutes late in work, and the band must see minutes.
     Public so that a baseline (another ETA through the same rule) can be compared with it.
     """
     threshold = due - config.margin
@@ -227,10 +243,22 @@ def step_risk(state: RiskState, finish: float, due: float, now: float, config: D
         if finish <= threshold - config.hysteresis:
             return RiskState()
         return state
-    if finish <= threshold:
+    # a finish far ahead is uncertain in proportion to how far: raise only once it is late by more
+    # than that band (it shrinks as the finish nears, so a truly late order is still warned in time)
+    if planned is not None and finish != INF:
+        late, ahead = planned(threshold, finish), planned(now, finish)
+    else:
+        late, ahead = finish - threshold, max(0.0, finish - now)
+    if finish <= threshold or late <= config.uncertainty * ahead:
         return RiskState()
     since = state.pending_since if state.pending_since is not None else now
     return RiskState(since, now - since >= config.confirm)
+
+
+def _planned_seconds(calendar: Calendar) -> Callable[[float, float], float]:
+    def planned(a: float, b: float) -> float:
+        return sum(hi - lo for lo, hi in calendar.planned(a, b)) if b > a else 0.0
+    return planned
 
 
 def _finite(t: float) -> float | None:

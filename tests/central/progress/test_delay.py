@@ -14,6 +14,7 @@ from central.progress.delay import (
     evaluate,
     explain,
     group,
+    step_risk,
     to_evaluation,
 )
 from central.progress.orders import OpStatus, Shortage
@@ -21,7 +22,7 @@ from central.progress.projection import DownCause, MachineOutlook, down_until, p
 from plantpulse.protocol.models import MachineState
 from tests.central.progress.orderkit import H, order_in, plan_of
 
-CONFIG = DelayConfig(margin=3600.0, confirm=300.0, hysteresis=900.0)
+CONFIG = DelayConfig(margin=3600.0, confirm=300.0, hysteresis=900.0, uncertainty=0.0)  # the rule's logic alone
 # Stand-ins until ``Rule`` has the order rules (the lead adds them with central/alerts): the lifecycle
 # only needs distinct keys.
 RULES = {OrderRule.AT_RISK: Rule.LONG_STOP, OrderRule.OVERDUE: Rule.STALL, OrderRule.MATERIAL: Rule.DATA_GAP}
@@ -123,3 +124,22 @@ def test_overdue_and_history() -> None:
     assert opened.notifications == []  # historic: recorded, pages nobody
     done = set_status(plan, ("A", 10), OpStatus.DONE)  # the backlog shows it finished: nothing at all
     assert evaluate(done, project(done, {}, now), {}, now, config=CONFIG).findings == ()
+
+
+def test_a_projection_far_ahead_is_trusted_only_to_its_uncertainty_band() -> None:
+    """Late by 20 minutes of work: noise when the finish is 10 h of work ahead (30% band: 3 h), a
+    warning when it is 1 h ahead (band 18 min); measured in planned time, so a finish pushed over a
+    night counts the minutes of work, not the hours of night."""
+    config = DelayConfig(margin=0.0, confirm=0.0, hysteresis=0.0, uncertainty=0.3)
+    flat = lambda a, b: max(0.0, b - a)  # noqa: E731 - planned around the clock
+    due = 100 * H
+    assert not step_risk(RiskState(), due + 1200, due, due - 10 * H, config, planned=flat).raised
+    assert step_risk(RiskState(), due + 1200, due, due + 1200 - H, config, planned=flat).raised
+
+    def nights(a: float, b: float) -> float:  # work only 06:00-22:00 of each day of H-seconds hours
+        return sum(1.0 for t in range(int(a), int(b), 60) if 6 <= (t // H) % 24 < 22) * 60
+    day = 24 * H
+    evening_due = day + 21.5 * H
+    next_morning = 2 * day + 6 * H + 600  # 40 planned minutes after 21:30 (30 before 22:00, 10 after 06:00)
+    assert nights(evening_due, next_morning) == 2400
+    assert not step_risk(RiskState(), next_morning, evening_due, day + 9 * H, config, planned=nights).raised
