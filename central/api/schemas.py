@@ -55,6 +55,7 @@ class MachinePublic(_Public):
     scrap_today: int = 0
     gateway_id: str | None = None
     gateway_online: bool | None = None
+    gateway_changed_at: float | None = Field(None, description="when the gateway went online or offline")
     gateway_skew: float | None = Field(None, description="gateway clock minus central clock, seconds")
     last_event_at: float | None = None
 

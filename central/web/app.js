@@ -79,7 +79,7 @@
   }
 
   // Wall-clock times are shown on central's clock: a board's own clock may be wrong.
-  const clockTime = (ts) => new Date(ts * 1000).toLocaleTimeString(lang, { hour: "2-digit", minute: "2-digit" });
+  const clockTime = (ts) => new Date(ts * 1000).toLocaleTimeString(lang, { hour: "2-digit", minute: "2-digit", hourCycle: "h23" });
 
   // ------------------------------------------------------------------ machine tiles
   function gatewayOnline(m) {
@@ -99,7 +99,11 @@
     tile.className = `tile state-${state}` + (online === false ? " stale" : "");
     tile.dataset.state = state;
     const elapsed = el("span", "elapsed");
-    if (typeof m.since === "number") {
+    if (online === false) {
+      // nobody can see the machine now: no live timer, but since when it is unknown
+      elapsed.classList.add("unknown");
+      if (typeof m.gateway_changed_at === "number") elapsed.textContent = `${t("unknownSince")} ${clockTime(m.gateway_changed_at)}`;
+    } else if (typeof m.since === "number") {
       elapsed.dataset.since = m.since;
       elapsed.textContent = duration(serverNow() - m.since);
     }
@@ -114,7 +118,20 @@
     }
     if (state === "offline" && m.reason) rows.push(el("p", "reason", m.reason));
     if (m.uncertain) rows.push(el("p", "reason", t("uncertain")));
-    rows.push(el("p", "job", `${t("job")} `, el("strong", null, m.job || "—")));
+    if (m.operation) {
+      // the PLC's program number matched to an order's operation: the work order, its progress and ETA
+      const op = m.operation;
+      rows.push(el("p", "job", `${t("job")} `, el("strong", null, `${op.order_id}/${op.seq}`), op.name ? ` ${op.name}` : ""));
+      const bar = el("div", "progress");
+      bar.append(el("span", "bar"));
+      bar.firstChild.style.width = `${Math.max(0, Math.min(100, op.percent || 0))}%`;
+      bar.setAttribute("role", "progressbar");
+      bar.setAttribute("aria-valuenow", String(Math.round(op.percent || 0)));
+      rows.push(bar);
+      if (typeof op.eta === "number") rows.push(el("p", "eta", `${t("eta")} ${clockTime(op.eta)}`));
+    } else {
+      rows.push(el("p", "job", `${t("program")} `, el("strong", null, m.job || "—")));
+    }
     rows.push(el("p", "counts", `${t("today")} ${t("good")} `, el("strong", null, String(m.good_today ?? 0)),
       ` · ${t("scrap")} `, el("strong", null, String(m.scrap_today ?? 0))));
     if (online === false) {
@@ -127,9 +144,14 @@
     return tile;
   }
 
+  // on a phone the machines that need someone come first (in fault, or with an order at risk)
+  const phone = window.matchMedia("(max-width: 700px)");
+  const urgent = (m) => (m.state === "fault" || (m.operation && m.operation.at_risk) ? 0 : 1);
+
   function renderTiles() {
     const list = [...machines.values()].sort((a, b) =>
-      (a.line || "").localeCompare(b.line || "") || a.id.localeCompare(b.id));
+      (phone.matches ? urgent(a) - urgent(b) : 0)
+      || (a.line || "").localeCompare(b.line || "") || a.id.localeCompare(b.id));
     for (const id of [...tiles.keys()]) if (!machines.has(id)) tiles.delete(id);
     $("tiles").replaceChildren(...list.map(renderTile));
     const note = $("machines-note");
@@ -377,7 +399,7 @@
 
   function tick() {
     const now = serverNow();
-    for (const span of document.querySelectorAll(".elapsed[data-since]")) {
+    for (const span of document.querySelectorAll(".elapsed[data-since]:not(.unknown)")) {
       span.textContent = duration(now - Number(span.dataset.since));
     }
     $("clock").textContent = new Date(now * 1000).toLocaleTimeString(lang);
@@ -390,6 +412,7 @@
   }
 
   function start() {
+    phone.addEventListener("change", renderTiles);
     if (board) {
       document.body.classList.add("board");
       document.querySelector(".controls").hidden = true;

@@ -190,6 +190,9 @@ def test_tiles_languages_phone_and_board(
         expect(tile(page, "m3")).to_contain_text("無資料")
         expect(tile(page, "m4")).to_have_class(re.compile(r"\bstale\b"))
         expect(tile(page, "m4")).to_contain_text("閘道離線：顯示最後已知狀態")
+        stopped = tile(page, "m4").locator(".elapsed")
+        expect(stopped).to_have_text(re.compile(r"^狀態未知，自 \d\d:\d\d$"))  # no live timer, since when
+        expect(tile(page, "m1").locator(".job")).to_have_text("程式號 J-7")  # the PLC's number, not an order
         expect(tile(page, "m4")).to_have_attribute("data-state", "idle")
         expect(tile(page, "m5")).to_have_attribute("data-state", "offline")
         expect(tile(page, "m5")).to_contain_text("timeout")
@@ -224,6 +227,7 @@ def test_tiles_languages_phone_and_board(
         phone = contexts(locale="en-US", viewport={"width": 390, "height": 844}, is_mobile=True).new_page()
         phone.goto(f"{central.url}/?key={READ_KEY}")
         expect(phone.locator(".tile")).to_have_count(5, timeout=SOON)
+        expect(phone.locator(".tile").first).to_have_attribute("data-machine", "m2")  # the one in fault first
         boxes = [box for i in range(5) if (box := phone.locator(".tile").nth(i).bounding_box()) is not None]
         assert len(boxes) == 5 and all(abs(b["x"] - boxes[0]["x"]) < 1 and b["width"] > 300 for b in boxes), boxes
         phone.screenshot(path=tmp_path / "page-phone.png", full_page=True)
