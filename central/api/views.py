@@ -15,6 +15,7 @@ from central.alerts.alert import Alert
 from central.api.schemas import GatewayPublic, MachinePublic
 from central.ingest.live import LiveState
 from central.progress.machines import Catalog
+from central.progress.status import MachineStatus
 
 _ALERT: TypeAdapter[Alert] = TypeAdapter(Alert)
 
@@ -26,8 +27,9 @@ def alert_view(alert: Alert) -> dict[str, Any]:
     return data
 
 
-def _shared(schema: type[MachinePublic] | type[GatewayPublic], record: object) -> dict[str, Any]:
-    return {name: getattr(record, name) for name in schema.model_fields if hasattr(record, name)}
+# the fields a machine's public view takes by name from its status (computed once: per request it is a copy)
+_STATUS_FIELDS = tuple(name for name in MachinePublic.model_fields
+                       if name in MachineStatus.__dataclass_fields__ and name not in ("configured", "fault_text"))
 
 
 class LiveViews:
@@ -36,19 +38,25 @@ class LiveViews:
     def __init__(self, live: LiveState, catalog: Catalog) -> None:
         self.live = live
         self.catalog = catalog
+        self._cache: dict[str, tuple[MachineStatus, str | None, MachinePublic]] = {}  # machine -> last view
 
     def machine(self, machine_id: str) -> MachinePublic | None:
         st = self.live.statuses.get(machine_id)
         if st is None:
             return None
+        gateway_id = self.live.machine_gateway.get(machine_id)
+        cached = self._cache.get(machine_id)
+        if cached is not None and cached[0] is st and cached[1] == gateway_id:
+            return cached[2]  # statuses are immutable: the same object renders the same view
         info = self.catalog.machine(machine_id)
-        return MachinePublic.model_validate({
-            **_shared(MachinePublic, st),
-            "id": machine_id, "name": info.name, "line": info.line, "work_centre": info.work_centre,
-            "ideal_cycle_time": info.ideal_cycle_time, "configured": st.configured and info.configured,
-            "fault_text": st.fault_text.model_dump() if st.fault_text else None,
-            "gateway_id": self.live.machine_gateway.get(machine_id),
-        })
+        view = MachinePublic(
+            **{name: getattr(st, name) for name in _STATUS_FIELDS},
+            id=machine_id, name=info.name, line=info.line, work_centre=info.work_centre,
+            ideal_cycle_time=info.ideal_cycle_time, configured=st.configured and info.configured,
+            fault_text=st.fault_text.model_dump() if st.fault_text else None, gateway_id=gateway_id,
+        )
+        self._cache[machine_id] = (st, gateway_id, view)
+        return view
 
     def machines(self) -> list[MachinePublic]:
         return [v for mid in sorted(self.live.statuses) if (v := self.machine(mid)) is not None]
