@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import hashlib
 import json
 import logging
 import secrets
+import signal
 import socket
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import uvicorn
@@ -25,6 +27,8 @@ from central.store.base import StoreError
 from central.store.open import open_store
 from plantpulse.configfile import ConfigError
 from plantpulse.instants import parse_instant
+from plantpulse.progress import Progress
+from plantpulse.sdnotify import Notifier
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -81,10 +85,18 @@ async def _backfill(cfg: CentralConfig, start: float, end: float) -> int:
     if cfg.influx is None:
         raise ValueError("there is no 'influx:' section in the configuration: nothing to backfill into")
     store = await open_store(cfg.store)
+    bar = Progress("backfill", 1)
+
+    def show(chunks: int, steps: int, points: int) -> None:
+        bar.total = steps
+        bar.update(chunks, f"{points:,} points read ({'states' if 2 * chunks <= steps else 'counts'})")
+
     try:
-        return await run_backfill(store, cfg.influx, Catalog(cfg.plant), start, end)
+        written = await run_backfill(store, cfg.influx, Catalog(cfg.plant), start, end, progress=show)
     finally:
         await store.close()
+    bar.finish(f"{written:,} points written")
+    return written
 
 
 class _Server(uvicorn.Server):
@@ -99,8 +111,24 @@ class _Server(uvicorn.Server):
         if not self.should_exit:
             self._on_started()
 
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        """SIGTERM/SIGINT are ``serve``'s: uvicorn's own handling raises the signal again once the
+        server has stopped, which killed central before it stopped its tasks and closed its store."""
+        yield
 
-async def serve(cfg: CentralConfig, ready_file: Path | None) -> int:
+
+async def _feed_watchdog(notifier: Notifier, central: Central, server: uvicorn.Server, interval: float) -> None:
+    """WATCHDOG=1 once the API serves, while the event loop turns and no background task has failed."""
+    while central.failed is None:
+        if server.started:
+            notifier.watchdog()
+        await asyncio.sleep(interval)
+
+
+async def serve(cfg: CentralConfig, ready_file: Path | None, notifier: Notifier | None = None) -> int:
+    """Serve until stopped; under systemd (``Type=notify``) READY=1 once the API accepts requests."""
+    notifier = Notifier() if notifier is None else notifier
     # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on sockets that say so, and without it
     # small answers wait for delayed ACKs (about 40 ms per request on keep-alive connections)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
@@ -116,6 +144,7 @@ async def serve(cfg: CentralConfig, ready_file: Path | None) -> int:
 
     def announce() -> None:
         print(f"plantpulse central: API {url}/api/v1/machines  page {url}/  docs {url}/docs", flush=True)
+        notifier.ready(f"API {url}")
         if ready_file is not None:
             tmp = ready_file.with_suffix(".tmp")
             tmp.write_text(json.dumps({"url": url}))
@@ -126,11 +155,21 @@ async def serve(cfg: CentralConfig, ready_file: Path | None) -> int:
             config = uvicorn.Config(create_app(central), log_level="warning", timeout_graceful_shutdown=2,
                                     lifespan="off")
             server = _Server(config, announce)
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, setattr, server, "should_exit", True)
             serving = asyncio.create_task(server.serve(sockets=[sock]), name="http")
             failed = asyncio.create_task(central.wait_failed(), name="failed")
+            interval = notifier.watchdog_interval()
+            watchdog = (asyncio.create_task(_feed_watchdog(notifier, central, server, interval), name="watchdog")
+                        if interval is not None else None)
             await asyncio.wait([serving, failed], return_when=asyncio.FIRST_COMPLETED)
+            notifier.stopping()
             server.should_exit = True  # a failed task ends the server; a stopped server ends central
             failed.cancel()
+            if watchdog is not None:
+                watchdog.cancel()
+                await asyncio.wait([watchdog])
             await serving
     finally:
         sock.close()
