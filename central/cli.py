@@ -1,4 +1,4 @@
-"""``python -m central``: run the central service (``run``)."""
+"""``python -m central``: run the central service (``run``), and its tools (``new-key``, ``backfill``, ``backup``)."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from central.influx.errors import InfluxWriteError
 from central.influx.feed import run_backfill
 from central.progress.machines import Catalog
 from central.runtime import Central
+from central.store.backup import BackupError, backup
 from central.store.base import StoreError
 from central.store.open import open_store
 from plantpulse.configfile import ConfigError
@@ -44,6 +45,10 @@ def _parser() -> argparse.ArgumentParser:
     fill.add_argument("--start", required=True, help="Unix seconds or ISO 8601 with time zone")
     fill.add_argument("--end", required=True, help="Unix seconds or ISO 8601 with time zone")
     fill.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING (default: %(default)s)")
+    copy = sub.add_parser("backup", help="copy the SQLite store while central runs (online backup, checked)")
+    copy.add_argument("--config", required=True, type=Path, help="central configuration file (YAML)")
+    copy.add_argument("--to", required=True, type=Path, help="backup file, or a folder for a time-stamped name")
+    copy.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING (default: %(default)s)")
     return p
 
 
@@ -59,10 +64,20 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("paho").setLevel(logging.WARNING)
     try:
         cfg = load_central_config(args.config)
-        cfg.mqtt.password()  # a missing secret is a start-up error, not a reconnect loop
+        if args.command == "run":
+            cfg.mqtt.password()  # a missing secret is a start-up error, not a reconnect loop
     except (ConfigError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if args.command == "backup":
+        try:
+            done = backup(cfg.store.path, args.to)
+        except BackupError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        print(f"backup: {done.path} ({done.size:,} bytes, schema version {done.schema_version}, "
+              f"{done.seconds:.1f} s), checked")
+        return 0
     if args.command == "backfill":
         try:
             start, end = parse_instant(args.start, "--start"), parse_instant(args.end, "--end")
