@@ -135,6 +135,8 @@ class MqttLink:
         self.generation = 0  # +1 at every successful connection
         self.session_present = False
         self.last_error: str | None = None
+        self._failing = False  # a failure to connect was logged: once per episode, not per retry
+        self._refused = False  # the last attempt got a CONNACK with a failure (logged as such)
         self._pending: dict[int, asyncio.Future[None]] = {}
         self._topics: dict[int, str] = {}
         self.will = will
@@ -143,6 +145,7 @@ class MqttLink:
         self.on_message = on_message
         self._tasks: set[asyncio.Task[None]] = set()
         self._client.on_connect = self._on_connect
+        self._client.on_connect_fail = self._on_connect_fail
         self._client.on_disconnect = self._on_disconnect
         self._client.on_publish = self._on_publish
         self._client.on_message = self._on_message
@@ -209,15 +212,33 @@ class MqttLink:
         if rc.is_failure:
             self.last_error = str(rc)
             log.warning("MQTT broker %s:%s refused the connection: %s", self.cfg.host, self.cfg.port, rc)
+            self._loop.call_soon_threadsafe(setattr, self, "_refused", True)
             return
         for topic, qos in self._subs:
             client.subscribe(topic, qos=qos)
         self.session_present = bool(getattr(flags, "session_present", False))
         self._loop.call_soon_threadsafe(self._connected_on_loop)
 
+    def _on_connect_fail(self, client: paho.Client, userdata: Any) -> None:
+        # no TCP connection or no TLS handshake: paho keeps the reason to itself, so say where to look
+        self._loop.call_soon_threadsafe(
+            self._failed_on_loop,
+            "cannot connect (broker down or unreachable, or TLS refused: a broker certificate not signed by "
+            "mqtt.tls.ca_file, or without the host name used here)" if self.cfg.tls is not None else
+            "cannot connect (broker down or unreachable at this address and port)",
+        )
+
+    def _failed_on_loop(self, reason: str) -> None:
+        self.last_error = reason
+        if not self._failing:
+            self._failing = True
+            log.warning("MQTT broker %s:%s: %s; retrying quietly until it works", self.cfg.host, self.cfg.port,
+                        reason)
+
     def _connected_on_loop(self) -> None:
         self.generation += 1
         self.last_error = None
+        self._failing = False
         self._connected.set()
         log.info("MQTT connected to %s:%s as %s", self.cfg.host, self.cfg.port, self.client_id)
         if self.on_connected is not None:
@@ -234,6 +255,14 @@ class MqttLink:
         self.last_error = reason
         if was:
             log.warning("MQTT connection to %s:%s lost (%s); reconnecting", self.cfg.host, self.cfg.port, reason)
+        elif self._refused:
+            self._refused = False  # the refusal was logged with its reason
+        else:
+            self._failed_on_loop(
+                f"closed before accepting the connection ({reason}): "
+                + ("does this port speak TLS?" if self.cfg.tls is not None else
+                   "a TLS port needs mqtt.tls (ca_file), port 8883 in the shipped configuration")
+            )
         if self.on_disconnected is not None:
             self.on_disconnected()
 
