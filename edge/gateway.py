@@ -144,6 +144,10 @@ class Gateway:
         if cmd is not None:
             self._forwarder.command(cmd)
 
+    @property
+    def broker_connected(self) -> bool:
+        return self._link is not None and self._link.connected
+
     def health(self) -> Health:
         assert self._outbox is not None and self._collection is not None
         stats = self._outbox.stats()
