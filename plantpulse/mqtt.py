@@ -137,6 +137,7 @@ class MqttLink:
         self.last_error: str | None = None
         self._failing = False  # a failure to connect was logged: once per episode, not per retry
         self._refused = False  # the last attempt got a CONNACK with a failure (logged as such)
+        self._refused_topics: set[str] = set()  # publishes the broker refused, each logged once
         self._pending: dict[int, asyncio.Future[None]] = {}
         self._topics: dict[int, str] = {}
         self.will = will
@@ -183,8 +184,14 @@ class MqttLink:
 
     # ----------------------------------------------------------------- traffic
     def publish(self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False) -> asyncio.Future[None]:
-        """Hand a message to paho; the future resolves on PUBACK (at once for QoS 0)."""
+        """Hand a message to paho; the future resolves on PUBACK (at once for QoS 0).
+
+        A caller may await the future or leave it: a refusal by the broker is logged here once per
+        topic (until a publish there works again) either way, never as asyncio's "Future exception
+        was never retrieved" once per message.
+        """
         fut: asyncio.Future[None] = self._loop.create_future()
+        fut.add_done_callback(_retrieved)
         info = self._client.publish(topic, payload, qos=qos, retain=retain)
         if info.rc not in (MQTTErrorCode.MQTT_ERR_SUCCESS, MQTTErrorCode.MQTT_ERR_NO_CONN):
             fut.set_exception(ConnectionError(f"publish to {topic} failed: {paho.error_string(info.rc)}"))
@@ -276,8 +283,14 @@ class MqttLink:
         if fut is None or fut.done():
             return
         if rc.is_failure:
+            if topic not in self._refused_topics:
+                self._refused_topics.add(topic)
+                log.error("MQTT broker %s:%s refused a publish to %s: %s (check the ACL: may user %s write there?); "
+                          "said once until a publish there works", self.cfg.host, self.cfg.port, topic, rc,
+                          self.cfg.username)
             fut.set_exception(PublishRefusedError(f"broker refused publish {topic}: {rc} (check the ACL)"))
         else:
+            self._refused_topics.discard(topic)
             fut.set_result(None)
 
     def _on_message(self, client: paho.Client, userdata: Any, msg: paho.MQTTMessage) -> None:
@@ -294,3 +307,9 @@ class MqttLink:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
             log.error("MQTT callback %s failed", task.get_name(), exc_info=task.exception())
+
+
+def _retrieved(fut: asyncio.Future[None]) -> None:
+    """Mark a publish's outcome as seen (a refusal is logged by the link; awaiting callers still get it)."""
+    if not fut.cancelled():
+        fut.exception()

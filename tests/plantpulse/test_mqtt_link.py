@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import gc
+import logging
 from collections.abc import Callable
 from pathlib import Path
 
@@ -118,3 +120,26 @@ async def test_a_tls_mistake_is_said_once_not_kept_silent(
         await asyncio.wait_for(good.wait_connected(), 10)
     finally:
         await good.stop()
+
+
+async def test_refused_publishes_nobody_awaits_are_logged_once_per_topic(
+    broker_factory: Callable[..., Mosquitto], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A gateway whose user does not match its ids publishes and forgets: one clear line, not one per message."""
+    broker = broker_factory(users={"gw1": "pw"}, acl="user gw1\ntopic write plantpulse/v1/s/gw1/#\n")
+    monkeypatch.setenv("PP_TEST_PW", "pw")
+    link = MqttLink(MqttConfig(host=broker.host, port=broker.port, username="gw1", password_env="PP_TEST_PW"),
+                    "gw1")
+    link.start()
+    try:
+        await link.wait_connected()
+        futures = [link.publish("plantpulse/v1/s/gw2/events", b"x") for _ in range(5)]
+        await asyncio.wait(futures)
+        del futures
+        gc.collect()  # what would log "Future exception was never retrieved" does so when collected
+        await link.publish("plantpulse/v1/s/gw1/events", b"ok")
+    finally:
+        await link.stop()
+    lines = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(lines) == 1, lines
+    assert "refused a publish to plantpulse/v1/s/gw2/events" in lines[0] and "may user gw1 write there" in lines[0]
