@@ -72,14 +72,29 @@ def test_example_configs_validate_and_keep_their_state_in_the_state_directory(tm
     assert yaml.safe_load((UNITS / "edge.example.yaml").read_text())["machines"]
 
 
-@pytest.mark.parametrize("name", ["plantpulse-edge.service", "plantpulse-central.service"])
-def test_systemd_analyze_verify_has_nothing_to_say(tmp_path: Path, name: str) -> None:
+def test_the_backup_unit_runs_central_backup_as_central_into_its_state_directory() -> None:
+    service = unit("plantpulse-central-backup.service")["Service"]
+    assert service["Type"] == "oneshot" and service["User"] == "plantpulse-central"
+    argv = shlex.split(service["ExecStart"])
+    assert argv[2:4] == ["central", "backup"]
+    args = importlib.import_module("central.cli")._parser().parse_args(argv[3:])
+    assert str(args.to) == "/var/lib/" + service["StateDirectory"]
+    assert str(args.to) in service["ExecStartPost"]
+    assert unit("plantpulse-central-backup.timer")["Timer"]["OnCalendar"]
+
+
+@pytest.mark.parametrize("names", [["plantpulse-edge.service"], ["plantpulse-central.service"],
+                                   ["plantpulse-central-backup.service", "plantpulse-central-backup.timer"]])
+def test_systemd_analyze_verify_has_nothing_to_say(tmp_path: Path, names: list[str]) -> None:
     tool = shutil.which("systemd-analyze")
     if tool is None:
         pytest.skip("systemd-analyze is not installed")
-    # the program exists where the test runs (systemd checks ExecStart's executable)
-    text = (UNITS / name).read_text().replace("/opt/plantpulse/venv/bin/python", sys.executable)
-    copy = tmp_path / name
-    copy.write_text(text)
-    done = subprocess.run([tool, "verify", str(copy)], capture_output=True, text=True, timeout=60, check=False)
+    copies = []
+    for name in names:
+        # the program exists where the test runs (systemd checks ExecStart's executable)
+        text = (UNITS / name).read_text().replace("/opt/plantpulse/venv/bin/python", sys.executable)
+        copies.append(tmp_path / name)
+        copies[-1].write_text(text)
+    done = subprocess.run([tool, "verify", *map(str, copies)], capture_output=True, text=True, timeout=60,
+                          check=False)
     assert done.returncode == 0 and not done.stderr.strip(), done.stderr
