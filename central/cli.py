@@ -1,16 +1,18 @@
-"""``python -m central``: run the central service (``run``)."""
+"""``python -m central``: run the central service (``run``), and its tools (``new-key``, ``backfill``, ``backup``)."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import hashlib
 import json
 import logging
 import secrets
+import signal
 import socket
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import uvicorn
@@ -21,10 +23,13 @@ from central.influx.errors import InfluxWriteError
 from central.influx.feed import run_backfill
 from central.progress.machines import Catalog
 from central.runtime import Central
+from central.store.backup import BackupError, backup
 from central.store.base import StoreError
 from central.store.open import open_store
 from plantpulse.configfile import ConfigError
 from plantpulse.instants import parse_instant
+from plantpulse.progress import Progress
+from plantpulse.sdnotify import Notifier
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -40,6 +45,10 @@ def _parser() -> argparse.ArgumentParser:
     fill.add_argument("--start", required=True, help="Unix seconds or ISO 8601 with time zone")
     fill.add_argument("--end", required=True, help="Unix seconds or ISO 8601 with time zone")
     fill.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING (default: %(default)s)")
+    copy = sub.add_parser("backup", help="copy the SQLite store while central runs (online backup, checked)")
+    copy.add_argument("--config", required=True, type=Path, help="central configuration file (YAML)")
+    copy.add_argument("--to", required=True, type=Path, help="backup file, or a folder for a time-stamped name")
+    copy.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING (default: %(default)s)")
     return p
 
 
@@ -55,10 +64,20 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("paho").setLevel(logging.WARNING)
     try:
         cfg = load_central_config(args.config)
-        cfg.mqtt.password()  # a missing secret is a start-up error, not a reconnect loop
+        if args.command == "run":
+            cfg.mqtt.password()  # a missing secret is a start-up error, not a reconnect loop
     except (ConfigError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if args.command == "backup":
+        try:
+            done = backup(cfg.store.path, args.to)
+        except BackupError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        print(f"backup: {done.path} ({done.size:,} bytes, schema version {done.schema_version}, "
+              f"{done.seconds:.1f} s), checked")
+        return 0
     if args.command == "backfill":
         try:
             start, end = parse_instant(args.start, "--start"), parse_instant(args.end, "--end")
@@ -81,10 +100,18 @@ async def _backfill(cfg: CentralConfig, start: float, end: float) -> int:
     if cfg.influx is None:
         raise ValueError("there is no 'influx:' section in the configuration: nothing to backfill into")
     store = await open_store(cfg.store)
+    bar = Progress("backfill", 1)
+
+    def show(chunks: int, steps: int, points: int) -> None:
+        bar.total = steps
+        bar.update(chunks, f"{points:,} points read ({'states' if 2 * chunks <= steps else 'counts'})")
+
     try:
-        return await run_backfill(store, cfg.influx, Catalog(cfg.plant), start, end)
+        written = await run_backfill(store, cfg.influx, Catalog(cfg.plant), start, end, progress=show)
     finally:
         await store.close()
+    bar.finish(f"{written:,} points written")
+    return written
 
 
 class _Server(uvicorn.Server):
@@ -99,8 +126,24 @@ class _Server(uvicorn.Server):
         if not self.should_exit:
             self._on_started()
 
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        """SIGTERM/SIGINT are ``serve``'s: uvicorn's own handling raises the signal again once the
+        server has stopped, which killed central before it stopped its tasks and closed its store."""
+        yield
 
-async def serve(cfg: CentralConfig, ready_file: Path | None) -> int:
+
+async def _feed_watchdog(notifier: Notifier, central: Central, server: uvicorn.Server, interval: float) -> None:
+    """WATCHDOG=1 once the API serves, while the event loop turns and no background task has failed."""
+    while central.failed is None:
+        if server.started:
+            notifier.watchdog()
+        await asyncio.sleep(interval)
+
+
+async def serve(cfg: CentralConfig, ready_file: Path | None, notifier: Notifier | None = None) -> int:
+    """Serve until stopped; under systemd (``Type=notify``) READY=1 once the API accepts requests."""
+    notifier = Notifier() if notifier is None else notifier
     # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on sockets that say so, and without it
     # small answers wait for delayed ACKs (about 40 ms per request on keep-alive connections)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
@@ -116,6 +159,7 @@ async def serve(cfg: CentralConfig, ready_file: Path | None) -> int:
 
     def announce() -> None:
         print(f"plantpulse central: API {url}/api/v1/machines  page {url}/  docs {url}/docs", flush=True)
+        notifier.ready(f"API {url}")
         if ready_file is not None:
             tmp = ready_file.with_suffix(".tmp")
             tmp.write_text(json.dumps({"url": url}))
@@ -126,11 +170,21 @@ async def serve(cfg: CentralConfig, ready_file: Path | None) -> int:
             config = uvicorn.Config(create_app(central), log_level="warning", timeout_graceful_shutdown=2,
                                     lifespan="off")
             server = _Server(config, announce)
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, setattr, server, "should_exit", True)
             serving = asyncio.create_task(server.serve(sockets=[sock]), name="http")
             failed = asyncio.create_task(central.wait_failed(), name="failed")
+            interval = notifier.watchdog_interval()
+            watchdog = (asyncio.create_task(_feed_watchdog(notifier, central, server, interval), name="watchdog")
+                        if interval is not None else None)
             await asyncio.wait([serving, failed], return_when=asyncio.FIRST_COMPLETED)
+            notifier.stopping()
             server.should_exit = True  # a failed task ends the server; a stopped server ends central
             failed.cancel()
+            if watchdog is not None:
+                watchdog.cancel()
+                await asyncio.wait([watchdog])
             await serving
     finally:
         sock.close()

@@ -83,6 +83,7 @@ class Forwarder:
         self._clip_logged = -_LOG_EVERY
         self._progress = asyncio.Event()
         self._last_progress = time.monotonic()
+        self.looped_at = time.monotonic()  # the send loop's last turn: the gateway's watchdog reads it
         self._confirmed = outbox.stats().confirmed_seq
         self._commands: asyncio.Queue[Ack | Replay] = asyncio.Queue()
 
@@ -155,6 +156,7 @@ class Forwarder:
         self._last_progress = time.monotonic()
 
     async def _send_some(self) -> None:
+        self.looped_at = time.monotonic()
         stats = self.outbox.stats()
         unconfirmed = self.sent_upto - stats.confirmed_seq
         if unconfirmed > 0 and time.monotonic() - self._last_progress > self.cfg.resend_after:

@@ -5,6 +5,10 @@ snapshots); a failing task ends the gateway with its traceback instead of dying 
 SIGTERM/SIGINT stop it in order: collection first (each tracker flushes its counted parts into
 the outbox), then the forwarder publishes what the outbox holds (bounded), then an offline
 status replaces the retained birth and the MQTT connection closes cleanly (no Will).
+
+Under systemd (``Type=notify``, docs/deployment.md) the gateway says READY=1 once its tasks run,
+feeds ``WatchdogSec=`` from the alive loop only while collection and forwarding turn
+(edge/liveness.py), and says STOPPING=1 when it begins to stop.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from edge.buffer.outbox import Outbox
 from edge.commands import CommandGate
 from edge.config import EdgeConfig
 from edge.forwarder import Forwarder
+from edge.liveness import STALL_AFTER, Beats, stalls
 from edge.metrics import MetricsServer
 from edge.pipeline import Collection
 from plantpulse import __version__
@@ -28,6 +33,7 @@ from plantpulse.mqtt import MqttLink
 from plantpulse.protocol import topics
 from plantpulse.protocol.models import Health, Snapshot, Status
 from plantpulse.protocol.signing import read_secret
+from plantpulse.sdnotify import Notifier
 
 log = logging.getLogger(__name__)
 
@@ -82,8 +88,15 @@ class AliveMark:
 
 
 class Gateway:
-    def __init__(self, cfg: EdgeConfig, *, config_hash: str, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, cfg: EdgeConfig, *, config_hash: str, clock: Callable[[], float] = time.time,
+                 notifier: Notifier | None = None, stall_after: float = STALL_AFTER) -> None:
+        """``notifier``: the service manager to tell about readiness and liveness (default: from the
+        environment, i.e. systemd's ``NOTIFY_SOCKET``; nothing is sent without one). ``stall_after``:
+        seconds a loop may stand still before the watchdog is no longer fed."""
         self.cfg = cfg
+        self.notifier = Notifier() if notifier is None else notifier
+        self.stall_after = stall_after
+        self._stalled: list[str] = []
         self.config_hash = config_hash
         self.clock = clock
         assert cfg.data_dir is not None, "load_edge_config fills data_dir in"
@@ -131,6 +144,10 @@ class Gateway:
         if cmd is not None:
             self._forwarder.command(cmd)
 
+    @property
+    def broker_connected(self) -> bool:
+        return self._link is not None and self._link.connected
+
     def health(self) -> Health:
         assert self._outbox is not None and self._collection is not None
         stats = self._outbox.stats()
@@ -160,9 +177,30 @@ class Gateway:
                 self._link.publish(self.topic("snapshot"), snap.model_dump_json(exclude_none=True).encode(), qos=0)
 
     async def _alive_loop(self, alive: AliveMark) -> None:
+        interval = min(1.0, self.notifier.watchdog_interval() or 1.0)
+        self.notifier.ready(f"collecting {len(self.cfg.machines)} machines")
         while True:
             await asyncio.to_thread(alive.touch, self.clock())  # a small write, off the event loop
-            await asyncio.sleep(1.0)
+            self._feed_watchdog()
+            await asyncio.sleep(interval)
+
+    def stalls(self) -> list[str]:
+        """Why the gateway is stuck now (empty when collection and forwarding turn: edge/liveness.py)."""
+        assert self._collection is not None and self._forwarder is not None and self._link is not None
+        beats = Beats(self._collection.ticked_at, self._forwarder.looped_at, self._link.connected)
+        return stalls(time.monotonic(), beats, self.stall_after)
+
+    def _feed_watchdog(self) -> None:
+        """WATCHDOG=1 while healthy; a stall is logged once when it starts and once when it ends."""
+        reasons = self.stalls()
+        if reasons and not self._stalled:
+            log.error("edge %s is stuck (%s): the watchdog is no longer fed, systemd will restart it",
+                      self.cfg.edge_id, "; ".join(reasons))
+        elif self._stalled and not reasons:
+            log.warning("edge %s turns again: feeding the watchdog", self.cfg.edge_id)
+        self._stalled = reasons
+        if not reasons:
+            self.notifier.watchdog()
 
     # ----------------------------------------------------------------- run
     async def run(self, stop: asyncio.Event) -> None:
@@ -205,6 +243,7 @@ class Gateway:
                 ]
                 stopping = tg.create_task(stop.wait(), name="stop")
                 await asyncio.wait([collecting, stopping, *sending], return_when=asyncio.FIRST_COMPLETED)
+                self.notifier.stopping()
                 log.info("edge %s stopping: flushing counted parts", self.cfg.edge_id)
                 collecting.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

@@ -27,6 +27,9 @@ class Observed(Protocol):
     @property
     def commands(self) -> CommandGate: ...
 
+    @property
+    def broker_connected(self) -> bool: ...
+
 
 class _GatewayCollector(Collector):
     def __init__(self, gateway: Observed) -> None:
@@ -54,6 +57,7 @@ class _GatewayCollector(Collector):
         yield gauge("latest_seq", "latest sequence number assigned", health.latest_seq)
         yield gauge("confirmed_seq", "every seq up to this one is confirmed", health.confirmed_seq)
         yield gauge("clock_seconds", "the edge's clock (compare with yours for skew)", health.ts)
+        yield gauge("broker_connected", "1 while the MQTT connection is up", float(self.gateway.broker_connected))
         yield counter("coalesced_events", "count events merged when the outbox was full", health.coalesced_total)
         yield counter("dropped_events", "events dropped when the outbox or disk was full", health.dropped_total)
         refused = CounterMetricFamily(

@@ -81,6 +81,7 @@ class Collection:
         self._collectors: list[Collector] = []
         self._tick_wake = asyncio.Event()
         self._tick_next = math.inf  # when the tick task wakes next (edge time)
+        self.ticked_at = time.monotonic()  # the tick task's last turn: the gateway's watchdog reads it
 
     # ----------------------------------------------------------------- running
     async def run(self) -> None:
@@ -138,6 +139,7 @@ class Collection:
     async def _ticks(self) -> None:
         """Emit every tracker's pending counts when due (``MachineTracker.due_at``), readings or not."""
         while True:
+            self.ticked_at = time.monotonic()
             self._tick_next = math.inf  # while scanning, any reading with pending parts wakes the next round
             self._tick_wake.clear()
             now = self.clock()

@@ -89,7 +89,7 @@ def password_file_text(users: dict[str, str]) -> str:
     return "".join(f"{name}:{password_hash(pw)}\n" for name, pw in sorted(users.items()))
 
 
-def _secret_file(path: Path, nbytes: int = 32) -> str:
+def ensure_secret(path: Path, nbytes: int = 32) -> str:
     """The secret in ``path``; a new random one (hex) written with mode 0600 when there is none."""
     if path.exists():
         value = path.read_text(encoding="utf-8").strip()
@@ -104,7 +104,7 @@ def _secret_file(path: Path, nbytes: int = 32) -> str:
     return value
 
 
-def _write(path: Path, text: str, mode: int) -> None:
+def write_file(path: Path, text: str, mode: int) -> None:
     """Write atomically (the broker may reload at any moment) with ``mode``."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
@@ -137,24 +137,24 @@ def provision(out: Path, site: str | None = None, edge_ids: Sequence[str] = (), 
         if value is None or not _ID.match(value):
             raise ValueError(f"{what} {value!r} is not valid: letters, digits, '_', '.', '-', starting with a "
                              "letter or digit, at most 64 characters")
-    users = {CENTRAL_USER: _secret_file(out / "central" / "mqtt.pw")}
+    users = {CENTRAL_USER: ensure_secret(out / "central" / "mqtt.pw")}
     for edge_id in edge_ids:
         assert site is not None
         folder = out / "edge" / site / edge_id
-        _secret_file(folder / "mqtt.pw")
+        ensure_secret(folder / "mqtt.pw")
         if sign:
-            key = _secret_file(folder / "command.key")
+            key = ensure_secret(folder / "command.key")
             central_key = out / "central" / "command-keys" / site / f"{edge_id}.key"
             if central_key.exists() and central_key.read_text(encoding="utf-8").strip() != key:
                 raise ValueError(f"{central_key} and {folder / 'command.key'} differ: delete the wrong one")
-            _write(central_key, key + "\n", 0o600)
+            write_file(central_key, key + "\n", 0o600)
     gateways = known_gateways(out)
     for gw_site, edge_id in gateways:
-        users[gateway_user(gw_site, edge_id)] = _secret_file(out / "edge" / gw_site / edge_id / "mqtt.pw")
+        users[gateway_user(gw_site, edge_id)] = ensure_secret(out / "edge" / gw_site / edge_id / "mqtt.pw")
     broker = out / "mosquitto"
     mode = 0o600 if broker_owner is None else 0o640
-    _write(broker / "passwd", password_file_text(users), mode)
-    _write(broker / "acl", acl_text(gateways), mode)
+    write_file(broker / "passwd", password_file_text(users), mode)
+    write_file(broker / "acl", acl_text(gateways), mode)
     if broker_owner is not None:
         for path in (broker, broker / "passwd", broker / "acl"):
             os.chown(path, *broker_owner)

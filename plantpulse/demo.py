@@ -8,8 +8,14 @@ every process it started, in reverse order, and waits for each.
 
 Secure by default, as a plant should run it: the broker refuses anonymous clients and applies the
 per-gateway ACL, each process logs in with its own password, and central signs its commands, all
-generated at start by ``plantpulse.broker_auth`` into ``var/demo/auth`` (git-ignored).
-``--open`` is the explicit choice of an anonymous broker and unsigned commands.
+generated at start by ``plantpulse.broker_auth`` into ``var/demo/auth`` (git-ignored). Central's
+reads need a key as well (``api.open_reads: false``): the demo prints the page's URL with a fresh
+read key (``/?key=...``) beside the write key. ``--open`` is the explicit choice of an anonymous
+broker and unsigned commands.
+
+``--lan`` makes the page reachable from a phone on the same network: central listens on every
+interface and the demo prints the URL with this machine's LAN address (the interface of its
+default route, or the address given: ``--lan 192.168.1.23``).
 """
 
 from __future__ import annotations
@@ -43,14 +49,27 @@ class DemoError(Exception):
     """The demo cannot start; the message says what to do."""
 
 
-def _port_free(port: int) -> bool:
+def _port_free(port: int, host: str = "127.0.0.1") -> bool:
     with socket.socket() as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            sock.bind(("127.0.0.1", port))
+            sock.bind((host, port))
         except OSError:
             return False
     return True
+
+
+def lan_address() -> str:
+    """This machine's address on its LAN: the source address of its default route (no packet is sent)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        try:
+            sock.connect(("192.0.2.1", 9))  # TEST-NET-1: a UDP connect only chooses the route
+            address: str = sock.getsockname()[0]
+        except OSError:
+            address = ""
+    if not address or address.startswith("127.") or address == "0.0.0.0":  # noqa: S104 - compared, not bound
+        raise DemoError("this machine has no LAN address (no default route): give one with --lan ADDRESS")
+    return address
 
 
 def _mosquitto() -> str:
@@ -60,11 +79,12 @@ def _mosquitto() -> str:
     raise DemoError("mosquitto is not installed: run `make demo` (it installs it) or `sudo apt-get install mosquitto`")
 
 
-def _write_configs(open_mode: bool = False) -> dict[str, Path]:
+def _write_configs(open_mode: bool = False, *, lan: bool = False) -> dict[str, Path]:
     """The demo's config files, generated from the examples with the private broker and var/demo paths.
 
     Unless ``open_mode``: passwords, the per-gateway ACL and command keys in var/demo/auth, and
-    every service configured to use its own (docs/protocol.md, "Broker security").
+    every service configured to use its own (docs/protocol.md, "Broker security"). With ``lan``,
+    central's page and API listen on every interface (reads and writes still need their keys).
     """
     files: dict[str, Path] = {}
     auth = VAR / "auth"
@@ -105,6 +125,8 @@ def _write_configs(open_mode: bool = False) -> dict[str, Path]:
         central["mqtt"].update(username=CENTRAL_USER, password_file=str(auth / "central/mqtt.pw"))
         central["commands"] = {"keys_dir": str(auth / "central/command-keys")}
     central["store"] = {"path": str(VAR / "central.sqlite")}
+    if lan:
+        central["api"]["host"] = "0.0.0.0"  # noqa: S104 - asked for: a phone on the LAN opens the page
     path = VAR / "central.yaml"
     path.write_text(yaml.safe_dump(central, sort_keys=False, allow_unicode=True))
     files["central"] = path
@@ -176,15 +198,44 @@ async def _wait_file(demo: Demo, path: Path, what: str, seconds: float = 90.0) -
     return data
 
 
-async def run(stop: asyncio.Event, *, open_mode: bool = False) -> int:
-    for port, what in ((BROKER_PORT, "the demo's MQTT broker"), (8080, "central's page and API"),
-                       (8081, "the simulators' control API")):
-        if not _port_free(port):
+def banner(url: str, *, write_key: str, read_key: str, open_mode: bool, lan_url: str | None) -> list[str]:
+    """What the demo prints once everything runs: where to look, with which keys."""
+    page = f"{url}/?key={read_key}"
+    return [
+        "", "plantpulse demo is running.  演示已启动。",
+        f"  live status page 实时状态页面   {page}",
+        *([f"  on a phone 手机 (same LAN)      {lan_url}/?key={read_key}"] if lan_url else []),
+        f"  API                            {url}/api/v1/machines?key={read_key}   (docs: {url}/docs)",
+        "  simulated plant control        http://127.0.0.1:8081/api/machines",
+        f"  MQTT broker                    127.0.0.1:{BROKER_PORT}  " + (
+            "OPEN: anonymous clients, unsigned commands (--open)" if open_mode else
+            "passwords + per-gateway ACL, signed commands"),
+        *([] if open_mode else [
+            f"  MQTT logins, ACL, keys         {VAR / 'auth'}",
+            f"  watch the traffic              mosquitto_sub -p {BROKER_PORT} -u {CENTRAL_USER} "
+            f"-P \"$(cat {VAR / 'auth/central/mqtt.pw'})\" -t 'plantpulse/v1/#' -v",
+        ]),
+        f"  read key 读取密钥 (page, API)    {read_key}",
+        f"  write key 写入密钥 (acknowledge) {write_key}",
+        "  break a machine 注入故障:  curl -X POST http://127.0.0.1:8081/api/machines/cnc-01/fault "
+        "-H 'content-type: application/json' -d '{\"code\": 101}'",
+        f"  logs 日志: {VAR / 'demo.log'}      Ctrl-C stops everything 按 Ctrl-C 停止", "",
+    ]
+
+
+async def run(stop: asyncio.Event, *, open_mode: bool = False, lan: str | None = None) -> int:
+    """Run the demo until ``stop``; ``lan``: the LAN address to print (central then listens on all)."""
+    api_host = "0.0.0.0" if lan else "127.0.0.1"  # noqa: S104 - only with --lan
+    for port, what, host in ((BROKER_PORT, "the demo's MQTT broker", "127.0.0.1"),
+                             (8080, "central's page and API", api_host),
+                             (8081, "the simulators' control API", "127.0.0.1")):
+        if not _port_free(port, host):
             raise DemoError(f"port {port} ({what}) is in use: stop the program using it (another demo?) and retry")
     shutil.rmtree(VAR, ignore_errors=True)  # every demo starts from a clean plant and empty stores
     VAR.mkdir(parents=True)
     key = secrets.token_urlsafe(16)
-    files = _write_configs(open_mode)
+    read_key = secrets.token_urlsafe(16)
+    files = _write_configs(open_mode, lan=lan is not None)
     py = sys.executable
     with (VAR / "demo.log").open("w", encoding="utf-8") as log:
         demo = Demo(log)
@@ -197,27 +248,11 @@ async def run(stop: asyncio.Event, *, open_mode: bool = False) -> int:
                 await demo.start(f"edge-{proto}", [py, "-m", "edge", "run", "--config", str(files[f"edge-{proto}"])])
             await demo.start("central", [py, "-m", "central", "run", "--config", str(files["central"]),
                                          "--ready-file", str(VAR / "central.json")],
-                             env={"PLANTPULSE_DEMO_KEY": key})
+                             env={"PLANTPULSE_DEMO_KEY": key, "PLANTPULSE_DEMO_READ_KEY": read_key})
             central = await _wait_file(demo, VAR / "central.json", "central")
             url = central["url"]
-            for line in (
-                "", "plantpulse demo is running.  演示已启动。",
-                f"  live status page 实时状态页面   {url}/",
-                f"  API                            {url}/api/v1/machines   (docs: {url}/docs)",
-                "  simulated plant control        http://127.0.0.1:8081/api/machines",
-                f"  MQTT broker                    127.0.0.1:{BROKER_PORT}  " + (
-                    "OPEN: anonymous clients, unsigned commands (--open)" if open_mode else
-                    "passwords + per-gateway ACL, signed commands"),
-                *([] if open_mode else [
-                    f"  MQTT logins, ACL, keys         {VAR / 'auth'}",
-                    f"  watch the traffic              mosquitto_sub -p {BROKER_PORT} -u {CENTRAL_USER} "
-                    f"-P \"$(cat {VAR / 'auth/central/mqtt.pw'})\" -t 'plantpulse/v1/#' -v",
-                ]),
-                f"  write key 写入密钥 (acknowledge) {key}",
-                "  break a machine 注入故障:  curl -X POST http://127.0.0.1:8081/api/machines/cnc-01/fault "
-                "-H 'content-type: application/json' -d '{\"code\": 101}'",
-                f"  logs 日志: {VAR / 'demo.log'}      Ctrl-C stops everything 按 Ctrl-C 停止", "",
-            ):
+            lan_url = f"http://{lan}:{url.rsplit(':', 1)[1]}" if lan else None
+            for line in banner(url, write_key=key, read_key=read_key, open_mode=open_mode, lan_url=lan_url):
                 demo.say("demo", line)
             while not stop.is_set():
                 if (dead := demo.died()) is not None:
@@ -233,6 +268,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m plantpulse.demo", description="run the plantpulse demo")
     parser.add_argument("--open", action="store_true",
                         help="an anonymous broker and unsigned commands (to poke at the traffic; never on a plant LAN)")
+    parser.add_argument("--lan", nargs="?", const="auto", metavar="ADDRESS",
+                        help="let phones on the same LAN open the page: central listens on every interface and the "
+                             "demo prints the URL with this LAN address (default: the default route's)")
     args = parser.parse_args(argv)
 
     async def go() -> int:
@@ -241,7 +279,8 @@ def main(argv: list[str] | None = None) -> int:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         try:
-            return await run(stop, open_mode=args.open)
+            lan = (lan_address() if args.lan == "auto" else args.lan) if args.lan else None
+            return await run(stop, open_mode=args.open, lan=lan)
         except DemoError as exc:
             print(f"demo: {exc}", file=sys.stderr)
             return 1

@@ -135,6 +135,9 @@ class MqttLink:
         self.generation = 0  # +1 at every successful connection
         self.session_present = False
         self.last_error: str | None = None
+        self._failing = False  # a failure to connect was logged: once per episode, not per retry
+        self._refused = False  # the last attempt got a CONNACK with a failure (logged as such)
+        self._refused_topics: set[str] = set()  # publishes the broker refused, each logged once
         self._pending: dict[int, asyncio.Future[None]] = {}
         self._topics: dict[int, str] = {}
         self.will = will
@@ -143,6 +146,7 @@ class MqttLink:
         self.on_message = on_message
         self._tasks: set[asyncio.Task[None]] = set()
         self._client.on_connect = self._on_connect
+        self._client.on_connect_fail = self._on_connect_fail
         self._client.on_disconnect = self._on_disconnect
         self._client.on_publish = self._on_publish
         self._client.on_message = self._on_message
@@ -180,8 +184,14 @@ class MqttLink:
 
     # ----------------------------------------------------------------- traffic
     def publish(self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False) -> asyncio.Future[None]:
-        """Hand a message to paho; the future resolves on PUBACK (at once for QoS 0)."""
+        """Hand a message to paho; the future resolves on PUBACK (at once for QoS 0).
+
+        A caller may await the future or leave it: a refusal by the broker is logged here once per
+        topic (until a publish there works again) either way, never as asyncio's "Future exception
+        was never retrieved" once per message.
+        """
         fut: asyncio.Future[None] = self._loop.create_future()
+        fut.add_done_callback(_retrieved)
         info = self._client.publish(topic, payload, qos=qos, retain=retain)
         if info.rc not in (MQTTErrorCode.MQTT_ERR_SUCCESS, MQTTErrorCode.MQTT_ERR_NO_CONN):
             fut.set_exception(ConnectionError(f"publish to {topic} failed: {paho.error_string(info.rc)}"))
@@ -209,15 +219,33 @@ class MqttLink:
         if rc.is_failure:
             self.last_error = str(rc)
             log.warning("MQTT broker %s:%s refused the connection: %s", self.cfg.host, self.cfg.port, rc)
+            self._loop.call_soon_threadsafe(setattr, self, "_refused", True)
             return
         for topic, qos in self._subs:
             client.subscribe(topic, qos=qos)
         self.session_present = bool(getattr(flags, "session_present", False))
         self._loop.call_soon_threadsafe(self._connected_on_loop)
 
+    def _on_connect_fail(self, client: paho.Client, userdata: Any) -> None:
+        # no TCP connection or no TLS handshake: paho keeps the reason to itself, so say where to look
+        self._loop.call_soon_threadsafe(
+            self._failed_on_loop,
+            "cannot connect (broker down or unreachable, or TLS refused: a broker certificate not signed by "
+            "mqtt.tls.ca_file, or without the host name used here)" if self.cfg.tls is not None else
+            "cannot connect (broker down or unreachable at this address and port)",
+        )
+
+    def _failed_on_loop(self, reason: str) -> None:
+        self.last_error = reason
+        if not self._failing:
+            self._failing = True
+            log.warning("MQTT broker %s:%s: %s; retrying quietly until it works", self.cfg.host, self.cfg.port,
+                        reason)
+
     def _connected_on_loop(self) -> None:
         self.generation += 1
         self.last_error = None
+        self._failing = False
         self._connected.set()
         log.info("MQTT connected to %s:%s as %s", self.cfg.host, self.cfg.port, self.client_id)
         if self.on_connected is not None:
@@ -234,6 +262,14 @@ class MqttLink:
         self.last_error = reason
         if was:
             log.warning("MQTT connection to %s:%s lost (%s); reconnecting", self.cfg.host, self.cfg.port, reason)
+        elif self._refused:
+            self._refused = False  # the refusal was logged with its reason
+        else:
+            self._failed_on_loop(
+                f"closed before accepting the connection ({reason}): "
+                + ("does this port speak TLS?" if self.cfg.tls is not None else
+                   "a TLS port needs mqtt.tls (ca_file), port 8883 in the shipped configuration")
+            )
         if self.on_disconnected is not None:
             self.on_disconnected()
 
@@ -247,8 +283,14 @@ class MqttLink:
         if fut is None or fut.done():
             return
         if rc.is_failure:
+            if topic not in self._refused_topics:
+                self._refused_topics.add(topic)
+                log.error("MQTT broker %s:%s refused a publish to %s: %s (check the ACL: may user %s write there?); "
+                          "said once until a publish there works", self.cfg.host, self.cfg.port, topic, rc,
+                          self.cfg.username)
             fut.set_exception(PublishRefusedError(f"broker refused publish {topic}: {rc} (check the ACL)"))
         else:
+            self._refused_topics.discard(topic)
             fut.set_result(None)
 
     def _on_message(self, client: paho.Client, userdata: Any, msg: paho.MQTTMessage) -> None:
@@ -265,3 +307,9 @@ class MqttLink:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
             log.error("MQTT callback %s failed", task.get_name(), exc_info=task.exception())
+
+
+def _retrieved(fut: asyncio.Future[None]) -> None:
+    """Mark a publish's outcome as seen (a refusal is logged by the link; awaiting callers still get it)."""
+    if not fut.cancelled():
+        fut.exception()

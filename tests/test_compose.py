@@ -1,150 +1,204 @@
-"""docker-compose.yml is checked by inspection here (no Docker engine runs on these machines), and
-the shipped broker config is run by a real mosquitto with the files the compose's auth service writes."""
+"""docker-compose.yml checked by inspection (no Docker engine runs on these machines): every mounted file
+exists or is made by the init service (run here for real), every command is a real entry point whose
+arguments its own parser accepts and whose config file the project's own loader validates, and the
+services agree on host names, ports, TLS and credentials. The broker's config runs under a real
+mosquitto in tests/deploy/test_compose_broker.py; the Grafana files are checked in tests/deploy/test_grafana.py.
+"""
 
 from __future__ import annotations
 
-import os
+import importlib
 import re
-import subprocess
-import sys
-from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
+import pytest
 import yaml
+from cryptography import x509
 
+from central.config import CentralConfig, load_central_config
+from edge.config import EdgeConfig, ModbusMachine, load_edge_config
+from plantpulse.broker_auth import CENTRAL_USER, gateway_user
+from plantpulse.tls import san_names
 from simulators.config import load_plant
-from tests.fixtures.mosquitto import Login, login_accepted, mosquitto_binary
-from tests.fixtures.probe import NOT_AUTHORIZED, Probe
-from tests.fixtures.procs import REPO, ManagedProcess, free_port, port_open
-from tests.fixtures.waiting import wait_until
+from tests.fixtures.compose import SECRETS, Compose
+from tests.fixtures.procs import REPO
 
-GENERATED = "./var/"  # secrets are generated at first start into var/ (git-ignored), never in the repo
+PYTHON_SERVICES = ("secrets", "central", "edge", "simulators")
 
 
-def compose() -> dict[str, Any]:
-    data: dict[str, Any] = yaml.safe_load((REPO / "docker-compose.yml").read_text())
-    return data
+@pytest.fixture(scope="module")
+def compose(tmp_path_factory: pytest.TempPathFactory) -> Compose:
+    """The compose file with its init service run once for real (LAN names given, as a site would)."""
+    c = Compose(tmp_path_factory.mktemp("compose"), env={"PLANTPULSE_TLS_NAMES": "broker.plant.lan,192.168.10.5"})
+    c.run_init()
+    return c
 
 
-def test_services_refer_to_files_and_modules_that_exist() -> None:
-    services = compose()["services"]
-    assert {"mosquitto", "simulators"} <= set(services)
-    for service in services.values():
-        for volume in service.get("volumes", []):
-            source = volume.split(":")[0]
-            if source.startswith(GENERATED):  # checked by running the auth service's command, below
-                assert "var/" in (REPO / ".gitignore").read_text().split()
-            elif source.startswith("./"):
-                assert (REPO / source).exists(), f"compose mounts a missing file: {source}"
-        command = service.get("command")
-        if command and command[:2] == ["python", "-m"]:
-            module = REPO / command[2].replace(".", "/")
-            assert (module / "__main__.py").exists() or module.with_suffix(".py").exists(), f"no module {command[2]}"
-        if service.get("build") == ".":
-            assert (REPO / "Dockerfile").exists()
+@pytest.fixture(scope="module")
+def central_cfg(compose: Compose) -> CentralConfig:
+    return load_central_config(compose.host_config("central", compose.command_arg("central", "--config")))
 
 
-def test_simulator_service_runs_the_demo_plant_on_the_published_ports() -> None:
-    service = compose()["services"]["simulators"]
-    command = service["command"]
-    plant_path = command[command.index("--plant") + 1]
-    assert plant_path.startswith("/app/")
-    plant = load_plant(REPO / plant_path.removeprefix("/app/"))
+@pytest.fixture(scope="module")
+def edge_cfg(compose: Compose) -> EdgeConfig:
+    return load_edge_config(compose.host_config("edge", compose.command_arg("edge", "--config")))
+
+
+def broker_settings() -> dict[str, str]:
+    """deploy/mosquitto/mosquitto.conf as setting -> value (the first of a repeated setting)."""
+    settings: dict[str, str] = {}
+    for line in (REPO / "deploy/mosquitto/mosquitto.conf").read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            key, _, value = line.strip().partition(" ")
+            settings.setdefault(key, value.strip())
+    return settings
+
+
+def _ports(service: dict[str, Any]) -> set[int]:
     published: set[int] = set()
-    for mapping in service["ports"]:
-        host_part = str(mapping).split(":")[0]
+    for mapping in service.get("ports", []):
+        host_part = str(mapping).split(":")[-2]
         lo, _, hi = host_part.partition("-")
         published.update(range(int(lo), int(hi or lo) + 1))
-    assert plant.control_port in published
-    assert {m.port for m in plant.machines} <= published
+    return published
 
 
-def test_broker_config_sets_queue_limits_and_persistence() -> None:
-    conf = (REPO / "deploy/mosquitto/mosquitto.conf").read_text()
-    assert re.search(r"^persistence true$", conf, re.M)
-    assert re.search(r"^max_queued_messages \d+$", conf, re.M)
-    assert re.search(r"^set_tcp_nodelay true$", conf, re.M)
+def test_every_mounted_file_exists_or_is_generated_by_the_init_service(compose: Compose) -> None:
+    assert "var/" in (REPO / ".gitignore").read_text().split()  # generated secrets never reach the repository
+    for name, service in compose.services.items():
+        for source, target in compose.mounts(name):
+            if source.startswith(SECRETS):
+                host = compose.host_path(name, target)
+                assert host.is_dir() and any(host.iterdir()), f"{name}: the init service does not make {source}"
+            elif source.startswith("./"):
+                assert (REPO / source).exists(), f"{name} mounts a missing file: {source}"
+            else:
+                assert source in compose.data["volumes"], f"{name}: volume {source} is not declared"
+        if name != "secrets" and any(s.startswith(SECRETS) for s, _ in compose.mounts(name)):
+            assert service["depends_on"]["secrets"]["condition"] == "service_completed_successfully", name
 
 
-def test_dockerfile_copies_every_package() -> None:
+def test_every_command_is_a_real_entry_point_with_arguments_its_parser_accepts(compose: Compose) -> None:
+    pyproject = (REPO / "pyproject.toml").read_text()
+    for name in PYTHON_SERVICES:
+        service = compose.services[name]
+        assert service["build"] == "." and service["image"] == "plantpulse:local"
+        command = service["command"]
+        assert command[:2] == ["python", "-m"], name
+        importlib.import_module(command[2])
+        if command[2] == "plantpulse.secrets":
+            continue  # run for real by the compose fixture
+        cli = importlib.import_module(f"{command[2]}.cli")
+        assert (REPO / command[2] / "__main__.py").exists()
+        assert f'= "{command[2]}.cli:main"' in pyproject, f"{command[2]} has no console script"
+        cli._parser().parse_args(command[3:])  # exits (fails the test) on an unknown or missing argument
+
+
+def test_the_secrets_service_makes_what_every_service_reads_and_keeps_it(compose: Compose) -> None:
+    before = {p: p.read_bytes() for p in compose.generated.rglob("*") if p.is_file()}
+    again = compose.run_init()
+    assert "all kept" in again.stdout
+    after = {p: p.read_bytes() for p in compose.generated.rglob("*") if p.is_file()}
+    assert set(after) == set(before)
+    assert {p for p in after if after[p] != before[p]} == {compose.generated / "mosquitto/passwd"}  # new salts
+
+
+def test_central_config_validates_and_every_secret_it_names_is_there(central_cfg: CentralConfig) -> None:
+    assert central_cfg.mqtt.password()
+    assert {k.name: k.role for k in central_cfg.api.keys} == {"operator": "write", "board": "read"}
+    assert all(len(k.digest()) == 64 for k in central_cfg.api.keys)
+    assert central_cfg.influx is not None and central_cfg.influx.token()
+    assert central_cfg.api.open_reads is False
+
+
+def test_edge_config_validates_and_reads_the_simulated_plant(compose: Compose, edge_cfg: EdgeConfig) -> None:
+    assert edge_cfg.mqtt.password()
+    simulators = compose.services["simulators"]
+    plant = load_plant(compose.host_path("simulators", compose.command_arg("simulators", "--plant")))
+    assert {m.id for m in edge_cfg.machines} == {m.id for m in plant.machines}
+    published = _ports(simulators)
+    for m in edge_cfg.machines:
+        if isinstance(m, ModbusMachine):
+            address, port = m.host, m.port
+        else:
+            url = urlsplit(m.endpoint)
+            address, port = url.hostname, url.port
+        assert address == "simulators", m.id  # the compose service's name
+        assert port == next(p.port for p in plant.machines if p.id == m.id) and port in published, m.id
+    assert simulators["profiles"] == ["demo"] and plant.control_port in published
+
+
+def test_both_services_reach_the_broker_over_tls_as_users_of_the_acl(
+    compose: Compose, central_cfg: CentralConfig, edge_cfg: EdgeConfig,
+) -> None:
+    conf = broker_settings()
+    listen_port = int(conf["listener"].split()[0])
+    assert conf["allow_anonymous"] == "false" and {"cafile", "certfile", "keyfile"} <= set(conf)
+    assert listen_port in _ports(compose.services["mosquitto"])
+    server_cert = x509.load_pem_x509_certificate(compose.host_path("mosquitto", conf["certfile"]).read_bytes())
+    assert {"mosquitto", "broker.plant.lan", "192.168.10.5"} <= san_names(server_cert)  # PLANTPULSE_TLS_NAMES
+    for cfg in (central_cfg.mqtt, edge_cfg.mqtt):
+        assert cfg.host == "mosquitto" and cfg.port == listen_port and cfg.tls is not None
+        assert cfg.tls.ca_file.read_bytes() == compose.host_path("mosquitto", conf["cafile"]).read_bytes()
+    assert central_cfg.mqtt.username == CENTRAL_USER
+    site, edge_ids = compose.command_arg("secrets", "--site"), compose.services["secrets"]["command"]
+    assert edge_cfg.site == site and edge_cfg.edge_id in edge_ids
+    assert edge_cfg.mqtt.username == gateway_user(edge_cfg.site, edge_cfg.edge_id)
+    acl = compose.host_path("mosquitto", conf["acl_file"]).read_text()
+    assert f"user {edge_cfg.mqtt.username}\n" in acl and f"user {CENTRAL_USER}\n" in acl
+    # signed commands: the gateway's key is the one central signs its commands with
+    assert central_cfg.commands.keys_dir is not None and edge_cfg.commands.secret_file is not None
+    central_key = central_cfg.commands.keys_dir / edge_cfg.site / f"{edge_cfg.edge_id}.key"
+    assert central_key.read_text() == edge_cfg.commands.secret_file.read_text()
+
+
+def test_central_writes_where_influxdb_is_set_up_and_grafana_reads(
+    compose: Compose, central_cfg: CentralConfig,
+) -> None:
+    influx = central_cfg.influx
+    assert influx is not None
+    env = compose.services["influxdb"]["environment"]
+    assert influx.url == "http://influxdb:8086"  # the service name, InfluxDB's default port
+    assert (influx.org, influx.bucket) == (env["DOCKER_INFLUXDB_INIT_ORG"], env["DOCKER_INFLUXDB_INIT_BUCKET"])
+    assert influx.token_file is not None
+    setup_token = compose.host_path("influxdb", env["DOCKER_INFLUXDB_INIT_ADMIN_TOKEN_FILE"]).read_text()
+    assert influx.token_file.read_text() == setup_token
+    assert compose.host_path("influxdb", env["DOCKER_INFLUXDB_INIT_PASSWORD_FILE"]).read_text().strip()
+    provisioning = compose.host_path("grafana", "/etc/grafana/provisioning/datasources/influxdb.yaml")
+    source = yaml.safe_load(provisioning.read_text())["datasources"][0]
+    assert source["url"] == influx.url and source["jsonData"]["version"] == "Flux"
+    assert (source["jsonData"]["organization"], source["jsonData"]["defaultBucket"]) == (influx.org, influx.bucket)
+    token_path = re.fullmatch(r"\$__file\{(.+)\}", source["secureJsonData"]["token"])
+    assert token_path is not None
+    assert compose.host_path("grafana", token_path[1]).read_text() == setup_token
+    grafana = compose.services["grafana"]["environment"]
+    assert compose.host_path("grafana", grafana["GF_SECURITY_ADMIN_PASSWORD__FILE"]).read_text().strip()
+    assert compose.host_path("grafana", grafana["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"]).is_file()
+
+
+def test_api_port_and_health_checks_agree(compose: Compose, central_cfg: CentralConfig, edge_cfg: EdgeConfig) -> None:
+    central = compose.services["central"]
+    assert central_cfg.api.host == "0.0.0.0" and central_cfg.api.port in _ports(central)
+    assert central["environment"]["PLANTPULSE_HEALTH"] == f"http://127.0.0.1:{central_cfg.api.port}/healthz"
+    edge = compose.services["edge"]["environment"]
+    assert edge_cfg.data_dir is not None
+    alive = compose.host_path("edge", edge["PLANTPULSE_HEALTH"].removeprefix("file:"))
+    assert alive == edge_cfg.data_dir / "alive"  # the file the gateway's alive loop rewrites every second
+    assert float(edge["PLANTPULSE_HEALTH_MAX_AGE"]) >= 10
+    # central's store and the gateway's outbox live in named volumes, never in the image
+    assert str(central_cfg.store.path).startswith(str(compose.volumes))
+    assert str(edge_cfg.data_dir).startswith(str(compose.volumes))
+
+
+def test_dockerfile_is_small_non_root_and_checks_health() -> None:
     dockerfile = (REPO / "Dockerfile").read_text()
     for package in ("plantpulse", "simulators", "edge", "central"):
         assert f"COPY {package} ./{package}" in dockerfile
-
-
-def _auth_command(out: Path) -> list[str]:
-    """The broker-auth service's command, writing into ``out`` (its /out volume)."""
-    service = compose()["services"]["broker-auth"]
-    assert "./var/broker:/out" in service["volumes"]
-    command = [str(out) if arg == "/out" else arg for arg in service["command"]]
-    if os.geteuid() != 0 and "--broker-owner" in command:  # only root may hand files to another user
-        i = command.index("--broker-owner")
-        del command[i : i + 2]
-    assert command[:2] == ["python", "-m"]
-    return [sys.executable, *command[1:]]
-
-
-def _host_path(container_path: str, volumes: list[str], generated: Path) -> Path:
-    """Where a file the broker reads comes from, with ./var/broker standing for ``generated``."""
-    for volume in volumes:
-        source, target = volume.split(":")[:2]
-        if container_path.startswith(target.rstrip("/") + "/") and source.startswith("./"):
-            rel = container_path[len(target.rstrip("/")) + 1 :]
-            if source.startswith("./var/broker"):
-                return generated / source.removeprefix("./var/broker").lstrip("/") / rel
-            return REPO / source / rel
-    raise AssertionError(f"{container_path} is not in any volume the broker mounts")
-
-
-def test_broker_config_mounts_a_password_file_and_an_acl_that_exist(tmp_path: Path) -> None:
-    conf = (REPO / "deploy/mosquitto/mosquitto.conf").read_text()
-    settings = dict(line.split(None, 1) for line in conf.splitlines() if line.strip() and not line.startswith("#"))
-    assert settings["allow_anonymous"] == "false"
-    service = compose()["services"]["mosquitto"]
-    assert service["depends_on"]["broker-auth"]["condition"] == "service_completed_successfully"
-    generated = tmp_path / "broker"
-    subprocess.run(_auth_command(generated), check=True, capture_output=True, cwd=REPO)
-    for key in ("password_file", "acl_file"):
-        host = _host_path(settings[key], service["volumes"], generated)
-        assert host.is_file() and host.stat().st_size > 0, f"{key} {settings[key]} -> {host}"
-    assert (generated / "central/mqtt.pw").exists() and (generated / "edge/demo/edge-modbus/command.key").exists()
-
-
-def test_the_shipped_broker_config_refuses_anonymous_and_enforces_the_acl(tmp_path: Path) -> None:
-    """deploy/mosquitto/mosquitto.conf as shipped, only paths and the port moved to this test."""
-    generated = tmp_path / "broker"
-    subprocess.run(_auth_command(generated), check=True, capture_output=True, cwd=REPO)
-    port = free_port()
-    volumes = compose()["services"]["mosquitto"]["volumes"]
-    lines = ["user root"]
-    for line in (REPO / "deploy/mosquitto/mosquitto.conf").read_text().splitlines():
-        key, _, value = line.partition(" ")
-        if key in ("password_file", "acl_file"):
-            line = f"{key} {_host_path(value, volumes, generated)}"
-        elif key == "persistence_location":
-            line = f"{key} {tmp_path}/"
-        elif key == "listener":
-            line = f"listener {port} 127.0.0.1"
-        elif key == "log_dest":
-            line = f"log_dest file {tmp_path / 'mosquitto.log'}"
-        lines.append(line)
-    conf = tmp_path / "mosquitto.conf"
-    conf.write_text("\n".join(lines) + "\n")
-    proc = ManagedProcess("shipped-mosquitto", [mosquitto_binary(), "-c", str(conf)], tmp_path / "out.log")
-    proc.start()
-    try:
-        wait_until(lambda: port_open(port) or not proc.running(), 10, what="the shipped broker listening")
-        assert proc.running(), (tmp_path / "mosquitto.log").read_text()
-        assert not login_accepted("127.0.0.1", port, None)
-        pw = generated / "edge/demo/edge-modbus/mqtt.pw"
-        gateway = Probe("edge-modbus", v5=True, login=Login("edge-modbus@demo", pw.read_text().strip(), pw))
-        gateway.connect_to("127.0.0.1", port)
-        try:
-            assert gateway.accepted
-            assert gateway.publish("plantpulse/v1/demo/edge-modbus/events", b"{}") in (0, 0x10)
-            assert gateway.publish("plantpulse/v1/demo/edge-opcua/events", b"{}") == NOT_AUTHORIZED
-            assert gateway.publish("plantpulse/v1/demo/edge-modbus/cmd/ack", b"{}") == NOT_AUTHORIZED
-        finally:
-            gateway.close()
-    finally:
-        proc.stop()
+    assert dockerfile.count("FROM python:3.11-slim") == 2  # the build stage's tools stay behind
+    assert "--no-cache-dir" in dockerfile
+    users = re.findall(r"^USER (\S+)$", dockerfile, re.M)
+    assert users and users[-1] not in ("root", "0")
+    assert re.search(r'^HEALTHCHECK .*\n?.*CMD \["python", "-m", "plantpulse.healthcheck"\]', dockerfile, re.M)
+    ignored = (REPO / ".dockerignore").read_text().split()
+    assert {"var", ".git", ".venv"} <= set(ignored)  # generated secrets never go into an image

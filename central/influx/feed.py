@@ -65,32 +65,47 @@ class InfluxFeed:
                 self.writer.add(count_point(self.catalog, self._site, rec))
 
 
+Progress = Callable[[int, int, int], None]  # (chunks read, chunks in all, points read so far)
+
+
 async def run_backfill(store: Store, influx: InfluxConfig, catalog: Catalog, start: float, end: float,
-                       *, chunk: float = 3600.0) -> int:
+                       *, chunk: float = 3600.0, progress: Progress | None = None) -> int:
     """Write every stored state interval start and count in ``[start, end)``; returns points written.
 
     The window is read from the store ``chunk`` seconds at a time, so a year's backfill never
-    holds the year in memory; progress is logged per chunk.
+    holds the year in memory; ``progress`` is told after each chunk (states first, then counts).
     """
     loaded = await store.load()
     sites = {m: gw.site for gw in loaded.gateways.values() for m in gw.machines}
     writer = InfluxWriter(influx)
+    windows = _chunks(start, end, chunk)
+    steps = 2 * len(windows)
+    read = [0, 0]  # chunks, points
+
+    def step() -> None:
+        read[0] += 1
+        if progress is not None:
+            progress(read[0], steps, read[1])
 
     async def states() -> AsyncIterator[StatePoint]:
-        for a, b in _chunks(start, end, chunk):
+        for a, b in windows:
             intervals: list[StateInterval] = await store.intervals_between(a, b)
             for iv in intervals:
+                read[1] += 1
                 yield state_point(catalog, sites.get, iv.machine_id, iv.start, iv.state, iv.fault_code, iv.job)
+            step()
         # the current (open) interval of each machine is not stored as an interval yet
         for mid, st in loaded.statuses.items():
             if st.state is not None and st.since is not None and start <= st.since < end:
+                read[1] += 1
                 yield state_point(catalog, sites.get, mid, st.since, st.state, st.fault_code, st.job)
 
     async def counts() -> AsyncIterator[CountPoint]:
-        for a, b in _chunks(start, end, chunk):
+        for a, b in windows:
             for rec in await store.counts(None, a, b):
+                read[1] += 1
                 yield count_point(catalog, sites.get, rec)
-            log.info("backfill: counts up to %.0f written", b)
+            step()
 
     try:
         written = await backfill(writer, states(), counts())

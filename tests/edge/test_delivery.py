@@ -302,7 +302,8 @@ async def test_sigterm_flushes_counted_parts_and_metrics_are_served(
                                       what="/metrics served")
         for name in ("plantpulse_edge_buffer_events", "plantpulse_edge_confirmed_seq",
                      "plantpulse_edge_poll_latency_p99_ms", 'plantpulse_edge_machine_reachable{edge_id="gw1"',
-                     "plantpulse_edge_dropped_events_total", "plantpulse_edge_clock_seconds"):
+                     "plantpulse_edge_dropped_events_total", "plantpulse_edge_clock_seconds",
+                     'plantpulse_edge_broker_connected{edge_id="gw1"} 1.0'):
             assert name in text, name
         line.plant.pause()
         truth = {m: line.truth(m) for m in line.machines}

@@ -4,15 +4,20 @@ free port instead)."""
 
 from __future__ import annotations
 
+import ipaddress
+import json
+import socket
 from pathlib import Path
 
+import httpx
 import pytest
+import yaml
 
 from central.config import load_central_config
 from edge.config import load_edge_config
 from plantpulse import demo
 from tests.fixtures.mosquitto import Login, login_accepted, mosquitto_binary
-from tests.fixtures.procs import ManagedProcess, free_port, port_open
+from tests.fixtures.procs import ManagedProcess, free_port, port_open, python_module
 from tests.fixtures.waiting import wait_until
 
 
@@ -54,3 +59,55 @@ def test_open_demo_is_an_explicit_choice(var: Path) -> None:
     assert load_edge_config(files["edge-opcua"]).commands.secret_file is None
     assert load_central_config(files["central"]).commands.keys_dir is None
     assert not (var / "auth").exists()
+
+
+def test_demo_reads_need_a_key_and_the_page_url_carries_the_read_key(var: Path, tmp_path: Path) -> None:
+    """The demo's central as generated, on a free port: nothing without a key, everything with ?key=<read key>,
+    and only the write key may write."""
+    files = demo._write_configs()
+    cfg = yaml.safe_load(files["central"].read_text())
+    assert cfg["api"]["open_reads"] is False and cfg["api"]["host"] == "127.0.0.1"
+    cfg["api"]["port"] = 0
+    cfg["mqtt"] = {"host": "127.0.0.1", "port": free_port()}  # no broker needed to read
+    config = tmp_path / "central.yaml"
+    config.write_text(yaml.safe_dump(cfg, allow_unicode=True))
+    ready = tmp_path / "ready.json"
+    central = ManagedProcess("demo-central", python_module("central", "run", "--config", str(config), "--ready-file",
+                                                           str(ready)), tmp_path / "central.log",
+                             env={"PLANTPULSE_DEMO_KEY": "write-key-123", "PLANTPULSE_DEMO_READ_KEY": "read-key-456"})
+    central.start()
+    try:
+        wait_until(lambda: ready.exists() or not central.running(), 30, what="central ready")
+        url = json.loads(ready.read_text())["url"]
+        lines = demo.banner(url, write_key="write-key-123", read_key="read-key-456", open_mode=False,
+                            lan_url="http://192.168.1.23:8080")
+        page = next(line.split()[-1] for line in lines if "live status page" in line)
+        assert page == f"{url}/?key=read-key-456"
+        assert any("http://192.168.1.23:8080/?key=read-key-456" in line for line in lines)
+        assert any(line.endswith("write-key-123") and "write key" in line for line in lines)
+        with httpx.Client(base_url=url, timeout=10) as http:
+            assert http.get("/").status_code == 200  # the page itself; it reads with the key in its URL
+            assert http.get("/api/v1/machines").status_code == 401
+            assert http.get("/api/v1/machines", params={"key": "read-key-456"}).status_code == 200
+            assert http.get("/api/v1/machines", params={"key": "write-key-123"}).status_code == 200
+            reader = {"Authorization": "Bearer read-key-456"}
+            assert http.post("/api/v1/alerts/none/ack", json={"by": "x"}, headers=reader).status_code == 403
+    finally:
+        central.stop()
+
+
+def test_lan_demo_listens_on_every_interface_and_finds_its_address(var: Path) -> None:
+    files = demo._write_configs(lan=True)
+    assert load_central_config(files["central"]).api.host == "0.0.0.0"
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("192.0.2.1", 9))
+            routed = True
+        except OSError:
+            routed = False
+    if not routed:  # a machine without a default route: the error says what to do
+        with pytest.raises(demo.DemoError, match="--lan ADDRESS"):
+            demo.lan_address()
+        return
+    address = demo.lan_address()
+    assert ipaddress.ip_address(address) and not address.startswith("127.")
