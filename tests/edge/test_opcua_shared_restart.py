@@ -73,9 +73,11 @@ async def test_every_machine_behind_a_restarted_shared_server_comes_back(plant: 
             for mid in MACHINES:
                 await async_wait_until(in_state(gw, mid, None), 15, what=f"{mid} back after restart {round_}")
             raws = {mid: gw.snapshot(mid).good_raw for mid in MACHINES}
-            for mid in MACHINES:
-                await async_wait_until(lambda mid=mid, raws=raws: gw.snapshot(mid).good_raw != raws[mid], 15,
-                                       what=f"{mid} counting again after restart {round_}")
+
+            def moved() -> bool:
+                return all(gw.snapshot(m).good_raw != raws[m] for m in MACHINES)  # noqa: B023 - awaited here
+
+            await async_wait_until(moved, 15, what=f"every machine counting again after restart {round_}")
         until = plant.pause()
         for mid in MACHINES:
             await gw.settle(plant, mid)
