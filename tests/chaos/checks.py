@@ -127,6 +127,7 @@ class Verdict:
     jobs_off: list[str] = field(default_factory=list)  # jobs whose difference flagged events explain
     downtime: dict[str, tuple[float, float]] = field(default_factory=dict)  # category -> (truth, central)
     downtime_tolerance: float = 0.0
+    tolerance: float = 0.0  # per transition: one poll interval plus the measured poll p99
     worst_transition: float = 0.0
     faults: int = 0
     observable_faults: int = 0
@@ -284,8 +285,13 @@ def check_downtime(run: MachineRun, verdict: Verdict) -> None:
                                     f"{tolerance:.2f} s ({len(changes)} transitions)")
     seen = _changes(run.central)
     worst = 0.0
+    spans = _bounded(run.truth, end)
     for t, state in changes:
-        near = [c - t for c, s in seen if s == state and -run.tolerance - 1.0 <= c - t <= 10.0]
+        # the delay of each change central could see: the new state lasted two polls in sight
+        held = next((b for a, b, s in spans if a == t), t)
+        if overlap((t, held), windows) < 2 * run.poll:
+            continue
+        near = [c - t for c, s in seen if s == state and -run.tolerance - 0.5 <= c - t <= 3.0]
         if near:
             worst = max(worst, min(near, key=abs), key=abs)
     verdict.worst_transition = worst
@@ -321,7 +327,7 @@ def check_alerts(run: MachineRun, verdict: Verdict) -> None:
 
 
 def check_machine(run: MachineRun) -> Verdict:
-    verdict = Verdict(run.machine_id)
+    verdict = Verdict(run.machine_id, tolerance=run.tolerance)
     check_totals(run, verdict)
     check_jobs(run, verdict)
     check_downtime(run, verdict)
