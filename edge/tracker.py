@@ -142,13 +142,14 @@ class MachineTracker:
             self._scrap.observe(reading.scrap, now, mono, ctx, self._flags)
         if reading.power_on is not None:
             self.power_on = reading.power_on
+        watched = not self._unobserved
         self._unobserved = False
         self._last_read_ts = now
         if self._count_start is None:
             self._count_start = now
         self._note_held()
         if job_changed:
-            self._book_job_change(out, reading, old_job, now)
+            self._book_job_change(out, reading, old_job, now, watched)
 
         state = self._canonical(reading.state)
         fault = reading.fault_code if state == MachineState.FAULT else None
@@ -285,13 +286,19 @@ class MachineTracker:
         maybe = bool(shown) and all(c.could_restart(raw, now, mono) for c, raw in shown)
         return Context(power=None, maybe_power_cycle=maybe)
 
-    def _book_job_change(self, out: TrackerOutput, reading: Reading, old_job: str | None, now: float) -> None:
+    def _book_job_change(self, out: TrackerOutput, reading: Reading, old_job: str | None, now: float,
+                         watched: bool) -> None:
         """The parts of the read that saw the job change, split or said to span it (edge/jobs.py)."""
         split = split_job_change((self._good.pending, self._scrap.pending), (reading.job_good, reading.job_scrap),
-                                 exact=self._job_from is None)
+                                 exact=self._job_from is None, watched=watched)
         flags = self._flags
         self._flags = Flags()
         first = next((p for p in (split.old, split.span, split.new) if any(p)), split.old)
+        if flags.possibly_lost:
+            # parts may be missing: made before a power loss in the window, under the old job or (the
+            # job may have changed first) the new one: the flag goes out naming both, with the parts
+            # of either, even when there are none (issue 11 F and G, found by the chaos run)
+            first = split.span
         start = self._count_start if self._count_start is not None else now
         span_from = self._job_from if self._job_from is not None else old_job  # the earliest job they may be of
         emitted = len(out.events)

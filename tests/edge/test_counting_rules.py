@@ -288,3 +288,30 @@ def test_parts_lost_to_a_power_cycle_while_unreachable_are_flagged() -> None:
     f.read(60, r(4, power_on=2))
     c = counts(f.events)
     assert total(f)[0] == 4 and c[-1].reset and c[-1].possibly_lost
+
+
+def test_parts_lost_to_a_power_cycle_across_a_job_change_are_flagged_naming_both_jobs() -> None:
+    """F + G (the chaos run): the PLC lost power while unreachable, and the job changed meanwhile.
+    The per-job counter splits what the PLC still shows exactly (all of the new job), but the lost
+    parts were made before the power loss, under the old job or the new one: the loss was flagged on
+    the new job alone, and the old job's missing parts were explained by nothing."""
+    f = Feed(MachineTracker(cfg(offline_after=1)))
+    f.read(0, Reading(state=1, good=300, job="A", job_good=12, power_on=1))
+    f.fail(5)
+    events = f.read(60, Reading(state=1, good=4, job="B", job_good=4, power_on=2))
+    c = counts(events)
+    assert [(x.job, x.job_from, x.good, x.possibly_lost) for x in c] == [("B", "A", 0, True), ("B", None, 4, False)]
+    assert total(f)[0] == 4
+
+
+def test_after_an_unobserved_window_only_the_new_jobs_parts_are_certain() -> None:
+    """F (the chaos run): a job came and went while the gateway was down; the per-job counter says what
+    the job shown now made, but the rest may be the old job's or the one in between: it spans the change
+    instead of being booked to the old job."""
+    f = Feed(MachineTracker(cfg()))
+    f.read(0, Reading(state=1, good=500, job="A", job_good=30))
+    f.read(1, Reading(state=1, good=501, job="A", job_good=31))
+    assert f.memory is not None
+    g = Feed(MachineTracker(cfg(), f.memory))  # restarted: what happened meanwhile was not watched
+    events = g.read(100, Reading(state=1, good=540, job="C", job_good=9))
+    assert [(x.job, x.job_from, x.good) for x in counts(events)] == [("C", "A", 30), ("C", None, 9)]
