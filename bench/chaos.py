@@ -20,8 +20,9 @@ import tempfile
 from pathlib import Path
 
 from bench._procs import exit_on_sigterm, machine, row
+from tests.chaos.checks import check_machine
 from tests.chaos.plan import SPEED, Intensity, make_plan
-from tests.chaos.run import Outcome, run_chaos
+from tests.chaos.run import Outcome, kept_plan, recheck, run_chaos
 
 
 def report(outcome: Outcome) -> list[str]:
@@ -72,8 +73,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--short", action="store_true", help="the CI form's intensity: each disruption once")
     parser.add_argument("--quick", action="store_true", help="a 9-machine, 1.5-minute smoke run (--short)")
     parser.add_argument("--keep", type=Path, help="keep the processes' folders and logs here")
+    parser.add_argument("--recheck", type=Path, metavar="DIR",
+                        help="run the checks again on a run kept with --keep (no processes started)")
     args = parser.parse_args(argv)
     exit_on_sigterm()
+    if args.recheck:
+        kept = kept_plan(args.recheck)
+        runs, seq_failures = recheck(kept, args.recheck)
+        again = Outcome(kept, [check_machine(r) for r in runs], seq_failures, (0.0, 0.0), 0.0)
+        print("\n".join(report(again)))
+        return 0 if again.ok else 1
     if args.quick:
         args.machines, args.minutes, args.short = 9, 1.5, True
     plan = make_plan(args.seed, args.machines, args.minutes * 60.0, Intensity.short() if args.short else None)

@@ -287,9 +287,9 @@ def check_downtime(run: MachineRun, verdict: Verdict) -> None:
     worst = 0.0
     spans = _bounded(run.truth, end)
     for t, state in changes:
-        # the delay of each change central could see: the new state lasted two polls in sight
-        held = next((b for a, b, s in spans if a == t), t)
-        if overlap((t, held), windows) < 2 * run.poll:
+        # the delay of each change central could see: in sight around it, the new state lasting two polls
+        held = min(next((b for a, b, s in spans if a == t), t), t + 2 * run.poll)
+        if held < t + 2 * run.poll or overlap((t - run.tolerance, held), windows) < held - t + run.tolerance - 1e-6:
             continue
         near = [c - t for c, s in seen if s == state and -run.tolerance - 0.5 <= c - t <= 3.0]
         if near:

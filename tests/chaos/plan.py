@@ -72,6 +72,7 @@ class Plan:
     duration: float
     machines: tuple[MachineSpec, ...]
     actions: tuple[Action, ...]
+    intensity: Intensity
     gateways: tuple[str, ...] = ("gw1", "gw2")
 
     def machine(self, machine_id: str) -> MachineSpec:
@@ -171,7 +172,7 @@ def make_plan(seed: int, n_machines: int, duration: float, intensity: Intensity 
                               {"number": rng.randint(2000, 2999), "quantity": rng.randint(5, 30),
                                "setup_time": 0}))
     actions.sort(key=lambda a: (a.at, a.kind, a.target))
-    return Plan(seed, duration, specs, tuple(actions))
+    return Plan(seed, duration, specs, tuple(actions), intensity)
 
 
 def _machine_script(rng: random.Random, spec: MachineSpec, duration: float) -> list[Action]:

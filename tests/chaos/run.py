@@ -21,6 +21,8 @@ only says when the script asked for it.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import json
 import re
 import sqlite3
 import threading
@@ -34,7 +36,7 @@ from typing import Any
 import httpx
 
 from tests.chaos.checks import AlertRow, CountRow, MachineRun, Part, Span, Verdict, check_machine, check_seqs
-from tests.chaos.plan import RESTART_DOWN, Action, MachineSpec, Plan, plant_yaml
+from tests.chaos.plan import RESTART_DOWN, Action, Intensity, MachineSpec, Plan, make_plan, plant_yaml
 from tests.fixtures.mosquitto import BrokerOptions, Mosquitto
 from tests.fixtures.plant import SimulatedPlant
 from tests.fixtures.procs import free_port
@@ -284,29 +286,48 @@ class Chaos:
                    what="every gateway's events confirmed by central")
 
     def gather(self, end: float) -> tuple[list[MachineRun], list[str]]:
+        """Read the truth, central's timelines and alerts, stop central, read its store; keep it all in
+        ``gathered.json`` beside the store (``recheck`` runs the checks again from the folder)."""
         assert self.central is not None
-        runs: list[MachineRun] = []
-        fetched: dict[str, tuple[dict[str, Any], list[Span], list[AlertRow]]] = {}
+        plan = {"seed": self.plan.seed, "machines": len(self.plan.machines), "duration": self.plan.duration,
+                "intensity": dataclasses.asdict(self.plan.intensity)}
+        fetched: dict[str, Any] = {"plan": plan, "t0": self.t0, "end": end, "p99": self.p99, "machines": {}}
         for spec in self.plan.machines:
-            truth = self.plant.truth(spec.id)
             timeline = self.central.get(f"/api/v1/machines/{spec.id}/timeline", start=self.t0 - 60, end=end)
-            central = [Span(i["start"], i["end"], i["state"], i.get("fault_code")) for i in timeline["intervals"]]
-            alerts = [AlertRow(a["id"], a["since"], a["episode"]) for a in
-                      self.central.get("/api/v1/alerts", rule="fault", subject=spec.id, limit=1000)["alerts"]]
-            fetched[spec.id] = (truth, central, alerts)
-        store = self.central.folder / "central.sqlite"
+            fetched["machines"][spec.id] = {
+                "truth": self.plant.truth(spec.id), "timeline": timeline["intervals"],
+                "alerts": self.central.get("/api/v1/alerts", rule="fault", subject=spec.id, limit=1000)["alerts"],
+            }
+        (self.root / "gathered.json").write_text(json.dumps(fetched))
         self.central.stop()
-        counts, seqs, gaps = read_store(store)
-        for spec in self.plan.machines:
-            truth, central, alerts = fetched[spec.id]
-            runs.append(MachineRun(
-                machine_id=spec.id, window=(self.t0, end),
-                parts=[Part(p["ts"], p["good"], str(p["job"])) for p in truth["parts"]],
-                truth=[Span(i["start"], i["end"], i["state"], i["fault_code"]) for i in truth["intervals"]],
-                unreachable=unreachable(truth["comm"], end), counts=counts.get(spec.id, []), central=central,
-                alerts=alerts, poll=poll_of(spec), poll_p99=self.p99.get(spec.id, 0.0),
-            ))
-        return runs, check_seqs(seqs, gaps)
+        return recheck(self.plan, self.root)
+
+
+def kept_plan(root: Path) -> Plan:
+    """The plan of a finished run whose folder was kept."""
+    p = json.loads((root / "gathered.json").read_text())["plan"]
+    return make_plan(p["seed"], p["machines"], p["duration"], Intensity(**p["intensity"]))
+
+
+def recheck(plan: Plan, root: Path) -> tuple[list[MachineRun], list[str]]:
+    """The checks' inputs from a finished run's folder (``gathered.json`` and central's store)."""
+    fetched = json.loads((root / "gathered.json").read_text())
+    counts, seqs, gaps = read_store(root / "central" / "central.sqlite")
+    t0, end = fetched["t0"], fetched["end"]
+    runs: list[MachineRun] = []
+    for spec in plan.machines:
+        got = fetched["machines"][spec.id]
+        truth = got["truth"]
+        runs.append(MachineRun(
+            machine_id=spec.id, window=(t0, end),
+            parts=[Part(p["ts"], p["good"], str(p["job"])) for p in truth["parts"]],
+            truth=[Span(i["start"], i["end"], i["state"], i["fault_code"]) for i in truth["intervals"]],
+            unreachable=unreachable(truth["comm"], end), counts=counts.get(spec.id, []),
+            central=[Span(i["start"], i["end"], i["state"], i.get("fault_code")) for i in got["timeline"]],
+            alerts=[AlertRow(a["id"], a["since"], a["episode"]) for a in got["alerts"]],
+            poll=poll_of(spec), poll_p99=fetched["p99"].get(spec.id, 0.0),
+        ))
+    return runs, check_seqs(seqs, gaps)
 
 
 def unreachable(comm: list[dict[str, Any]], end: float) -> list[tuple[float, float]]:
