@@ -10,7 +10,8 @@ the moment the plant was paused at the end):
   counted at most its own parts that were never made; the difference must fit inside those sums,
   and every flagged event is listed with its parts. A machine without flagged events is exact.
 * **Jobs**: the same per job, with the flagged events that name the job (as ``job`` or
-  ``job_from``; a span's parts are booked to neither).
+  ``job_from``; a span's parts are booked to neither) and the spans over a window in which the job
+  ran (a job that came and went between two reads: "or a job in between", docs/edge.md rule 11).
 * **Downtime**: time per state category equal to the truth within ``tolerance`` (one poll
   interval plus the gateway's measured poll p99) per transition, over the time the machine could
   be observed: neither unreachable in the truth nor ``offline`` in central (a gateway that cannot
@@ -236,13 +237,15 @@ def check_jobs(run: MachineRun, verdict: Verdict) -> None:
         t, c = truth.get(job, [0, 0]), booked.get(job, [0, 0])
         if t == c:
             continue
-        naming = [r for r in run.counts if r.flags and job in (r.job, r.job_from)]
+        # flagged events naming the job, and spans over a window where it ran (a job in between)
+        naming = [r for r in run.counts if r.flags and (job in (r.job, r.job_from) or (
+            r.job_from is not None and any(_in(made, r.start - tol, r.at + tol, job))))]
         explained = True
         for i, name in enumerate(("good", "scrap")):
             diff = c[i] - t[i]
             missed = sum(_in(made, r.start - tol, r.at + tol, job)[i] + (
                 (r.good, r.scrap)[i] if r.job_from is not None else 0) for r in naming)
-            extra = sum((r.good, r.scrap)[i] for r in naming if r.job_from is None)
+            extra = sum((r.good, r.scrap)[i] for r in naming if r.job_from is None and r.job == job)
             if (diff < 0 and -diff > missed) or (diff > 0 and diff > extra):
                 explained = False
                 verdict.failures.append(f"job {job} {name}: booked {c[i]}, truth {t[i]} ({diff:+d}); flagged "

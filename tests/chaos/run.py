@@ -98,7 +98,7 @@ def poll_of(spec: MachineSpec) -> float:
     return MODBUS_POLL if spec.protocol == "modbus" else UA_PUBLISHING + UA_SAMPLING
 
 
-_P99 = re.compile(r'^plantpulse_edge_poll_latency_p99_ms\{[^}]*machine="([^"]+)"[^}]*\}\s+(\S+)', re.M)
+_P99 = re.compile(r'^plantpulse_edge_poll_latency_p99_ms\{[^}]*machine_id="([^"]+)"[^}]*\}\s+(\S+)', re.M)
 
 
 class Chaos:

@@ -119,3 +119,12 @@ def test_a_seq_applied_twice_and_a_data_gap_fail() -> None:
     assert check_seqs([("gw", "e1", 1), ("gw", "e1", 2), ("gw", "e2", 1)]) == []
     assert check_seqs([("gw", "e1", 1), ("gw", "e1", 1)]) == ["gw/e1 seq 1 applied 2 times"]
     assert check_seqs([], ["gw e1 5-9 unavailable"]) == ["data gap: gw e1 5-9 unavailable"]
+
+
+def test_a_job_that_came_and_went_inside_a_span_is_explained_by_the_span() -> None:
+    # job 8 ran between two reads (the PLC unreachable); the span from 7 to 9 holds its parts
+    made = parts([1], job="7") + parts([2.5, 3.0], job="8") + parts([4.5], job="9")
+    counts = [row(1, 0, 1.5, 1), row(2, 1.5, 4.0, 2, job="9", job_from="7"), row(3, 4.0, 5.0, 1, job="9")]
+    verdict = check_machine(run(parts=made, counts=counts))
+    assert verdict.ok, verdict.failures
+    assert "8: booked 0+0, truth 2+0 (flagged)" in verdict.jobs_off
