@@ -128,6 +128,7 @@ class MachineTracker:
             # their last change, which only ever allows what that longer time allows.
             self._last_read_ts = self._count_start = now
             return TrackerOutput()
+        previous = self._last_reading
         self._last_reading = reading
         reading, self._truncated = fit_reading(reading)  # within the wire's bounds, or flagged
         out = TrackerOutput()
@@ -149,7 +150,7 @@ class MachineTracker:
             self._count_start = now
         self._note_held()
         if job_changed:
-            self._book_job_change(out, reading, old_job, now, watched)
+            self._book_job_change(out, reading, old_job, now, watched, previous)
 
         state = self._canonical(reading.state)
         fault = reading.fault_code if state == MachineState.FAULT else None
@@ -287,9 +288,15 @@ class MachineTracker:
         return Context(power=None, maybe_power_cycle=maybe)
 
     def _book_job_change(self, out: TrackerOutput, reading: Reading, old_job: str | None, now: float,
-                         watched: bool) -> None:
+                         watched: bool, previous: Reading | None) -> None:
         """The parts of the read that saw the job change, split or said to span it (edge/jobs.py)."""
-        split = split_job_change((self._good.pending, self._scrap.pending), (reading.job_good, reading.job_scrap),
+        per_job = (
+            _reset_since(reading.job_good, previous and previous.job_good,
+                         _rise(reading.good, previous and previous.good, self.cfg.good_bits)),
+            _reset_since(reading.job_scrap, previous and previous.job_scrap,
+                         _rise(reading.scrap, previous and previous.scrap, self.cfg.scrap_bits)),
+        )
+        split = split_job_change((self._good.pending, self._scrap.pending), per_job,
                                  exact=self._job_from is None, watched=watched)
         flags = self._flags
         self._flags = Flags()
@@ -387,3 +394,21 @@ class MachineTracker:
 
 POWER_ON_MODULUS = 1 << 16
 MAX_POWER_CYCLES = 3  # power-ons between two reads that still count as power cycles
+
+
+def _rise(value: int | None, before: int | None, bits: int) -> int | None:
+    return None if value is None or before is None else (value - before) % (1 << bits)
+
+
+def _reset_since(value: int | None, before: int | None, rise: int | None) -> int | None:
+    """A per-job counter's value at a job change, or None when it may still be the old job's.
+
+    The PLC resets it at each job change. A value that continues the old one (the old value plus the
+    parts the cumulative counter rose by since that read) may not have been reset in what we read:
+    an OPC UA server updates its variables one at a time, so the new job number can arrive before
+    the reset (the chaos run of issue 11 found a scrap part of the old job booked to the new one that
+    way). Such a value says nothing about the new job: the parts span the change. (0 is 0 either way.)
+    """
+    if value is not None and before is not None and rise is not None and value != 0 and value == before + rise:
+        return None
+    return value

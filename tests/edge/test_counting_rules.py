@@ -315,3 +315,25 @@ def test_after_an_unobserved_window_only_the_new_jobs_parts_are_certain() -> Non
     g = Feed(MachineTracker(cfg(), f.memory))  # restarted: what happened meanwhile was not watched
     events = g.read(100, Reading(state=1, good=540, job="C", job_good=9))
     assert [(x.job, x.job_from, x.good) for x in counts(events)] == [("C", "A", 30), ("C", None, 9)]
+
+
+def test_a_per_job_counter_not_yet_reset_at_a_job_change_says_nothing_about_the_new_job() -> None:
+    """F (the chaos run): an OPC UA server wrote the new job number before resetting the per-job scrap
+    counter; the reading that saw the job change still showed the old job's count, and the old job's
+    scrap part was booked to the new job. A per-job value that continues the old one may not be reset."""
+    f = Feed(MachineTracker(cfg()))
+    f.read(0, Reading(state=1, good=500, scrap=20, job="3172", job_good=12, job_scrap=0))
+    f.read(0.5, Reading(state=1, good=501, scrap=20, job="3172", job_good=13, job_scrap=0))  # counts go out
+    f.read(1, Reading(state=1, good=501, scrap=21, job="3172", job_good=13, job_scrap=1))  # pending
+    stale = f.read(1.5, Reading(state=2, good=501, scrap=21, job="3920", job_good=0, job_scrap=1))
+    assert [(x.job, x.job_from, x.good, x.scrap) for x in counts(stale)] == [("3172", None, 0, 1)]  # seen before
+    # the scrap part and the job change in one reading, the per-job counter still the old job's (0 + 1)
+    g = Feed(MachineTracker(cfg()))
+    g.read(0, Reading(state=1, good=500, scrap=20, job="3172", job_good=12, job_scrap=0))
+    merged = g.read(1.5, Reading(state=2, good=500, scrap=21, job="3920", job_good=0, job_scrap=1))
+    assert [(x.job, x.job_from, x.good, x.scrap) for x in counts(merged)] == [("3920", "3172", 0, 1)]
+    # a per-job counter that was reset says so: the new job's parts are its own
+    h = Feed(MachineTracker(cfg()))
+    h.read(0, Reading(state=1, good=500, scrap=20, job="A", job_good=12, job_scrap=3))
+    split = h.read(5, Reading(state=1, good=503, scrap=20, job="B", job_good=2, job_scrap=0))
+    assert [(x.job, x.job_from, x.good) for x in counts(split)] == [("A", None, 1), ("B", None, 2)]
