@@ -290,11 +290,11 @@ class MachineTracker:
     def _book_job_change(self, out: TrackerOutput, reading: Reading, old_job: str | None, now: float,
                          watched: bool, previous: Reading | None) -> None:
         """The parts of the read that saw the job change, split or said to span it (edge/jobs.py)."""
+        before = previous or Reading(state=None)
         per_job = (
-            _reset_since(reading.job_good, previous and previous.job_good,
-                         _rise(reading.good, previous and previous.good, self.cfg.good_bits)),
-            _reset_since(reading.job_scrap, previous and previous.job_scrap,
-                         _rise(reading.scrap, previous and previous.scrap, self.cfg.scrap_bits)),
+            _reset_since(reading.job_good, before.job_good, _rise(reading.good, before.good, self.cfg.good_bits)),
+            _reset_since(reading.job_scrap, before.job_scrap,
+                         _rise(reading.scrap, before.scrap, self.cfg.scrap_bits)),
         )
         split = split_job_change((self._good.pending, self._scrap.pending), per_job,
                                  exact=self._job_from is None, watched=watched)
