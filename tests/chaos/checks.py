@@ -9,6 +9,8 @@ the moment the plant was paused at the end):
   ``implausible``) can have missed at most the parts the truth has in its window, and can have
   counted at most its own parts that were never made; the difference must fit inside those sums,
   and every flagged event is listed with its parts. A machine without flagged events is exact.
+* **Counts**: every unflagged count event has its own parts in the truth, in its window (a
+  matching of counted to made parts): the totals' allowance cannot hide a part never made.
 * **Jobs**: the same per job, with the flagged events that name the job (as ``job`` or
   ``job_from``; a span's parts are booked to neither) and the spans over a window in which the job
   ran (a job that came and went between two reads: "or a job in between", docs/edge.md rule 11).
@@ -25,11 +27,13 @@ Times are Unix seconds; intervals are ``(start, end)`` with ``start < end``.
 
 from __future__ import annotations
 
+import bisect
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 CATEGORIES = ("running", "idle", "setup", "fault", "maintenance")
+EVENT_MARGIN = 0.3  # seconds: what a notification may lag a part beyond one poll interval
 Window = tuple[float, float]
 
 
@@ -220,6 +224,33 @@ def check_totals(run: MachineRun, verdict: Verdict) -> None:
                 f"-{missed}/+{extra}")
 
 
+def check_events(run: MachineRun, verdict: Verdict) -> None:
+    """Every unflagged count has parts of its own in the truth, in its window (widened by the tolerance
+    and a margin for notification delays): no two counts share a part, none counts a part never made.
+
+    The totals can hide a count of a part never made behind the allowance of flagged events; this
+    cannot. Matching counted parts to made parts, each count to the earliest free part in its
+    window, taking counts by the end of their window, finds a matching whenever one exists.
+    """
+    pad = run.tolerance + EVENT_MARGIN
+    for i, name in enumerate(("good", "scrap")):
+        made = sorted(p.ts for p in run.parts if p.good == (i == 0))
+        free = [True] * len(made)
+        rows = sorted((r for r in run.counts if not r.flags and (r.good, r.scrap)[i]), key=lambda r: r.at)
+        for r in rows:
+            lo = bisect.bisect_left(made, r.start - pad)
+            want = (r.good, r.scrap)[i]
+            j = lo
+            while want and j < len(made) and made[j] <= r.at + pad:
+                if free[j]:
+                    free[j] = False
+                    want -= 1
+                j += 1
+            if want:
+                verdict.failures.append(f"{name}: count {r.edge_id}#{r.seq} [{r.start:.2f}, {r.at:.2f}] has {want} "
+                                        f"of its {(r.good, r.scrap)[i]} parts nowhere in the truth")
+
+
 def check_jobs(run: MachineRun, verdict: Verdict) -> None:
     lo, hi = run.window
     made = [p for p in run.parts if lo < p.ts <= hi]
@@ -332,6 +363,7 @@ def check_alerts(run: MachineRun, verdict: Verdict) -> None:
 def check_machine(run: MachineRun) -> Verdict:
     verdict = Verdict(run.machine_id, tolerance=run.tolerance)
     check_totals(run, verdict)
+    check_events(run, verdict)
     check_jobs(run, verdict)
     check_downtime(run, verdict)
     check_alerts(run, verdict)

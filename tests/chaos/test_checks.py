@@ -52,6 +52,7 @@ def test_exact_totals_pass_and_one_part_too_many_without_a_flag_fails() -> None:
     assert check_machine(run()).ok
     verdict = check_machine(run(counts=[row(1, 0, 2.1, 2), row(2, 2.1, 5.1, 3, 1)]))
     assert verdict.failures == ["good: counted 5, truth 4 (+1); flagged events explain at most -0/+0",
+                                "good: count gw#2 [1002.10, 1005.10] has 1 of its 3 parts nowhere in the truth",
                                 "job 7 good: booked 5, truth 4 (+1); flagged events naming it explain at most -0/+0"]
 
 
@@ -128,3 +129,12 @@ def test_a_job_that_came_and_went_inside_a_span_is_explained_by_the_span() -> No
     verdict = check_machine(run(parts=made, counts=counts))
     assert verdict.ok, verdict.failures
     assert "8: booked 0+0, truth 2+0 (flagged)" in verdict.jobs_off
+
+
+def test_a_count_of_a_part_never_made_fails_even_when_flags_would_cover_the_totals() -> None:
+    # one part lost in a flagged window, one counted that was never made: the totals agree, the counts do not
+    counts = [row(1, 0, 2.1, 2), row(2, 2.1, 4.5, 0, 1, possibly_lost=True), row(3, 4.5, 5.1, 1),
+              row(4, 6.0, 7.0, 1)]
+    verdict = check_machine(run(counts=counts))
+    assert verdict.truth == verdict.counted == (4, 1)
+    assert verdict.failures == ["good: count gw#4 [1006.00, 1007.00] has 1 of its 1 parts nowhere in the truth"]
