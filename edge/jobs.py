@@ -47,3 +47,19 @@ def split_job_change(made: tuple[int, int], per_job: tuple[int | None, int | Non
         else:
             split.span[i] = parts
     return split
+
+
+def continues_old(value: int | None, before: int | None, count: int | None, count_before: int | None,
+                  bits: int) -> int | None:
+    """A per-job counter's value at a job change, or None when it may still be the old job's.
+
+    The PLC resets it at each job change. A value that continues the old one (the old value plus
+    what the cumulative counter, ``count``, rose by since that read) may not have been reset in what
+    we read: an OPC UA server updates its variables one at a time, so the new job number can arrive
+    before the reset (the chaos run of issue 11 found a scrap part of the old job booked to the new
+    one that way). Such a value says nothing about the new job: the parts span the change. (0 is 0
+    either way.)
+    """
+    if value is None or before is None or count is None or count_before is None or value == 0:
+        return value
+    return None if value == before + (count - count_before) % (1 << bits) else value

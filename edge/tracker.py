@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from pydantic import BaseModel, ConfigDict
 
 from edge.counters import Context, Counter, Flags
-from edge.jobs import split_job_change
+from edge.jobs import continues_old, split_job_change
 from edge.readings import Raw, Reading
 from edge.wirefit import fit_reading, fit_text
 from plantpulse.protocol.models import CountEvent, Event, MachineState, StateEvent
@@ -291,11 +291,9 @@ class MachineTracker:
                          watched: bool, previous: Reading | None) -> None:
         """The parts of the read that saw the job change, split or said to span it (edge/jobs.py)."""
         before = previous or Reading(state=None)
-        per_job = (
-            _reset_since(reading.job_good, before.job_good, _rise(reading.good, before.good, self.cfg.good_bits)),
-            _reset_since(reading.job_scrap, before.job_scrap,
-                         _rise(reading.scrap, before.scrap, self.cfg.scrap_bits)),
-        )
+        per_job = (continues_old(reading.job_good, before.job_good, reading.good, before.good, self.cfg.good_bits),
+                   continues_old(reading.job_scrap, before.job_scrap, reading.scrap, before.scrap,
+                                 self.cfg.scrap_bits))
         split = split_job_change((self._good.pending, self._scrap.pending), per_job,
                                  exact=self._job_from is None, watched=watched)
         flags = self._flags
@@ -394,21 +392,3 @@ class MachineTracker:
 
 POWER_ON_MODULUS = 1 << 16
 MAX_POWER_CYCLES = 3  # power-ons between two reads that still count as power cycles
-
-
-def _rise(value: int | None, before: int | None, bits: int) -> int | None:
-    return None if value is None or before is None else (value - before) % (1 << bits)
-
-
-def _reset_since(value: int | None, before: int | None, rise: int | None) -> int | None:
-    """A per-job counter's value at a job change, or None when it may still be the old job's.
-
-    The PLC resets it at each job change. A value that continues the old one (the old value plus the
-    parts the cumulative counter rose by since that read) may not have been reset in what we read:
-    an OPC UA server updates its variables one at a time, so the new job number can arrive before
-    the reset (the chaos run of issue 11 found a scrap part of the old job booked to the new one that
-    way). Such a value says nothing about the new job: the parts span the change. (0 is 0 either way.)
-    """
-    if value is not None and before is not None and rise is not None and value != 0 and value == before + rise:
-        return None
-    return value
