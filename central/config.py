@@ -33,7 +33,10 @@ class ApiKey(_Strict):
     """One API key. The key itself is never in this file: its SHA-256, or where to read it."""
 
     name: str = Field(..., min_length=1, description="who uses the key, e.g. maintenance-tablet (shown as the actor)")
-    role: Literal["read", "write"] = Field(..., description="read: GET only; write: also acknowledge and resolve")
+    role: Literal["read", "write", "report"] = Field(
+        ..., description="read: GET only; write: also acknowledge, resolve and plan orders; report: read and scan to "
+                         "report (good/scrap, start, pause, finish, stop reasons) and nothing else, e.g. for scanners"
+    )
     sha256: str | None = Field(
         None, pattern=r"^[0-9a-f]{64}$", description="hex SHA-256 of the key (python -m central new-key prints one)"
     )
