@@ -23,7 +23,7 @@ from central.progress.reports import Report
 from central.progress.status import MachineStatus
 from central.progress.stops import StopReason
 from central.progress.timeline import StateInterval
-from central.store.extra_records import SummaryRow
+from central.store.extra_records import RepairEta, SummaryRow
 from central.store.order_records import AttributedCount, LoadedOrders
 from central.store.records import DeadLetter, Delivery, EpochRow, GapRow, GatewayRow, Transaction
 
@@ -128,3 +128,6 @@ class Store(Protocol):
     async def shift_summaries(self, *, line: str | None = None, since: float | None = None,
                               until: float | None = None, limit: int = 50) -> list[SummaryRow]:
         """Summaries sent, newest shift end first."""
+
+    async def repair_etas(self) -> list[RepairEta]:
+        """The repair ETAs maintenance entered that are in force."""

@@ -1,4 +1,4 @@
-"""What the order layer's extras write (issue 13): stop reasons people give, shift summaries sent.
+"""What the order layer's extras write (issue 13): stop reasons people give, shift summaries sent, repair ETAs.
 
 Rides in a ``Transaction`` (``tx.extras``) like ``OrderWrites``: a stop reason is one atomic
 commit; a shift summary is written in the same transaction as its notifications, so that a
@@ -26,13 +26,25 @@ class SummaryRow:
     data: dict[str, Any]
 
 
+@dataclass(frozen=True, slots=True)
+class RepairEta:
+    """Maintenance's estimate of when ``machine_id`` runs again (``until`` None: withdrawn)."""
+
+    machine_id: str
+    until: float | None
+    by: str
+    at: float
+    note: str | None = None
+
+
 @dataclass(slots=True)
 class ExtraWrites:
     stops: list[StopReason] = field(default_factory=list)
     summaries: list[SummaryRow] = field(default_factory=list)
+    repairs: list[RepairEta] = field(default_factory=list)
 
     def empty(self) -> bool:
-        return not (self.stops or self.summaries)
+        return not (self.stops or self.summaries or self.repairs)
 
 
 def stop_row(s: StopReason) -> tuple[object, ...]:

@@ -94,7 +94,8 @@ MIGRATIONS: list[str] = [
     CREATE INDEX counts_op ON counts (order_id, op_seq);
     """,
     # 6: stop reasons people give (issue 13, central/progress/stops.py), unique by client id; and the shift
-    # summaries already sent (a restart never sends one twice). Portable SQL.
+    # summaries already sent (a restart never sends one twice); the repair ETA maintenance entered per machine
+    # (until_at NULL: withdrawn). Portable SQL.
     """
     CREATE TABLE stop_reasons (
         client_id TEXT PRIMARY KEY, machine_id TEXT NOT NULL, start_at REAL NOT NULL, end_at REAL,
@@ -104,5 +105,7 @@ MIGRATIONS: list[str] = [
         id TEXT PRIMARY KEY, line TEXT, shift TEXT NOT NULL, start_at REAL NOT NULL, end_at REAL NOT NULL,
         at REAL NOT NULL, data TEXT NOT NULL);
     CREATE INDEX shift_summaries_end ON shift_summaries (end_at);
+    CREATE TABLE repair_etas (
+        machine_id TEXT PRIMARY KEY, until_at REAL, actor TEXT NOT NULL, at REAL NOT NULL, note TEXT);
     """,
 ]

@@ -7,6 +7,7 @@ import aiosqlite
 from central.progress.stops import StopReason
 from central.store.extra_records import (
     ExtraWrites,
+    RepairEta,
     SummaryRow,
     stop_from_row,
     stop_row,
@@ -30,6 +31,13 @@ async def write_extras(db: aiosqlite.Connection, w: ExtraWrites) -> None:
             f"INSERT INTO shift_summaries ({_SUMMARY}) VALUES (?, ?, ?, ?, ?, ?, ?) "  # noqa: S608 - fixed text
             "ON CONFLICT (id) DO NOTHING",
             [summary_row(s) for s in w.summaries],
+        )
+    if w.repairs:
+        await db.executemany(
+            "INSERT INTO repair_etas (machine_id, until_at, actor, at, note) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT (machine_id) DO UPDATE SET until_at = excluded.until_at, actor = excluded.actor, "
+            "at = excluded.at, note = excluded.note",
+            [(r.machine_id, r.until, r.by, r.at, r.note) for r in w.repairs],
         )
 
 
@@ -70,3 +78,9 @@ class ExtraReads:
             f"SELECT {_SUMMARY} FROM shift_summaries WHERE {' AND '.join(where)} "  # noqa: S608 - fixed fragments
             "ORDER BY end_at DESC LIMIT ?", (*params, limit))
         return [summary_from_row(r) for r in rows]
+
+    async def repair_etas(self) -> list[RepairEta]:
+        """The repair ETAs in force (withdrawn ones left out)."""
+        rows = await self._db.execute_fetchall(
+            "SELECT machine_id, until_at, actor, at, note FROM repair_etas WHERE until_at IS NOT NULL")
+        return [RepairEta(m, float(u), a, float(at), n) for m, u, a, at, n in rows]

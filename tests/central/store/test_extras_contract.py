@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from central.progress.stops import StopCause, StopReasonIn, accept_stop
-from central.store.extra_records import ExtraWrites, SummaryRow
+from central.store.extra_records import ExtraWrites, RepairEta, SummaryRow
 from central.store.records import Transaction
 from tests.central.store.test_contract import Opener, T, opener  # noqa: F401 - the parametrised fixture
 
@@ -42,3 +42,13 @@ async def test_a_shift_summary_is_written_once(opener: Opener) -> None:  # noqa:
     assert [s.id for s in await again.shift_summaries()] == ["a/night/2", "plant/day/1"]
     assert [s.id for s in await again.shift_summaries(line="a")] == ["a/night/2"]
     assert [s.id for s in await again.shift_summaries(until=T + 10 * 3600)] == ["plant/day/1"]
+
+
+async def test_repair_etas_are_replaced_per_machine_and_withdrawn(opener: Opener) -> None:  # noqa: F811
+    store = await opener()
+    await store.commit(Transaction(extras=ExtraWrites(repairs=[RepairEta("m1", T + 600, "maint", T, "spindle"),
+                                                               RepairEta("m2", T + 60, "maint", T)])))
+    await store.commit(Transaction(extras=ExtraWrites(repairs=[RepairEta("m1", T + 1200, "lee", T + 5)])))
+    await store.commit(Transaction(extras=ExtraWrites(repairs=[RepairEta("m2", None, "lee", T + 6)])))
+    again = await opener()
+    assert await again.repair_etas() == [RepairEta("m1", T + 1200, "lee", T + 5, None)]
