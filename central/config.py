@@ -85,6 +85,12 @@ class NotifyConfig(_Strict):
     webhooks: list[WebhookTarget] = Field(
         default_factory=list, description="webhook receivers (generic JSON, wecom, dingtalk, feishu)"
     )
+    shift_summaries: bool = Field(
+        True, description="at each shift's end, send its summary (orders done, late, at risk, downtime, OEE)"
+    )
+    summary_check: float = Field(
+        10.0, gt=0, le=600, description="seconds between looks for a shift that ended (its summary is then sent)"
+    )
 
 
 class CentralConfig(_Strict):

@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import httpx
@@ -110,9 +110,9 @@ def queue_from_json(body: Any) -> list[QueuedOp]:
     out = []
     for row in rows:
         job = row.get("job")
+        left = max(1, int(row.get("quantity", 0)) - int(row.get("good") or 0))  # parts still to make
         out.append(QueuedOp(str(row["order_id"]), int(row["seq"]), str(row.get("status", "planned")),
-                            str(job) if job is not None else None, int(row.get("quantity", 0)),
-                            float(row.get("setup_time") or 0.0)))
+                            str(job) if job is not None else None, left, float(row.get("setup_time") or 0.0)))
     return out
 
 
@@ -180,6 +180,10 @@ class Operator:
             switch = next_switch(machine, queue, handed=handed, ready=ready, speed=speed)
             if switch is None:
                 continue
+            setup = next((float(o.get("setup_time") or 0.0) for o in order.get("operations", [])
+                          if int(o["seq"]) == switch.key[1]), None)
+            if setup is not None:  # the dispatch list does not carry it: the order does
+                switch = replace(switch, setup=setup * speed)
             await self._load(sim, switch)
             loaded.append(switch)
         return loaded

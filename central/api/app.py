@@ -15,7 +15,22 @@ from fastapi.responses import JSONResponse
 from fastapi_offline import FastAPIOffline
 
 from central.api.deps import reader
-from central.api.routes import alerts, gateways, health, machines, metrics, orders, pages, records, stream
+from central.api.routes import (
+    alerts,
+    audit,
+    gateways,
+    health,
+    imports,
+    machines,
+    metrics,
+    oee,
+    orders,
+    pages,
+    records,
+    reports,
+    stream,
+    summaries,
+)
 from central.runtime import Central
 from plantpulse import __version__
 
@@ -35,7 +50,8 @@ def create_app(central: Central) -> FastAPI:
         static_url=DOCS_STATIC,
     )
     app.state.central = central
-    for module in (machines, gateways, records, alerts, orders, stream, metrics):
+    for module in (machines, gateways, records, alerts, imports, orders, reports, oee, summaries, audit, stream,
+                   metrics):
         app.include_router(module.router, dependencies=[Depends(reader)])
     for module in (health, pages):
         app.include_router(module.router)

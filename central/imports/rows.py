@@ -76,6 +76,7 @@ class ImportedOrder:
     order: WorkOrderIn
     row: int  # the first row of the order
     op_rows: Mapping[int, int] = field(default_factory=dict)  # seq -> row
+    columns: frozenset[str] | None = None  # the file's columns (None: all); an update keeps what it lacks
 
 
 class _BadCellError(ValueError):
@@ -246,7 +247,8 @@ def parse_orders(sheet: Sheet, plant: PlantTime) -> list[ImportedOrder]:
                                                              f"{known[1]} and {_show(value)} here: give one value "
                                                              "(or leave the cell empty)"))
         draft.ops.append((row.number, {c: v for c, v in values.items() if not _ORDER_LEVEL[c]}))
-    out = [_build(order_id, draft, plant, errors) for order_id, draft in drafts.items()]
+    present = frozenset(col.name for col in columns.values())
+    out = [_build(order_id, draft, plant, errors, present) for order_id, draft in drafts.items()]
     if errors:
         raise ImportRejectedError(sorted(errors, key=lambda e: (e.row or 0, e.column or "")))
     return [o for o in out if o is not None]
@@ -292,7 +294,8 @@ def _message(err: Any, column: str, given: Any) -> str:
     return f"{_show(given)}: {msg}" if given is not None else msg
 
 
-def _build(order_id: str, draft: _Draft, plant: PlantTime, errors: list[RowError]) -> ImportedOrder | None:
+def _build(order_id: str, draft: _Draft, plant: PlantTime, errors: list[RowError],
+           present: frozenset[str]) -> ImportedOrder | None:
     fields = {name: value for name, (value, _row) in draft.fields.items()}
     before = len(errors)
     ops: list[OperationIn] = []
@@ -334,4 +337,4 @@ def _build(order_id: str, draft: _Draft, plant: PlantTime, errors: list[RowError
             row = draft.fields[column][1] if column in draft.fields else draft.row
             errors.append(RowError(row, column, str(err["msg"]).removeprefix("Value error, ")))
         return None
-    return ImportedOrder(order, draft.row, op_rows)
+    return ImportedOrder(order, draft.row, op_rows, present)

@@ -10,7 +10,10 @@ audit trail). Per order:
   and setup times and transfer quantity, not where it runs, its job or its count source; a done
   one must stay as it is; a seq new in the file is added, a queued seq missing from the file is
   cancelled (one that started must stay in the file);
-* a done or cancelled order must come back unchanged (then it is left alone).
+* a done or cancelled order must come back unchanged (then it is left alone);
+* an optional column the file does not have (customer, priority, notes, setup_time, job,
+  transfer_quantity, count_source) leaves that field of an existing order as it is: a planner's
+  shorter sheet never blanks what the ERP entered.
 
 Any conflict is a row error and nothing changes (``rows.ImportRejectedError``). Orders the file does
 not name are left alone: an import never cancels an order (cancel it with the API).
@@ -38,6 +41,9 @@ from central.progress.orders import (
 HEADER = ("product", "customer", "quantity", "due", "priority", "notes")
 OP_FIELDS = ("name", "machine", "work_centre", "quantity", "ideal_cycle_time", "setup_time", "job",
              "transfer_quantity", "count_source")
+OPTIONAL = {"customer": "customer", "priority": "priority", "notes": "notes", "setup_time": "setup_time",
+            "job": "job", "transfer_quantity": "transfer_quantity", "count_source": "count_source"}
+"""Field -> its column: a file without the column leaves the field as it is (an update never blanks it)."""
 RUNNING_MAY_CHANGE = frozenset({"name", "quantity", "ideal_cycle_time", "setup_time", "transfer_quantity"})
 ACTION = "import"
 
@@ -125,7 +131,12 @@ def _update(
     after: dict[str, object] = {}
     changes: list[str] = []
     header = {}
+    def kept(name: str) -> bool:
+        return item.columns is not None and name in OPTIONAL and OPTIONAL[name] not in item.columns
+
     for name in HEADER:
+        if kept(name):
+            continue
         old, value = getattr(order, name), getattr(new, name)
         if old != value:
             before[name], after[name], header[name] = old, value, value
@@ -162,7 +173,7 @@ def _update(
             before[label], after[label] = {"status": current.status.value}, {"status": "cancelled"}
             continue
         wanted = _new_fields(new, seq)
-        diff = {f: v for f, v in wanted.items() if getattr(current, f) != v}
+        diff = {f: v for f, v in wanted.items() if getattr(current, f) != v and not kept(f)}
         if not diff:
             continue
         if current.status is not OpStatus.PLANNED:

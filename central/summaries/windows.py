@@ -75,3 +75,23 @@ def ended(config: MachinesConfig, since: float, now: float) -> list[Due]:
     return sorted(out, key=lambda d: (d.window.end, d.id))
 
 
+
+
+def current(config: MachinesConfig, now: float) -> list[ShiftWindow]:
+    """The shift windows running at ``now`` (per line with a calendar; else the plant's day)."""
+    calendars = [(li.id, li.shifts) for li in config.lines if li.shifts is not None]
+    if not calendars:
+        tz = ZoneInfo(config.timezone)
+        day = datetime.fromtimestamp(now, tz).date()
+        nxt = day + timedelta(days=1)
+        return [ShiftWindow(day.isoformat(), datetime(day.year, day.month, day.day, tzinfo=tz).timestamp(),
+                            datetime(nxt.year, nxt.month, nxt.day, tzinfo=tz).timestamp(), None)]
+    out = []
+    for line, cal in calendars:
+        tz = ZoneInfo(cal.timezone)
+        today = datetime.fromtimestamp(now, tz).date()
+        for day in (today - timedelta(days=1), today):
+            for name, start, end in _shifts(cal, day):
+                if start <= now < end:
+                    out.append(ShiftWindow(name, start, end, line))
+    return out

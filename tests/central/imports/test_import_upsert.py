@@ -90,3 +90,14 @@ def test_a_finished_order_must_come_back_unchanged() -> None:
     later = order_in("B", DUE + 60, {"machine": "m1", "cycle": 5})
     with pytest.raises(ImportRejectedError, match="use a new order id"):
         plan_import(plan, imported(later), by="p", now=2.0)
+
+
+def test_a_file_without_an_optional_column_keeps_that_field() -> None:
+    full = order_in("A", DUE, {"machine": "m1", "cycle": 10, "job": "7", "setup_time": 60.0}, customer="ACME")
+    plan = plan_import(Plan(), imported(full), by="p", now=1.0).plan
+    short = order_in("A", DUE, {"machine": "m1", "cycle": 10})
+    items = [ImportedOrder(short, 2, {10: 2}, frozenset({"order", "product", "quantity", "due", "seq", "operation",
+                                                         "machine", "cycle_time"}))]
+    assert plan_import(plan, items, by="p", now=2.0).results[0].outcome is Outcome.UNCHANGED
+    with_job = [ImportedOrder(short, 2, {10: 2}, items[0].columns | {"job"})]
+    assert plan_import(plan, with_job, by="p", now=2.0).results[0].changes == ("operation 10: job",)
