@@ -116,6 +116,7 @@ class Projector:
         self._dirty = True
         self._urgent = asyncio.Event()
         self._done = asyncio.Event()
+        self._started = self._finished = 0  # passes begun and ended (failed ones included)
         book.listeners.append(self.on_book)
 
     # ----------------------------------------------------------------- triggers
@@ -132,9 +133,11 @@ class Projector:
     async def settled(self) -> None:
         """Wait for the next pass to end (tests, and writes that answer with the new projection); bound it
         with ``asyncio.timeout`` where it matters."""
-        self._done.clear()
+        need = self._started + 1  # a pass already running may have taken its snapshot before the caller's write
         self._urgent.set()
-        await self._done.wait()
+        while self._finished < need:
+            self._done.clear()
+            await self._done.wait()
 
     async def load(self) -> None:
         """Risk memory after a restart: an active at-risk alert means raised."""
@@ -155,11 +158,13 @@ class Projector:
                 continue
             last = time.monotonic()
             self._dirty = False
+            self._started += 1
             try:
                 await self.project_now()
             except Exception:
                 log.exception("a projection pass failed (the next one tries again)")
                 self._dirty = True
+            self._finished = self._started
             self._done.set()
 
     # ----------------------------------------------------------------- one pass
