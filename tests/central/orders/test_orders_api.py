@@ -105,6 +105,8 @@ async def test_bad_requests_get_clear_4xx(api: tuple[Central, httpx.AsyncClient]
     assert (await http.get("/api/v1/orders", params={"due_from": "soon"}, headers=R)).status_code == 400
     assert (await http.get("/api/v1/schedule", params={"start": 10, "end": 5}, headers=R)).status_code == 400
     assert (await http.get("/api/v1/machines/ghost/dispatch", headers=R)).status_code == 404
+    unassigned = (await http.get("/api/v1/machines/cnc-01/unassigned", headers=R)).json()
+    assert (unassigned["good"], unassigned["events"]) == (0, [])
     assert (await http.post("/api/v1/orders/A-1/cancel", headers=W)).json()["status"] == "cancelled"
     assert (await http.post("/api/v1/orders/A-1/cancel", headers=W)).status_code == 409
 
