@@ -189,6 +189,9 @@ class Projector:
             except Exception:
                 await self.alerts.reload()  # its in-memory alerts ran ahead of the failed commit
                 raise
+            for alert in tx.alerts.values():  # committed: also if an ingest round's reload ran meanwhile
+                if alert.active:
+                    self.alerts.active[alert.key] = alert
         self.projection, self.states, self.outlooks = projection, dict(result.states), snap.outlooks
         changed = [s for oid, s in summaries.items() if not s.same(self.summaries.get(oid))]
         self.summaries = summaries
