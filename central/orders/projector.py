@@ -6,8 +6,9 @@ ingest changed a machine or a count, at once after a person's order change, and 
 an ingest round: ingest keeps its speed however large the plan.
 
 Each pass takes a snapshot of the book and the machines' live state, projects in a worker thread
-(``projection.project``: shift calendars, setups, precedence, machines down until their repair
-ETA, else their MTTR, else ``orders.default_repair``), evaluates the delay rules
+(``projection.project``: shift calendars, setups, precedence, each machine's availability over the last
+``orders.availability_hours``, machines down until their repair ETA, else their MTTR, else
+``orders.default_repair``), evaluates the delay rules
 (``delay.evaluate``: confirmation time, hysteresis, the cause) and reconciles their findings with
 the order alerts in one transaction of their own (alert changes, notifications and deliveries:
 the same outbox as every alert). Orders made late by one cause on one machine that open together
@@ -38,7 +39,7 @@ from central.progress.downtime import downtime
 from central.progress.machines import Catalog
 from central.progress.orders import OpKey, Plan
 from central.progress.outlook import MachineOutlook, Projection, down_until
-from central.progress.progress import Rate, order_progress, rate
+from central.progress.progress import Rate, availability, order_progress, rate
 from central.progress.projection import project
 from central.progress.reliability import reliability
 from central.progress.shifts import Calendar
@@ -110,17 +111,21 @@ class Projector:
         self.states: dict[str, RiskState] = {}
         self.repair_eta: dict[str, float] = {}  # machine -> repair ETA entered by maintenance
         self.mttr: dict[str, tuple[float, float | None]] = {}  # machine -> (measured at, MTTR)
+        self.shares: dict[str, tuple[float, float]] = {}  # machine -> (measured at, availability)
         self.machine_ops: dict[str, tuple[Any, ...]] = {}  # machine -> what its tile shows of its operation
         self.passes = 0
         self.last_seconds = 0.0
         self._dirty = True
-        self._urgent = asyncio.Event()
+        self._urgent = asyncio.Event()  # a person's change: no pacing
+        self._kick = asyncio.Event()  # something changed: a pass within the interval
         self._done = asyncio.Event()
+        self._started = self._finished = 0  # passes begun and ended (failed ones included)
         book.listeners.append(self.on_book)
 
     # ----------------------------------------------------------------- triggers
     def on_book(self, changed: BookChanged) -> None:
         self._dirty = True
+        self._kick.set()
         if changed.by_people:
             self._urgent.set()
 
@@ -128,13 +133,17 @@ class Projector:
         """An ingest round committed: machines or counts changed, re-project at the next pace."""
         if rnd.machines or rnd.tx.counts:
             self._dirty = True
+            self._kick.set()
 
     async def settled(self) -> None:
         """Wait for the next pass to end (tests, and writes that answer with the new projection); bound it
         with ``asyncio.timeout`` where it matters."""
-        self._done.clear()
+        need = self._started + 1  # a pass already running may have taken its snapshot before the caller's write
         self._urgent.set()
-        await self._done.wait()
+        self._kick.set()
+        while self._finished < need:
+            self._done.clear()
+            await self._done.wait()
 
     async def load(self) -> None:
         """Risk memory after a restart: an active at-risk alert means raised."""
@@ -143,23 +152,28 @@ class Projector:
                 self.states[alert.subject] = RiskState(alert.since, raised=True)
 
     async def run(self) -> None:
+        """Pass after pass: woken by a change (``_kick``), paced to one per interval unless ``_urgent``."""
         interval = self.cfg.projection_interval
         last = -math.inf
         while True:
-            wait = interval if self._dirty else IDLE_EVERY
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._urgent.wait(), max(0.0, last + wait - time.monotonic()))
-            urgent = self._urgent.is_set()
+                await asyncio.wait_for(self._kick.wait(), max(0.0, last + IDLE_EVERY - time.monotonic()))
+            self._kick.clear()
+            pace = last + interval - time.monotonic()
+            if pace > 0 and not self._urgent.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._urgent.wait(), pace)
             self._urgent.clear()
-            if not urgent and self._dirty and time.monotonic() - last < interval:
-                continue
             last = time.monotonic()
             self._dirty = False
+            self._started += 1
             try:
                 await self.project_now()
             except Exception:
                 log.exception("a projection pass failed (the next one tries again)")
                 self._dirty = True
+                self._kick.set()
+            self._finished = self._started
             self._done.set()
 
     # ----------------------------------------------------------------- one pass
@@ -177,6 +191,9 @@ class Projector:
             except Exception:
                 await self.alerts.reload()  # its in-memory alerts ran ahead of the failed commit
                 raise
+            for alert in tx.alerts.values():  # committed: also if an ingest round's reload ran meanwhile
+                if alert.active:
+                    self.alerts.active[alert.key] = alert
         self.projection, self.states, self.outlooks = projection, dict(result.states), snap.outlooks
         changed = [s for oid, s in summaries.items() if not s.same(self.summaries.get(oid))]
         self.summaries = summaries
@@ -206,10 +223,28 @@ class Projector:
             key = on_machine.get(machine_id)
             if st is not None and state is MachineState.SETUP and key is not None and st.since is not None:
                 setup_left = max(0.0, book.plan.operations[key].setup_time - (now - st.since))
-            outlooks[machine_id] = MachineOutlook(machine_id, self.catalog.calendar(machine_id), 1.0,
+            busy = machine_id in book.plan.dispatch or (info.work_centre is not None
+                                                         and "wc:" + info.work_centre in book.plan.dispatch)
+            share = await self._availability(machine_id, now) if busy else 1.0
+            outlooks[machine_id] = MachineOutlook(machine_id, self.catalog.calendar(machine_id), share,
                                                   info.work_centre, down, setup_left)
         historic = any(self.alerts.track.historic.values())
         return Snapshot(now, book.plan, book.all_parts(), running, outlooks, dict(self.states), historic)
+
+    async def _availability(self, machine_id: str, now: float) -> float:
+        """The machine's running share of its planned time over ``orders.availability_hours`` (1.0 with less
+        than an hour of evidence), refreshed every ``MTTR_REFRESH`` seconds: the projection's long-run rate."""
+        known = self.shares.get(machine_id)
+        if known is not None and now - known[0] < MTTR_REFRESH:
+            return known[1]
+        info = self.catalog.machine(machine_id)
+        window = self.cfg.availability_hours * 3600.0
+        intervals = await self.store.intervals(machine_id, now - window, now)
+        report = downtime(intervals, now - window, now, calendar=self.catalog.calendar(machine_id),
+                          micro_stop_threshold=info.micro_stop_threshold, machine_id=machine_id)
+        share = availability(report)
+        self.shares[machine_id] = (now, share)
+        return share
 
     async def _mttr(self, machine_id: str, now: float) -> float | None:
         known = self.mttr.get(machine_id)
