@@ -156,13 +156,17 @@ class Projector:
         interval = self.cfg.projection_interval
         last = -math.inf
         while True:
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancellation that
+            # coincides with the event (a shutdown right after a write would then wait forever)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._kick.wait(), max(0.0, last + IDLE_EVERY - time.monotonic()))
+                async with asyncio.timeout(max(0.0, last + IDLE_EVERY - time.monotonic())):
+                    await self._kick.wait()
             self._kick.clear()
             pace = last + interval - time.monotonic()
             if pace > 0 and not self._urgent.is_set():
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._urgent.wait(), pace)
+                    async with asyncio.timeout(pace):
+                        await self._urgent.wait()
             self._urgent.clear()
             last = time.monotonic()
             self._dirty = False
