@@ -6,6 +6,7 @@ that never reported, a state that began minutes ago) without waiting for a plant
 from __future__ import annotations
 
 import hashlib
+import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,7 +15,7 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 
 from plantpulse.protocol.models import CountEvent, Event, EventBatch, MachineState, StateEvent, Status
 from plantpulse.protocol.topics import GatewayChannel, gateway_topic
@@ -22,6 +23,7 @@ from tests.fixtures.ids import EPOCH1
 from tests.fixtures.mosquitto import Mosquitto
 
 CHROMIUM = Path("/usr/bin/chromium")
+DOC_IMAGES = Path(__file__).resolve().parents[2] / "docs" / "img"
 WRITE_KEY = "floor-write-key"
 READ_KEY = "board-read-key"
 FAULTS = {321: {"zh": "液压压力低", "en": "hydraulic pressure low"}}
@@ -92,3 +94,30 @@ class HandGateway:
         now = time.time()
         self._events(CountEvent(seq=self.seq, machine_id=machine_id, start=now - 1, ts=now, good=good, scrap=scrap,
                                 job=job))
+
+
+def noon_zone(now: float | None = None) -> str:
+    """An IANA zone in which it is now about noon: "today" then holds hours before and after now,
+    whatever the hour the test runs at (a day page tested at 00:10 UTC would otherwise be empty)."""
+    hour = time.gmtime(time.time() if now is None else now).tm_hour
+    offset = (12 - hour + 12) % 24 - 12  # -12..11 hours east of UTC
+    return "UTC" if offset == 0 else f"Etc/GMT{-offset:+d}"  # Etc/GMT-8 is UTC+8
+
+
+def open_page(context: BrowserContext, origin: str) -> tuple[Page, list[str]]:
+    """A page that records what must never happen: a script error, a request to another origin (a CDN)."""
+    page = context.new_page()
+    problems: list[str] = []
+    page.on("pageerror", lambda exc: problems.append(f"script error: {exc}"))
+    page.on("request", lambda r: None if r.url.startswith(origin) else problems.append(f"outside request: {r.url}"))
+    return page, problems
+
+
+def shoot(page: Page, folder: Path, name: str, *, doc: bool = False) -> Path:
+    """A PNG of the page in the test's folder; with ``PLANTPULSE_DOC_IMAGES=1`` also ``docs/img/<name>``
+    (how the docs' pictures are made again: docs/pages.md, "Screenshots")."""
+    path = folder / name
+    page.screenshot(path=path)
+    if doc and os.environ.get("PLANTPULSE_DOC_IMAGES") == "1":
+        page.screenshot(path=DOC_IMAGES / name)
+    return path

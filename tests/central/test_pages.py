@@ -1,0 +1,131 @@
+"""The machine, scan and job-card pages in a real headless Chromium against a real central (issue 14).
+
+One browser for the whole module (starting Chromium is the slow part); every test opens its own
+contexts and closes them before its central stops. Central is fed by a hand-made gateway over a
+real broker (tests/central/pagekit.py), so a day with faults, setups and parts exists at once.
+Every test keeps a PNG in its temporary folder; ``PLANTPULSE_DOC_IMAGES=1`` also writes the
+pictures of docs/img (docs/pages.md, "Screenshots").
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import Browser, BrowserContext, expect
+
+from tests.central.pagekit import FAULTS, READ_KEY, HandGateway, api_keys, chromium, noon_zone, open_page, shoot
+from tests.fixtures.mosquitto import Mosquitto
+from tests.fixtures.services import CentralProcess
+from tests.fixtures.waiting import wait_until
+
+pytestmark = pytest.mark.browser
+SOON = 20_000  # ms
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with chromium() as b:
+        yield b
+
+
+@pytest.fixture
+def contexts(browser: Browser) -> Iterator[Callable[..., BrowserContext]]:
+    opened: list[BrowserContext] = []
+
+    def make(**options: Any) -> BrowserContext:
+        context = browser.new_context(**options)
+        opened.append(context)
+        return context
+
+    yield make
+    for context in opened:
+        context.close()
+
+
+def plant(zone: str) -> dict[str, Any]:
+    return {"timezone": zone, "machines": [
+        {"id": "m1", "name": "CNC 1", "faults": FAULTS, "ideal_cycle_time": 30},
+        {"id": "m2", "name": "Press 2", "faults": FAULTS},
+    ]}
+
+
+# ---------------------------------------------------------------------------------------------
+def test_machine_page_day_pareto_oee_languages_and_live_state(
+    mosquitto: Mosquitto, central_factory: Callable[..., CentralProcess],
+    contexts: Callable[..., BrowserContext], tmp_path: Path,
+) -> None:
+    central = central_factory(mosquitto, plant=plant(noon_zone()), read_key=READ_KEY,
+                              api={"open_reads": False, "keys": api_keys()})
+    gw = HandGateway(mosquitto, "gw1")
+    try:
+        gw.online(["m1", "m2"])
+        # an hour of m1: running, a 10-minute fault 321, running, a 5-minute setup, a 4-minute fault 321, running
+        for ago, state, fields in ((3600, "running", {}), (3000, "fault", {"fault_code": 321}), (2400, "running", {}),
+                                   (1500, "setup", {}), (1200, "running", {}), (700, "fault", {"fault_code": 321}),
+                                   (460, "running", {})):
+            gw.state("m1", state, ago=ago, job="J-7", **fields)
+        gw.count("m1", 40, 2, job="J-7")
+        wait_until(lambda: central.get("/api/v1/machines/m1/day")["reliability"]["failures"] == 2, SOON / 1000,
+                   what="m1's day with its two failures")
+        day = central.get("/api/v1/machines/m1/day")
+        fault = day["causes"][0]
+        assert (fault["category"], fault["code"], fault["stops"]) == ("fault", 321, 2), day["causes"]
+        assert fault["text"] == FAULTS[321] and abs(fault["seconds"] - 840) < 5, fault
+        assert [c["category"] for c in day["causes"]][:2] == ["fault", "setup"], day["causes"]
+        assert day["causes"][-1]["cumulative"] == 1.0
+        assert 0 < day["oee"]["availability"] < 1 and day["oee"]["quality"] == round(40 / 42, 4)
+
+        context = contexts(locale="en-US", viewport={"width": 1280, "height": 1000})
+        page, problems = open_page(context, central.url)
+        page.goto(f"{central.url}/machines/m1?key={READ_KEY}")
+        expect(page.locator("#m-name")).to_contain_text("CNC 1", timeout=SOON)
+        expect(page.locator("#m-state")).to_have_attribute("data-state", "running", timeout=SOON)
+        rows = page.locator("#causes tbody tr")
+        expect(rows.first).to_have_attribute("data-cause", "fault-321", timeout=SOON)
+        expect(rows.first).to_contain_text("Fault 321 · hydraulic pressure low")
+        expect(rows.first.locator("td").nth(2)).to_have_text("2")
+        expect(page.locator("#causes")).to_contain_text("Setup")
+        expect(page.locator("#pareto svg rect")).to_have_count(len(day["causes"]))
+        expect(page.locator("#timeline rect.tl-fault")).to_have_count(2)
+        expect(page.locator("#timeline rect.tl-setup")).to_have_count(1)
+        expect(page.locator("#k-oee")).to_have_text(re.compile(r"^\d+\.\d%$"))
+        expect(page.locator("#k-quality")).to_have_text("95.2%")
+        expect(page.locator("#k-mttr")).to_have_text(re.compile(r"^7m 0\ds$"))  # (600 + 240) s / 2 failures
+        expect(page.locator("#k-parts")).to_have_text("40 / 2")
+        expect(page.locator("#dispatch-note")).not_to_be_empty()
+        shoot(page, tmp_path, "machine-page.png", doc=True)
+
+        # live: a fault on the machine shows at once, and its figures follow
+        gw.state("m1", "fault", fault_code=321, job="J-7")
+        expect(page.locator("#m-state")).to_have_attribute("data-state", "fault", timeout=SOON)
+        expect(page.locator("#m-state")).to_contain_text("hydraulic pressure low")
+        expect(page.locator("#timeline rect.tl-fault")).to_have_count(3, timeout=SOON)
+
+        # languages: simplified and traditional Chinese, fault texts in Chinese
+        page.get_by_label("Language").select_option("zh-Hans")
+        expect(page.locator("html")).to_have_attribute("lang", "zh-Hans")
+        expect(page.locator("#oee-title")).to_have_text("今日 OEE")
+        expect(rows.first).to_contain_text("故障码 321 · 液压压力低")
+        page.get_by_label("语言").select_option("zh-Hant")
+        expect(page.locator("#pareto-title")).to_have_text("停機原因（柏拉圖）")
+        expect(page.locator("nav a.here")).to_have_count(0)
+        shoot(page, tmp_path, "machine-page-zh-Hant.png")
+
+        # a phone: one column, nothing wider than the screen
+        phone = contexts(locale="zh-CN", viewport={"width": 390, "height": 844}, is_mobile=True).new_page()
+        phone.goto(f"{central.url}/machines/m1?key={READ_KEY}")
+        expect(phone.locator("#causes tbody tr").first).to_contain_text("液压压力低", timeout=SOON)
+        width = phone.evaluate("document.documentElement.scrollWidth")
+        assert width <= 400, width
+        shoot(phone, tmp_path, "machine-phone.png")
+
+        # an unknown machine: said clearly, no script error
+        page.goto(f"{central.url}/machines/nope?key={READ_KEY}&lang=en")
+        expect(page.locator("#m-note")).to_contain_text("no machine 'nope'", timeout=SOON)
+        assert problems == []
+    finally:
+        gw.close()
