@@ -61,4 +61,36 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE intervals ADD COLUMN repeats TEXT;
     """,
+    # 5: work orders (issue 13): orders, operations, dispatch lists, the assignment timeline per machine,
+    # scan-to-report reports (client id unique), the audit trail; each count remembers its operation.
+    # Portable SQL (a PostgreSQL store runs the same list): no AUTOINCREMENT, no reserved column names.
+    """
+    CREATE TABLE orders (
+        id TEXT PRIMARY KEY, status TEXT NOT NULL, due REAL NOT NULL, priority INTEGER NOT NULL,
+        created_at REAL NOT NULL, data TEXT NOT NULL);
+    CREATE INDEX orders_status_due ON orders (status, due);
+    CREATE TABLE operations (
+        order_id TEXT NOT NULL, seq INTEGER NOT NULL, queue TEXT NOT NULL, status TEXT NOT NULL,
+        data TEXT NOT NULL, PRIMARY KEY (order_id, seq));
+    CREATE TABLE dispatch (
+        queue TEXT NOT NULL, position INTEGER NOT NULL, order_id TEXT NOT NULL, seq INTEGER NOT NULL,
+        PRIMARY KEY (queue, position));
+    CREATE TABLE assignments (
+        machine_id TEXT NOT NULL, start_at REAL NOT NULL, end_at REAL, order_id TEXT NOT NULL,
+        seq INTEGER NOT NULL, started_by TEXT NOT NULL, ended_by TEXT, PRIMARY KEY (machine_id, start_at));
+    CREATE TABLE reports (
+        client_id TEXT PRIMARY KEY, order_id TEXT NOT NULL, seq INTEGER NOT NULL, operator TEXT NOT NULL,
+        kind TEXT NOT NULL, good INTEGER NOT NULL, scrap INTEGER NOT NULL, at REAL NOT NULL,
+        correction INTEGER NOT NULL, data TEXT NOT NULL);
+    CREATE INDEX reports_at ON reports (at);
+    CREATE INDEX reports_op ON reports (order_id, seq);
+    CREATE TABLE audit (
+        id TEXT PRIMARY KEY, at REAL NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL,
+        order_id TEXT NOT NULL, seq INTEGER, data TEXT NOT NULL);
+    CREATE INDEX audit_at ON audit (at);
+    CREATE INDEX audit_order ON audit (order_id, at);
+    ALTER TABLE counts ADD COLUMN order_id TEXT;
+    ALTER TABLE counts ADD COLUMN op_seq INTEGER;
+    CREATE INDEX counts_op ON counts (order_id, op_seq);
+    """,
 ]
