@@ -38,13 +38,13 @@ def api_keys() -> list[dict[str, str]]:
 
 
 @contextmanager
-def chromium() -> Iterator[Browser]:
+def chromium(args: list[str] | None = None) -> Iterator[Browser]:
     """The system's Chromium under Playwright (never a downloaded browser: no `playwright install`)."""
     if not CHROMIUM.exists():
         raise RuntimeError(f"{CHROMIUM} is missing: install it with `apt-get install chromium` "
                            "(scripts/setup.sh test does it when run as root)")
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True)
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=args or [])
         try:
             yield browser
         finally:
@@ -120,4 +120,28 @@ def shoot(page: Page, folder: Path, name: str, *, doc: bool = False) -> Path:
     page.screenshot(path=path)
     if doc and os.environ.get("PLANTPULSE_DOC_IMAGES") == "1":
         page.screenshot(path=DOC_IMAGES / name)
+    return path
+
+
+def qr_video(text: str, path: Path, *, width: int = 320, height: int = 240, frames: int = 3) -> Path:
+    """A Y4M video of a QR code holding ``text``: Chromium plays it as its camera
+    (``--use-file-for-fake-video-capture``), so the scan page's camera path runs for real."""
+    import segno  # the same generator central uses for the job cards
+
+    matrix = [list(row) for row in segno.make(text, error="m").matrix]
+    n = len(matrix) + 8  # with a quiet zone of 4 modules
+    scale = min(width, height) // n
+    y = bytearray(b"\xff" * (width * height))
+    x0, y0 = (width - n * scale) // 2 + 4 * scale, (height - n * scale) // 2 + 4 * scale
+    for r, row in enumerate(matrix):
+        for c, dark in enumerate(row):
+            if dark:
+                for dy in range(scale):
+                    start = (y0 + r * scale + dy) * width + x0 + c * scale
+                    y[start:start + scale] = b"\x00" * scale
+    chroma = b"\x80" * ((width // 2) * (height // 2))
+    with path.open("wb") as out:
+        out.write(f"YUV4MPEG2 W{width} H{height} F10:1 Ip A1:1 C420jpeg\n".encode())
+        for _ in range(frames):
+            out.write(b"FRAME\n" + bytes(y) + chroma + chroma)
     return path

@@ -17,18 +17,33 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, BrowserContext, expect
 
-from tests.central.pagekit import FAULTS, READ_KEY, HandGateway, api_keys, chromium, noon_zone, open_page, shoot
+from tests.central.pagekit import (
+    FAULTS,
+    READ_KEY,
+    HandGateway,
+    api_keys,
+    chromium,
+    noon_zone,
+    open_page,
+    qr_video,
+    shoot,
+)
 from tests.fixtures.mosquitto import Mosquitto
 from tests.fixtures.services import CentralProcess
 from tests.fixtures.waiting import wait_until
 
 pytestmark = pytest.mark.browser
 SOON = 20_000  # ms
+CAMERA_CODE = "http://plant.example:8080/scan?op=SO-9%2F20"  # what a job card's QR code holds
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with chromium() as b:
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Browser]:
+    """One Chromium for the module, whose camera films a job card's QR code (a fake device)."""
+    video = qr_video(CAMERA_CODE, tmp_path_factory.mktemp("camera") / "qr.y4m")
+    args = ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
+            f"--use-file-for-fake-video-capture={video}"]
+    with chromium(args) as b:
         yield b
 
 
@@ -129,3 +144,61 @@ def test_machine_page_day_pareto_oee_languages_and_live_state(
         assert problems == []
     finally:
         gw.close()
+
+
+# ---------------------------------------------------------------------------------------------
+def test_scan_page_reads_codes_from_a_scanner_and_the_camera_and_qr_codes_decode(
+    mosquitto: Mosquitto, central_factory: Callable[..., CentralProcess],
+    contexts: Callable[..., BrowserContext], tmp_path: Path,
+) -> None:
+    """The scanning half of scan-to-report: a keyboard-wedge scanner (types the code and Enter),
+    the camera (Chromium's fake camera films a QR code, decoded by BarcodeDetector or the vendored
+    jsQR), and central's QR codes decoded back by jsQR in the browser."""
+    central = central_factory(mosquitto, plant=plant("UTC"))
+    context = contexts(locale="en-US", viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    context.grant_permissions(["camera"], origin=central.url)
+    page, problems = open_page(context, central.url)
+    page.goto(f"{central.url}/scan")
+    expect(page.locator("h1")).to_have_text("Scan to report")
+    expect(page.locator("#operator")).to_be_focused()
+    page.locator("#operator").fill("A017")
+    page.locator("#code").fill("nonsense")
+    page.locator("#code").press("Enter")
+    expect(page.locator("#send-note")).to_contain_text("Not an operation's code")
+
+    # the scanner types an address from a card (order ids may hold slashes) and Enter
+    page.locator("#code").fill(f"{central.url}/scan?op=SO%2F7-1%2F30")
+    page.locator("#code").press("Enter")
+    expect(page.locator("#op-card")).to_have_attribute("data-op", "SO/7-1/30")
+    expect(page.locator("#op-title")).to_contain_text("SO/7-1 / 30")
+    page.locator("#code").fill("SO-8/10")
+    page.locator("#code").press("Enter")
+    expect(page.locator("#op-card")).to_have_attribute("data-op", "SO-8/10")
+    assert page.evaluate("new URL(location.href).searchParams.get('op')") == "SO-8/10"
+
+    # the camera: the fake device films a card's code (http://127.0.0.1 is a secure context)
+    page.get_by_role("button", name="Camera").click()
+    expect(page.locator("#op-card")).to_have_attribute("data-op", "SO-9/20", timeout=SOON)
+    expect(page.locator("#video")).to_be_hidden()
+
+    # central's QR code (the job cards') decodes with the vendored decoder
+    text = f"{central.url}/scan?op=SO-1001%2F20"
+    assert "<svg" in central.http.get("/api/v1/qr", params={"text": text}).text
+    decoded = page.evaluate("""async (text) => {
+        await new Promise((ok, bad) => { const s = document.createElement("script"); s.src = "/static/vendor/jsqr.js";
+            s.onload = ok; s.onerror = bad; document.head.append(s); });
+        const svg = await (await fetch("/api/v1/qr?scale=6&text=" + encodeURIComponent(text))).text();
+        const img = new Image();
+        img.src = "data:image/svg+xml;charset=utf-8," + encodeURIComponent(svg);
+        await img.decode();
+        const c = document.createElement("canvas"); c.width = img.width; c.height = img.height;
+        const ctx = c.getContext("2d"); ctx.fillStyle = "#fff"; ctx.fillRect(0, 0, c.width, c.height);
+        ctx.drawImage(img, 0, 0);
+        const found = jsQR(ctx.getImageData(0, 0, c.width, c.height).data, c.width, c.height);
+        return found && found.data;
+    }""", text)
+    assert decoded == text
+    assert central.http.get("/api/v1/qr", params={"text": ""}).status_code == 422
+    assert central.http.get("/api/v1/qr", params={"text": "x" * 401}).status_code == 422
+    shoot(page, tmp_path, "scan-page.png")
+    assert [p for p in problems if "outside request" in p or "script error" in p] == [], problems
