@@ -18,6 +18,7 @@ from central.alerts.targets import WebhookTarget
 from central.influx.config import InfluxConfig
 from central.ingest.commands import CommandsConfig
 from central.ingest.config import IngestConfig
+from central.orders.config import OrdersConfig
 from central.progress.clock import ClockRule
 from central.progress.machines import MachinesConfig
 from central.store.config import StoreConfig
@@ -98,6 +99,9 @@ class CentralConfig(_Strict):
     notify: NotifyConfig = Field(default_factory=NotifyConfig, description="who gets notified, and how")
     plant: MachinesConfig = Field(
         default_factory=MachinesConfig, description="lines (with shift calendars) and machines with their metadata"
+    )
+    orders: OrdersConfig = Field(
+        default_factory=OrdersConfig, description="work orders: projection pace and delay alerts (docs/progress.md)"
     )
     commands: CommandsConfig = Field(
         default_factory=CommandsConfig, description="signing of the commands sent to gateways (docs/protocol.md)"

@@ -35,9 +35,13 @@ from central.ingest.commands import CommandSigner
 from central.ingest.live import LiveState
 from central.ingest.service import IngestService, Listener
 from central.metrics import registry
+from central.orders.attribution import Attribution
+from central.orders.book import OrderBook
+from central.orders.projector import Projector, Summary, order_event
 from central.progress.machines import Catalog
 from central.store.base import Store, StoreUnusableError
 from central.store.open import open_store
+from central.store.records import Transaction
 
 log = logging.getLogger(__name__)
 
@@ -55,12 +59,16 @@ class Central:
         # sha256 hex of each key -> (name, role); keys from env/files are read once, at start
         self.api_keys: dict[str, tuple[str, str]] = {k.digest(): (k.name, k.role) for k in cfg.api.keys}
         self.live = LiveState(cfg.ingest, self.catalog)
-        self.views = LiveViews(self.live, self.catalog)
+        self.alerts = AlertEngine(cfg.alerts, self.catalog, cfg.notify.webhooks, store, clock=clock)
+        # work orders (issue 13): the book, the attribution of counts inside rounds, the projector beside them
+        self.orders = OrderBook(store, self.catalog, clock=clock, auto_next=cfg.orders.auto_next)
+        self.projector = Projector(self.orders, self.live, self.catalog, cfg.orders, self.alerts, store, clock=clock,
+                                   publish=self._publish_orders)
+        self.views = LiveViews(self.live, self.catalog, operation=self.projector.operation_view)
         self.hub = StreamHub(self.views, clock=clock, min_interval=cfg.api.stream_min_interval)
         self.influx = (InfluxFeed(InfluxWriter(cfg.influx, clock=clock), self.catalog, self.live)
                        if cfg.influx is not None else None)
-        self.alerts = AlertEngine(cfg.alerts, self.catalog, cfg.notify.webhooks, store, clock=clock)
-        listeners: list[Listener] = [self.hub.on_round]
+        listeners: list[Listener] = [self.hub.on_round, self.projector.on_round]
         if self.influx is not None:
             listeners.append(self.influx.on_round)
         listeners.append(self._wake_sender)
@@ -68,6 +76,7 @@ class Central:
         self.ingest = IngestService(
             cfg.ingest, cfg.mqtt, store, self.live, rule=cfg.clock, retention=cfg.store.retention(), clock=clock,
             hook=self.alerts, listeners=listeners, signer=CommandSigner(keys_dir) if keys_dir is not None else None,
+            orders=Attribution(self.orders),
         )
         self.sender = Sender(store, cfg.notify.webhooks, tz=ZoneInfo(cfg.plant.timezone), lang=cfg.notify.lang,
                              link=self.ingest.link, clock=clock)
@@ -99,6 +108,8 @@ class Central:
     # ----------------------------------------------------------------- lifecycle
     async def _start(self) -> None:
         await self.alerts.load()
+        await self.orders.load()
+        await self.projector.load()
         if self.influx is not None:
             await self.influx.writer.start()
         await self.ingest.start()
@@ -106,6 +117,7 @@ class Central:
             asyncio.create_task(self._guard(self.sender.run(), "sender"), name="sender"),
             asyncio.create_task(self._guard(self.ingest.run(), "ingest"), name="ingest"),
             asyncio.create_task(self._guard(self.ingest.confirm_loop(), "confirm"), name="confirm"),
+            asyncio.create_task(self._guard(self.projector.run(), "projector"), name="projector"),
         ]
         log.info("central started: store %s, broker %s:%s", self.cfg.store.path, self.cfg.mqtt.host,
                  self.cfg.mqtt.port)
@@ -151,4 +163,13 @@ class Central:
     def _wake_sender(self, rnd: Round) -> None:
         """Committed: new notifications may be sent now."""
         if rnd.tx.deliveries:
+            self.sender.wake()
+
+    def _publish_orders(self, changed: list[Summary], machines: set[str], tx: Transaction) -> None:
+        """A projection pass ended: changed orders, machine tiles and order alerts to the stream; wake the sender."""
+        for summary in changed:
+            self.hub.publish("order", {"order": order_event(summary)})
+        self.hub.machines_changed(machines)
+        self.hub.publish_alerts(list(tx.alerts.values()))
+        if tx.deliveries:
             self.sender.wake()
