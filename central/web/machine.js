@@ -159,23 +159,25 @@
     box.replaceChildren(chart);
   }
 
+  // GET /api/v1/machines/{id}/dispatch: what runs now, then the queue in order, with projected times
   function renderDispatch() {
-    const list = dispatch ? (dispatch.operations || dispatch.items || []) : [];
+    const list = dispatch ? dispatch.operations || [] : [];
     const rows = list.map((op, i) => {
-      const pct = Math.max(0, Math.min(100, op.percent || 0));
+      const pct = op.quantity ? Math.max(0, Math.min(100, (100 * op.good) / op.quantity)) : 0;
       const bar = el("span", "meter", el("span"));
       bar.firstChild.style.width = `${pct}%`;
       const row = el("tr", op.at_risk ? "risk" : null, el("td", "num", String(i + 1)),
-        el("td", null, `${op.order_id}/${op.seq} ${op.name || ""}`),
-        el("td", null, bar, ` ${Math.round(pct)}%`),
-        el("td", null, t("op_" + op.status) || op.status),
-        el("td", null, typeof op.eta === "number" ? PP.dateTime(op.eta) : (typeof op.end === "number" ? PP.dateTime(op.end) : "—")),
+        el("td", null, `${op.order_id}/${op.seq} ${op.name || ""}`, op.rush ? el("span", "badge rush", t("rush")) : ""),
+        el("td", null, bar, ` ${op.good}/${op.quantity}`),
+        el("td", null, t("op_" + op.status) + (op.at_risk ? ` · ${t("st_at_risk")}` : "") + (op.shortage ? ` · ${t("cause_material")}` : "")),
+        el("td", null, typeof op.projected_finish === "number" ? PP.dateTime(op.projected_finish) : "—"),
         el("td", null, typeof op.due === "number" ? PP.dateTime(op.due) : "—"));
       row.dataset.op = `${op.order_id}/${op.seq}`;
       return row;
     });
     $("dispatch").querySelector("tbody").replaceChildren(...rows);
-    $("dispatch-note").textContent = dispatchProblem || (dispatch && !rows.length ? t("dispatchEmpty") : "");
+    const extra = dispatch && dispatch.unmatched_job ? ` · ${t("unmatchedJob")} ${dispatch.unmatched_job}` : "";
+    $("dispatch-note").textContent = dispatchProblem || (dispatch && !rows.length ? t("dispatchEmpty") + extra : extra.slice(3));
   }
 
   function render() {

@@ -152,7 +152,11 @@
     onSnapshot: load,
     on: {
       order({ order }) {
-        if (order && order.id) orders.set(order.id, { ...orders.get(order.id), ...order });
+        if (order && order.id && orders.has(order.id)) {
+          const known = orders.get(order.id);
+          const why = order.cause ? { ...(known.why || {}), cause: order.cause, machine: order.machine } : null;
+          orders.set(order.id, { ...known, ...order, why });
+        }
         renderList();
         soon();
       },
