@@ -114,13 +114,16 @@ class Projector:
         self.passes = 0
         self.last_seconds = 0.0
         self._dirty = True
-        self._urgent = asyncio.Event()
+        self._urgent = asyncio.Event()  # a person's change: no pacing
+        self._kick = asyncio.Event()  # something changed: a pass within the interval
         self._done = asyncio.Event()
+        self._started = self._finished = 0  # passes begun and ended (failed ones included)
         book.listeners.append(self.on_book)
 
     # ----------------------------------------------------------------- triggers
     def on_book(self, changed: BookChanged) -> None:
         self._dirty = True
+        self._kick.set()
         if changed.by_people:
             self._urgent.set()
 
@@ -128,13 +131,17 @@ class Projector:
         """An ingest round committed: machines or counts changed, re-project at the next pace."""
         if rnd.machines or rnd.tx.counts:
             self._dirty = True
+            self._kick.set()
 
     async def settled(self) -> None:
         """Wait for the next pass to end (tests, and writes that answer with the new projection); bound it
         with ``asyncio.timeout`` where it matters."""
-        self._done.clear()
+        need = self._started + 1  # a pass already running may have taken its snapshot before the caller's write
         self._urgent.set()
-        await self._done.wait()
+        self._kick.set()
+        while self._finished < need:
+            self._done.clear()
+            await self._done.wait()
 
     async def load(self) -> None:
         """Risk memory after a restart: an active at-risk alert means raised."""
@@ -143,23 +150,28 @@ class Projector:
                 self.states[alert.subject] = RiskState(alert.since, raised=True)
 
     async def run(self) -> None:
+        """Pass after pass: woken by a change (``_kick``), paced to one per interval unless ``_urgent``."""
         interval = self.cfg.projection_interval
         last = -math.inf
         while True:
-            wait = interval if self._dirty else IDLE_EVERY
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._urgent.wait(), max(0.0, last + wait - time.monotonic()))
-            urgent = self._urgent.is_set()
+                await asyncio.wait_for(self._kick.wait(), max(0.0, last + IDLE_EVERY - time.monotonic()))
+            self._kick.clear()
+            pace = last + interval - time.monotonic()
+            if pace > 0 and not self._urgent.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._urgent.wait(), pace)
             self._urgent.clear()
-            if not urgent and self._dirty and time.monotonic() - last < interval:
-                continue
             last = time.monotonic()
             self._dirty = False
+            self._started += 1
             try:
                 await self.project_now()
             except Exception:
                 log.exception("a projection pass failed (the next one tries again)")
                 self._dirty = True
+                self._kick.set()
+            self._finished = self._started
             self._done.set()
 
     # ----------------------------------------------------------------- one pass
