@@ -34,7 +34,10 @@ class ApiKey(_Strict):
     """One API key. The key itself is never in this file: its SHA-256, or where to read it."""
 
     name: str = Field(..., min_length=1, description="who uses the key, e.g. maintenance-tablet (shown as the actor)")
-    role: Literal["read", "write"] = Field(..., description="read: GET only; write: also acknowledge and resolve")
+    role: Literal["read", "write", "report"] = Field(
+        ..., description="read: GET only; write: also acknowledge, resolve and plan orders; report: read and scan to "
+                         "report (good/scrap, start, pause, finish, stop reasons) and nothing else, e.g. for scanners"
+    )
     sha256: str | None = Field(
         None, pattern=r"^[0-9a-f]{64}$", description="hex SHA-256 of the key (python -m central new-key prints one)"
     )
@@ -81,6 +84,12 @@ class NotifyConfig(_Strict):
     lang: Literal["zh", "en"] = Field("zh", description="language of the MQTT alert messages: zh or en")
     webhooks: list[WebhookTarget] = Field(
         default_factory=list, description="webhook receivers (generic JSON, wecom, dingtalk, feishu)"
+    )
+    shift_summaries: bool = Field(
+        True, description="at each shift's end, send its summary (orders done, late, at risk, downtime, OEE)"
+    )
+    summary_check: float = Field(
+        10.0, gt=0, le=600, description="seconds between looks for a shift that ended (its summary is then sent)"
     )
 
 

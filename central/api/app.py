@@ -17,16 +17,21 @@ from fastapi_offline import FastAPIOffline
 from central.api.deps import reader
 from central.api.routes import (
     alerts,
+    audit,
     gateways,
     health,
+    imports,
     machineday,
     machines,
     metrics,
+    oee,
     orders,
     pages,
     qr,
     records,
+    reports,
     stream,
+    summaries,
 )
 from central.runtime import Central
 from plantpulse import __version__
@@ -47,7 +52,8 @@ def create_app(central: Central) -> FastAPI:
         static_url=DOCS_STATIC,
     )
     app.state.central = central
-    for module in (machines, machineday, qr, gateways, records, alerts, orders, stream, metrics):
+    for module in (machines, machineday, qr, gateways, records, alerts, imports, orders, reports, oee, summaries,
+                   audit, stream, metrics):
         app.include_router(module.router, dependencies=[Depends(reader)])
     for module in (health, pages):
         app.include_router(module.router)
