@@ -76,7 +76,7 @@
     result.textContent = t("sending");
     let answer;
     try {
-      answer = await PP.api(`/api/v1/orders/import?dry_run=${dry}&filename=${encodeURIComponent(file.name)}`, {
+      answer = await PP.api(`/api/v1/orders/import?dry_run=${dry}`, {
         method: "POST", body: file, headers: { "Content-Type": file.type || "application/octet-stream" } });
     } catch (err) {
       result.textContent = `${t("errOther")}${err}`;
@@ -86,8 +86,7 @@
     const body = answer.body || {};
     const errors = body.errors || (body.detail && body.detail.errors) || [];
     if (answer.ok && !errors.length) {
-      const n = body.orders ?? body.created ?? body.count ?? "";
-      result.textContent = `${dry ? t("importChecked") : t("imported")} ${typeof n === "number" ? n : ""} ${summary(body)}`.trim();
+      result.textContent = `${dry ? t("importChecked") : t("imported")} ${summary(body.counts || {})}`;
       result.className = "ok";
       if (!dry) window.PP_ORDERS.reload();
       return;
@@ -97,25 +96,34 @@
     if (answer.status === 401 || answer.status === 403) PP.askKey();
     table.querySelector("tbody").replaceChildren(...errors.map((err) => {
       const row = el("tr", null, el("td", "num", String(err.row ?? "—")), el("td", null, err.column || err.field || ""),
-        el("td", null, err.message || err.msg || err.problem || JSON.stringify(err)));
+        el("td", null, err.message || JSON.stringify(err)));
       row.dataset.row = String(err.row ?? "");
       return row;
     }));
     table.hidden = !errors.length;
   }
 
-  function summary(body) {
-    const parts = [];
-    for (const k of ["created", "updated", "unchanged"]) {
-      const v = body[k];
-      if (typeof v === "number") parts.push(`${t("import_" + k)} ${v}`);
-      else if (Array.isArray(v)) parts.push(`${t("import_" + k)} ${v.length}`);
-    }
-    return parts.length ? `(${parts.join(", ")})` : "";
+  const summary = (counts) => ["created", "updated", "unchanged"].map((k) => `${t("import_" + k)} ${counts[k] || 0}`).join(", ");
+
+  // the template (docs/api.md, "Import"): its header and two example rows, made here as a download
+  const TEMPLATE = [
+    "order,product,customer,quantity,due,priority,notes,seq,operation,machine,work_centre,op_quantity,cycle_time,setup_time,job,transfer_quantity,count_source",
+    "SO-1001,bracket,ACME,120,2026-12-04 16:00,0,,10,turn,cnc-01,,,45,15min,1001,,",
+    "SO-1001,,,,,,,20,mill,mill-01,,,2min,,,,",
+  ].join("\r\n") + "\r\n";
+  function template(e) {
+    e.preventDefault();
+    const a = el("a");
+    a.href = URL.createObjectURL(new Blob(["\ufeff" + TEMPLATE], { type: "text/csv" }));
+    a.download = "orders-template.csv";
+    document.body.append(a);
+    a.click();
+    a.remove();
   }
 
   addOp();
   $("r-add").addEventListener("click", addOp);
   $("rush-form").addEventListener("submit", sendRush);
   $("import-form").addEventListener("submit", sendImport);
+  $("import-template").addEventListener("click", template);
 })();

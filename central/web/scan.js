@@ -90,7 +90,7 @@
     const operator = operatorId();
     if (!operator) return;
     const body = { operator, order_id: op.order, seq: op.seq, kind, ...extra };
-    queue(`/api/v1/orders/${encodeURIComponent(op.order)}/operations/${op.seq}/reports`, body);
+    queue("/api/v1/reports", body);
   }
 
   // why the operation's machine stands (a stop reason for the machine, not a report on the operation)
@@ -98,12 +98,12 @@
     if (!op) return;
     const operator = operatorId();
     if (!operator) return;
-    const machine = info && (info.machine || info.running_on);
+    const machine = info && (info.machine || (info.running_on || [])[0]);
     if (!machine) { say(t("stopNeedsMachine"), true); return; }
     const reason = $("stop-reason").value, note = $("stop-note").value.trim();
     if (reason === "other" && !note) { say(t("stopNeedsNote"), true); $("stop-note").focus(); return; }
     const body = { operator, machine, reason, ...(note ? { note } : {}) };
-    queue(`/api/v1/machines/${encodeURIComponent(machine)}/stop-reasons`, body);
+    queue("/api/v1/stops", body);
   }
 
   function queue(path, body) {
@@ -131,7 +131,8 @@
           report.error = `${t("offlineRetry")} (${err})`;
           break; // no answer: keep it, same id, try again
         }
-        if (answer.ok || answer.status === 409 || answer.status === 422 || answer.status === 404) {
+        // 201 counted, 200 a duplicate (counted once before); 4xx: refused for good, never resent
+        if (answer.ok || [400, 404, 409, 422].includes(answer.status)) {
           pending.shift();
           const outcome = answer.ok ? "ok" : "refused";
           sent.unshift({ report, at: PP.now(), outcome, detail: answer.ok ? "" : PP.problem(answer) });

@@ -8,6 +8,8 @@ browser per module; every wait is a condition with a deadline.
 
 from __future__ import annotations
 
+import hashlib
+import re
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -17,7 +19,7 @@ import pytest
 import yaml
 from playwright.sync_api import Browser, BrowserContext, expect
 
-from tests.central.pagekit import FAULTS, WRITE_KEY, api_keys, chromium, open_page, shoot
+from tests.central.pagekit import FAULTS, READ_KEY, WRITE_KEY, api_keys, chromium, open_page, shoot
 from tests.fixtures.mosquitto import Mosquitto
 from tests.fixtures.plant import SimulatedPlant
 from tests.fixtures.services import CentralProcess, EdgeProcess, modbus_machine
@@ -130,3 +132,122 @@ def test_orders_page_shows_an_order_go_at_risk_when_the_simulator_faults(
         assert problems == [] and more == []
     finally:
         edge.stop()
+
+
+REPORT_KEY = "line-phone-report-key"
+GOOD_PLAN = (
+    "order,product,quantity,due,seq,operation,machine,cycle_time,setup_time,job\n"
+    "SO-10,flange,50,2030-01-10 16:00,10,press,m1,6,10min,1010\n"
+    "SO-10,,,,20,weld,m2,30,,\n"
+)
+BAD_PLAN = GOOD_PLAN + "SO-11,hub,40,not a date,10,turn,m1,45,,\n"
+
+
+def test_scan_reports_import_and_rush_order_from_the_pages(
+    mosquitto: Mosquitto, central_factory: Callable[..., CentralProcess],
+    contexts: Callable[..., BrowserContext], tmp_path: Path,
+) -> None:
+    """Scan to report moves an operation's progress, once per report even when tapped twice or when
+    the answer is lost and the page sends it again; a spreadsheet with a bad row shows the row's
+    error and imports nothing; a rush order is inserted from the page."""
+    keys = [*api_keys(), {"name": "line-phone", "role": "report",
+                          "sha256": hashlib.sha256(REPORT_KEY.encode()).hexdigest()}]
+    central = central_factory(mosquitto, plant={"machines": [{"id": "m1"}, {"id": "m2"}]}, orders=ORDERS,
+                              api={"keys": keys, "open_reads": False})
+    body = order("SO-7", 86_400, (10, "assemble", "m2", 20, 60.0))
+    body["operations"][0]["count_source"] = "reports"
+    post_order(central, body)
+
+    # ---- the operator's phone: a report key, the card's code typed by a keyboard-wedge scanner
+    phone_context = contexts(locale="zh-CN", viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    phone, problems = open_page(phone_context, central.url)
+    phone.goto(f"{central.url}/scan?key={REPORT_KEY}")
+    expect(phone.locator("h1")).to_have_text("扫码报工")
+    phone.get_by_label("工号").fill("A017")
+    phone.get_by_label("扫描或输入工序码").fill(f"{central.url}/scan?op=SO-7%2F10")
+    phone.get_by_label("扫描或输入工序码").press("Enter")
+    expect(phone.locator("#op-title")).to_contain_text("assemble", timeout=SOON)
+    expect(phone.locator("#op-counts")).to_contain_text("良品 0 / 20")
+    phone.get_by_role("button", name="开工").click()
+    expect(phone.locator("#sent li.ok")).to_have_count(1, timeout=SOON)
+    expect(phone.locator("#op-meta")).to_contain_text("生产中", timeout=SOON)
+
+    # a double tap on "good 5": counted once
+    phone.locator("#good-qty").fill("5")
+    phone.get_by_role("button", name="报良品").dblclick()
+    expect(phone.locator("#op-counts")).to_contain_text("良品 5 / 20", timeout=SOON)
+    expect(phone.locator("#sent li.ok")).to_have_count(2)
+
+    # the answer is lost after central applied the report: the page resends it with the same id
+    lost: list[str] = []
+
+    def lose_the_answer(route: Any) -> None:
+        if not lost:
+            lost.append(route.request.post_data or "")
+            route.fetch()  # central gets it and applies it ...
+            route.abort("connectionreset")  # ... and the phone never hears back
+        else:
+            route.continue_()
+
+    phone.route("**/api/v1/reports", lose_the_answer)
+    phone.locator("#good-qty").fill("2")
+    phone.get_by_role("button", name="报良品").click()
+    expect(phone.locator("#sent li.pending")).to_contain_text("未送达", timeout=SOON)
+    expect(phone.locator("#sent li.pending")).to_have_count(0, timeout=SOON)  # resent by itself
+    expect(phone.locator("#op-counts")).to_contain_text("良品 7 / 20", timeout=SOON)
+    op = central.http.get("/api/v1/orders/SO-7", headers=WRITE).json()["operations"][0]
+    assert (op["good"], op["status"]) == (7, "running"), op
+    assert lost and '"good":2' in lost[0].replace(" ", "")
+    shoot(phone, tmp_path, "scan-page.png", doc=True)
+
+    # ---- the planner's page: the progress is there; an import with a bad row changes nothing
+    planner = contexts(locale="en-US", viewport={"width": 1280, "height": 900})
+    page, more = open_page(planner, central.url)
+    page.goto(f"{central.url}/orders?key={WRITE_KEY}")
+    row = page.locator('#orders tr[data-order="SO-7"]')
+    expect(row).to_have_attribute("data-status", "running", timeout=SOON)
+    expect(row).to_contain_text("35%")
+    page.evaluate(f"localStorage.setItem('plantpulse.key', '{WRITE_KEY}')")
+    page.locator("#import-file").set_input_files({"name": "plan.csv", "mimeType": "text/csv",
+                                                   "buffer": BAD_PLAN.encode()})
+    page.get_by_role("button", name="Import", exact=True).click()
+    expect(page.locator("#import-result")).to_contain_text("Nothing was imported", timeout=SOON)
+    bad = page.locator('#import-errors tr[data-row="4"]')
+    expect(bad).to_contain_text("due")
+    listed = central.http.get("/api/v1/orders", headers=WRITE).json()["orders"]
+    assert [o["id"] for o in listed] == ["SO-7"], listed
+    page.locator("#import-file").set_input_files({"name": "plan.csv", "mimeType": "text/csv",
+                                                   "buffer": GOOD_PLAN.encode()})
+    page.get_by_role("button", name="Import", exact=True).click()
+    expect(page.locator("#import-result")).to_contain_text("created 1", timeout=SOON)
+    expect(page.locator('#orders tr[data-order="SO-10"]')).to_be_visible(timeout=SOON)
+    expect(page.locator("#import-errors")).to_be_hidden()
+
+    # ---- a rush order from the page
+    page.locator("#r-id").fill("RUSH-1")
+    page.locator("#r-product").fill("shaft")
+    page.locator("#r-qty").fill("3")
+    page.locator("#r-due").fill("2030-01-05T12:00")
+    first = page.locator(".r-op").first
+    first.locator("[name=name]").fill("turn")
+    first.locator("[name=machine]").fill("m1")
+    first.locator("[name=ideal_cycle_time]").fill("40")
+    page.get_by_role("button", name="Insert").click()
+    expect(page.locator("#rush-ok")).to_contain_text("RUSH-1", timeout=SOON)
+    expect(page.locator('#orders tr[data-order="RUSH-1"]')).to_contain_text("rush", timeout=SOON)
+    expect(page.locator("#detail-title")).to_contain_text("RUSH-1")
+    rush = central.http.get("/api/v1/orders/RUSH-1", headers=WRITE).json()
+    assert rush["rush"] is True and rush["operations"][0]["machine"] == "m1"
+    dispatch = central.http.get("/api/v1/machines/m1/dispatch", headers=WRITE).json()["operations"]
+    assert [(d["order_id"], d["seq"]) for d in dispatch][:1] == [("RUSH-1", 10)], dispatch
+    shoot(page, tmp_path, "orders-forms.png")
+
+    # ---- job cards: one per operation, each with its QR code
+    cards, again = open_page(contexts(locale="en-US", viewport={"width": 900, "height": 700}), central.url)
+    cards.goto(f"{central.url}/cards?orders=SO-10&key={READ_KEY}")
+    expect(cards.locator(".jobcard")).to_have_count(2, timeout=SOON)
+    expect(cards.locator('.jobcard[data-op="SO-10/20"]')).to_contain_text("weld")
+    expect(cards.locator('.jobcard[data-op="SO-10/20"] img.qr')).to_have_attribute("src", re.compile("^data:image/svg"),
+                                                                                 timeout=SOON)
+    shoot(cards, tmp_path, "job-cards.png", doc=True)
+    assert problems == [] and more == [] and again == []
