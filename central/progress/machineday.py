@@ -8,7 +8,9 @@ belong to the day its shift started. Figures are computed over ``[start, now)``.
 A **cause** is one downtime category, faults split by fault code: ``fault`` (per code), ``setup``,
 ``idle``, ``maintenance``, ``offline`` and ``micro_stop`` (short idle/fault stops, counted apart,
 docs/central.md). Their seconds are the downtime report's planned seconds, so the Pareto adds up to
-the report's downtime plus micro-stop time. Planned time without data (``no_data``: before the
+the report's downtime plus micro-stop time. Idle time that operators explained with a stop reason
+(central/progress/stops.py: material, no operator, ...) is its own cause, category ``reason``, taken
+out of ``idle``. Planned time without data (``no_data``: before the
 first event, a gateway's history not yet delivered) is not a cause and stays out of it. ``stops`` counts the
 maximal runs of intervals in that cause that touch the window (a run inside a micro-stop counts as a
 micro-stop only). Causes are sorted by seconds, largest first (then by name, so the order is
@@ -17,7 +19,7 @@ stable), with each one's share and the running cumulative share: the classic Par
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
@@ -38,12 +40,13 @@ class DayWindow:
 
 @dataclass(frozen=True, slots=True)
 class Cause:
-    category: str  # fault, setup, idle, maintenance, offline, micro_stop
+    category: str  # fault, setup, idle, maintenance, offline, micro_stop, reason
     code: int | None  # the fault code (faults only; None: a fault without a code)
     seconds: float
     stops: int
     share: float  # of the sum over every cause
     cumulative: float  # share of this cause and every larger one
+    reason: str | None = None  # the stop reason (category ``reason``)
 
 
 def day_window(calendar: Calendar, now: float) -> DayWindow:
@@ -78,21 +81,29 @@ def _stops(intervals: Sequence[StateInterval], start: float, end: float, thresho
     return runs
 
 
-def causes(report: DowntimeReport, intervals: Sequence[StateInterval], *, micro_stop_threshold: float) -> list[Cause]:
-    """The report's downtime by cause, largest first, with shares (``intervals``: sorted, one machine)."""
+def causes(report: DowntimeReport, intervals: Sequence[StateInterval], *, micro_stop_threshold: float,
+           explained: Mapping[str, float] | None = None) -> list[Cause]:
+    """The report's downtime by cause, largest first, with shares (``intervals``: sorted, one machine;
+    ``explained``: idle seconds per stop reason, ``stops.explain_idle``)."""
     runs = _stops(intervals, report.start, report.end, micro_stop_threshold)
-    raw: list[tuple[str, int | None, float, int]] = [
-        ("fault", code, seconds, runs.get(("fault", code), 0)) for code, seconds in report.fault.items()
+    raw: list[tuple[str, int | None, str | None, float, int]] = [
+        ("fault", code, None, seconds, runs.get(("fault", code), 0)) for code, seconds in report.fault.items()
     ]
+    idle_left = report.idle
+    for given, seconds in sorted((explained or {}).items()):
+        moved = min(seconds, idle_left)
+        idle_left -= moved
+        raw.append(("reason", None, given, moved, 0))
     for state in _CATEGORIES:
-        raw.append((str(state), None, getattr(report, str(state)), runs.get((str(state), None), 0)))
-    raw.append(("micro_stop", None, report.micro_stop_time, report.micro_stops))
-    raw = [r for r in raw if r[2] > 0]
-    raw.sort(key=lambda r: (-r[2], r[0], -1 if r[1] is None else r[1]))
-    total = sum(r[2] for r in raw)
+        seconds = idle_left if state is MachineState.IDLE else getattr(report, str(state))
+        raw.append((str(state), None, None, seconds, runs.get((str(state), None), 0)))
+    raw.append(("micro_stop", None, None, report.micro_stop_time, report.micro_stops))
+    raw = [r for r in raw if r[3] > 0]
+    raw.sort(key=lambda r: (-r[3], r[0], -1 if r[1] is None else r[1], r[2] or ""))
+    total = sum(r[3] for r in raw)
     out: list[Cause] = []
     running = 0.0
-    for category, code, seconds, stops in raw:
+    for category, code, reason, seconds, stops in raw:
         running += seconds
-        out.append(Cause(category, code, seconds, stops, seconds / total, running / total))
+        out.append(Cause(category, code, seconds, stops, seconds / total, running / total, reason))
     return out

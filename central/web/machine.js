@@ -21,9 +21,15 @@
     return node;
   };
   const stateName = (s) => t("state")[STATES.includes(s) ? s : "unknown"] || s;
-  const causeName = (c) => (c.category === "fault"
-    ? [c.code !== null ? `${t("faultCode")} ${c.code}` : t("state").fault, PP.pick(c.text)].filter(Boolean).join(" · ")
-    : t("cause_" + c.category));
+  const causeName = (c) => {
+    if (c.category === "fault") {
+      return [c.code !== null ? `${t("faultCode")} ${c.code}` : t("state").fault, PP.pick(c.text)].filter(Boolean).join(" · ");
+    }
+    if (c.category === "reason") return `${t("cause_idle")}: ${t("reason_" + c.reason)}`;
+    return t("cause_" + c.category);
+  };
+  const shortName = (c) => (c.category === "fault" ? String(c.code ?? "—")
+    : c.category === "reason" ? t("reason_" + c.reason) : t("cause_" + c.category));
 
   // ------------------------------------------------------------------ data
   async function load() {
@@ -134,8 +140,8 @@
     const box = $("pareto");
     const rows = causes.map((c) => {
       const row = el("tr", null, el("td", null, causeName(c)), el("td", "num", PP.duration(c.seconds)),
-        el("td", "num", String(c.stops)), el("td", "num", PP.percent(c.share)), el("td", "num", PP.percent(c.cumulative)));
-      row.dataset.cause = c.category + (c.code !== null ? `-${c.code}` : "");
+        el("td", "num", c.category === "reason" ? "—" : String(c.stops)), el("td", "num", PP.percent(c.share)), el("td", "num", PP.percent(c.cumulative)));
+      row.dataset.cause = c.category + (c.code !== null ? `-${c.code}` : "") + (c.reason ? `-${c.reason}` : "");
       return row;
     });
     $("causes").querySelector("tbody").replaceChildren(...rows);
@@ -147,11 +153,10 @@
     causes.forEach((c, i) => {
       const h = (c.seconds / top) * (H - 10), cx = slot * i + slot / 2;
       const rect = svg("rect", { x: cx - bar / 2, y: H - h, width: bar, height: h,
-        class: c.category === "fault" ? "p-fault" : `p-bar tl-${c.category}` });
+        class: c.category === "fault" ? "p-fault" : `p-bar tl-${c.category === "reason" ? "idle" : c.category}` });
       rect.append(svg("title", {}, `${causeName(c)}: ${PP.duration(c.seconds)}`));
       chart.append(rect);
-      chart.append(svg("text", { x: cx, y: H + 18, class: "p-label", "text-anchor": "middle" },
-        c.category === "fault" ? String(c.code ?? "—") : t("cause_" + c.category)));
+      chart.append(svg("text", { x: cx, y: H + 18, class: "p-label", "text-anchor": "middle" }, shortName(c).slice(0, 14)));
       points.push(`${cx},${H - c.cumulative * (H - 10)}`);
     });
     chart.append(svg("line", { x1: 0, x2: W, y1: H - 0.8 * (H - 10), y2: H - 0.8 * (H - 10), class: "p-80" }));

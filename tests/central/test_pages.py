@@ -10,6 +10,7 @@ pictures of docs/img (docs/pages.md, "Screenshots").
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from playwright.sync_api import Browser, BrowserContext, expect
 from tests.central.pagekit import (
     FAULTS,
     READ_KEY,
+    WRITE_KEY,
     HandGateway,
     api_keys,
     chromium,
@@ -81,9 +83,14 @@ def test_machine_page_day_pareto_oee_languages_and_live_state(
         # an hour of m1: running, a 10-minute fault 321, running, a 5-minute setup, a 4-minute fault 321, running
         for ago, state, fields in ((3600, "running", {}), (3000, "fault", {"fault_code": 321}), (2400, "running", {}),
                                    (1500, "setup", {}), (1200, "running", {}), (700, "fault", {"fault_code": 321}),
-                                   (460, "running", {})):
+                                   (460, "running", {}), (200, "idle", {})):
             gw.state("m1", state, ago=ago, job="J-7", **fields)
         gw.count("m1", 40, 2, job="J-7")
+        # the operator says why m1 stands idle: waiting for material
+        stop = {"client_id": "stop-1", "operator": "A017", "machine": "m1", "reason": "material",
+                "start": time.time() - 200}
+        answer = central.http.post("/api/v1/stops", json=stop, headers={"Authorization": f"Bearer {WRITE_KEY}"})
+        assert answer.status_code == 201, answer.text
         wait_until(lambda: central.get("/api/v1/machines/m1/day")["reliability"]["failures"] == 2, SOON / 1000,
                    what="m1's day with its two failures")
         day = central.get("/api/v1/machines/m1/day")
@@ -98,12 +105,13 @@ def test_machine_page_day_pareto_oee_languages_and_live_state(
         page, problems = open_page(context, central.url)
         page.goto(f"{central.url}/machines/m1?key={READ_KEY}")
         expect(page.locator("#m-name")).to_contain_text("CNC 1", timeout=SOON)
-        expect(page.locator("#m-state")).to_have_attribute("data-state", "running", timeout=SOON)
+        expect(page.locator("#m-state")).to_have_attribute("data-state", "idle", timeout=SOON)
         rows = page.locator("#causes tbody tr")
         expect(rows.first).to_have_attribute("data-cause", "fault-321", timeout=SOON)
         expect(rows.first).to_contain_text("Fault 321 · hydraulic pressure low")
         expect(rows.first.locator("td").nth(2)).to_have_text("2")
         expect(page.locator("#causes")).to_contain_text("Setup")
+        expect(page.locator('#causes tr[data-cause="reason-material"]')).to_contain_text("Idle: Waiting for material")
         expect(page.locator("#pareto svg rect")).to_have_count(len(day["causes"]))
         expect(page.locator("#timeline rect.tl-fault")).to_have_count(2)
         expect(page.locator("#timeline rect.tl-setup")).to_have_count(1)

@@ -2,8 +2,9 @@
 
 Today's state timeline, the planned spans (so the page can shade shift breaks), downtime by cause
 as a Pareto with fault texts (central/progress/machineday.py), MTBF/MTTR, parts and OEE with its
-three factors (central/progress/oee.py, weighed by the machine's ideal cycle time). One request
-instead of four keeps the page's figures consistent with each other (same ``now``).
+three factors (``central/orders/oee_window.machine_figures``, the same figures as ``GET /api/v1/oee``:
+parts weighed by their operation's ideal cycle time, idle split by the stop reasons operators gave).
+One request instead of four keeps the page's figures consistent with each other (same ``now``).
 """
 
 from __future__ import annotations
@@ -15,10 +16,9 @@ from pydantic import BaseModel, Field
 
 from central.api.deps import CentralDep
 from central.api.schemas import FaultTextPublic, Problem
+from central.orders.oee_window import history, machine_figures
 from central.progress.counts import summarize
-from central.progress.downtime import downtime
 from central.progress.machineday import causes, day_window
-from central.progress.oee import oee, planned_parts
 from central.progress.reliability import reliability
 from central.progress.timeline import StateInterval, clip
 
@@ -27,7 +27,8 @@ NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": Problem, "descripti
 
 
 class CausePublic(BaseModel):
-    category: str = Field(..., description="fault, setup, idle, maintenance, offline, micro_stop")
+    category: str = Field(..., description="fault, setup, idle, maintenance, offline, micro_stop, reason")
+    reason: str | None = Field(None, description="the stop reason operators gave (category reason), e.g. material")
     code: int | None = Field(None, description="the fault code (faults only)")
     text: FaultTextPublic | None = Field(None, description="the fault code's text from the fault dictionary")
     seconds: float
@@ -77,28 +78,24 @@ async def machine_day(machine_id: str, central: CentralDep) -> MachineDay:
     win = day_window(calendar, now)
     start, end = win.start, max(now, win.start + 1e-3)
     margin = info.micro_stop_threshold
-    history = await central.store.intervals(machine_id, start - margin, end + margin)
-    current = central.live.statuses[machine_id].open_interval()
-    if current is not None and current.start < end and now > current.start:
-        history.append(current.until(now))
-    report = downtime(history, start, end, calendar=calendar, micro_stop_threshold=margin, machine_id=machine_id)
-    records = await central.store.counts(machine_id, start, end)
-    parts = summarize(records, start, end, machine_id=machine_id)
-    spans = calendar.planned(start, end)
-    figures = oee(report, planned_parts(records, spans, lambda _r: info.ideal_cycle_time))
+    figures = await machine_figures(central, machine_id, start, end)
+    report = figures.report
+    intervals = await history(central, machine_id, start - margin, end + margin)
+    parts = summarize(await central.store.counts(machine_id, start, end), start, end, machine_id=machine_id)
     rel = reliability(report)
+    explained = {cause.value: seconds for cause, seconds in figures.explained.items()}
     return MachineDay(
         machine_id=machine_id, name=info.name, day=win.day.isoformat(), start=win.start, end=win.end,
-        server_time=now, timezone=str(calendar.tz), intervals=clip(history, start, end),
+        server_time=now, timezone=str(calendar.tz), intervals=clip(intervals, start, end),
         planned=[[s, e] for s, e in calendar.planned(win.start, win.end)],
         causes=[
-            CausePublic(category=c.category, code=c.code, seconds=round(c.seconds, 1), stops=c.stops,
+            CausePublic(category=c.category, code=c.code, reason=c.reason, seconds=round(c.seconds, 1), stops=c.stops,
                         share=round(c.share, 4), cumulative=round(c.cumulative, 4),
                         text=(FaultTextPublic(**t.model_dump()) if (t := info.fault_text(c.code)) else None))
-            for c in causes(report, history, micro_stop_threshold=margin)
+            for c in causes(report, intervals, micro_stop_threshold=margin, explained=explained)
         ],
         downtime=report.downtime, planned_time=report.planned, no_data=report.no_data,
         reliability=ReliabilityPublic(failures=rel.failures, running=rel.running, repair=rel.repair, mtbf=rel.mtbf,
                                       mttr=rel.mttr),
-        good=parts.good, scrap=parts.scrap, oee=figures.as_dict(),
+        good=parts.good, scrap=parts.scrap, oee=figures.oee.as_dict(),
     )

@@ -48,3 +48,12 @@ def test_no_downtime_no_causes_and_no_data_is_not_a_cause() -> None:
     report = downtime([iv(30, 60)], T8, t(120), calendar=CAL)
     assert report.no_data > 0
     assert causes(report, [iv(30, 60)], micro_stop_threshold=120) == []
+
+
+def test_stop_reasons_take_their_idle_time_out_of_idle() -> None:
+    intervals = [iv(0, 10), iv(10, 40, IDLE), iv(40, 60)]
+    report = downtime(intervals, t(0), t(60), calendar=CAL)
+    found = causes(report, intervals, micro_stop_threshold=120, explained={"material": 20 * 60.0})
+    assert [(c.category, c.reason, c.seconds / 60) for c in found] == [("reason", "material", 20), ("idle", None, 10)]
+    over = causes(report, intervals, micro_stop_threshold=120, explained={"material": 99 * 60.0})
+    assert [(c.category, c.reason, c.seconds / 60) for c in over] == [("reason", "material", 30)]
