@@ -27,10 +27,8 @@
 
   async function load() {
     last = Date.now();
-    const now = PP.now();
-    const start = new Date(now * 1000);
-    start.setHours(0, 0, 0, 0); // the browser's midnight: the board is in the plant
-    const from = start.getTime() / 1000, to = from + horizon() * 86400;
+    // from two hours ago (what just happened) over the chosen number of days, on whole hours
+    const from = Math.floor((PP.now() - 2 * 3600) / 3600) * 3600, to = from + horizon() * 86400;
     try {
       const answer = await PP.api(`/api/v1/schedule?start=${from}&end=${to}`);
       if (answer.ok) { schedule = answer.body; problem = null; PP.noteTime(schedule); } else {
@@ -59,10 +57,11 @@
     const chart = svg("svg", { viewBox: `0 0 ${W} ${H}`, width: W, height: H, role: "img", "aria-label": t("ganttTitle"), class: "gantt-svg" });
     // hour ticks (every 2 h for a day, every 6 h for longer) and day lines
     const step = span <= 86400 * 1.01 ? 7200 : span <= 3 * 86400 * 1.01 ? 6 * 3600 : 12 * 3600;
+    const hourOf = (ts) => Number(new Intl.DateTimeFormat("en", { hour: "numeric", hourCycle: "h23", timeZone: PP.zone }).format(new Date(ts * 1000)));
     for (let ts = schedule.start; ts <= schedule.end; ts += step) {
-      const midnight = Math.abs(((ts - schedule.start) % 86400)) < 1;
+      const midnight = hourOf(ts) < step / 3600;
       chart.append(svg("line", { x1: x(ts), x2: x(ts), y1: TOP - 6, y2: H, class: midnight ? "g-day" : "g-tick" }));
-      if (ts < schedule.end) chart.append(svg("text", { x: x(ts) + 3, y: 14, class: "g-label" }, midnight ? PP.dateTime(ts) : PP.time(ts)));
+      if (ts < schedule.end - step / 2) chart.append(svg("text", { x: x(ts) + 3, y: 14, class: "g-label" }, midnight ? PP.dateTime(ts) : PP.time(ts)));
     }
     rows.forEach((row, i) => {
       const y = TOP + i * ROW;

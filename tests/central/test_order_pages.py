@@ -26,9 +26,6 @@ from tests.fixtures.services import CentralProcess, EdgeProcess, modbus_machine
 
 pytestmark = pytest.mark.browser
 SOON = 25_000  # ms
-# a machine's state change re-projects at the projector's idle pace (orders.IDLE_EVERY, 30 s) when no
-# order change woke it: central/orders/projector.py waits on its wake event only (see the report)
-REPROJECT = 45_000
 PLANT = yaml.safe_dump({  # one machine running a long job that never breaks down on its own
     "name": "orders", "seed": 5, "speed": 20, "min_state_duration": 0.3, "control_port": 0,
     "machines": [{"id": "m1", "protocol": "modbus", "cycle_time": 4, "setup_time": 2, "idle_between_jobs": 1,
@@ -96,7 +93,7 @@ def test_orders_page_shows_an_order_go_at_risk_when_the_simulator_faults(
         expect(page.locator("#banner")).to_be_hidden()
 
         plant.act("m1", "fault", {"code": 321})
-        expect(row).to_have_attribute("data-status", "at_risk", timeout=REPROJECT)
+        expect(row).to_have_attribute("data-status", "at_risk", timeout=SOON)
         expect(row.locator(".badge")).to_have_text("At risk")
         expect(row.locator(".why")).to_contain_text("Machine down")
         expect(row.locator(".why")).to_contain_text("m1")
@@ -110,6 +107,14 @@ def test_orders_page_shows_an_order_go_at_risk_when_the_simulator_faults(
         expect(page.locator('#ops tr[data-op="SO-1/10"]')).to_contain_text("turn")
         expect(page.locator('#ops tr[data-op="SO-1/10"]')).to_contain_text("0/20")
         shoot(page, tmp_path, "orders-page.png", doc=True)
+
+        # a TV board: no forms, no buttons, larger text, the same live list
+        board = contexts(locale="zh-TW", viewport={"width": 1920, "height": 1080}).new_page()
+        board.goto(f"{central.url}/orders?board=1&lang=zh-Hant")
+        expect(board.locator('#orders tr[data-order="SO-1"] .badge')).to_have_text("有延遲風險", timeout=SOON)
+        expect(board.locator("button:visible")).to_have_count(0)
+        expect(board.locator("input:visible")).to_have_count(0)
+        shoot(board, tmp_path, "orders-board.png")
 
         # the Gantt shows the projection: SO-1 after m1's repair, its due time marked
         gantt, more = open_page(contexts(locale="zh-CN", viewport={"width": 1280, "height": 600}), central.url)
@@ -127,8 +132,8 @@ def test_orders_page_shows_an_order_go_at_risk_when_the_simulator_faults(
         # repaired: the order is on time again, on both pages, live
         page.get_by_label("Status").select_option("")
         plant.act("m1", "clear")
-        expect(row).not_to_have_attribute("data-status", "at_risk", timeout=REPROJECT)
-        expect(gantt.locator('#gantt rect[data-kind="down"]')).to_have_count(0, timeout=REPROJECT)
+        expect(row).not_to_have_attribute("data-status", "at_risk", timeout=SOON)
+        expect(gantt.locator('#gantt rect[data-kind="down"]')).to_have_count(0, timeout=SOON)
         assert problems == [] and more == []
     finally:
         edge.stop()

@@ -31,6 +31,7 @@ from tests.central.pagekit import (
     shoot,
 )
 from tests.fixtures.mosquitto import Mosquitto
+from tests.fixtures.procs import free_port
 from tests.fixtures.services import CentralProcess
 from tests.fixtures.waiting import wait_until
 
@@ -76,7 +77,7 @@ def test_machine_page_day_pareto_oee_languages_and_live_state(
     contexts: Callable[..., BrowserContext], tmp_path: Path,
 ) -> None:
     central = central_factory(mosquitto, plant=plant(noon_zone()), read_key=READ_KEY,
-                              api={"open_reads": False, "keys": api_keys()})
+                              api={"open_reads": False, "keys": api_keys(), "port": free_port()})
     gw = HandGateway(mosquitto, "gw1")
     try:
         gw.online(["m1", "m2"])
@@ -145,6 +146,16 @@ def test_machine_page_day_pareto_oee_languages_and_live_state(
         width = phone.evaluate("document.documentElement.scrollWidth")
         assert width <= 400, width
         shoot(phone, tmp_path, "machine-phone.png")
+
+        # central goes away: the banner; it comes back: the page recovers on its own
+        banner = page.locator("#banner")
+        expect(banner).to_be_hidden()
+        central.stop()
+        expect(banner).to_have_text("連線中斷，正在重新連線…", timeout=SOON)
+        gw.state("m1", "running", job="J-7")  # repaired while central is away
+        central.start()
+        expect(banner).to_be_hidden(timeout=SOON)
+        expect(page.locator("#m-state")).to_have_attribute("data-state", "running", timeout=SOON)
 
         # an unknown machine: said clearly, no script error
         page.goto(f"{central.url}/machines/nope?key={READ_KEY}&lang=en")
