@@ -221,3 +221,37 @@ def test_scan_page_reads_codes_from_a_scanner_and_the_camera_and_qr_codes_decode
     assert central.http.get("/api/v1/qr", params={"text": "x" * 401}).status_code == 422
     shoot(page, tmp_path, "scan-page.png")
     assert [p for p in problems if "outside request" in p or "script error" in p] == [], problems
+
+
+def test_central_over_https_gives_phones_a_secure_context_for_the_camera(
+    mosquitto: Mosquitto, central_factory: Callable[..., CentralProcess],
+    contexts: Callable[..., BrowserContext], tmp_path: Path,
+) -> None:
+    """Phones reach central by its LAN address, where only HTTPS is a secure context (the camera needs
+    one): central serves HTTPS with the site's certificate (api.tls_cert/tls_key); on plain HTTP the
+    page says why the camera is off and the scanner or keyboard still work."""
+    from plantpulse.tls import provision_tls
+
+    provision_tls(tmp_path / "tls", ["localhost", "127.0.0.1"])
+    central = central_factory(mosquitto, plant=plant("UTC"),
+                              api={"tls_cert": str(tmp_path / "tls" / "server.crt"),
+                                   "tls_key": str(tmp_path / "tls" / "server.key")})
+    assert central.url.startswith("https://127.0.0.1:"), central.url
+    context = contexts(locale="en-US", ignore_https_errors=True)  # the phone trusts the site CA (docs/scan.md)
+    page, problems = open_page(context, central.url)
+    page.goto(f"{central.url}/scan")
+    expect(page.locator("h1")).to_have_text("Scan to report")
+    assert page.evaluate("window.isSecureContext") is True
+    expect(page.locator("#banner")).to_be_hidden(timeout=SOON)  # the stream works over HTTPS too
+
+    # plain HTTP on a LAN address is not a secure context: said so, the keyboard path still works
+    plain = contexts(locale="zh-CN", ignore_https_errors=True)
+    plain.add_init_script("Object.defineProperty(window, 'isSecureContext', { value: false })")
+    phone, more = open_page(plain, central.url)
+    phone.goto(f"{central.url}/scan")
+    phone.get_by_role("button", name="摄像头").click()
+    expect(phone.locator("#camera-note")).to_contain_text("摄像头需要 HTTPS")
+    phone.locator("#code").fill("SO-1/10")
+    phone.locator("#code").press("Enter")
+    expect(phone.locator("#op-card")).to_have_attribute("data-op", "SO-1/10")
+    assert problems == [] and more == []
