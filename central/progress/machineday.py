@@ -28,6 +28,7 @@ from central.progress.shifts import Calendar
 from central.progress.timeline import StateInterval
 from plantpulse.protocol.models import MachineState
 
+MIN_SECONDS = 0.5  # a cause shorter than this is rounding between two clocks (a reason given "200 s ago"), not a cause
 _CATEGORIES = (MachineState.SETUP, MachineState.IDLE, MachineState.MAINTENANCE, MachineState.OFFLINE)
 
 
@@ -98,7 +99,7 @@ def causes(report: DowntimeReport, intervals: Sequence[StateInterval], *, micro_
         seconds = idle_left if state is MachineState.IDLE else getattr(report, str(state))
         raw.append((str(state), None, None, seconds, runs.get((str(state), None), 0)))
     raw.append(("micro_stop", None, None, report.micro_stop_time, report.micro_stops))
-    raw = [r for r in raw if r[3] > 0]
+    raw = [r for r in raw if r[3] >= MIN_SECONDS]
     raw.sort(key=lambda r: (-r[3], r[0], -1 if r[1] is None else r[1], r[2] or ""))
     total = sum(r[3] for r in raw)
     out: list[Cause] = []

@@ -248,6 +248,8 @@
     setInterval(tick, 1000);
   };
   PP.applyLang = applyLang;
+  // the plant's time zone, once an answer said it: every time on the page (and the clock) follows
+  PP.setZone = (zone) => { if (zone && zone !== PP.zone) { PP.zone = zone; tick(); } };
 
   window.PP = PP;
 })();

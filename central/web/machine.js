@@ -40,7 +40,7 @@
         day = answer.body;
         problem = null;
         PP.noteTime(day);
-        PP.zone = day.timezone;
+        PP.setZone(day.timezone);
       } else problem = PP.problem(answer);
     } catch (err) {
       problem = String(err);

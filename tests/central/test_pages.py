@@ -81,8 +81,9 @@ def test_machine_page_day_pareto_oee_languages_and_live_state(
     gw = HandGateway(mosquitto, "gw1")
     try:
         gw.online(["m1", "m2"])
-        # an hour of m1: running, a 10-minute fault 321, running, a 5-minute setup, a 4-minute fault 321, running
-        for ago, state, fields in ((3600, "running", {}), (3000, "fault", {"fault_code": 321}), (2400, "running", {}),
+        # m1's morning: running since 00:30, a 10-minute fault 321, running, a 5-minute setup, a 4-minute
+        # fault 321, running, then idle for want of material (in a zone where it is now about noon)
+        for ago, state, fields in ((41_400, "running", {}), (3000, "fault", {"fault_code": 321}), (2400, "running", {}),
                                    (1500, "setup", {}), (1200, "running", {}), (700, "fault", {"fault_code": 321}),
                                    (460, "running", {}), (200, "idle", {})):
             gw.state("m1", state, ago=ago, job="J-7", **fields)
