@@ -19,7 +19,7 @@ import pytest
 import yaml
 from playwright.sync_api import Browser, BrowserContext, expect
 
-from tests.central.pagekit import FAULTS, READ_KEY, WRITE_KEY, api_keys, chromium, open_page, shoot
+from tests.central.pagekit import FAULTS, READ_KEY, WRITE_KEY, api_keys, chromium, noon_zone, open_page, shoot
 from tests.fixtures.mosquitto import Mosquitto
 from tests.fixtures.plant import SimulatedPlant
 from tests.fixtures.services import CentralProcess, EdgeProcess, modbus_machine
@@ -77,7 +77,13 @@ def test_orders_page_shows_an_order_go_at_risk_when_the_simulator_faults(
     central_factory: Callable[..., CentralProcess], contexts: Callable[..., BrowserContext], tmp_path: Path,
 ) -> None:
     plant = plant_factory(PLANT)
-    central = central_factory(mosquitto, plant={"machines": [{"id": "m1", "name": "CNC 1", "faults": FAULTS}]},
+    zone = noon_zone()  # it is about noon there: the shift runs, its break is ahead
+    shifts = {"timezone": zone, "shifts": [{"name": "day", "days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"],
+                                            "start": "06:00", "end": "22:00",
+                                            "breaks": [{"start": "15:00", "end": "15:30"}]}]}
+    central = central_factory(mosquitto, plant={"timezone": zone, "lines": [{"id": "l1", "shifts": shifts}],
+                                                "machines": [{"id": "m1", "name": "CNC 1", "faults": FAULTS,
+                                                              "line": "l1"}]},
                               orders=ORDERS, api={"keys": api_keys()})
     edge = EdgeProcess(tmp_path / "edge", mosquitto, edge_id="gw1", site="s1",
                        machines=[modbus_machine(plant, "m1")]).start()
@@ -124,6 +130,7 @@ def test_orders_page_shows_an_order_go_at_risk_when_the_simulator_faults(
         expect(block).to_have_count(1, timeout=SOON)
         expect(gantt.locator('#gantt rect[data-kind="down"]')).not_to_have_count(0)
         expect(gantt.locator('#gantt g.g-due[data-order="SO-1"]')).to_have_count(1)
+        expect(gantt.locator('#gantt rect[data-kind="off"]')).not_to_have_count(0)  # the break, the night
         down = gantt.locator('#gantt rect[data-kind="down"]').first.bounding_box()
         op = block.bounding_box()
         assert down is not None and op is not None and op["x"] >= down["x"] + down["width"] - 2, (down, op)
@@ -205,6 +212,13 @@ def test_scan_reports_import_and_rush_order_from_the_pages(
     assert lost and '"good":2' in lost[0].replace(" ", "")
     shoot(phone, tmp_path, "scan-page.png", doc=True)
 
+    # the machine stands for want of material: a stop reason for the operation's machine
+    phone.get_by_label("停机原因").select_option("material")
+    phone.get_by_role("button", name="停机").click()
+    expect(phone.locator("#sent li.ok").first).to_contain_text("m2 停机: 待料", timeout=SOON)
+    stops = central.http.get("/api/v1/stops", params={"machine": "m2"}, headers=WRITE).json()["stops"]
+    assert [(s["machine"], s["reason"], s["operator"]) for s in stops] == [("m2", "material", "A017")], stops
+
     # ---- the planner's page: the progress is there; an import with a bad row changes nothing
     planner = contexts(locale="en-US", viewport={"width": 1280, "height": 900})
     page, more = open_page(planner, central.url)
@@ -255,4 +269,11 @@ def test_scan_reports_import_and_rush_order_from_the_pages(
     expect(cards.locator('.jobcard[data-op="SO-10/20"] img.qr')).to_have_attribute("src", re.compile("^data:image/svg"),
                                                                                  timeout=SOON)
     shoot(cards, tmp_path, "job-cards.png", doc=True)
+
+    # the operator finishes the operation: the order is done, and leaves the open orders
+    phone.get_by_role("button", name="完工").click()
+    expect(phone.locator("#op-meta")).to_contain_text("完工", timeout=SOON)
+    expect(page.locator('#orders tr[data-order="SO-7"]')).to_have_count(0, timeout=SOON)
+    page.get_by_label("Status").select_option("done")
+    expect(page.locator('#orders tr[data-order="SO-7"]')).to_have_attribute("data-status", "done", timeout=SOON)
     assert problems == [] and more == [] and again == []
