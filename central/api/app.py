@@ -30,6 +30,7 @@ from central.api.routes import (
     qr,
     records,
     reports,
+    site,
     stream,
     summaries,
 )
@@ -52,7 +53,7 @@ def create_app(central: Central) -> FastAPI:
         static_url=DOCS_STATIC,
     )
     app.state.central = central
-    for module in (machines, machineday, qr, gateways, records, alerts, imports, orders, reports, oee, summaries,
+    for module in (machines, machineday, qr, site, gateways, records, alerts, imports, orders, reports, oee, summaries,
                    audit, stream, metrics):
         app.include_router(module.router, dependencies=[Depends(reader)])
     for module in (health, pages):

@@ -146,10 +146,20 @@
 
   PP.askKey = () => { $("key-input").value = ""; $("key-dialog").showModal(); };
 
+  // the plant's time zone for every time shown (GET /api/v1/site); the browser's until it answers
+  async function loadSite() {
+    try {
+      const answer = await PP.api("/api/v1/site");
+      if (answer.ok) { PP.noteTime(answer.body); if (!zoneFixed) PP.setZone(answer.body.timezone); }
+    } catch { /* the stream's banner says central is away */ }
+  }
+  let zoneFixed = false; // a page that knows a better zone (the machine's line) keeps it
+
   function saveKey(value) {
     PP.key = value;
     PP.saved.set("key", value);
     if (page.onKey) page.onKey();
+    loadSite();
     connect();
   }
 
@@ -192,6 +202,7 @@
     });
     on("snapshot", (data) => {
       retries = 0;
+      if (!PP.zone) loadSite(); // the first answer may have been refused for want of a key
       PP.connected = true;
       setBanner(false);
       if (page.onSnapshot) page.onSnapshot(data);
@@ -243,13 +254,17 @@
     if (board) document.body.classList.add("board");
     header();
     applyLang();
+    loadSite();
     if (options.stream !== false) connect();
     tick();
     setInterval(tick, 1000);
   };
   PP.applyLang = applyLang;
   // the plant's time zone, once an answer said it: every time on the page (and the clock) follows
-  PP.setZone = (zone) => { if (zone && zone !== PP.zone) { PP.zone = zone; tick(); } };
+  PP.setZone = (zone, fixed = false) => {
+    zoneFixed = zoneFixed || fixed;
+    if (zone && zone !== PP.zone) { PP.zone = zone; tick(); if (page.render) page.render(); }
+  };
 
   window.PP = PP;
 })();

@@ -40,7 +40,7 @@
         day = answer.body;
         problem = null;
         PP.noteTime(day);
-        PP.setZone(day.timezone);
+        PP.setZone(day.timezone, true);
       } else problem = PP.problem(answer);
     } catch (err) {
       problem = String(err);

@@ -131,6 +131,8 @@ def test_orders_page_shows_an_order_go_at_risk_when_the_simulator_faults(
         expect(gantt.locator('#gantt rect[data-kind="down"]')).not_to_have_count(0)
         expect(gantt.locator('#gantt g.g-due[data-order="SO-1"]')).to_have_count(1)
         expect(gantt.locator('#gantt rect[data-kind="off"]')).not_to_have_count(0)  # the break, the night
+        # times in the plant's zone, whatever the browser's: the break starts at 15:00 there
+        expect(gantt.locator('#gantt rect[data-kind="off"] title').first).to_contain_text("15:00")
         down = gantt.locator('#gantt rect[data-kind="down"]').first.bounding_box()
         op = block.bounding_box()
         assert down is not None and op is not None and op["x"] >= down["x"] + down["width"] - 2, (down, op)
