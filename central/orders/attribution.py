@@ -34,7 +34,7 @@ from central.progress.assignment import (
     complete,
     observe_job,
 )
-from central.progress.orders import CountSource, OpKey, Plan
+from central.progress.orders import CountSource, OpKey, OpStatus, Plan
 from central.progress.progress import effective_quantities
 from plantpulse.protocol.models import StateEvent
 
@@ -131,7 +131,8 @@ class Attribution:
         if not (ops or changed or recounts or plan is not ob.plan):
             return
         w = rnd.tx.order_writes()
-        w.plan(ob.plan, plan)
+        if plan is not ob.plan:
+            w.plan(ob.plan, plan)
         for machine_id, since in changed.items():
             w.segments(machine_id, since, book.get(machine_id, ()))
         w.recounted.extend(recounts)
@@ -148,13 +149,16 @@ class Attribution:
         op = plan.operations.get(key)
         if op is None or not op.status.open or op.count_source is not CountSource.MACHINE:
             return plan, book
-        good = ob.parts(key).good
-        if good < op.quantity:  # the cap below only lowers it: most counts stop here
+        machine, reported = ob.tallies.get(key), ob.reported.get(key)
+        good = (machine.good if machine else 0) + (reported.good if reported else 0)  # counts + corrections
+        planned = op.quantity
+        if good < planned:  # the usual case; only an upstream operation done short lowers the plan (its cap)
+            before = plan.predecessor(key)
+            if before is None or before.status is not OpStatus.DONE:
+                return plan, book
             planned = effective_quantities(plan, plan.order(key[0]), ob.tallies).get(key, op.quantity)
             if good < planned:
                 return plan, book
-        else:
-            planned = effective_quantities(plan, plan.order(key[0]), ob.tallies).get(key, op.quantity)
         centres = {m: ob.catalog.machine(m).work_centre for m in book}
         step = complete(book, plan, key, at, good=good, planned=planned, auto_next=ob.auto_next,
                         work_centres=centres)

@@ -33,6 +33,9 @@ class OrdersConfig(BaseModel):
         description="machine ids where an operation's completion starts the next queued operation without a job "
                     "number, e.g. [saw-01]",
     )
+    availability_hours: float = Field(
+        8.0, gt=0, le=24 * 90, description="hours of history whose running share slows the projected rate, e.g. 8"
+    )
     horizon_days: float = Field(120.0, gt=0, le=3650, description="days the projection looks ahead")
 
     def delay(self) -> DelayConfig:

@@ -6,8 +6,9 @@ ingest changed a machine or a count, at once after a person's order change, and 
 an ingest round: ingest keeps its speed however large the plan.
 
 Each pass takes a snapshot of the book and the machines' live state, projects in a worker thread
-(``projection.project``: shift calendars, setups, precedence, machines down until their repair
-ETA, else their MTTR, else ``orders.default_repair``), evaluates the delay rules
+(``projection.project``: shift calendars, setups, precedence, each machine's availability over the last
+``orders.availability_hours``, machines down until their repair ETA, else their MTTR, else
+``orders.default_repair``), evaluates the delay rules
 (``delay.evaluate``: confirmation time, hysteresis, the cause) and reconciles their findings with
 the order alerts in one transaction of their own (alert changes, notifications and deliveries:
 the same outbox as every alert). Orders made late by one cause on one machine that open together
@@ -38,7 +39,7 @@ from central.progress.downtime import downtime
 from central.progress.machines import Catalog
 from central.progress.orders import OpKey, Plan
 from central.progress.outlook import MachineOutlook, Projection, down_until
-from central.progress.progress import Rate, order_progress, rate
+from central.progress.progress import Rate, availability, order_progress, rate
 from central.progress.projection import project
 from central.progress.reliability import reliability
 from central.progress.shifts import Calendar
@@ -110,6 +111,7 @@ class Projector:
         self.states: dict[str, RiskState] = {}
         self.repair_eta: dict[str, float] = {}  # machine -> repair ETA entered by maintenance
         self.mttr: dict[str, tuple[float, float | None]] = {}  # machine -> (measured at, MTTR)
+        self.shares: dict[str, tuple[float, float]] = {}  # machine -> (measured at, availability)
         self.machine_ops: dict[str, tuple[Any, ...]] = {}  # machine -> what its tile shows of its operation
         self.passes = 0
         self.last_seconds = 0.0
@@ -154,13 +156,17 @@ class Projector:
         interval = self.cfg.projection_interval
         last = -math.inf
         while True:
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancellation that
+            # coincides with the event (a shutdown right after a write would then wait forever)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._kick.wait(), max(0.0, last + IDLE_EVERY - time.monotonic()))
+                async with asyncio.timeout(max(0.0, last + IDLE_EVERY - time.monotonic())):
+                    await self._kick.wait()
             self._kick.clear()
             pace = last + interval - time.monotonic()
             if pace > 0 and not self._urgent.is_set():
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._urgent.wait(), pace)
+                    async with asyncio.timeout(pace):
+                        await self._urgent.wait()
             self._urgent.clear()
             last = time.monotonic()
             self._dirty = False
@@ -189,6 +195,9 @@ class Projector:
             except Exception:
                 await self.alerts.reload()  # its in-memory alerts ran ahead of the failed commit
                 raise
+            for alert in tx.alerts.values():  # committed: also if an ingest round's reload ran meanwhile
+                if alert.active:
+                    self.alerts.active[alert.key] = alert
         self.projection, self.states, self.outlooks = projection, dict(result.states), snap.outlooks
         changed = [s for oid, s in summaries.items() if not s.same(self.summaries.get(oid))]
         self.summaries = summaries
@@ -218,10 +227,28 @@ class Projector:
             key = on_machine.get(machine_id)
             if st is not None and state is MachineState.SETUP and key is not None and st.since is not None:
                 setup_left = max(0.0, book.plan.operations[key].setup_time - (now - st.since))
-            outlooks[machine_id] = MachineOutlook(machine_id, self.catalog.calendar(machine_id), 1.0,
+            busy = machine_id in book.plan.dispatch or (info.work_centre is not None
+                                                         and "wc:" + info.work_centre in book.plan.dispatch)
+            share = await self._availability(machine_id, now) if busy else 1.0
+            outlooks[machine_id] = MachineOutlook(machine_id, self.catalog.calendar(machine_id), share,
                                                   info.work_centre, down, setup_left)
         historic = any(self.alerts.track.historic.values())
         return Snapshot(now, book.plan, book.all_parts(), running, outlooks, dict(self.states), historic)
+
+    async def _availability(self, machine_id: str, now: float) -> float:
+        """The machine's running share of its planned time over ``orders.availability_hours`` (1.0 with less
+        than an hour of evidence), refreshed every ``MTTR_REFRESH`` seconds: the projection's long-run rate."""
+        known = self.shares.get(machine_id)
+        if known is not None and now - known[0] < MTTR_REFRESH:
+            return known[1]
+        info = self.catalog.machine(machine_id)
+        window = self.cfg.availability_hours * 3600.0
+        intervals = await self.store.intervals(machine_id, now - window, now)
+        report = downtime(intervals, now - window, now, calendar=self.catalog.calendar(machine_id),
+                          micro_stop_threshold=info.micro_stop_threshold, machine_id=machine_id)
+        share = availability(report)
+        self.shares[machine_id] = (now, share)
+        return share
 
     async def _mttr(self, machine_id: str, now: float) -> float | None:
         known = self.mttr.get(machine_id)

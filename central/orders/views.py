@@ -181,6 +181,28 @@ class DispatchList(_Public):
     operations: list[DispatchEntry]
 
 
+class UnassignedCount(_Public):
+    at: float
+    start: float
+    good: int
+    scrap: int
+    job: str | None
+    edge_id: str
+    epoch: str
+    seq: int
+
+
+class UnassignedList(_Public):
+    """Count events no operation ran for: kept, never dropped (reassign them to an operation, audited)."""
+
+    machine_id: str
+    start: float
+    end: float
+    good: int
+    scrap: int
+    events: list[UnassignedCount]
+
+
 class GanttBlock(_Public):
     kind: str = Field(..., description="operation, setup, down (fault/repair), off (outside shifts)")
     start: float

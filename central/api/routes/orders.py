@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query
 
-from central.api.deps import CentralDep, Writer, _instant
+from central.api.deps import CentralDep, Window, Writer, _instant
 from central.api.schemas import Problem
 from central.orders.render import dispatch_list, order_public, schedule
 from central.orders.views import (
@@ -31,6 +31,8 @@ from central.orders.views import (
     OrderPublic,
     Schedule,
     StartIn,
+    UnassignedCount,
+    UnassignedList,
 )
 from central.progress.orders import ORDER_ID, ConflictError, NotFoundError, OrderError
 from central.runtime import Central
@@ -43,6 +45,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 SETTLE = 2.0  # seconds a write waits for the projection that includes it
 MAX_SCHEDULE = 60 * 86_400.0
+MAX_UNASSIGNED = 10_000
 
 
 @contextlib.contextmanager
@@ -204,6 +207,17 @@ async def machine_dispatch(machine_id: str, central: CentralDep) -> DispatchList
     if not known:
         raise HTTPException(404, f"no machine '{machine_id}' (GET /api/v1/machines lists them)")
     return dispatch_list(central.orders, central.projector, machine_id)
+
+
+@router.get("/machines/{machine_id}/unassigned", response_model=UnassignedList,
+            summary="Count events of a machine with no operation running at their time, in a window")
+async def machine_unassigned(machine_id: str, central: CentralDep, win: Window) -> UnassignedList:
+    start, end = win
+    rows = await central.store.unassigned_counts(machine_id, start, end, limit=MAX_UNASSIGNED)
+    events = [UnassignedCount(at=c.record.at, start=c.record.start, good=c.record.good, scrap=c.record.scrap,
+                              job=c.record.job, edge_id=c.edge_id, epoch=c.epoch, seq=c.seq) for c in rows]
+    return UnassignedList(machine_id=machine_id, start=start, end=end, good=sum(e.good for e in events),
+                          scrap=sum(e.scrap for e in events), events=events)
 
 
 @router.get("/schedule", response_model=Schedule,

@@ -152,3 +152,50 @@ async def test_people_start_pause_and_finish_and_each_change_is_audited(rig: Rig
     await again.load()
     assert (again.plan.orders, again.plan.operations) == (book.plan.orders, book.plan.operations)
     assert again.plan.dispatch == {q: ks for q, ks in book.plan.dispatch.items() if ks}
+
+
+async def test_a_late_job_number_re_attributes_the_counts_stored_after_it(rig: Rig) -> None:
+    await rig.book.create(order("SO-1", "1001"), by="planner")
+    await rig.send(("count", 20, None, 2), ("count", 30, None, 3))  # no job known yet: unassigned
+    assert rig.book.unassigned["m1"].good == 5 and ("SO-1", 10) not in rig.book.tallies
+    await rig.send(("state", 10, "1001", 0))  # the job change from before them arrives late (a backlog)
+    assert rig.book.tallies[("SO-1", 10)].good == 5 and rig.book.unassigned["m1"].good == 0
+    assert [c.op for c in await rig.store.attributed_counts("m1", 0)] == [("SO-1", 10), ("SO-1", 10)]
+    again = OrderBook(rig.store, rig.book.catalog, clock=time.time)
+    await again.load()
+    assert again.tallies[("SO-1", 10)].good == 5 and again.unassigned.get("m1") is None
+
+
+async def test_auto_next_starts_the_next_operation_without_a_job_on_completion(tmp_path: Path) -> None:
+    store = await SqliteStore.open(tmp_path / "c.sqlite")
+    try:
+        catalog = Catalog(MachinesConfig.model_validate({"machines": [{"id": "m1"}]}))
+        book = OrderBook(store, catalog, clock=time.time, auto_next=["m1"])
+        await book.load()
+        hook = Attribution(book)
+        live = LiveState(IngestConfig(), catalog)
+        rig = Rig(store, book, hook, Applier(live, ClockRule(), store.intervals_from))
+        birth = Status(edge_id="gw1", online=True, birth=1, ts=time.time(), epoch=EPOCH1)
+        rnd = await rig.applier.messages([Incoming("plantpulse/v1/s/gw1/status", birth.model_dump_json().encode(),
+                                                   1, 1, time.time())], Round())
+        await store.commit(rnd.tx)
+        await book.create(order("SO-1", "1001", quantity=3), by="planner")
+        await book.create(WorkOrderIn.model_validate({
+            "id": "SO-2", "product": "p", "quantity": 5, "due": T + 86_400,
+            "operations": [{"seq": 10, "name": "saw", "machine": "m1", "quantity": 5, "ideal_cycle_time": 5}]}),
+            by="planner")
+        await rig.send(("state", 10, "1001", 0), ("count", 20, "1001", 3), ("count", 30, "1001", 2))
+        assert book.plan.operations[("SO-1", 10)].status is OpStatus.DONE
+        assert book.running_on("m1") == ("SO-2", 10)  # started by the completion, at the completing count's time
+        assert book.tallies[("SO-2", 10)].good == 2 and book.tallies[("SO-1", 10)].good == 3
+    finally:
+        await store.close()
+
+
+async def test_a_work_centre_operation_starts_on_the_machine_that_reports_its_job(rig: Rig) -> None:
+    await rig.book.create(WorkOrderIn.model_validate({
+        "id": "SO-9", "product": "p", "quantity": 4, "due": T + 86_400,
+        "operations": [{"seq": 10, "name": "turn", "work_centre": "turning", "quantity": 4, "ideal_cycle_time": 5,
+                        "job": "555"}]}), by="planner")
+    await rig.send(("state", 10, "555", 0), ("count", 20, "555", 2))
+    assert rig.book.running_on("m1") == ("SO-9", 10) and rig.book.tallies[("SO-9", 10)].good == 2

@@ -105,6 +105,8 @@ async def test_bad_requests_get_clear_4xx(api: tuple[Central, httpx.AsyncClient]
     assert (await http.get("/api/v1/orders", params={"due_from": "soon"}, headers=R)).status_code == 400
     assert (await http.get("/api/v1/schedule", params={"start": 10, "end": 5}, headers=R)).status_code == 400
     assert (await http.get("/api/v1/machines/ghost/dispatch", headers=R)).status_code == 404
+    unassigned = (await http.get("/api/v1/machines/cnc-01/unassigned", headers=R)).json()
+    assert (unassigned["good"], unassigned["events"]) == (0, [])
     assert (await http.post("/api/v1/orders/A-1/cancel", headers=W)).json()["status"] == "cancelled"
     assert (await http.post("/api/v1/orders/A-1/cancel", headers=W)).status_code == 409
 
@@ -173,3 +175,25 @@ async def test_operations_start_pause_finish_move_and_material(api: tuple[Centra
     assert [d["order_id"] for d in gantt["due"]] == ["SO-2"]
     actions = [a.action for a in reversed(await central.store.audit_trail())]
     assert actions == ["create", "create", "start", "pause", "move", "material", "finish", "change"]
+
+
+async def test_orders_late_for_one_cause_share_one_notification_and_overdue_is_critical(
+    api: tuple[Central, httpx.AsyncClient],
+) -> None:
+    central, http = api
+    now = time.time()
+    for oid, due in (("SO-1", now + 900), ("SO-2", now + 1200)):
+        assert (await http.post("/api/v1/orders", json=order(oid, due), headers=W)).status_code == 201
+    rush = order("RUSH-1", now + 86_400, parts=200, insert={"positions": {"cnc-01": 0}})
+    assert (await http.post("/api/v1/orders", json=rush, headers=W)).status_code == 201
+    risky = await central.store.alerts(rule="order_at_risk", status="open")
+    assert sorted(a.subject for a in risky) == ["SO-1", "SO-2"]
+    sent = [n for _, n in await central.store.due_deliveries(time.time() + 1, "mqtt") if n.rule.value ==
+            "order_at_risk"]
+    assert len(sent) == 1 and sent[0].details["grouped"] == 2 and sent[0].details["orders"] == "SO-1, SO-2"
+    assert "SO-1, SO-2" in sent[0].message.en and sent[0].details["cause"] == "rush_order_ahead"
+    # an order already past its due time: overdue, critical, with its cause
+    late = await http.post("/api/v1/orders", json=order("OLD-1", now - 60, machine="mill-01"), headers=W)
+    assert late.status_code == 201 and late.json()["overdue"] is True
+    (overdue,) = await central.store.alerts(rule="order_overdue", status="open")
+    assert overdue.subject == "OLD-1" and overdue.severity.value == "critical"
