@@ -14,6 +14,7 @@ counter.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import ssl
@@ -168,6 +169,12 @@ class MqttLink:
         if graceful and self.connected:
             self._client.disconnect()
         await asyncio.to_thread(self._client.loop_stop)
+        # paho's loop_stop only ends its thread: a socket still open (an ungraceful stop, a connect in
+        # flight) would stay open until the garbage collector finds it; a Will still fires on close
+        sock = self._client.socket()
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.close()
         for fut in self._pending.values():
             if not fut.done():
                 fut.set_exception(ConnectionError("MQTT link stopped"))
