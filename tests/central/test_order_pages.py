@@ -166,11 +166,16 @@ def test_scan_reports_import_and_rush_order_from_the_pages(
     error and imports nothing; a rush order is inserted from the page."""
     keys = [*api_keys(), {"name": "line-phone", "role": "report",
                           "sha256": hashlib.sha256(REPORT_KEY.encode()).hexdigest()}]
-    central = central_factory(mosquitto, plant={"machines": [{"id": "m1"}, {"id": "m2"}]}, orders=ORDERS,
-                              api={"keys": keys, "open_reads": False})
+    central = central_factory(mosquitto, plant={"machines": [{"id": "m1"}, {"id": "m2"},
+                                                             {"id": "w1", "work_centre": "welding"},
+                                                             {"id": "w2", "work_centre": "welding"}]},
+                              orders=ORDERS, api={"keys": keys, "open_reads": False})
     body = order("SO-7", 86_400, (10, "assemble", "m2", 20, 60.0))
     body["operations"][0]["count_source"] = "reports"
     post_order(central, body)
+    welded = order("SO-8", 86_400, (10, "weld", "w1", 4, 60.0))
+    welded["operations"][0].update(machine=None, work_centre="welding", count_source="reports")
+    post_order(central, welded)
 
     # ---- the operator's phone: a report key, the card's code typed by a keyboard-wedge scanner
     phone_context = contexts(locale="zh-CN", viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
@@ -221,6 +226,21 @@ def test_scan_reports_import_and_rush_order_from_the_pages(
     stops = central.http.get("/api/v1/stops", params={"machine": "m2"}, headers=WRITE).json()["stops"]
     assert [(s["machine"], s["reason"], s["operator"]) for s in stops] == [("m2", "material", "A017")], stops
 
+    # a work-centre operation: the operator says on which of the centre's machines it starts
+    phone.get_by_label("扫描或输入工序码").fill("SO-8/10")
+    phone.get_by_label("扫描或输入工序码").press("Enter")
+    where = phone.get_by_label("在哪台设备（工作中心）")
+    expect(where).to_be_visible(timeout=SOON)
+    expect(where.locator("option")).to_have_count(2)
+    where.select_option("w2")
+    phone.get_by_role("button", name="开工").click()
+    expect(phone.locator("#op-meta")).to_contain_text("生产中", timeout=SOON)
+    weld = central.http.get("/api/v1/orders/SO-8", headers=WRITE).json()["operations"][0]
+    assert weld["running_on"] == ["w2"], weld
+    phone.get_by_label("扫描或输入工序码").fill("SO-7/10")
+    phone.get_by_label("扫描或输入工序码").press("Enter")
+    expect(phone.locator("#where-row")).to_be_hidden(timeout=SOON)
+
     # ---- the planner's page: the progress is there; an import with a bad row changes nothing
     planner = contexts(locale="en-US", viewport={"width": 1280, "height": 900})
     page, more = open_page(planner, central.url)
@@ -236,7 +256,7 @@ def test_scan_reports_import_and_rush_order_from_the_pages(
     bad = page.locator('#import-errors tr[data-row="4"]')
     expect(bad).to_contain_text("due")
     listed = central.http.get("/api/v1/orders", headers=WRITE).json()["orders"]
-    assert [o["id"] for o in listed] == ["SO-7"], listed
+    assert [o["id"] for o in listed] == ["SO-7", "SO-8"], listed
     page.locator("#import-file").set_input_files({"name": "plan.csv", "mimeType": "text/csv",
                                                    "buffer": GOOD_PLAN.encode()})
     page.get_by_role("button", name="Import", exact=True).click()
