@@ -177,6 +177,8 @@
         el("td", null, t("op_" + op.status) + (op.at_risk ? ` · ${t("st_at_risk")}` : "") + (op.shortage ? ` · ${t("cause_material")}` : "")),
         el("td", null, typeof op.projected_finish === "number" ? PP.dateTime(op.projected_finish) : "—"),
         el("td", null, typeof op.due === "number" ? PP.dateTime(op.due) : "—"));
+      row.children[4].dataset.label = t("projectedFinish");
+      row.children[5].dataset.label = t("due");
       row.dataset.op = `${op.order_id}/${op.seq}`;
       return row;
     });

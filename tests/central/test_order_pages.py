@@ -283,6 +283,13 @@ def test_scan_reports_import_and_rush_order_from_the_pages(
     assert [(d["order_id"], d["seq"]) for d in dispatch][:1] == [("RUSH-1", 10)], dispatch
     shoot(page, tmp_path, "orders-forms.png")
 
+    # ---- the orders on a phone: one column, nothing wider than the screen
+    phone.goto(f"{central.url}/orders?key={REPORT_KEY}")
+    expect(phone.locator('#orders tr[data-order="RUSH-1"]')).to_be_visible(timeout=SOON)
+    width = phone.evaluate("document.documentElement.scrollWidth")
+    shoot(phone, tmp_path, "orders-phone.png")
+    assert width <= 400, width
+
     # ---- job cards: one per operation, each with its QR code
     cards, again = open_page(contexts(locale="en-US", viewport={"width": 900, "height": 700}), central.url)
     cards.goto(f"{central.url}/cards?orders=SO-10&key={READ_KEY}")
@@ -293,6 +300,8 @@ def test_scan_reports_import_and_rush_order_from_the_pages(
     shoot(cards, tmp_path, "job-cards.png", doc=True)
 
     # the operator finishes the operation: the order is done, and leaves the open orders
+    phone.goto(f"{central.url}/scan?op=SO-7%2F10&key={REPORT_KEY}")
+    expect(phone.locator("#op-title")).to_contain_text("assemble", timeout=SOON)
     phone.get_by_role("button", name="完工").click()
     expect(phone.locator("#op-meta")).to_contain_text("完工", timeout=SOON)
     expect(page.locator('#orders tr[data-order="SO-7"]')).to_have_count(0, timeout=SOON)
