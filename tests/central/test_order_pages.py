@@ -264,7 +264,17 @@ def test_scan_reports_import_and_rush_order_from_the_pages(
     expect(page.locator('#orders tr[data-order="SO-10"]')).to_be_visible(timeout=SOON)
     expect(page.locator("#import-errors")).to_be_hidden()
 
-    # ---- a rush order from the page
+    # ---- a rush order from the page: a read key is refused (said so), the write key inserts it
+    reader_page, theirs = open_page(contexts(locale="en-US"), central.url)
+    reader_page.goto(f"{central.url}/orders?key={READ_KEY}")
+    for field, value in (("#r-id", "NOPE-1"), ("#r-product", "shaft"), ("#r-qty", "3"), ("#r-due", "2030-01-05T12:00")):
+        reader_page.locator(field).fill(value)
+    for name, value in (("name", "turn"), ("machine", "m1"), ("ideal_cycle_time", "40")):
+        reader_page.locator(f".r-op [name={name}]").first.fill(value)
+    reader_page.get_by_role("button", name="Insert").click()
+    expect(reader_page.locator("#rush-error")).to_contain_text("This key may only read", timeout=SOON)
+    expect(reader_page.locator("#key-dialog")).to_be_visible()
+    assert central.http.get("/api/v1/orders/NOPE-1", headers=WRITE).status_code == 404
     page.locator("#r-id").fill("RUSH-1")
     page.locator("#r-product").fill("shaft")
     page.locator("#r-qty").fill("3")
@@ -308,3 +318,4 @@ def test_scan_reports_import_and_rush_order_from_the_pages(
     page.get_by_label("Status").select_option("done")
     expect(page.locator('#orders tr[data-order="SO-7"]')).to_have_attribute("data-status", "done", timeout=SOON)
     assert problems == [] and more == [] and again == []
+    assert [p for p in theirs if "outside request" in p or "script error" in p] == [], theirs
