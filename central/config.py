@@ -34,7 +34,10 @@ class ApiKey(_Strict):
     """One API key. The key itself is never in this file: its SHA-256, or where to read it."""
 
     name: str = Field(..., min_length=1, description="who uses the key, e.g. maintenance-tablet (shown as the actor)")
-    role: Literal["read", "write"] = Field(..., description="read: GET only; write: also acknowledge and resolve")
+    role: Literal["read", "write", "report"] = Field(
+        ..., description="read: GET only; write: also acknowledge, resolve and plan orders; report: read and scan to "
+                         "report (good/scrap, start, pause, finish, stop reasons) and nothing else, e.g. for scanners"
+    )
     sha256: str | None = Field(
         None, pattern=r"^[0-9a-f]{64}$", description="hex SHA-256 of the key (python -m central new-key prints one)"
     )
@@ -75,12 +78,32 @@ class ApiConfig(_Strict):
         False, description="true: anyone on the network may read (GET) without a key (a trusted LAN only)"
     )
     keys: list[ApiKey] = Field(default_factory=list, description="API keys; writes always need a write key")
+    tls_cert: Path | None = Field(
+        None, description="PEM certificate (chain) to serve HTTPS, e.g. var/secrets/tls/server.crt: phones need "
+                          "HTTPS for the scan page's camera (docs/scan.md); omit for plain HTTP"
+    )
+    tls_key: Path | None = Field(None, description="the certificate's PEM private key, e.g. var/secrets/tls/server.key")
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> ApiConfig:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("api.tls_cert and api.tls_key go together: give both for HTTPS, or neither")
+        for path in (self.tls_cert, self.tls_key):
+            if path is not None and not path.is_file():
+                raise ValueError(f"{path}: no such file (python -m plantpulse.tls makes a site CA and server.crt/.key)")
+        return self
 
 
 class NotifyConfig(_Strict):
     lang: Literal["zh", "en"] = Field("zh", description="language of the MQTT alert messages: zh or en")
     webhooks: list[WebhookTarget] = Field(
         default_factory=list, description="webhook receivers (generic JSON, wecom, dingtalk, feishu)"
+    )
+    shift_summaries: bool = Field(
+        True, description="at each shift's end, send its summary (orders done, late, at risk, downtime, OEE)"
+    )
+    summary_check: float = Field(
+        10.0, gt=0, le=600, description="seconds between looks for a shift that ended (its summary is then sent)"
     )
 
 

@@ -35,13 +35,16 @@ from central.ingest.commands import CommandSigner
 from central.ingest.live import LiveState
 from central.ingest.service import IngestService, Listener
 from central.metrics import registry
+from central.orders.answers import OrderAnswers
 from central.orders.attribution import Attribution
 from central.orders.book import OrderBook
 from central.orders.projector import Projector, Summary, order_event
+from central.orders.reporting import FloorWrites
 from central.progress.machines import Catalog
 from central.store.base import Store, StoreUnusableError
 from central.store.open import open_store
 from central.store.records import Transaction
+from central.summaries.task import SummaryTask
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +67,8 @@ class Central:
         self.orders = OrderBook(store, self.catalog, clock=clock, auto_next=cfg.orders.auto_next)
         self.projector = Projector(self.orders, self.live, self.catalog, cfg.orders, self.alerts, store, clock=clock,
                                    publish=self._publish_orders)
+        self.floor = FloorWrites(self.orders)  # reports, stop reasons, imports, reassignment, repair ETAs
+        self.order_answers = OrderAnswers(self.orders, self.projector)
         self.views = LiveViews(self.live, self.catalog, operation=self.projector.operation_view)
         self.hub = StreamHub(self.views, clock=clock, min_interval=cfg.api.stream_min_interval)
         self.influx = (InfluxFeed(InfluxWriter(cfg.influx, clock=clock), self.catalog, self.live)
@@ -80,6 +85,7 @@ class Central:
         )
         self.sender = Sender(store, cfg.notify.webhooks, tz=ZoneInfo(cfg.plant.timezone), lang=cfg.notify.lang,
                              link=self.ingest.link, clock=clock)
+        self.summaries = SummaryTask(self, interval=cfg.notify.summary_check)
         self.metrics: CollectorRegistry = registry(self.ingest)
         self.failed: str | None = None  # the background task that failed
         self.failure: str | None = None  # why, said on /healthz
@@ -110,6 +116,7 @@ class Central:
         await self.alerts.load()
         await self.orders.load()
         await self.projector.load()
+        await self.summaries.load()
         if self.influx is not None:
             await self.influx.writer.start()
         await self.ingest.start()
@@ -119,6 +126,8 @@ class Central:
             asyncio.create_task(self._guard(self.ingest.confirm_loop(), "confirm"), name="confirm"),
             asyncio.create_task(self._guard(self.projector.run(), "projector"), name="projector"),
         ]
+        if self.cfg.notify.shift_summaries:
+            self._tasks.append(asyncio.create_task(self._guard(self.summaries.run(), "summaries"), name="summaries"))
         log.info("central started: store %s, broker %s:%s", self.cfg.store.path, self.cfg.mqtt.host,
                  self.cfg.mqtt.port)
 

@@ -29,6 +29,7 @@ class SubjectKind(enum.StrEnum):
     GAP = "gap"
     ORDER = "order"  # a work order id
     OPERATION = "operation"  # "<order id>/<seq>"
+    SHIFT = "shift"  # "<line or plant>/<shift>/<start>": a shift summary (central/summaries/)
 
 
 class Rule(enum.StrEnum):
@@ -44,6 +45,7 @@ class Rule(enum.StrEnum):
     ORDER_AT_RISK = "order_at_risk"  # work orders (issue 13): central/progress/delay.py, central/orders/
     ORDER_OVERDUE = "order_overdue"
     MATERIAL_SHORTAGE = "material_shortage"
+    SHIFT_SUMMARY = "shift_summary"  # not an alert: the summary at a shift's end, sent through the same outbox
 
     @property
     def subject_kind(self) -> SubjectKind:
@@ -66,6 +68,7 @@ _SUBJECT_KIND = {
     Rule.ORDER_AT_RISK: SubjectKind.ORDER,
     Rule.ORDER_OVERDUE: SubjectKind.ORDER,
     Rule.MATERIAL_SHORTAGE: SubjectKind.OPERATION,
+    Rule.SHIFT_SUMMARY: SubjectKind.SHIFT,
 }
 MACHINE_RULES = tuple(r for r in Rule if r.subject_kind is SubjectKind.MACHINE)
 GATEWAY_RULES = tuple(r for r in Rule if r.subject_kind is SubjectKind.GATEWAY)

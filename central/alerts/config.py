@@ -39,6 +39,7 @@ DEFAULT_SEVERITY: dict[Rule, Severity] = {
     Rule.ORDER_AT_RISK: Severity.WARNING,
     Rule.ORDER_OVERDUE: Severity.CRITICAL,
     Rule.MATERIAL_SHORTAGE: Severity.WARNING,
+    Rule.SHIFT_SUMMARY: Severity.INFO,
 }
 T = TypeVar("T")
 

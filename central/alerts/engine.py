@@ -240,7 +240,7 @@ class AlertEngine:
             edge = live.machine_gateway.get(subject)
         elif kind == "gateway":
             edge = subject
-        elif kind in ("order", "operation"):
+        elif kind in ("order", "operation", "shift"):
             return None  # an order belongs to no gateway: every site's receivers hear of it
         else:
             edge = subject.split(":", 1)[0]

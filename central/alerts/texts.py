@@ -22,6 +22,7 @@ RULE_NAMES: dict[Rule, Texts] = {
     Rule.ORDER_AT_RISK: Texts("工单延期风险", "order at risk"),
     Rule.ORDER_OVERDUE: Texts("工单逾期", "order overdue"),
     Rule.MATERIAL_SHORTAGE: Texts("缺料", "material shortage"),
+    Rule.SHIFT_SUMMARY: Texts("班次汇总", "shift summary"),
 }
 
 SEVERITY_NAMES: dict[Severity, Texts] = {

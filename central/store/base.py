@@ -21,7 +21,9 @@ from central.progress.counts import CountRecord
 from central.progress.orders import Audit, OpKey
 from central.progress.reports import Report
 from central.progress.status import MachineStatus
+from central.progress.stops import StopReason
 from central.progress.timeline import StateInterval
+from central.store.extra_records import RepairEta, SummaryRow
 from central.store.order_records import AttributedCount, LoadedOrders
 from central.store.records import DeadLetter, Delivery, EpochRow, GapRow, GatewayRow, Transaction
 
@@ -114,3 +116,18 @@ class Store(Protocol):
     async def op_counts(self, key: OpKey) -> list[CountRecord]: ...
 
     async def reports_between(self, start: float, end: float, order_id: str | None = None) -> list[Report]: ...
+
+    # ----------------------------------------------------------------- stop reasons, shift summaries (issue 13)
+    async def stop_reason(self, client_id: str) -> StopReason | None: ...
+
+    async def stop_reasons(self, machine_id: str | None, start: float, end: float) -> list[StopReason]:
+        """Reasons that may cover ``[start, end)`` (open-ended ones included), by start."""
+
+    async def shift_summary(self, summary_id: str) -> SummaryRow | None: ...
+
+    async def shift_summaries(self, *, line: str | None = None, since: float | None = None,
+                              until: float | None = None, limit: int = 50) -> list[SummaryRow]:
+        """Summaries sent, newest shift end first."""
+
+    async def repair_etas(self) -> list[RepairEta]:
+        """The repair ETAs maintenance entered that are in force."""

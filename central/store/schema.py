@@ -93,4 +93,19 @@ MIGRATIONS: list[str] = [
     ALTER TABLE counts ADD COLUMN op_seq INTEGER;
     CREATE INDEX counts_op ON counts (order_id, op_seq);
     """,
+    # 6: stop reasons people give (issue 13, central/progress/stops.py), unique by client id; and the shift
+    # summaries already sent (a restart never sends one twice); the repair ETA maintenance entered per machine
+    # (until_at NULL: withdrawn). Portable SQL.
+    """
+    CREATE TABLE stop_reasons (
+        client_id TEXT PRIMARY KEY, machine_id TEXT NOT NULL, start_at REAL NOT NULL, end_at REAL,
+        reason TEXT NOT NULL, operator TEXT NOT NULL, at REAL NOT NULL, data TEXT NOT NULL);
+    CREATE INDEX stop_reasons_machine ON stop_reasons (machine_id, start_at);
+    CREATE TABLE shift_summaries (
+        id TEXT PRIMARY KEY, line TEXT, shift TEXT NOT NULL, start_at REAL NOT NULL, end_at REAL NOT NULL,
+        at REAL NOT NULL, data TEXT NOT NULL);
+    CREATE INDEX shift_summaries_end ON shift_summaries (end_at);
+    CREATE TABLE repair_etas (
+        machine_id TEXT PRIMARY KEY, until_at REAL, actor TEXT NOT NULL, at REAL NOT NULL, note TEXT);
+    """,
 ]

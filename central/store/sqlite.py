@@ -40,6 +40,7 @@ from central.store.records import (
     status_to_json,
 )
 from central.store.schema import MIGRATIONS
+from central.store.sqlite_extras import ExtraReads, write_extras
 from central.store.sqlite_orders import COUNT_INSERT, OrderReads, count_values, write_orders
 from plantpulse.protocol.models import MachineState
 from plantpulse.protocol.sequencer import Gap
@@ -47,7 +48,7 @@ from plantpulse.protocol.sequencer import Gap
 log = logging.getLogger(__name__)
 
 
-class SqliteStore(OrderReads):
+class SqliteStore(OrderReads, ExtraReads):
     def __init__(self, db: aiosqlite.Connection, path: Path) -> None:
         self._db = db
         self.path = path
@@ -184,6 +185,8 @@ class SqliteStore(OrderReads):
                 )
             if tx.orders is not None:
                 await write_orders(db, tx.orders)
+            if tx.extras is not None:
+                await write_extras(db, tx.extras)
             await db.execute("COMMIT")
         except BaseException:
             await db.execute("ROLLBACK")
