@@ -214,8 +214,20 @@ def test_scan_reports_import_and_rush_order_from_the_pages(
     expect(phone.locator("#sent li.pending")).to_contain_text("未送达", timeout=SOON)
     expect(phone.locator("#sent li.pending")).to_have_count(0, timeout=SOON)  # resent by itself
     expect(phone.locator("#op-counts")).to_contain_text("良品 7 / 20", timeout=SOON)
+
+    # no network at all: the report waits in the phone, survives a reload, and is sent once when back
+    phone.unroute("**/api/v1/reports")
+    phone.route("**/api/v1/reports", lambda route: route.abort("internetdisconnected"))
+    phone.locator("#good-qty").fill("1")
+    phone.get_by_role("button", name="报良品").click()
+    expect(phone.locator("#sent li.pending")).to_have_count(1, timeout=SOON)
+    phone.reload()
+    expect(phone.locator("#sent li.pending")).to_have_count(1, timeout=SOON)
+    phone.unroute("**/api/v1/reports")
+    expect(phone.locator("#sent li.pending")).to_have_count(0, timeout=SOON)
+    expect(phone.locator("#op-counts")).to_contain_text("良品 8 / 20", timeout=SOON)
     op = central.http.get("/api/v1/orders/SO-7", headers=WRITE).json()["operations"][0]
-    assert (op["good"], op["status"]) == (7, "running"), op
+    assert (op["good"], op["status"]) == (8, "running"), op
     assert lost and '"good":2' in lost[0].replace(" ", "")
     shoot(phone, tmp_path, "scan-page.png", doc=True)
 
@@ -247,7 +259,7 @@ def test_scan_reports_import_and_rush_order_from_the_pages(
     page.goto(f"{central.url}/orders?key={WRITE_KEY}")
     row = page.locator('#orders tr[data-order="SO-7"]')
     expect(row).to_have_attribute("data-status", "running", timeout=SOON)
-    expect(row).to_contain_text("35%")
+    expect(row).to_contain_text("40%")
     page.evaluate(f"localStorage.setItem('plantpulse.key', '{WRITE_KEY}')")
     page.locator("#import-file").set_input_files({"name": "plan.csv", "mimeType": "text/csv",
                                                    "buffer": BAD_PLAN.encode()})
@@ -308,6 +320,11 @@ def test_scan_reports_import_and_rush_order_from_the_pages(
     expect(cards.locator('.jobcard[data-op="SO-10/20"] img.qr')).to_have_attribute("src", re.compile("^data:image/svg"),
                                                                                  timeout=SOON)
     shoot(cards, tmp_path, "job-cards.png", doc=True)
+    cards.emulate_media(media="print")  # on paper: the cards only, no header or form
+    expect(cards.locator("#bar")).to_be_hidden()
+    expect(cards.locator("#cards-form")).to_be_hidden()
+    cards.pdf(path=tmp_path / "job-cards.pdf", format="A4")
+    assert (tmp_path / "job-cards.pdf").read_bytes().startswith(b"%PDF")
 
     # the operator finishes the operation: the order is done, and leaves the open orders
     phone.goto(f"{central.url}/scan?op=SO-7%2F10&key={REPORT_KEY}")
