@@ -25,7 +25,7 @@
     if (c.category === "fault") {
       return [c.code !== null ? `${t("faultCode")} ${c.code}` : t("state").fault, PP.pick(c.text)].filter(Boolean).join(" · ");
     }
-    if (c.category === "reason") return `${t("cause_idle")}: ${t("reason_" + c.reason)}`;
+    if (c.category === "reason") return `${t("cause_idle")} · ${t("reason_" + c.reason)}`;
     return t("cause_" + c.category);
   };
   const shortName = (c) => (c.category === "fault" ? String(c.code ?? "—")
