@@ -91,19 +91,24 @@ def test_orders_page_shows_an_order_go_at_risk_when_the_simulator_faults(
         # 20 parts x 30 s = 10 min of work due in 40 min: on time, unless m1 is down for 2 h
         post_order(central, order("SO-1", 2400, (10, "turn", "m1", 20, 30.0)))
         post_order(central, order("SO-2", 6 * 3600, (10, "deburr", "m1", 5, 30.0)))
+        post_order(central, order("SO-0", -60, (10, "saw", "m1", 1, 30.0)))  # due a minute ago: late
         page, problems = open_page(contexts(locale="en-US", viewport={"width": 1280, "height": 800}), central.url)
         page.goto(f"{central.url}/orders")
         row = page.locator('#orders tr[data-order="SO-1"]')
         expect(row).to_have_attribute("data-status", "planned", timeout=SOON)
         expect(page.locator('#orders tr[data-order="SO-2"]')).to_be_visible()
         expect(page.locator("#banner")).to_be_hidden()
+        late = page.locator('#orders tr[data-order="SO-0"]')
+        expect(late).to_have_attribute("data-status", "late", timeout=SOON)
+        expect(late.locator(".badge")).to_have_text("Late")
+        expect(page.locator("#orders tbody tr").first).to_have_attribute("data-order", "SO-0")  # late first
 
         plant.act("m1", "fault", {"code": 321})
         expect(row).to_have_attribute("data-status", "at_risk", timeout=SOON)
         expect(row.locator(".badge")).to_have_text("At risk")
         expect(row.locator(".why")).to_contain_text("Machine down")
         expect(row.locator(".why")).to_contain_text("m1")
-        expect(page.locator("#orders tbody tr").first).to_have_attribute("data-order", "SO-1")  # most urgent first
+        expect(page.locator("#orders tbody tr").nth(1)).to_have_attribute("data-order", "SO-1")  # then at risk
 
         # filters, and one order's operations
         page.get_by_label("Status").select_option("at_risk")
