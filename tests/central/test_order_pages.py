@@ -117,6 +117,8 @@ def test_orders_page_shows_an_order_go_at_risk_when_the_simulator_faults(
         expect(page.locator("#detail-title")).to_contain_text("SO-1")
         expect(page.locator('#ops tr[data-op="SO-1/10"]')).to_contain_text("turn")
         expect(page.locator('#ops tr[data-op="SO-1/10"]')).to_contain_text("0/20")
+        page.get_by_label("Status").select_option("")
+        expect(page.locator("#orders tbody tr")).to_have_count(3)
         shoot(page, tmp_path, "orders-page.png", doc=True)
 
         # a TV board: no forms, no buttons, larger text, the same live list
