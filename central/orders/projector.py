@@ -71,9 +71,13 @@ class Summary:
     finding: OrderFinding | None = None
 
     def same(self, other: Summary | None) -> bool:
-        return other is not None and (self.status, round(self.percent, 1), self.finished, _minute(self.eta),
-                                      self.at_risk, self.overdue) == (
-            other.status, round(other.percent, 1), other.finished, _minute(other.eta), other.at_risk, other.overdue)
+        """What a list row shows is unchanged (percent to 0.1, finish to the minute, risk and its cause)."""
+        return other is not None and self._shown() == other._shown()
+
+    def _shown(self) -> tuple[object, ...]:
+        why = self.finding.why if self.finding is not None else None
+        return (self.status, round(self.percent, 1), self.finished, _minute(self.eta), self.at_risk, self.overdue,
+                why.cause if why else None, why.machine if why else None)
 
 
 def _minute(t: float | None) -> float | None:
