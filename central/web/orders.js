@@ -129,7 +129,7 @@
     const rows = (detail.operations || []).map((op) => {
       const machine = op.machine || (op.work_centre ? `${t("workCentre")} ${op.work_centre}` : "—");
       const link = op.machine ? el("a", null, machine) : machine;
-      if (op.machine) link.href = `/machines/${encodeURIComponent(op.machine)}`;
+      if (op.machine) link.href = PP.href(`/machines/${encodeURIComponent(op.machine)}`);
       const row = el("tr", `op-${op.status}`, el("td", "num", String(op.seq)), el("td", null, op.name),
         el("td", null, link, op.running_on && op.running_on.length ? ` (${op.running_on.join(", ")})` : ""),
         el("td", null, t("op_" + op.status) + (op.shortage ? ` · ${t("cause_material")}` : "")),
@@ -141,7 +141,7 @@
       return row;
     });
     $("ops").querySelector("tbody").replaceChildren(...rows);
-    $("detail-cards").href = `/cards?orders=${encodeURIComponent(detail.id)}`;
+    $("detail-cards").href = PP.href(`/cards?orders=${encodeURIComponent(detail.id)}`);
   }
 
   function render() {

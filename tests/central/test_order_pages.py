@@ -312,6 +312,16 @@ def test_scan_reports_import_and_rush_order_from_the_pages(
     assert [(d["order_id"], d["seq"]) for d in dispatch][:1] == [("RUSH-1", 10)], dispatch
     shoot(page, tmp_path, "orders-forms.png")
 
+    # ---- the status board's tile of m2 shows the operation it runs, linked to its order
+    status_page, seen = open_page(contexts(locale="en-US"), central.url)
+    status_page.goto(f"{central.url}/?key={READ_KEY}")
+    job = status_page.locator('.tile[data-machine="m2"] .job a')
+    expect(job).to_have_text("SO-7/10", timeout=SOON)
+    assert job.get_attribute("href") == f"/orders?order=SO-7&key={READ_KEY}"  # the board's key goes along
+    job.click()
+    expect(status_page.locator("#detail-title")).to_contain_text("SO-7", timeout=SOON)
+    assert [p for p in seen if "outside request" in p or "script error" in p] == [], seen
+
     # ---- the orders on a phone: one column, nothing wider than the screen
     phone.goto(f"{central.url}/orders?key={REPORT_KEY}")
     expect(phone.locator('#orders tr[data-order="RUSH-1"]')).to_be_visible(timeout=SOON)
