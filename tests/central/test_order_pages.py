@@ -144,6 +144,10 @@ def test_orders_page_shows_an_order_go_at_risk_when_the_simulator_faults(
         op = block.bounding_box()
         assert down is not None and op is not None and op["x"] >= down["x"] + down["width"] - 2, (down, op)
         shoot(gantt, tmp_path, "schedule-page.png", doc=True)
+        tv = contexts(locale="en-US", viewport={"width": 1920, "height": 1080}).new_page()
+        tv.goto(f"{central.url}/schedule?board=1")
+        expect(tv.locator('#gantt rect[data-op="SO-1/10"]')).to_have_count(1, timeout=SOON)
+        expect(tv.locator("button:visible, select:visible, nav:visible")).to_have_count(0)
 
         # repaired: the order is on time again, on both pages, live
         page.get_by_label("Status").select_option("")
