@@ -22,6 +22,7 @@ BENCHMARKS: dict[str, str] = {
     "projection": "bench.projection",
     "foresight": "bench.foresight",
     "orders": "bench.orders",
+    "pages": "bench.pages",
 }
 
 

@@ -205,6 +205,7 @@ def banner(url: str, *, write_key: str, read_key: str, open_mode: bool, lan_url:
         "", "plantpulse demo is running.  演示已启动。",
         f"  live status page 实时状态页面   {page}",
         *([f"  on a phone 手机 (same LAN)      {lan_url}/?key={read_key}"] if lan_url else []),
+        f"  orders, schedule, scan 工单 排产 报工  {url}/orders?key={read_key}  /schedule  /scan  /machines/cnc-01",
         f"  API                            {url}/api/v1/machines?key={read_key}   (docs: {url}/docs)",
         "  simulated plant control        http://127.0.0.1:8081/api/machines",
         f"  MQTT broker                    127.0.0.1:{BROKER_PORT}  " + (

@@ -20,7 +20,6 @@ reassignable) and the book as it was: ingest never stops for orders.
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from central.orders.book import BookChanged, OrderBook, _Undo
@@ -36,6 +35,7 @@ from central.progress.assignment import (
 )
 from central.progress.orders import CountSource, OpKey, OpStatus, Plan
 from central.progress.progress import effective_quantities
+from central.store.records import CountRow
 from plantpulse.protocol.models import StateEvent
 
 if TYPE_CHECKING:
@@ -79,21 +79,30 @@ class Attribution:
 
     async def _attribute(self, rnd: Round, undo: _Undo) -> None:
         ob = self.orders
+        ops: dict[int, OpKey] = {}
+        touched: set[str] = set()
         items: list[tuple[float, int, int, str, str | None]] = []  # (at, kind, index, machine, job)
+        jobs: dict[str, set[str]] = {}
         for ev in rnd.applied:
             event = ev.applied.event
             if isinstance(event, StateEvent) and event.job is not None:
                 items.append((ev.at, _JOB, 0, event.machine_id, event.job))
+                jobs.setdefault(event.machine_id, set()).add(event.job)
+        per_machine: dict[str, list[int]] = {}
         for i, row in enumerate(rnd.tx.counts):
-            rec = row.record
-            if rec.job is not None:
-                items.append((rec.at, _JOB, 0, rec.machine_id, rec.job))
-            items.append((rec.at, _COUNT, i, rec.machine_id, None))
+            per_machine.setdefault(row.record.machine_id, []).append(i)
+            if row.record.job is not None:
+                jobs.setdefault(row.record.machine_id, set()).add(row.record.job)
+        for machine_id, indices in per_machine.items():
+            if not self._bulk(rnd, machine_id, indices, jobs.get(machine_id, set()), ops, touched, undo):
+                for i in indices:
+                    rec = rnd.tx.counts[i].record
+                    if rec.job is not None:
+                        items.append((rec.at, _JOB, 0, rec.machine_id, rec.job))
+                    items.append((rec.at, _COUNT, i, rec.machine_id, None))
         items.sort(key=lambda x: (x[0], x[1], x[2]))
         plan, book = ob.plan, dict(ob.book)
         changed: dict[str, float] = {}
-        touched: set[str] = set()
-        ops: dict[int, OpKey] = {}
         centres: dict[str, str | None] = {}
 
         def centre(machine_id: str) -> str | None:
@@ -136,11 +145,54 @@ class Attribution:
         for machine_id, since in changed.items():
             w.segments(machine_id, since, book.get(machine_id, ()))
         w.recounted.extend(recounts)
+        counts = rnd.tx.counts
         for index, key in ops.items():
-            rnd.tx.counts[index] = replace(rnd.tx.counts[index], op=key)
+            row = counts[index]
+            counts[index] = CountRow(row.edge_id, row.epoch, row.seq, row.record, key)
         touched |= {k[0] for k in w.operations}
         ob.plan, ob.book = plan, book
         self._pending = BookChanged(frozenset(touched), frozenset(changed))
+
+    def _bulk(self, rnd: Round, machine_id: str, indices: list[int], jobs: set[str], ops: dict[int, OpKey],
+              touched: set[str], undo: _Undo) -> bool:
+        """The usual case in one step: every count of the machine in this round is after the start of what
+        it runs now (or it runs nothing and nothing ends later), its job numbers are that operation's, and
+        they do not complete it. Then they all belong to it (or are unassigned) with no rule to walk
+        count by count. False: walk them one by one (``_attribute``)."""
+        ob = self.orders
+        timeline = ob.book.get(machine_id, ())
+        first = min(rnd.tx.counts[i].record.at for i in indices)
+        last = timeline[-1] if timeline else None
+        key: OpKey | None = None
+        if last is None or last.end is not None:
+            if jobs or (last is not None and last.end is not None and first < last.end):
+                return False
+        else:
+            op = ob.plan.operations.get(last.key)
+            if op is None or first < last.start or any(job != op.job for job in jobs):
+                return False
+            key = last.key
+        good = scrap = spanning = 0
+        for i in indices:
+            rec = rnd.tx.counts[i].record
+            good += rec.good
+            scrap += rec.scrap
+            spanning += rec.job_from is not None
+        if key is not None:
+            op = ob.plan.operations[key]
+            if op.status.open and op.count_source is CountSource.MACHINE:
+                machine, reported = ob.tallies.get(key), ob.reported.get(key)
+                so_far = (machine.good if machine else 0) + (reported.good if reported else 0)
+                before = ob.plan.predecessor(key)
+                if so_far + good >= op.quantity or (before is not None and before.status is OpStatus.DONE):
+                    return False  # it may complete inside this round: find the exact count
+        ob.take(key, machine_id, good, scrap, 1, undo, events=len(indices))
+        if key is not None:
+            ob.tallies[key].spanning += spanning
+            touched.add(key[0])
+            for i in indices:
+                ops[i] = key
+        return True
 
     def _complete(self, plan: Plan, book: dict[str, Timeline], key: OpKey, at: float,
                   changed: dict[str, float]) -> tuple[Plan, dict[str, Timeline]]:

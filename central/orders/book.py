@@ -272,7 +272,8 @@ class OrderBook:
                 out.append(Recount(c.edge_id, c.epoch, c.seq, new))
         return out
 
-    def take(self, key: OpKey | None, machine_id: str, good: int, scrap: int, sign: int, undo: _Undo) -> None:
+    def take(self, key: OpKey | None, machine_id: str, good: int, scrap: int, sign: int, undo: _Undo, *,
+             events: int = 1) -> None:
         """Add (sign 1) or remove (sign -1) parts on an operation's tally, or the machine's unassigned."""
         if key is None:
             if machine_id not in undo.unassigned:
@@ -286,7 +287,7 @@ class OrderBook:
             tally = self.tallies.setdefault(key, Tally())
         tally.good += sign * good
         tally.scrap += sign * scrap
-        tally.events += sign
+        tally.events += sign * events
 
     def restore(self, undo: _Undo) -> None:
         for key, tally in undo.tallies.items():

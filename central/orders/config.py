@@ -4,10 +4,34 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from central.progress.delay import DelayConfig
+from central.progress.orders import Instant
 from plantpulse.protocol.models import ID_PATTERN
+
+Id = Annotated[str, Field(pattern=ID_PATTERN)]
+
+
+class OvertimeConfig(BaseModel):
+    """Extra production time outside the shift calendar (加班), for some lines or machines."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    start: Instant = Field(..., description="ISO 8601 with offset or Unix seconds, e.g. 2026-12-05T08:00:00+08:00")
+    end: Instant = Field(..., description="e.g. 2026-12-05T12:00:00+08:00")
+    lines: list[Id] = Field(default_factory=list, description="lines working overtime, e.g. [line-a]")
+    machines: list[Id] = Field(default_factory=list, description="or single machines, e.g. [cnc-01]")
+
+    @model_validator(mode="after")
+    def _sane(self) -> OvertimeConfig:
+        if self.end <= self.start:
+            raise ValueError("overtime: end must be after start")
+        if self.end - self.start > 7 * 86_400:
+            raise ValueError("overtime: at most 7 days per entry (add shifts to the calendar instead)")
+        if not (self.lines or self.machines):
+            raise ValueError("overtime: name the lines or machines that work it")
+        return self
 
 
 class OrdersConfig(BaseModel):
@@ -28,7 +52,7 @@ class OrdersConfig(BaseModel):
         1800.0, gt=0, le=30 * 86_400,
         description="seconds a machine in fault/maintenance/offline is assumed down without a repair ETA or MTTR",
     )
-    auto_next: list[Annotated[str, Field(pattern=ID_PATTERN)]] = Field(
+    auto_next: list[Id] = Field(
         default_factory=list,
         description="machine ids where an operation's completion starts the next queued operation without a job "
                     "number, e.g. [saw-01]",
@@ -37,6 +61,10 @@ class OrdersConfig(BaseModel):
         8.0, gt=0, le=24 * 90, description="hours of history whose running share slows the projected rate, e.g. 8"
     )
     horizon_days: float = Field(120.0, gt=0, le=3650, description="days the projection looks ahead")
+    overtime: list[OvertimeConfig] = Field(
+        default_factory=list, max_length=1000,
+        description="overtime the projection may use, e.g. [{lines: [line-a], start: ..., end: ...}]",
+    )
 
     def delay(self) -> DelayConfig:
         return DelayConfig(margin=self.margin, confirm=self.confirm, hysteresis=self.hysteresis,

@@ -43,6 +43,7 @@ from central.progress.progress import Rate, availability, order_progress, rate
 from central.progress.projection import project
 from central.progress.reliability import reliability
 from central.progress.shifts import Calendar
+from central.progress.timetable import Overtime
 from central.store.base import Store
 from central.store.records import Transaction
 from plantpulse.protocol.models import MachineState
@@ -70,9 +71,13 @@ class Summary:
     finding: OrderFinding | None = None
 
     def same(self, other: Summary | None) -> bool:
-        return other is not None and (self.status, round(self.percent, 1), self.finished, _minute(self.eta),
-                                      self.at_risk, self.overdue) == (
-            other.status, round(other.percent, 1), other.finished, _minute(other.eta), other.at_risk, other.overdue)
+        """What a list row shows is unchanged (percent to 0.1, finish to the minute, risk and its cause)."""
+        return other is not None and self._shown() == other._shown()
+
+    def _shown(self) -> tuple[object, ...]:
+        why = self.finding.why if self.finding is not None else None
+        return (self.status, round(self.percent, 1), self.finished, _minute(self.eta), self.at_risk, self.overdue,
+                why.cause if why else None, why.machine if why else None)
 
 
 def _minute(t: float | None) -> float | None:
@@ -112,6 +117,7 @@ class Projector:
         self.repair_eta: dict[str, float] = {}  # machine -> repair ETA entered by maintenance
         self.mttr: dict[str, tuple[float, float | None]] = {}  # machine -> (measured at, MTTR)
         self.shares: dict[str, tuple[float, float]] = {}  # machine -> (measured at, availability)
+        self._calendars: dict[tuple[int, tuple[tuple[float, float], ...]], Calendar] = {}
         self.machine_ops: dict[str, tuple[Any, ...]] = {}  # machine -> what its tile shows of its operation
         self.passes = 0
         self.last_seconds = 0.0
@@ -229,10 +235,25 @@ class Projector:
             busy = machine_id in book.plan.dispatch or (info.work_centre is not None
                                                          and "wc:" + info.work_centre in book.plan.dispatch)
             share = await self._availability(machine_id, now) if busy else 1.0
-            outlooks[machine_id] = MachineOutlook(machine_id, self.catalog.calendar(machine_id), share,
+            outlooks[machine_id] = MachineOutlook(machine_id, self.calendar(machine_id), share,
                                                   info.work_centre, down, setup_left)
         historic = any(self.alerts.track.historic.values())
         return Snapshot(now, book.plan, book.all_parts(), running, outlooks, dict(self.states), historic)
+
+    def calendar(self, machine_id: str) -> Calendar:
+        """The machine's shift calendar with the configured overtime (``orders.overtime``): one object per
+        line and overtime set, so the projection compiles each once."""
+        base = self.catalog.calendar(machine_id)
+        line = self.catalog.machine(machine_id).line
+        spans = tuple((o.start, o.end) for o in self.cfg.overtime
+                      if machine_id in o.machines or (line is not None and line in o.lines))
+        if not spans:
+            return base
+        key = (id(base), spans)
+        found = self._calendars.get(key)
+        if found is None:
+            found = self._calendars[key] = Overtime(base, spans)
+        return found
 
     async def _availability(self, machine_id: str, now: float) -> float:
         """The machine's running share of its planned time over ``orders.availability_hours`` (1.0 with less

@@ -238,3 +238,19 @@ async def test_odd_requests_never_give_a_500(api: tuple[Central, httpx.AsyncClie
         response = await http.request(method, url, **kwargs)
         assert 400 <= response.status_code < 500, (method, url, body, response.status_code, response.text)
         assert response.json()["detail"], (method, url)
+
+
+async def test_while_a_backlog_is_applied_order_alerts_are_history_until_live_facts_confirm_them(
+    api: tuple[Central, httpx.AsyncClient],
+) -> None:
+    central, http = api
+    central.alerts.track.historic["cnc-01"] = True  # a gateway's backlog is being applied
+    late = await http.post("/api/v1/orders", json=order("OLD-2", time.time() - 60), headers=W)
+    assert late.status_code == 201 and late.json()["overdue"] is True
+    (alert,) = await central.store.alerts(rule="order_overdue")
+    assert alert.historic is True
+    assert not [n for _, n in await central.store.due_deliveries(time.time() + 1, "mqtt") if n.subject == "OLD-2"]
+    central.alerts.track.historic["cnc-01"] = False  # caught up: what still stands pages now
+    await central.projector.settled()
+    sent = [n for _, n in await central.store.due_deliveries(time.time() + 1, "mqtt") if n.subject == "OLD-2"]
+    assert [n.kind.value for n in sent] == ["confirmed"]
