@@ -42,6 +42,7 @@ import signal
 import socket
 import sys
 import time
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -271,20 +272,26 @@ def pages(url: str, *, read_key: str, report_key: str | None) -> list[tuple[str,
     ]
 
 
+def _pad(text: str, width: int) -> str:
+    """``text`` padded to ``width`` terminal columns (a CJK character takes two)."""
+    columns = sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+    return text + " " * max(1, width - columns)
+
+
 def banner(url: str, *, write_key: str, read_key: str, open_mode: bool, lan_url: str | None,
            report_key: str | None = None, control_url: str = f"http://127.0.0.1:{CONTROL_PORT}",
            broker_port: int = BROKER_PORT) -> list[str]:
     """What the demo prints once everything runs: where to look, with which keys."""
     return [
         "", "plantpulse demo is running.  演示已启动。",
-        *(f"  {name:<31}{address}" for name, address in pages(url, read_key=read_key, report_key=report_key)),
+        *(f"  {_pad(name, 31)}{address}" for name, address in pages(url, read_key=read_key, report_key=report_key)),
         *([f"  on a phone 手机 (same LAN)      {lan_url}/?key={read_key}"] if lan_url else []),
         *([f"  scan on a phone 手机扫码报工     {lan_url}/scan?key={report_key}"] if lan_url and report_key else []),
         f"  API                            {url}/api/v1/orders?key={read_key}   (docs: {url}/docs)",
         f"  simulated plant control        {control_url}/api/machines",
-        "  work orders 工单               a demo plan of "
-        f"{demo_plan.SEED_ORDERS} orders; a new one whenever fewer than {demo_plan.OPEN_TARGET} are open",
-        "  simulated operator 模拟操作工   loads each operation's job on "
+        f"  {_pad('work orders 工单', 31)}a demo plan of {demo_plan.SEED_ORDERS} orders; a new one whenever "
+        f"fewer than {demo_plan.OPEN_TARGET} are open",
+        f"  {_pad('simulated operator 模拟操作工', 31)}loads each operation's job on "
         + ", ".join(sorted(demo_plan.OPERATED)),
         f"  MQTT broker                    127.0.0.1:{broker_port}  " + (
             "OPEN: anonymous clients, unsigned commands (--open)" if open_mode else
@@ -294,9 +301,9 @@ def banner(url: str, *, write_key: str, read_key: str, open_mode: bool, lan_url:
             f"  watch the traffic              mosquitto_sub -p {broker_port} -u {CENTRAL_USER} "
             f"-P \"$(cat {VAR / 'auth/central/mqtt.pw'})\" -t 'plantpulse/v1/#' -v",
         ]),
-        f"  read key 读取密钥 (page, API)    {read_key}",
-        *([f"  report key 报工密钥 (scan)      {report_key}"] if report_key else []),
-        f"  write key 写入密钥 (acknowledge, orders) {write_key}",
+        f"  {_pad('read key 读取密钥 (pages, API)', 31)}{read_key}",
+        *([f"  {_pad('report key 报工密钥 (scan)', 31)}{report_key}"] if report_key else []),
+        f"  {_pad('write key 写入密钥 (acknowledge, plan)', 31)}{write_key}",
         f"  break a machine 注入故障:  curl -X POST {control_url}/api/machines/cnc-01/fault "
         "-H 'content-type: application/json' -d '{\"code\": 101}'",
         f"  logs 日志: {VAR / 'demo.log'}      Ctrl-C stops everything 按 Ctrl-C 停止", "",

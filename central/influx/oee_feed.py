@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 from central.influx.points import OEE_PERIOD, OeePoint
 from central.influx.writer import InfluxWriter
 from central.orders.oee_window import Sources, machine_figures, machine_ids
+from central.store.base import StoreUnusableError
 
 if TYPE_CHECKING:
     from central.runtime import Central
@@ -81,8 +82,8 @@ class OeeFeed:
         while True:
             try:
                 await self.step()
-            except asyncio.CancelledError:
-                raise
+            except (asyncio.CancelledError, StoreUnusableError):
+                raise  # a store that is gone is central's failure, not this task's to retry
             except Exception:  # best effort like every InfluxDB write: logged, tried at the next look
                 log.exception("OEE for InfluxDB: this look failed; trying again in %.0f s", self.interval)
             await asyncio.sleep(self.interval)
