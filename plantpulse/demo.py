@@ -21,7 +21,7 @@ Work orders (issue 14): once central serves, the demo posts a small plan through
 (``plantpulse.demo_plan``: a few orders of 2-4 operations, as a planner would) and keeps about
 ``OPEN_TARGET`` orders open by releasing one more when one finishes; the simulated operator
 (``python -m simulators operator``, one more process) loads each operation's job on its machine
-(those machines have ``auto_jobs: false`` in the plant file), so the orders page, the Gantt, the
+(those machines get ``auto_jobs: false`` in the plant file the demo writes), so the orders page, the Gantt, the
 machine pages and the scan page show live data. A third key, a ``report`` key, is printed in the
 scan page's URL. ``--free-ports`` runs every server on a free port (beside another demo, or in a
 test); the banner says which.
@@ -130,10 +130,11 @@ def _write_configs(open_mode: bool = False, *, lan: bool = False, ports: Ports |
     Unless ``open_mode``: passwords, the per-gateway ACL and command keys in var/demo/auth, and
     every service configured to use its own (docs/protocol.md, "Broker security"). With ``lan``,
     central's page and API listen on every interface (reads and writes still need their keys).
-    ``ports``: other ports than the fixed ones (the plant file is then rewritten into var/demo too).
+    ``ports``: other ports than the fixed ones. The plant file goes to var/demo as well, with
+    ``auto_jobs: false`` on the machines the simulated operator drives (``demo_plan.OPERATED``).
     """
     ports = ports or Ports()
-    files: dict[str, Path] = {"plant": PLANT}
+    files: dict[str, Path] = {}
     auth = VAR / "auth"
     edges: dict[str, dict[str, Any]] = {
         proto: yaml.safe_load((REPO / f"examples/demo-{proto}.yaml").read_text()) for proto in ("modbus", "opcua")
@@ -155,13 +156,16 @@ def _write_configs(open_mode: bool = False, *, lan: bool = False, ports: Ports |
         ]) + "\n"
     )
     files["mosquitto"] = conf
-    if ports.plcs:
-        plant = yaml.safe_load(PLANT.read_text())
-        plant["control_port"] = ports.control
-        for machine in plant["machines"]:
-            machine["port"] = ports.plc(int(machine["port"]))
-        files["plant"] = VAR / "plant.yaml"
-        files["plant"].write_text(yaml.safe_dump(plant, sort_keys=False, allow_unicode=True))
+    # the demo plant as shipped (docker compose runs it so: every machine picks its own jobs), except that
+    # the machines of the demo's plan wait for the simulated operator to load each job
+    plant = yaml.safe_load(PLANT.read_text())
+    plant["control_port"] = ports.control
+    for machine in plant["machines"]:
+        machine["port"] = ports.plc(int(machine["port"]))
+        if machine["id"] in demo_plan.OPERATED:
+            machine["auto_jobs"] = False
+    files["plant"] = VAR / "plant.yaml"
+    files["plant"].write_text(yaml.safe_dump(plant, sort_keys=False, allow_unicode=True))
     for proto, cfg in edges.items():
         cfg["mqtt"] = {"host": "127.0.0.1", "port": ports.broker}
         for machine in cfg["machines"]:

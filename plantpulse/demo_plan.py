@@ -60,8 +60,8 @@ PRODUCTS: tuple[Product, ...] = (
         Step("test 测试", "test-01", 40, 300))),
 )
 
-# Machines the simulated operator drives (``auto_jobs: false`` in the plant file): every machine
-# of a routing. The others (moulding, the second welding robot) run random jobs of their own.
+# Machines the simulated operator drives (the demo writes them ``auto_jobs: false`` into its plant
+# file): every machine of a routing. The others (moulding, the second welding robot) run random jobs of their own.
 OPERATED: frozenset[str] = frozenset(step.machine for p in PRODUCTS for step in p.routing)
 
 
