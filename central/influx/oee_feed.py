@@ -11,7 +11,8 @@ writes the last closed hours the same way (an hour central was down for is writt
 
 Best effort through the live writer's bounded buffer, like every other point. A point is keyed by
 machine, tags and the hour's start, so writing an hour again replaces it: rewrites and backfills
-are idempotent. Hours with no planned time (off shift) have no OEE and are not written.
+are idempotent. Hours with no planned time (off shift), or with no data at all for a machine, have
+no OEE and are not written.
 """
 
 from __future__ import annotations
@@ -55,12 +56,13 @@ def hour_starts(start: float, end: float, period: float = OEE_PERIOD) -> Iterato
 
 async def machine_points(central: Sources, site_of: SiteOf, start: float, period: float = OEE_PERIOD
                          ) -> list[OeePoint]:
-    """Every machine's OEE point over ``[start, start + period)`` (machines without planned time left out)."""
+    """Every machine's OEE point over ``[start, start + period)``; machines without planned time, or without
+    any data in it, are left out (an hour before a machine was connected is unknown, not 0 % available)."""
     out = []
     for machine_id in machine_ids(central):
         figures = (await machine_figures(central, machine_id, start, start + period)).oee
-        if figures.planned <= 0:
-            continue
+        if figures.planned <= 0 or figures.losses.get("no_data", 0.0) >= figures.planned:
+            continue  # off shift, or nothing known of the machine that hour (not yet connected): no OEE
         out.append(OeePoint.of(figures, machine_id, central.catalog.machine(machine_id).line, site_of(machine_id)))
     return out
 

@@ -115,17 +115,17 @@ FULL_HOUR = {"availability": 0.5, "performance": 36 * 30 / 1800, "quality": 30 /
              "scrap": 6.0}
 
 
-async def test_backfill_writes_each_closed_hour_once_whatever_the_runs(tmp_path: Path,
+async def test_backfill_writes_each_closed_hour_with_data_once_whatever_the_runs(tmp_path: Path,
                                                                       victoria: VictoriaMetrics) -> None:
     cfg = _config(tmp_path, victoria)
     assert cfg.influx is not None
     await _fill(cfg)
     store = await open_store(cfg.store)
     try:
-        window = (T, T + HOURS * H + 1)
-        first = await run_backfill(store, cfg.influx, Catalog(cfg.plant), *window, now=T + HOURS * H + 5)
+        window = (T, T + (HOURS + 2) * H + 1)  # two more hours, without any data: no OEE points for them
+        first = await run_backfill(store, cfg.influx, Catalog(cfg.plant), *window, now=window[1])
         written = _oee_samples(victoria)
-        again = await run_backfill(store, cfg.influx, Catalog(cfg.plant), *window, now=T + HOURS * H + 5)
+        again = await run_backfill(store, cfg.influx, Catalog(cfg.plant), *window, now=window[1])
         assert _oee_samples(victoria) == written and again == first
     finally:
         await store.close()
