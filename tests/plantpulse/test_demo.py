@@ -5,6 +5,7 @@ runs the simulated operator, so the pages show orders moving from machine counts
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import json
 import socket
@@ -96,8 +97,37 @@ def test_demo_reads_need_a_key_and_the_page_url_carries_the_read_key(var: Path, 
             assert http.get("/api/v1/machines", params={"key": "write-key-123"}).status_code == 200
             reader = {"Authorization": "Bearer read-key-456"}
             assert http.post("/api/v1/alerts/none/ack", json={"by": "x"}, headers=reader).status_code == 403
+        released = asyncio.run(_plan_and_top_up(url, var / "demo.log"))
+        assert f"released {released}" in (var / "demo.log").read_text()
     finally:
         central.stop()
+
+
+async def _plan_and_top_up(url: str, log_path: Path) -> str:
+    """The demo's planner: the seeded plan is accepted with the write key; when an order leaves the open ones
+    (cancelled here), the next order is released so that OPEN_TARGET stay open."""
+    write = {"Authorization": "Bearer write-key-123"}
+    with log_path.open("w", encoding="utf-8") as log:
+        runner = demo.Demo(log)
+        ids = await demo.seed_orders(runner, url, "write-key-123", time.time())
+        assert ids == [demo_plan.order_id(n) for n in range(1, demo_plan.SEED_ORDERS + 1)]
+        task = asyncio.create_task(demo.planner(runner, url, "write-key-123", len(ids) + 1, interval=0.2))
+        try:
+            async with httpx.AsyncClient(base_url=url, headers=write, timeout=10) as api:
+                cancelled = await api.post(f"/api/v1/orders/{ids[0]}/cancel", json={"reason": "customer"})
+                assert cancelled.status_code == 200, cancelled.text
+                released = demo_plan.order_id(len(ids) + 1)
+                deadline = time.monotonic() + 30
+                while (await api.get(f"/api/v1/orders/{released}")).status_code != 200:
+                    assert not task.done() and time.monotonic() < deadline, "the planner released nothing"
+                    await asyncio.sleep(0.1)
+                listed = (await api.get("/api/v1/orders", params={"status": "open"})).json()["orders"]
+                assert len(listed) == demo_plan.OPEN_TARGET
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    return released
 
 
 def test_lan_demo_listens_on_every_interface_and_finds_its_address(var: Path) -> None:
