@@ -48,11 +48,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-import httpx
 import yaml
 
 from plantpulse import demo_plan
 from plantpulse.broker_auth import CENTRAL_USER, gateway_user, provision
+from plantpulse.demo_planner import PlanRefusedError, planner, seed_orders
 
 REPO = Path(__file__).resolve().parents[1]
 VAR = REPO / "var" / "demo"
@@ -62,7 +62,6 @@ CONTROL_PORT = 8081
 PLANT = REPO / "simulators/plants/demo.yaml"
 COLOURS = {"mosquitto": 90, "sim": 36, "edge-modbus": 33, "edge-opcua": 35, "central": 32, "operator": 34,
            "planner": 94}
-PLANNER_INTERVAL = 10.0  # seconds between the demo planner's looks at the open orders
 
 
 @dataclass(frozen=True)
@@ -314,40 +313,6 @@ def banner(url: str, *, write_key: str, read_key: str, open_mode: bool, lan_url:
     ]
 
 
-async def seed_orders(demo: Demo, url: str, write_key: str, now: float) -> list[str]:
-    """Post the demo plan through central's API, as a planner would; returns the order ids."""
-    async with httpx.AsyncClient(base_url=url, headers={"Authorization": f"Bearer {write_key}"}, timeout=30) as api:
-        ids = []
-        for body in demo_plan.seed(now):
-            answer = await api.post("/api/v1/orders", json=body)
-            if answer.status_code != 201:
-                raise DemoError(f"central refused the demo order {body['id']}: {answer.status_code} {answer.text}")
-            ids.append(body["id"])
-    demo.say("planner", f"planned {len(ids)} orders: {', '.join(ids)}")
-    return ids
-
-
-async def planner(demo: Demo, url: str, write_key: str, first: int, *, interval: float = PLANNER_INTERVAL) -> None:
-    """Release one more order (``demo_plan.order``) whenever fewer than ``OPEN_TARGET`` are open."""
-    n = first
-    failing = False
-    async with httpx.AsyncClient(base_url=url, headers={"Authorization": f"Bearer {write_key}"}, timeout=30) as api:
-        while True:
-            await asyncio.sleep(interval)
-            try:
-                listed = (await api.get("/api/v1/orders", params={"status": "open"})).raise_for_status().json()
-                if len(listed["orders"]) < demo_plan.OPEN_TARGET:
-                    body = demo_plan.order(n, time.time())
-                    (await api.post("/api/v1/orders", json=body)).raise_for_status()
-                    demo.say("planner", f"released {body['id']}: {body['product']} x {body['quantity']}")
-                    n += 1
-                failing = False
-            except (httpx.HTTPError, KeyError, ValueError) as exc:
-                if not failing:  # once per episode, not every look
-                    demo.say("planner", f"cannot plan now ({exc}); trying again")
-                failing = True
-
-
 def _write_private(path: Path, data: dict[str, Any]) -> None:
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(data, indent=1))
@@ -392,8 +357,11 @@ async def run(stop: asyncio.Event, *, open_mode: bool = False, lan: str | None =
                                   "PLANTPULSE_DEMO_REPORT_KEY": report_key})
             central = await _wait_file(demo, VAR / "central.json", "central")
             url = central["url"]
-            await seed_orders(demo, url, key, time.time())
-            tasks.append(asyncio.create_task(planner(demo, url, key, demo_plan.SEED_ORDERS + 1), name="planner"))
+            try:
+                await seed_orders(demo.say, url, key, time.time())
+            except PlanRefusedError as exc:
+                raise DemoError(str(exc)) from None
+            tasks.append(asyncio.create_task(planner(demo.say, url, key, demo_plan.SEED_ORDERS + 1), name="planner"))
             await demo.start("operator", [py, "-m", "simulators", "operator", "--central", url,
                                           "--control", sim["control_url"],
                                           "--machines", ",".join(sorted(demo_plan.OPERATED))],

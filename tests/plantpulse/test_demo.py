@@ -18,7 +18,7 @@ import yaml
 
 from central.config import load_central_config
 from edge.config import load_edge_config
-from plantpulse import demo, demo_plan
+from plantpulse import demo, demo_plan, demo_planner
 from simulators.config import load_plant
 from tests.fixtures.mosquitto import Login, login_accepted, mosquitto_binary
 from tests.fixtures.procs import ManagedProcess, free_port, port_open, python_module
@@ -109,9 +109,10 @@ async def _plan_and_top_up(url: str, log_path: Path) -> str:
     write = {"Authorization": "Bearer write-key-123"}
     with log_path.open("w", encoding="utf-8") as log:
         runner = demo.Demo(log)
-        ids = await demo.seed_orders(runner, url, "write-key-123", time.time())
+        ids = await demo_planner.seed_orders(runner.say, url, "write-key-123", time.time())
         assert ids == [demo_plan.order_id(n) for n in range(1, demo_plan.SEED_ORDERS + 1)]
-        task = asyncio.create_task(demo.planner(runner, url, "write-key-123", len(ids) + 1, interval=0.2))
+        task = asyncio.create_task(demo_planner.planner(runner.say, url, "write-key-123", len(ids) + 1,
+                                                        interval=0.2))
         try:
             async with httpx.AsyncClient(base_url=url, headers=write, timeout=10) as api:
                 cancelled = await api.post(f"/api/v1/orders/{ids[0]}/cancel", json={"reason": "customer"})
