@@ -18,11 +18,12 @@ interface and the demo prints the URL with this machine's LAN address (the inter
 default route, or the address given: ``--lan 192.168.1.23``).
 
 Work orders (issue 14): once central serves, the demo posts a small plan through central's API
-(``plantpulse.demo_plan``: a few orders of 2-4 operations, as a planner would) and keeps about
+(``plantpulse.demo_plan``: a few orders of 2-4 operations; ``plantpulse.demo_planner`` posts them, as a
+planner would) and keeps about
 ``OPEN_TARGET`` orders open by releasing one more when one finishes; the simulated operator
 (``python -m simulators operator``, one more process) loads each operation's job on its machine
-(those machines get ``auto_jobs: false`` in the plant file the demo writes), so the orders page, the Gantt, the
-machine pages and the scan page show live data. A third key, a ``report`` key, is printed in the
+(those machines get ``auto_jobs: false`` in the plant file the demo writes), so the orders page, the
+Gantt, the machine pages and the scan page show live data. A third key, a ``report`` key, is printed in the
 scan page's URL. ``--free-ports`` runs every server on a free port (beside another demo, or in a
 test); the banner says which.
 """
