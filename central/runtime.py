@@ -29,6 +29,7 @@ from central.api.hub import StreamHub
 from central.api.views import LiveViews
 from central.config import CentralConfig
 from central.influx.feed import InfluxFeed
+from central.influx.oee_feed import OeeFeed
 from central.influx.writer import InfluxWriter
 from central.ingest.applier import Round
 from central.ingest.commands import CommandSigner
@@ -73,6 +74,9 @@ class Central:
         self.hub = StreamHub(self.views, clock=clock, min_interval=cfg.api.stream_min_interval)
         self.influx = (InfluxFeed(InfluxWriter(cfg.influx, clock=clock), self.catalog, self.live)
                        if cfg.influx is not None else None)
+        # each machine's OEE per closed hour, for Grafana (the same figures as /api/v1/oee)
+        self.oee_feed = (OeeFeed(self, self.influx.writer, self.influx.site)
+                         if self.influx is not None and self.influx.writer.config.oee else None)
         listeners: list[Listener] = [self.hub.on_round, self.projector.on_round]
         if self.influx is not None:
             listeners.append(self.influx.on_round)
@@ -126,6 +130,8 @@ class Central:
             asyncio.create_task(self._guard(self.ingest.confirm_loop(), "confirm"), name="confirm"),
             asyncio.create_task(self._guard(self.projector.run(), "projector"), name="projector"),
         ]
+        if self.oee_feed is not None:
+            self._tasks.append(asyncio.create_task(self._guard(self.oee_feed.run(), "oee-influx"), name="oee-influx"))
         if self.cfg.notify.shift_summaries:
             self._tasks.append(asyncio.create_task(self._guard(self.summaries.run(), "summaries"), name="summaries"))
         log.info("central started: store %s, broker %s:%s", self.cfg.store.path, self.cfg.mqtt.host,

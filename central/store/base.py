@@ -107,8 +107,9 @@ class Store(Protocol):
                           until: float | None = None, limit: int = 100, offset: int = 0) -> list[Audit]:
         """Who changed what: newest first."""
 
-    async def attributed_counts(self, machine_id: str, since: float) -> list[AttributedCount]:
-        """A machine's counts at or after ``since`` with their operation, by time (for re-attribution)."""
+    async def attributed_counts(self, machine_id: str, since: float, until: float | None = None
+                                ) -> list[AttributedCount]:
+        """A machine's counts at or after ``since`` (and before ``until``) with their operation, by time."""
 
     async def unassigned_counts(self, machine_id: str | None, start: float, end: float,
                                 limit: int = 1000) -> list[AttributedCount]: ...
