@@ -23,6 +23,7 @@ BENCHMARKS: dict[str, str] = {
     "foresight": "bench.foresight",
     "orders": "bench.orders",
     "pages": "bench.pages",
+    "chaos": "bench.chaos",
 }
 
 
