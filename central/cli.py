@@ -70,6 +70,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if args.command == "backup":
+        if cfg.store.kind != "sqlite":
+            print("error: central backup copies the SQLite store; back up PostgreSQL with pg_dump or its "
+                  "continuous archiving (docs/scaling.md)", file=sys.stderr)
+            return 2
         try:
             done = backup(cfg.store.path, args.to)
         except BackupError as exc:

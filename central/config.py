@@ -118,7 +118,10 @@ def load_central_config(path: Path | str) -> CentralConfig:
     if len(set(names)) != len(names) or "mqtt" in names:
         raise ConfigError(f"{path}: notify.webhooks: every webhook needs its own name (and 'mqtt' is reserved)")
     base = Path(path).parent
-    updates: dict[str, object] = {"store": cfg.store.model_copy(update={"path": base / cfg.store.path})}
+    store_paths: dict[str, object] = {"path": base / cfg.store.path}
+    if cfg.store.dsn_file is not None:
+        store_paths["dsn_file"] = base / cfg.store.dsn_file
+    updates: dict[str, object] = {"store": cfg.store.model_copy(update=store_paths)}
     if cfg.mqtt.password_file is not None:
         updates["mqtt"] = cfg.mqtt.model_copy(update={"password_file": base / cfg.mqtt.password_file})
     if cfg.influx is not None and cfg.influx.token_file is not None:

@@ -107,8 +107,8 @@ class Central:
             asyncio.create_task(self._guard(self.ingest.run(), "ingest"), name="ingest"),
             asyncio.create_task(self._guard(self.ingest.confirm_loop(), "confirm"), name="confirm"),
         ]
-        log.info("central started: store %s, broker %s:%s", self.cfg.store.path, self.cfg.mqtt.host,
-                 self.cfg.mqtt.port)
+        where = self.cfg.store.path if self.cfg.store.kind == "sqlite" else "postgresql"
+        log.info("central started: store %s, broker %s:%s", where, self.cfg.mqtt.host, self.cfg.mqtt.port)
 
     async def _stop(self) -> None:
         for task in self._tasks:
