@@ -22,7 +22,7 @@ from central.config import CentralConfig, load_central_config
 from central.influx.errors import InfluxWriteError
 from central.influx.feed import run_backfill
 from central.progress.machines import Catalog
-from central.runtime import Central
+from central.runtime import Central, Role
 from central.store.backup import BackupError, backup
 from central.store.base import StoreError
 from central.store.open import open_store
@@ -39,6 +39,12 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--config", required=True, type=Path, help="central configuration file (YAML)")
     run.add_argument("--ready-file", type=Path, help="write {\"url\": ...} here (JSON) once the API serves")
     run.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING (default: %(default)s)")
+    for name, text in (("ingest", "an ingest worker: applies the gateways it holds the lease of (PostgreSQL)"),
+                       ("api", "an API replica: serves the API and pages from the PostgreSQL store")):
+        role = sub.add_parser(name, help=text)
+        role.add_argument("--config", required=True, type=Path, help="central configuration file (YAML)")
+        role.add_argument("--ready-file", type=Path, help="write {\"url\": ...} here (JSON) once the API serves")
+        role.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING (default: %(default)s)")
     sub.add_parser("new-key", help="print a new random API key and the sha256 line for the configuration")
     fill = sub.add_parser("backfill", help="rewrite a window of InfluxDB time series from the store")
     fill.add_argument("--config", required=True, type=Path, help="central configuration file (YAML)")
@@ -64,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("paho").setLevel(logging.WARNING)
     try:
         cfg = load_central_config(args.config)
-        if args.command == "run":
+        if args.command in ("run", "ingest"):
             cfg.mqtt.password()  # a missing secret is a start-up error, not a reconnect loop
     except (ConfigError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -92,7 +98,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"backfill: {written} points written")
         return 0
     try:
-        return asyncio.run(serve(cfg, args.ready_file))
+        return asyncio.run(serve(cfg, args.ready_file, role=args.command))
+    except StoreError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     except OSError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -145,7 +154,8 @@ async def _feed_watchdog(notifier: Notifier, central: Central, server: uvicorn.S
         await asyncio.sleep(interval)
 
 
-async def serve(cfg: CentralConfig, ready_file: Path | None, notifier: Notifier | None = None) -> int:
+async def serve(cfg: CentralConfig, ready_file: Path | None, notifier: Notifier | None = None,
+                role: Role = "run") -> int:
     """Serve until stopped; under systemd (``Type=notify``) READY=1 once the API accepts requests."""
     notifier = Notifier() if notifier is None else notifier
     # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on sockets that say so, and without it
@@ -166,11 +176,12 @@ async def serve(cfg: CentralConfig, ready_file: Path | None, notifier: Notifier 
         notifier.ready(f"API {url}")
         if ready_file is not None:
             tmp = ready_file.with_suffix(".tmp")
-            tmp.write_text(json.dumps({"url": url}))
+            worker = central.ownership.owner if central.ownership is not None else None
+            tmp.write_text(json.dumps({"url": url, **({"worker": worker} if worker else {})}))
             tmp.replace(ready_file)
 
     try:
-        async with Central.running(cfg) as central:
+        async with Central.running(cfg, role=role) as central:
             config = uvicorn.Config(create_app(central), log_level="warning", timeout_graceful_shutdown=2,
                                     lifespan="off")
             server = _Server(config, announce)

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from central.alerts.config import AlertsConfig
 from central.alerts.targets import WebhookTarget
+from central.cluster.config import ClusterConfig
 from central.influx.config import InfluxConfig
 from central.ingest.commands import CommandsConfig
 from central.ingest.config import IngestConfig
@@ -88,6 +89,9 @@ class CentralConfig(_Strict):
 
     mqtt: MqttConfig = Field(default_factory=MqttConfig, description="the broker the gateways publish to")
     store: StoreConfig = Field(default_factory=StoreConfig, description="where central keeps its record")
+    cluster: ClusterConfig = Field(
+        default_factory=ClusterConfig, description="ingest workers and API replicas on PostgreSQL (docs/scaling.md)"
+    )
     ingest: IngestConfig = Field(default_factory=IngestConfig, description="how events are applied")
     clock: ClockRule = Field(default_factory=ClockRule, description="the clock-skew rule's bounds")
     api: ApiConfig = Field(default_factory=ApiConfig, description="the HTTP API and pages")

@@ -18,7 +18,7 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from prometheus_client import CollectorRegistry
@@ -27,6 +27,9 @@ from central.alerts.engine import AlertEngine
 from central.alerts.sender import Sender
 from central.api.hub import StreamHub
 from central.api.views import LiveViews
+from central.cluster.follower import Follower
+from central.cluster.ownership import Ownership
+from central.cluster.worker import WorkerIngest
 from central.config import CentralConfig
 from central.influx.feed import InfluxFeed
 from central.influx.writer import InfluxWriter
@@ -36,39 +39,65 @@ from central.ingest.live import LiveState
 from central.ingest.service import IngestService, Listener
 from central.metrics import registry
 from central.progress.machines import Catalog
-from central.store.base import Store, StoreUnusableError
+from central.store.base import Store, StoreError, StoreUnusableError
 from central.store.open import open_store
+from central.store.postgres import PostgresStore
 
 log = logging.getLogger(__name__)
 
 STORE_FAILURE_GRACE = 5.0  # seconds central keeps answering /healthz (503, with the reason) before it ends
+# run: everything in one process; ingest: a worker owning some gateways; api: the API following the store
+Role = Literal["run", "ingest", "api"]
 
 
 class Central:
-    def __init__(self, cfg: CentralConfig, store: Store, *, clock: Callable[[], float] = time.time) -> None:
-        """Build every part (inside the event loop: the MQTT link binds to it). ``running`` is the usual entry."""
+    def __init__(self, cfg: CentralConfig, store: Store, *, clock: Callable[[], float] = time.time,
+                 role: Role = "run", ownership: Ownership | None = None) -> None:
+        """Build every part (inside the event loop: the MQTT link binds to it). ``running`` is the usual entry.
+
+        ``role`` ingest needs this worker's ``ownership`` (its leases); api and ingest need PostgreSQL."""
         self.cfg = cfg
         self.store = store
         self.clock = clock
+        self.role = role
         self.started_at = clock()
         self.catalog = Catalog(cfg.plant)
         # sha256 hex of each key -> (name, role); keys from env/files are read once, at start
         self.api_keys: dict[str, tuple[str, str]] = {k.digest(): (k.name, k.role) for k in cfg.api.keys}
-        self.live = LiveState(cfg.ingest, self.catalog)
+        self.live = LiveState(cfg.ingest, self.catalog, list_configured=role != "ingest")
         self.views = LiveViews(self.live, self.catalog)
         self.hub = StreamHub(self.views, clock=clock, min_interval=cfg.api.stream_min_interval)
         self.influx = (InfluxFeed(InfluxWriter(cfg.influx, clock=clock), self.catalog, self.live)
-                       if cfg.influx is not None else None)
-        self.alerts = AlertEngine(cfg.alerts, self.catalog, cfg.notify.webhooks, store, clock=clock)
+                       if cfg.influx is not None and role != "api" else None)
+        self.ownership = ownership
+        owns = ownership.owns if ownership is not None else None
+        self.alerts = AlertEngine(
+            cfg.alerts, self.catalog, cfg.notify.webhooks, store, clock=clock,
+            scope=(lambda a: _alert_in_scope(a.rule.subject_kind.value, a.subject, self.live, owns))
+            if owns is not None else None,
+            machine_scope=(lambda m: owns(self.live.machine_gateway.get(m, ""))) if owns is not None else None,
+        )
         listeners: list[Listener] = [self.hub.on_round]
         if self.influx is not None:
             listeners.append(self.influx.on_round)
         listeners.append(self._wake_sender)
         keys_dir = cfg.commands.keys_dir
-        self.ingest = IngestService(
-            cfg.ingest, cfg.mqtt, store, self.live, rule=cfg.clock, retention=cfg.store.retention(), clock=clock,
-            hook=self.alerts, listeners=listeners, signer=CommandSigner(keys_dir) if keys_dir is not None else None,
-        )
+        signer = CommandSigner(keys_dir) if keys_dir is not None else None
+        self.ingest: IngestService
+        if ownership is not None:
+            self.ingest = WorkerIngest(
+                cfg.ingest.model_copy(update={"client_id": f"{cfg.ingest.client_id}-{ownership.owner}"}),
+                cfg.mqtt.model_copy(update={"session_expiry": cfg.cluster.session_expiry}), store, self.live,
+                rule=cfg.clock, retention=cfg.store.retention(), clock=clock, hook=self.alerts,
+                listeners=listeners, signer=signer, ownership=ownership, cluster=cfg.cluster,
+            )
+        else:
+            self.ingest = IngestService(
+                cfg.ingest, cfg.mqtt, store, self.live, rule=cfg.clock, retention=cfg.store.retention(), clock=clock,
+                hook=self.alerts, listeners=listeners, signer=signer,
+            )
+        self.follower = (Follower(store, self.live, self.hub, interval=cfg.cluster.refresh_interval, clock=clock)
+                         if role == "api" and isinstance(store, PostgresStore) else None)
         self.sender = Sender(store, cfg.notify.webhooks, tz=ZoneInfo(cfg.plant.timezone), lang=cfg.notify.lang,
                              link=self.ingest.link, clock=clock)
         self.metrics: CollectorRegistry = registry(self.ingest)
@@ -79,18 +108,33 @@ class Central:
 
     @classmethod
     @contextlib.asynccontextmanager
-    async def running(cls, cfg: CentralConfig, *, clock: Callable[[], float] = time.time) -> AsyncIterator[Central]:
-        """Open the store, start everything, and stop it all in order on exit."""
-        store = await open_store(cfg.store)
+    async def running(cls, cfg: CentralConfig, *, clock: Callable[[], float] = time.time,
+                      role: Role = "run") -> AsyncIterator[Central]:
+        """Open the store (and a worker's leases), start everything, and stop it all in order on exit."""
+        if role != "run" and cfg.store.kind != "postgresql":
+            raise StoreError(f"python -m central {role} runs beside other central processes and needs a shared "
+                             "store: set store.kind: postgresql (docs/scaling.md), or use python -m central run")
+        ownership = (await Ownership.open(cfg.store.dsn(), lease_seconds=cfg.cluster.lease_seconds,
+                                          moves=cfg.cluster.moves_per_cycle) if role == "ingest" else None)
         try:
-            central = cls(cfg, store, clock=clock)
-            await central._start()
+            store = await open_store(cfg.store, fence=ownership)
             try:
-                yield central
+                central = cls(cfg, store, clock=clock, role=role, ownership=ownership)
+                await central._start()
+                try:
+                    yield central
+                finally:
+                    await central._stop()
             finally:
-                await central._stop()
+                await store.close()
         finally:
-            await store.close()
+            if ownership is not None:
+                await ownership.close()
+
+    @property
+    def broker_connected(self) -> bool:
+        """An API replica has no broker link of its own: it is healthy while it follows the store."""
+        return True if self.role == "api" else self.ingest.connected
 
     async def wait_failed(self) -> None:
         """Returns when a background task failed (``failed``/``failure`` say which and why)."""
@@ -98,6 +142,11 @@ class Central:
 
     # ----------------------------------------------------------------- lifecycle
     async def _start(self) -> None:
+        if self.follower is not None:  # an API replica: no ingest, no sender; the store tells what changed
+            self.live.restore(await self.store.load())
+            self._tasks = [asyncio.create_task(self._guard(self.follower.run(), "follower"), name="follower")]
+            log.info("central API replica started: following the PostgreSQL store")
+            return
         await self.alerts.load()
         if self.influx is not None:
             await self.influx.writer.start()
@@ -107,6 +156,8 @@ class Central:
             asyncio.create_task(self._guard(self.ingest.run(), "ingest"), name="ingest"),
             asyncio.create_task(self._guard(self.ingest.confirm_loop(), "confirm"), name="confirm"),
         ]
+        if isinstance(self.ingest, WorkerIngest):
+            self._tasks.append(asyncio.create_task(self._guard(self.ingest.lease_loop(), "leases"), name="leases"))
         where = self.cfg.store.path if self.cfg.store.kind == "sqlite" else "postgresql"
         log.info("central started: store %s, broker %s:%s", where, self.cfg.mqtt.host, self.cfg.mqtt.port)
 
@@ -117,7 +168,11 @@ class Central:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self.hub.close()
+        if self.follower is not None:
+            return
         self.ingest.confirm_now()
+        if isinstance(self.ingest, WorkerIngest):
+            await self.ingest.leave()  # hand the leases back: the others take the gateways at once
         await self.ingest.stop()
         if self.influx is not None:
             await self.influx.writer.stop()
@@ -152,3 +207,10 @@ class Central:
         """Committed: new notifications may be sent now."""
         if rnd.tx.deliveries:
             self.sender.wake()
+
+
+def _alert_in_scope(kind: str, subject: str, live: LiveState, owns: Callable[[str], bool]) -> bool:
+    """Is an alert this worker's? Its gateway's, or its machine's gateway's (a gap id starts with the gateway)."""
+    if kind == "machine":
+        return owns(live.machine_gateway.get(subject, ""))
+    return owns(subject.split(":", 1)[0])

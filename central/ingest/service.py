@@ -29,7 +29,7 @@ from central.ingest.config import IngestConfig
 from central.ingest.live import LiveState
 from central.ingest.messages import MAX_REASON, Incoming
 from central.progress.clock import ClockRule
-from central.store.base import Retention, Store, StoreUnusableError
+from central.store.base import FencedError, Loaded, Retention, Store, StoreUnusableError
 from central.store.records import DeadLetter
 from plantpulse.mqtt import MqttConfig, MqttLink
 from plantpulse.protocol import topics
@@ -82,9 +82,24 @@ class IngestService:
         # settled ranges as last committed, per (edge, epoch): confirmations come only from here,
         # never from the sequencer's memory, which runs ahead of the store during a commit
         self._committed: dict[tuple[str, str], list[tuple[int, int]]] = {}
-        subs = [(t, 1) for site in cfg.sites for t in topics.subscriptions(site)]
+        subs = [(t, 1) for t in self._subscriptions()]
         self.link = MqttLink(mqtt, cfg.client_id, clean_start=False, subscriptions=subs, manual_ack=True,
                              on_message=self._on_message)
+
+    def _subscriptions(self) -> list[str]:
+        """The topics subscribed at every connection (a worker subscribes per gateway besides)."""
+        return [t for site in self.cfg.sites for t in topics.subscriptions(site)]
+
+    async def _load(self) -> Loaded:
+        """The live state to restore from the store (a worker keeps only its gateways')."""
+        return await self.store.load()
+
+    async def _between_rounds(self) -> None:
+        """Called before every round (a worker hands gateways over and takes them here)."""
+
+    async def _fenced(self, exc: FencedError, batch: list[Incoming]) -> None:
+        """A commit was refused because another worker took a gateway over (only ever with leases)."""
+        raise exc
 
     @property
     def connected(self) -> bool:
@@ -92,7 +107,7 @@ class IngestService:
 
     async def start(self) -> None:
         """Restore the live state from the store, then connect (messages wait in the broker until then)."""
-        loaded = await self.store.load()
+        loaded = await self._load()
         self.live.restore(loaded)
         self._committed = {(row.edge_id, row.epoch): list(row.settled) for row in loaded.epochs}
         self.link.start()
@@ -111,6 +126,7 @@ class IngestService:
         next_tick = time.monotonic() + _TICK
         next_purge = time.monotonic() + 60.0
         while True:
+            await self._between_rounds()
             timeout = max(0.0, next_tick - time.monotonic())
             batch: list[Incoming] = []
             with contextlib.suppress(TimeoutError):
@@ -142,12 +158,18 @@ class IngestService:
             await self._commit(rnd)
         except StoreUnusableError:
             raise
+        except FencedError as exc:
+            await self._fenced(exc, batch)
+            return
         except Exception:
             self.live.counters.failed_rounds += 1
             log.exception("an ingest round of %d messages failed: applying them again one by one", len(batch))
             await self._reload()
-            for msg in batch:
-                await self._alone(msg)
+            try:
+                for msg in batch:
+                    await self._alone(msg)
+            except FencedError as exc:
+                await self._fenced(exc, batch)
             return
         self._after_commit(rnd)
 
@@ -157,7 +179,7 @@ class IngestService:
             rnd = await self.applier.messages([msg], Round())
             self._evaluate(rnd, complete=False)
             await self._commit(rnd)
-        except StoreUnusableError:
+        except (StoreUnusableError, FencedError):
             raise
         except Exception as exc:
             log.exception("central failed on a message of %s: dead-lettered", msg.topic)
@@ -190,7 +212,7 @@ class IngestService:
 
     async def _reload(self) -> None:
         """Back to the last commit: live state, sequencers and the hook's memory, from the store."""
-        loaded = await self.store.load()
+        loaded = await self._load()
         self.live.reload(loaded)
         self.applier.reset()
         self._committed = {(row.edge_id, row.epoch): list(row.settled) for row in loaded.epochs}

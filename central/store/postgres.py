@@ -27,7 +27,7 @@ from central.progress.clock import Clamp
 from central.progress.counts import CountRecord
 from central.progress.timeline import StateInterval
 from central.store import pgrows
-from central.store.base import Loaded, Retention, StoreError, StoreUnusableError
+from central.store.base import FencedError, Loaded, Retention, StoreError, StoreUnusableError
 from central.store.records import (
     DeadLetter,
     Delivery,
@@ -46,14 +46,7 @@ log = logging.getLogger(__name__)
 
 MIGRATION_LOCK = 0x706C616E74  # pg_advisory_lock key of the migrations ("plant")
 ROUND_CHANNEL = "plantpulse_round"  # NOTIFY after each committed round: API replicas refresh
-
-
-class FencedError(StoreError):
-    """This worker's lease of a gateway was taken over: the round was not committed (nothing applied)."""
-
-    def __init__(self, edge_ids: list[str]) -> None:
-        super().__init__(f"lost the lease of {', '.join(edge_ids)}: another worker owns it now; round not committed")
-        self.edge_ids = edge_ids
+CLAIM_SECONDS = 300.0  # a claimed delivery is another sender's again after this (its sender died)
 
 
 class Fence(Protocol):
@@ -238,17 +231,13 @@ class PostgresStore:
         return alert_from_json(data) if data is not None else None
 
     async def due_deliveries(self, now: float, target: str, limit: int = 50) -> list[tuple[Delivery, Notification]]:
-        rows = await self.pool.fetch(
-            "SELECT d.notification_id, d.target, d.site, d.status, d.attempts, d.next_at, d.sent_at, d.last_error, "
-            "n.data FROM deliveries d JOIN notifications n ON n.id = d.notification_id "
-            "WHERE d.target = $1 AND d.status = 'pending' AND d.next_at <= $2 ORDER BY d.next_at LIMIT $3",
-            target, now, limit)
-        return [(Delivery(*tuple(row)[:8]), notification_from_json(row[8])) for row in rows]
+        """Due deliveries, claimed for this sender: several workers' senders share one outbox.
 
-    async def claim_deliveries(self, now: float, target: str, lease: float,
-                               limit: int = 50) -> list[tuple[Delivery, Notification]]:
-        """Due deliveries claimed for this sender: pushed ``lease`` seconds ahead in one transaction
-        (``FOR UPDATE SKIP LOCKED``), so that another worker's sender does not take them meanwhile."""
+        Claimed in one transaction (``FOR UPDATE SKIP LOCKED``: another sender skips them instead of
+        waiting) by moving their ``next_at`` ``CLAIM_SECONDS`` ahead; the sender records the outcome
+        (``update_deliveries``) well before that. A sender that dies meanwhile leaves them to be sent
+        again after the claim: at least once, and the receiver recognises the stable id."""
+        lease = CLAIM_SECONDS
         async with self.pool.acquire() as con, con.transaction():
             rows = await con.fetch(
                 "SELECT d.notification_id, d.target, d.site, d.status, d.attempts, d.next_at, d.sent_at, "

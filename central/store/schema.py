@@ -77,11 +77,12 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE intervals ADD COLUMN repeats TEXT;
     """,
-    # 5: gateway leases: which ingest worker owns a gateway, with a fencing token checked by every commit
-    # (docs/scaling.md); a single process on SQLite never writes an owner here
+    # 5: gateway leases: which ingest worker owns a gateway, with a fencing token checked by every commit,
+    # and the live workers (docs/scaling.md); a single process on SQLite never writes an owner here
     """
     CREATE TABLE gateway_leases (
         edge_id TEXT PRIMARY KEY, site TEXT NOT NULL, owner TEXT, token {int} NOT NULL, expires_at {real} NOT NULL);
+    CREATE TABLE workers (id TEXT PRIMARY KEY, expires_at {real} NOT NULL, started_at {real} NOT NULL);
     """,
 ]
 

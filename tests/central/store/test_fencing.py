@@ -14,7 +14,8 @@ import pytest
 
 from central.progress.counts import CountRecord
 from central.progress.status import MachineStatus
-from central.store.postgres import FencedError, PostgresStore
+from central.store.base import FencedError
+from central.store.postgres import PostgresStore
 from central.store.records import CountRow, EpochRow, GatewayRow, RawMessage, Transaction
 from tests.fixtures.ids import EPOCH1
 
