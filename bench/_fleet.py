@@ -108,11 +108,15 @@ async def connect(gw: Gw, port: int, fwd_cfg: ForwardConfig, health_every: float
                 asyncio.create_task(health())]
 
 
-def report(gws: list[Gw], path: Path, *, done: bool, started: float) -> dict[str, object]:
+def report(gws: list[Gw], path: Path, *, done: bool, started: float, confirmed_at: list[float]) -> dict[str, object]:
+    """Write what was sent; ``confirmed_at`` keeps the seconds (since connecting) everything was first confirmed."""
     stats = {g.edge_id: g.outbox.stats() for g in gws}
     confirmed = done and all(s.confirmed_seq >= s.latest_seq for s in stats.values())
+    if confirmed and not confirmed_at:
+        confirmed_at.append(time.monotonic() - started)
     data: dict[str, object] = {
         "done": done, "confirmed": confirmed, "seconds": time.monotonic() - started,
+        "confirmed_at": confirmed_at[0] if confirmed_at else None,
         "good": {m: n for g in gws for m, n in g.good.items()},
         "gateways": {e: {"epoch": gws[i].outbox.epoch, "latest_seq": s.latest_seq, "confirmed_seq": s.confirmed_seq}
                      for i, (e, s) in enumerate(stats.items())},
@@ -134,7 +138,7 @@ async def run(args: argparse.Namespace) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    fwd_cfg = ForwardConfig(resend_after=args.resend_after)
+    fwd_cfg = ForwardConfig(resend_after=args.resend_after, window=args.window)
     started = time.monotonic()
     for gw in gws:
         await connect(gw, args.port, fwd_cfg, args.health)
@@ -151,10 +155,11 @@ async def run(args: argparse.Namespace) -> None:
             await asyncio.sleep(max(0.0, next_at - time.monotonic()))
 
     emitting = asyncio.create_task(live())
+    confirmed_at: list[float] = []
     while not stop.is_set():
-        report(gws, args.report, done=emitting.done(), started=started)
+        report(gws, args.report, done=emitting.done(), started=started, confirmed_at=confirmed_at)
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), 0.5)
+            await asyncio.wait_for(stop.wait(), 0.05)
     emitting.cancel()
     for gw in gws:
         for task in gw.tasks:
@@ -174,6 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--backlog", type=int, default=200, help="events per gateway stored before connecting")
     p.add_argument("--rate", type=float, default=100.0, help="live events per second, whole fleet")
     p.add_argument("--live", type=float, default=10.0, help="seconds of live traffic")
+    p.add_argument("--window", type=int, default=20_000, help="the forwarder's window of unconfirmed events")
     p.add_argument("--health", type=float, default=2.0, help="seconds between health messages")
     p.add_argument("--resend-after", type=float, default=5.0, help="the forwarder's resend after silence")
     asyncio.run(run(p.parse_args(argv)))
