@@ -1,4 +1,5 @@
-"""``python -m central``: run the central service (``run``), and its tools (``new-key``, ``backfill``, ``backup``)."""
+"""``python -m central``: run the central service (``run``), and its tools (``new-key``, ``backfill``, ``backup``,
+``import-orders``)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import contextlib
 import hashlib
 import json
 import logging
+import os
 import secrets
 import signal
 import socket
@@ -19,6 +21,7 @@ import uvicorn
 
 from central.api.app import create_app
 from central.config import CentralConfig, load_central_config
+from central.imports.client import import_file
 from central.influx.errors import InfluxWriteError
 from central.influx.feed import run_backfill
 from central.progress.machines import Catalog
@@ -55,7 +58,29 @@ def _parser() -> argparse.ArgumentParser:
     copy.add_argument("--config", required=True, type=Path, help="central configuration file (YAML)")
     copy.add_argument("--to", required=True, type=Path, help="backup file, or a folder for a time-stamped name")
     copy.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING (default: %(default)s)")
+    imp = sub.add_parser("import-orders", help="send a planner's spreadsheet (CSV or XLSX) to a running central")
+    imp.add_argument("file", type=Path, help="the file, in the template of docs/api.md (examples/orders-import.csv)")
+    imp.add_argument("--url", help="central's URL, e.g. http://127.0.0.1:8080 (default: from --config)")
+    imp.add_argument("--config", type=Path, help="central configuration file, for the API's address")
+    imp.add_argument("--key-env", default="PLANTPULSE_KEY",
+                     help="environment variable holding a write key (default: %(default)s)")
+    imp.add_argument("--dry-run", action="store_true", help="check the file and show what would change; change nothing")
     return p
+
+
+def _import_orders(args: argparse.Namespace) -> int:
+    url = args.url
+    if url is None:
+        if args.config is None:
+            print("error: give --url or --config (to find central's API)", file=sys.stderr)
+            return 2
+        try:
+            api = load_central_config(args.config).api
+        except ConfigError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        url = f"http://{'127.0.0.1' if api.host == '0.0.0.0' else api.host}:{api.port}"  # noqa: S104 - a client
+    return import_file(args.file, url, os.environ.get(args.key_env) or None, dry_run=args.dry_run)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -65,6 +90,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"key (give it to the user, it is not stored anywhere): {key}")
         print(f"configuration: - {{name: <who>, role: write, sha256: {hashlib.sha256(key.encode()).hexdigest()}}}")
         return 0
+    if args.command == "import-orders":
+        logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(message)s")
+        logging.getLogger("httpx").setLevel(logging.WARNING)
+        return _import_orders(args)
     logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("paho").setLevel(logging.WARNING)

@@ -19,6 +19,7 @@ from central.cluster.config import ClusterConfig
 from central.influx.config import InfluxConfig
 from central.ingest.commands import CommandsConfig
 from central.ingest.config import IngestConfig
+from central.orders.config import OrdersConfig
 from central.progress.clock import ClockRule
 from central.progress.machines import MachinesConfig
 from central.store.config import StoreConfig
@@ -34,7 +35,10 @@ class ApiKey(_Strict):
     """One API key. The key itself is never in this file: its SHA-256, or where to read it."""
 
     name: str = Field(..., min_length=1, description="who uses the key, e.g. maintenance-tablet (shown as the actor)")
-    role: Literal["read", "write"] = Field(..., description="read: GET only; write: also acknowledge and resolve")
+    role: Literal["read", "write", "report"] = Field(
+        ..., description="read: GET only; write: also acknowledge, resolve and plan orders; report: read and scan to "
+                         "report (good/scrap, start, pause, finish, stop reasons) and nothing else, e.g. for scanners"
+    )
     sha256: str | None = Field(
         None, pattern=r"^[0-9a-f]{64}$", description="hex SHA-256 of the key (python -m central new-key prints one)"
     )
@@ -82,6 +86,12 @@ class NotifyConfig(_Strict):
     webhooks: list[WebhookTarget] = Field(
         default_factory=list, description="webhook receivers (generic JSON, wecom, dingtalk, feishu)"
     )
+    shift_summaries: bool = Field(
+        True, description="at each shift's end, send its summary (orders done, late, at risk, downtime, OEE)"
+    )
+    summary_check: float = Field(
+        10.0, gt=0, le=600, description="seconds between looks for a shift that ended (its summary is then sent)"
+    )
 
 
 class CentralConfig(_Strict):
@@ -102,6 +112,9 @@ class CentralConfig(_Strict):
     notify: NotifyConfig = Field(default_factory=NotifyConfig, description="who gets notified, and how")
     plant: MachinesConfig = Field(
         default_factory=MachinesConfig, description="lines (with shift calendars) and machines with their metadata"
+    )
+    orders: OrdersConfig = Field(
+        default_factory=OrdersConfig, description="work orders: projection pace and delay alerts (docs/progress.md)"
     )
     commands: CommandsConfig = Field(
         default_factory=CommandsConfig, description="signing of the commands sent to gateways (docs/protocol.md)"

@@ -28,6 +28,7 @@ from central.alerts.sender import Sender
 from central.api.hub import StreamHub
 from central.api.views import LiveViews
 from central.cluster.follower import Follower
+from central.cluster.leader import Leader
 from central.cluster.ownership import Ownership
 from central.cluster.worker import WorkerIngest
 from central.config import CentralConfig
@@ -38,10 +39,16 @@ from central.ingest.commands import CommandSigner
 from central.ingest.live import LiveState
 from central.ingest.service import IngestService, Listener
 from central.metrics import registry
+from central.orders.attribution import Attribution
+from central.orders.book import OrderBook
+from central.orders.projector import Projector, Summary, order_event
+from central.orders.reporting import FloorWrites
 from central.progress.machines import Catalog
 from central.store.base import Store, StoreError, StoreUnusableError
 from central.store.open import open_store
 from central.store.postgres import PostgresStore
+from central.store.records import Transaction
+from central.summaries.task import SummaryTask
 
 log = logging.getLogger(__name__)
 
@@ -65,10 +72,6 @@ class Central:
         # sha256 hex of each key -> (name, role); keys from env/files are read once, at start
         self.api_keys: dict[str, tuple[str, str]] = {k.digest(): (k.name, k.role) for k in cfg.api.keys}
         self.live = LiveState(cfg.ingest, self.catalog, list_configured=role != "ingest")
-        self.views = LiveViews(self.live, self.catalog)
-        self.hub = StreamHub(self.views, clock=clock, min_interval=cfg.api.stream_min_interval)
-        self.influx = (InfluxFeed(InfluxWriter(cfg.influx, clock=clock), self.catalog, self.live)
-                       if cfg.influx is not None and role != "api" else None)
         self.ownership = ownership
         owns = ownership.owns if ownership is not None else None
         self.alerts = AlertEngine(
@@ -77,7 +80,16 @@ class Central:
             if owns is not None else None,
             machine_scope=(lambda m: owns(self.live.machine_gateway.get(m, ""))) if owns is not None else None,
         )
-        listeners: list[Listener] = [self.hub.on_round]
+        # work orders (issue 13): the book, the attribution of counts inside rounds, the projector beside them
+        self.orders = OrderBook(store, self.catalog, clock=clock, auto_next=cfg.orders.auto_next)
+        self.projector = Projector(self.orders, self.live, self.catalog, cfg.orders, self.alerts, store, clock=clock,
+                                   publish=self._publish_orders)
+        self.floor = FloorWrites(self.orders)  # reports, stop reasons, imports, reassignment, repair ETAs
+        self.views = LiveViews(self.live, self.catalog, operation=self.projector.operation_view)
+        self.hub = StreamHub(self.views, clock=clock, min_interval=cfg.api.stream_min_interval)
+        self.influx = (InfluxFeed(InfluxWriter(cfg.influx, clock=clock), self.catalog, self.live)
+                       if cfg.influx is not None and role != "api" else None)
+        listeners: list[Listener] = [self.hub.on_round, self.projector.on_round]
         if self.influx is not None:
             listeners.append(self.influx.on_round)
         listeners.append(self._wake_sender)
@@ -89,17 +101,19 @@ class Central:
                 cfg.ingest.model_copy(update={"client_id": f"{cfg.ingest.client_id}-{ownership.owner}"}),
                 cfg.mqtt.model_copy(update={"session_expiry": cfg.cluster.session_expiry}), store, self.live,
                 rule=cfg.clock, retention=cfg.store.retention(), clock=clock, hook=self.alerts,
-                listeners=listeners, signer=signer, ownership=ownership, cluster=cfg.cluster,
+                listeners=listeners, signer=signer, orders=Attribution(self.orders), ownership=ownership,
+                cluster=cfg.cluster,
             )
         else:
             self.ingest = IngestService(
                 cfg.ingest, cfg.mqtt, store, self.live, rule=cfg.clock, retention=cfg.store.retention(), clock=clock,
-                hook=self.alerts, listeners=listeners, signer=signer,
+                hook=self.alerts, listeners=listeners, signer=signer, orders=Attribution(self.orders),
             )
         self.follower = (Follower(store, self.live, self.hub, interval=cfg.cluster.refresh_interval, clock=clock)
                          if role == "api" and isinstance(store, PostgresStore) else None)
         self.sender = Sender(store, cfg.notify.webhooks, tz=ZoneInfo(cfg.plant.timezone), lang=cfg.notify.lang,
                              link=self.ingest.link, clock=clock)
+        self.summaries = SummaryTask(self, interval=cfg.notify.summary_check)
         self.metrics: CollectorRegistry = registry(self.ingest)
         self.failed: str | None = None  # the background task that failed
         self.failure: str | None = None  # why, said on /healthz
@@ -142,12 +156,21 @@ class Central:
 
     # ----------------------------------------------------------------- lifecycle
     async def _start(self) -> None:
+        await self.orders.load()
         if self.follower is not None:  # an API replica: no ingest, no sender; the store tells what changed
             self.live.restore(await self.store.load())
-            self._tasks = [asyncio.create_task(self._guard(self.follower.run(), "follower"), name="follower")]
+            await self.alerts.load()
+            await self.projector.load()
+            await self.summaries.load()
+            leader = Leader(self.cfg.store.dsn(), self._leader_tasks)
+            self._tasks = [asyncio.create_task(self._guard(self.follower.run(), "follower"), name="follower"),
+                           asyncio.create_task(self._guard(leader.run(), "leader"), name="leader")]
             log.info("central API replica started: following the PostgreSQL store")
             return
         await self.alerts.load()
+        if self.role == "run":
+            await self.projector.load()
+            await self.summaries.load()
         if self.influx is not None:
             await self.influx.writer.start()
         await self.ingest.start()
@@ -156,10 +179,17 @@ class Central:
             asyncio.create_task(self._guard(self.ingest.run(), "ingest"), name="ingest"),
             asyncio.create_task(self._guard(self.ingest.confirm_loop(), "confirm"), name="confirm"),
         ]
+        if self.role == "run":  # scaled out, these span every gateway: one API replica leads them
+            self._tasks += [asyncio.create_task(self._guard(c, "projector"), name="projector")
+                            for c in self._leader_tasks()]
         if isinstance(self.ingest, WorkerIngest):
             self._tasks.append(asyncio.create_task(self._guard(self.ingest.lease_loop(), "leases"), name="leases"))
         where = self.cfg.store.path if self.cfg.store.kind == "sqlite" else "postgresql"
         log.info("central started: store %s, broker %s:%s", where, self.cfg.mqtt.host, self.cfg.mqtt.port)
+
+    def _leader_tasks(self) -> list[Coroutine[Any, Any, None]]:
+        """What spans every gateway: the projection of orders and the shift summaries."""
+        return [self.projector.run(), *([self.summaries.run()] if self.cfg.notify.shift_summaries else [])]
 
     async def _stop(self) -> None:
         for task in self._tasks:
@@ -208,6 +238,14 @@ class Central:
         if rnd.tx.deliveries:
             self.sender.wake()
 
+    def _publish_orders(self, changed: list[Summary], machines: set[str], tx: Transaction) -> None:
+        """A projection pass ended: changed orders, machine tiles and order alerts to the stream; wake the sender."""
+        for summary in changed:
+            self.hub.publish("order", {"order": order_event(summary)})
+        self.hub.machines_changed(machines)
+        self.hub.publish_alerts(list(tx.alerts.values()))
+        if tx.deliveries:
+            self.sender.wake()
 
 def _alert_in_scope(kind: str, subject: str, live: LiveState, owns: Callable[[str], bool]) -> bool:
     """Is an alert this worker's? Its gateway's, or its machine's gateway's (a gap id starts with the gateway)."""

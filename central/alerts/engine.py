@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from central.alerts.alert import Alert
-from central.alerts.conditions import AlertKey, Evaluation, combine
+from central.alerts.conditions import ORDER_RULES, AlertKey, Evaluation, combine
 from central.alerts.config import AlertsConfig
 from central.alerts.lifecycle import Reconciled, acknowledge, reconcile, resolve
 from central.alerts.rules import AlertRules, GapFacts, GatewayFacts, MachineFacts, gap_subject
@@ -119,7 +119,18 @@ class AlertEngine:
             if not parts:
                 return
             evaluation = combine(parts)
-        self._record(reconcile(self.active.values(), evaluation, now, escalation=self.cfg.escalation), rnd.tx, live)
+        self._record(reconcile(self._plant_alerts(), evaluation, now, escalation=self.cfg.escalation), rnd.tx, live)
+
+    def _plant_alerts(self) -> list[Alert]:
+        """Active alerts of the machine, gateway and gap rules: the order rules are the projector's to judge
+        (a complete evaluation here would resolve them)."""
+        return [a for a in self.active.values() if a.rule not in ORDER_RULES]
+
+    def order_round(self, evaluation: Evaluation, now: float, tx: Transaction, live: LiveState) -> None:
+        """Reconcile the order rules' evaluation (central/orders/projector.py) into ``tx``."""
+        self.changed = []
+        orders = [a for a in self.active.values() if a.rule in ORDER_RULES]
+        self._record(reconcile(orders, evaluation, now, escalation=self.cfg.escalation), tx, live)
 
     def _replay_steps(self, rnd: Round, live: LiveState, now: float) -> None:
         """Walk the round's state changes in order, each at its own time, before judging the present.
@@ -135,7 +146,7 @@ class AlertEngine:
             when = min(at, now)
             facts = MachineFacts(status, self.track.stopped_since.get(mid), historic)
             evaluation = self.rules.machine(facts, when)
-            self._record(reconcile(self.active.values(), evaluation, when, escalation=self.cfg.escalation),
+            self._record(reconcile(self._plant_alerts(), evaluation, when, escalation=self.cfg.escalation),
                          rnd.tx, live)
 
     def _record(self, result: Reconciled, tx: Transaction, live: LiveState) -> None:
@@ -237,6 +248,8 @@ class AlertEngine:
             edge = live.machine_gateway.get(subject)
         elif kind == "gateway":
             edge = subject
+        elif kind in ("order", "operation", "shift"):
+            return None  # an order belongs to no gateway: every site's receivers hear of it
         else:
             edge = subject.split(":", 1)[0]
         gw = live.gateways.get(edge) if edge else None

@@ -27,7 +27,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from central.alerts.alert import AlertStatus, Resolution, TransitionKind
-from central.alerts.conditions import Lang, Severity, Texts
+from central.alerts.conditions import Lang, Rule, Severity, Texts
 from central.alerts.notifications import Notification, to_json
 from central.alerts.signing import body_signature, dingtalk_sign, feishu_sign
 from central.alerts.texts import RULE_NAMES, SEVERITY_NAMES, clock, sanitize
@@ -92,7 +92,9 @@ def _dumps(value: object) -> bytes:
 
 # --------------------------------------------------------------------------- shared texts
 def title(n: Notification, lang: Lang) -> str:
-    """``[严重] 设备故障 · 新告警`` / ``[critical] machine fault · new alert``."""
+    """``[严重] 设备故障 · 新告警`` / ``[critical] machine fault · new alert``; a shift summary: its name only."""
+    if n.rule is Rule.SHIFT_SUMMARY:
+        return RULE_NAMES[n.rule].get(lang)
     what = _KIND[n.kind].get(lang)
     if n.kind is TransitionKind.ESCALATED:
         what += f" {n.level} 级" if lang == "zh" else f" to level {n.level}"

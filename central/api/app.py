@@ -15,7 +15,22 @@ from fastapi.responses import JSONResponse
 from fastapi_offline import FastAPIOffline
 
 from central.api.deps import reader
-from central.api.routes import alerts, gateways, health, machines, metrics, pages, records, stream
+from central.api.routes import (
+    alerts,
+    audit,
+    gateways,
+    health,
+    imports,
+    machines,
+    metrics,
+    oee,
+    orders,
+    pages,
+    records,
+    reports,
+    stream,
+    summaries,
+)
 from central.runtime import Central
 from plantpulse import __version__
 
@@ -30,11 +45,13 @@ def create_app(central: Central) -> FastAPI:
     app = FastAPIOffline(
         title="plantpulse central",
         version=__version__,
-        description="Live machine status, history, downtime and gateways (docs/central.md).",
+        description=("Live machine status, history, downtime, gateways and work orders "
+                     "(docs/central.md, docs/progress.md)."),
         static_url=DOCS_STATIC,
     )
     app.state.central = central
-    for module in (machines, gateways, records, alerts, stream, metrics):
+    for module in (machines, gateways, records, alerts, imports, orders, reports, oee, summaries, audit, stream,
+                   metrics):
         app.include_router(module.router, dependencies=[Depends(reader)])
     for module in (health, pages):
         app.include_router(module.router)

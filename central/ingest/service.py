@@ -48,6 +48,21 @@ class RoundHook(Protocol):
 
     async def reload(self) -> None:
         """Forget uncommitted changes: a round failed and the live state is reloaded from the store."""
+
+
+class OrdersHook(Protocol):
+    """Attribution of counts to work-order operations (central/orders/attribution.py): inside every round,
+    before its commit, with ``lock`` held from before the round to after its commit."""
+
+    lock: asyncio.Lock
+
+    async def on_round(self, rnd: Round, now: float) -> None: ...
+
+    async def reload(self) -> None: ...
+
+    def committed(self, rnd: Round) -> None: ...
+
+
 _PURGE_EVERY = 3600.0
 
 
@@ -65,6 +80,7 @@ class IngestService:
         hook: RoundHook | None = None,
         listeners: Sequence[Listener] = (),
         signer: CommandSigner | None = None,
+        orders: OrdersHook | None = None,
     ) -> None:
         """Call inside the event loop (the MQTT link binds to it); ``start`` restores and connects."""
         self.cfg = cfg
@@ -77,6 +93,7 @@ class IngestService:
         self.applier = Applier(live=live, rule=rule, lookup=store.intervals_from)
         self.listeners: list[Listener] = list(listeners)
         self.hook = hook
+        self.orders = orders
         self._queue: asyncio.Queue[Incoming] = asyncio.Queue()
         self._confirm: set[tuple[str, str]] = set()
         # settled ranges as last committed, per (edge, epoch): confirmations come only from here,
@@ -148,12 +165,21 @@ class IngestService:
                     log.info("retention: deleted %s", deleted)
 
     async def _round(self, batch: list[Incoming], tick: bool) -> None:
+        if self.orders is None:
+            await self._round_locked(batch, tick)
+            return
+        async with self.orders.lock:  # people's order changes wait for the round's commit (and vice versa)
+            await self._round_locked(batch, tick)
+
+    async def _round_locked(self, batch: list[Incoming], tick: bool) -> None:
         try:
             rnd = Round()
             if batch:
                 rnd = await self.applier.messages(batch, rnd)
             if tick:
                 rnd = await self.applier.tick(self.clock(), rnd)
+            if self.orders is not None:
+                await self.orders.on_round(rnd, self.clock())
             self._evaluate(rnd, complete=tick)
             await self._commit(rnd)
         except StoreUnusableError:
@@ -177,6 +203,8 @@ class IngestService:
         """Apply one message in its own round; if it fails, dead-letter it (and acknowledge it)."""
         try:
             rnd = await self.applier.messages([msg], Round())
+            if self.orders is not None:
+                await self.orders.on_round(rnd, self.clock())
             self._evaluate(rnd, complete=False)
             await self._commit(rnd)
         except (StoreUnusableError, FencedError):
@@ -218,6 +246,8 @@ class IngestService:
         self._committed = {(row.edge_id, row.epoch): list(row.settled) for row in loaded.epochs}
         if self.hook is not None:
             await self.hook.reload()
+        if self.orders is not None:
+            await self.orders.reload()
 
     async def _commit(self, rnd: Round) -> None:
         started = time.monotonic()
@@ -242,6 +272,8 @@ class IngestService:
             topic = topics.gateway_topic(site, edge_id, "cmd/replay")
             link.publish(topic, self._signed(site, edge_id, topic, msg.model_dump_json().encode()))
         self._confirm |= rnd.confirm
+        if self.orders is not None:
+            self.orders.committed(rnd)
         for listener in self.listeners:
             try:
                 listener(rnd)

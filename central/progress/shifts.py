@@ -193,6 +193,11 @@ class AlwaysPlanned:
     def production_day(self, ts: float) -> date:
         return datetime.fromtimestamp(ts, self.tz).date()
 
+    def day_end(self, day: date) -> float | None:
+        """The end of ``day`` (the next midnight in ``tz``): a date-only due time (order imports)."""
+        nxt = day + timedelta(days=1)
+        return datetime(nxt.year, nxt.month, nxt.day, tzinfo=self.tz).timestamp()
+
 
 class ShiftCalendar:
     """A compiled ShiftCalendarConfig answering planned-time questions in Unix seconds."""
@@ -267,3 +272,9 @@ class ShiftCalendar:
                 if self._ts(day, lo) <= ts < self._ts(day, hi):
                     return day
         return datetime.fromtimestamp(ts, self.tz).date()
+
+    def day_end(self, day: date) -> float | None:
+        """The end of ``day``'s last shift (a night shift ends the next morning); None on a day off or
+        a day without shifts. A date-only due time means this (order imports, issue 13)."""
+        ends = [self._ts(day, hi) for (_lo, hi), _pieces in self._shifts_on(day)]
+        return max(ends) if ends else None

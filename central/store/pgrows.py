@@ -12,6 +12,7 @@ import asyncpg
 
 from central.progress.timeline import StateInterval
 from central.store.base import Loaded, Retention
+from central.store.pgqmark import numbered
 from central.store.records import (
     EpochRow,
     GatewayRow,
@@ -21,6 +22,7 @@ from central.store.records import (
     status_from_json,
     status_to_json,
 )
+from central.store.sqlite_orders import COUNT_INSERT, count_values
 from plantpulse.protocol.models import MachineState
 
 Statement = tuple[str, list[tuple[Any, ...]]]
@@ -41,11 +43,7 @@ def inserts(tx: Transaction) -> list[Statement]:
 
     add("INSERT INTO messages (received_at, topic, edge_id, payload) VALUES ($1, $2, $3, $4)",
         ((m.received_at, m.topic, m.edge_id, m.payload) for m in tx.messages))
-    add("INSERT INTO counts VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) "
-        "ON CONFLICT DO NOTHING",
-        ((c.edge_id, c.epoch, c.seq, r.machine_id, r.job, r.start, r.at, r.good, r.scrap, int(r.reset),
-          int(r.possibly_lost), int(r.rebased), r.clamp.value if r.clamp else None, int(r.implausible), r.job_from)
-         for c in tx.counts for r in (c.record,)))
+    add(numbered(COUNT_INSERT), count_values(tx.counts))
     return out
 
 

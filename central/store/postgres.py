@@ -28,6 +28,7 @@ from central.progress.counts import CountRecord
 from central.progress.timeline import StateInterval
 from central.store import pgrows
 from central.store.base import FencedError, Loaded, Retention, StoreError, StoreUnusableError
+from central.store.pgqmark import QmarkAdapter, as_aiosqlite
 from central.store.records import (
     DeadLetter,
     Delivery,
@@ -37,6 +38,8 @@ from central.store.records import (
     notification_from_json,
 )
 from central.store.schema import MIGRATIONS, statements
+from central.store.sqlite_extras import ExtraReads, write_extras
+from central.store.sqlite_orders import OrderReads, write_orders
 from plantpulse.protocol.sequencer import Gap
 
 if TYPE_CHECKING:
@@ -61,9 +64,10 @@ class Fence(Protocol):
 _COLS_IV = 'machine_id, state, start, "end", fault_code, job, reason, uncertain, repeats'
 
 
-class PostgresStore:
+class PostgresStore(OrderReads, ExtraReads):
     def __init__(self, pool: asyncpg.Pool, dsn: str, fence: Fence | None = None) -> None:
         self.pool = pool
+        self._db = as_aiosqlite(QmarkAdapter(pool))  # the order and extras reads, shared with SQLite
         self.dsn = dsn
         self.fence = fence
         self._problem: str | None = None
@@ -143,6 +147,10 @@ class PostgresStore:
             )
         for sql, args in pgrows.upserts(tx):
             await con.executemany(sql, args)
+        if tx.orders is not None:
+            await write_orders(as_aiosqlite(QmarkAdapter(con)), tx.orders)
+        if tx.extras is not None:
+            await write_extras(as_aiosqlite(QmarkAdapter(con)), tx.extras)
 
     async def purge(self, now: float, retention: Retention) -> dict[str, int]:
         """Delete what is older than the retention periods; returns rows deleted per table."""

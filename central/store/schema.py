@@ -77,7 +77,54 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE intervals ADD COLUMN repeats TEXT;
     """,
-    # 5: gateway leases: which ingest worker owns a gateway, with a fencing token checked by every commit,
+    # 5: work orders (issue 13): orders, operations, dispatch lists, the assignment timeline per machine,
+    # scan-to-report reports (client id unique), the audit trail; each count remembers its operation.
+    # Portable SQL (a PostgreSQL store runs the same list): no AUTOINCREMENT, no reserved column names.
+    """
+    CREATE TABLE orders (
+        id TEXT PRIMARY KEY, status TEXT NOT NULL, due {real} NOT NULL, priority {int} NOT NULL,
+        created_at {real} NOT NULL, data TEXT NOT NULL);
+    CREATE INDEX orders_status_due ON orders (status, due);
+    CREATE TABLE operations (
+        order_id TEXT NOT NULL, seq {int} NOT NULL, queue TEXT NOT NULL, status TEXT NOT NULL,
+        data TEXT NOT NULL, PRIMARY KEY (order_id, seq));
+    CREATE TABLE dispatch (
+        queue TEXT NOT NULL, position {int} NOT NULL, order_id TEXT NOT NULL, seq {int} NOT NULL,
+        PRIMARY KEY (queue, position));
+    CREATE TABLE assignments (
+        machine_id TEXT NOT NULL, start_at {real} NOT NULL, end_at {real}, order_id TEXT NOT NULL,
+        seq {int} NOT NULL, started_by TEXT NOT NULL, ended_by TEXT, PRIMARY KEY (machine_id, start_at));
+    CREATE TABLE reports (
+        client_id TEXT PRIMARY KEY, order_id TEXT NOT NULL, seq {int} NOT NULL, operator TEXT NOT NULL,
+        kind TEXT NOT NULL, good {int} NOT NULL, scrap {int} NOT NULL, at {real} NOT NULL,
+        correction {int} NOT NULL, data TEXT NOT NULL);
+    CREATE INDEX reports_at ON reports (at);
+    CREATE INDEX reports_op ON reports (order_id, seq);
+    CREATE TABLE audit (
+        id TEXT PRIMARY KEY, at {real} NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL,
+        order_id TEXT NOT NULL, seq {int}, data TEXT NOT NULL);
+    CREATE INDEX audit_at ON audit (at);
+    CREATE INDEX audit_order ON audit (order_id, at);
+    ALTER TABLE counts ADD COLUMN order_id TEXT;
+    ALTER TABLE counts ADD COLUMN op_seq {int};
+    CREATE INDEX counts_op ON counts (order_id, op_seq);
+    """,
+    # 6: stop reasons people give (issue 13, central/progress/stops.py), unique by client id; and the shift
+    # summaries already sent (a restart never sends one twice); the repair ETA maintenance entered per machine
+    # (until_at NULL: withdrawn). Portable SQL.
+    """
+    CREATE TABLE stop_reasons (
+        client_id TEXT PRIMARY KEY, machine_id TEXT NOT NULL, start_at {real} NOT NULL, end_at {real},
+        reason TEXT NOT NULL, operator TEXT NOT NULL, at {real} NOT NULL, data TEXT NOT NULL);
+    CREATE INDEX stop_reasons_machine ON stop_reasons (machine_id, start_at);
+    CREATE TABLE shift_summaries (
+        id TEXT PRIMARY KEY, line TEXT, shift TEXT NOT NULL, start_at {real} NOT NULL, end_at {real} NOT NULL,
+        at {real} NOT NULL, data TEXT NOT NULL);
+    CREATE INDEX shift_summaries_end ON shift_summaries (end_at);
+    CREATE TABLE repair_etas (
+        machine_id TEXT PRIMARY KEY, until_at {real}, actor TEXT NOT NULL, at {real} NOT NULL, note TEXT);
+    """,
+    # 7: gateway leases: which ingest worker owns a gateway, with a fencing token checked by every commit,
     # and the live workers (docs/scaling.md); a single process on SQLite never writes an owner here
     """
     CREATE TABLE gateway_leases (
