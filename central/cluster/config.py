@@ -25,5 +25,5 @@ class ClusterConfig(BaseModel):
     )
 
     def cycle_seconds(self) -> float:
-        """How often a worker renews its leases and looks for gateways to take: a fifth of the lease."""
-        return self.lease_seconds / 5
+        """How often a worker renews its leases and looks for gateways to take: a tenth of the lease."""
+        return self.lease_seconds / 10

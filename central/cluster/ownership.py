@@ -19,10 +19,14 @@ import socket
 import time
 import uuid
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import asyncpg
 
 from central.cluster.balance import Lease, plan
+
+if TYPE_CHECKING:
+    from central.store.pgrows import Conn
 
 log = logging.getLogger(__name__)
 
@@ -30,8 +34,12 @@ _NOW = "extract(epoch from clock_timestamp())"
 _MARGIN = 1.0  # seconds before a lease's expiry at which this worker stops trusting it
 
 
+APP_PREFIX = "plantpulse worker "
+
+
 def new_worker_id() -> str:
-    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+    """Unique, readable, and short enough for ``application_name`` (63 bytes with the prefix)."""
+    return f"{socket.gethostname()[:24]}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
 
 
 @dataclass
@@ -61,9 +69,13 @@ class Ownership:
 
     @classmethod
     async def open(cls, dsn: str, *, lease_seconds: float, moves: int) -> Ownership:
-        """Its own small pool: renewals never wait behind ingest commits for a connection."""
-        pool = await asyncpg.create_pool(dsn, min_size=1, max_size=2, command_timeout=max(2.0, lease_seconds / 3))
-        return cls(pool, lease_seconds=lease_seconds, moves=moves)
+        """Its own small pool: renewals never wait behind ingest commits for a connection. Its
+        connections carry the worker's id (``application_name``): see ``_bury``."""
+        owner = new_worker_id()
+        pool = await asyncpg.create_pool(dsn, min_size=1, max_size=2, command_timeout=max(2.0, lease_seconds / 3),
+                                         max_inactive_connection_lifetime=0,
+                                         server_settings={"application_name": APP_PREFIX + owner})
+        return cls(pool, lease_seconds=lease_seconds, moves=moves, owner=owner)
 
     async def close(self) -> None:
         await self.pool.close()
@@ -96,6 +108,7 @@ class Ownership:
             changes.lost = sorted(e for e, t in self.tokens.items() if renewed.get(e) != t)
             self.tokens = {e: t for e, t in self.tokens.items() if renewed.get(e) == t}
             self.valid_until = started + self.lease_seconds - _MARGIN
+            await self._bury(con)
             now = float(await con.fetchval(f"SELECT {_NOW}"))
             workers = int(await con.fetchval("SELECT count(*) FROM workers WHERE expires_at > $1", now))
             leases = [Lease(r["edge_id"], r["site"], r["owner"], r["token"], r["expires_at"]) for r in
@@ -112,6 +125,24 @@ class Ownership:
                     changes.gained[edge] = row["site"]
             changes.give_up = [e for e in todo.give_up if e in self.tokens]
         return changes
+
+    async def _bury(self, con: Conn) -> None:
+        """Free at once the leases of workers whose database connections are all gone.
+
+        A worker killed (SIGKILL, a crash) loses its TCP connections with its process, and PostgreSQL
+        ends their sessions at once: no session named after it is left in ``pg_stat_activity``. Its
+        leases are then expired now instead of after ``lease_seconds``. Safety never depends on this
+        (a commit is fenced by the token, which a taker bumps); it only shortens failover. A worker
+        cut off by the network keeps its sessions until TCP gives up: then the lease expiry decides.
+        """
+        dead = await con.fetch(
+            "DELETE FROM workers w WHERE w.id <> $1 AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a "
+            "WHERE a.application_name = $2 || w.id) RETURNING id", self.owner, APP_PREFIX)
+        if dead:
+            ids = [r["id"] for r in dead]
+            await con.execute("UPDATE gateway_leases SET expires_at = 0 WHERE owner = ANY($1::text[])", ids)
+            log.info("worker(s) %s went away (no database session left): their gateways are free now",
+                     ", ".join(ids))
 
     async def give_up(self, edges: list[str]) -> None:
         """Hand gateways back (after their last round was committed): free at once for another worker."""

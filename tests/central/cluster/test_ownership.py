@@ -82,3 +82,17 @@ async def test_two_senders_never_claim_the_same_delivery(pg_dsn: str) -> None:
     finally:
         await s1.close()
         await s2.close()
+
+
+async def test_a_worker_whose_sessions_are_gone_loses_its_leases_at_once(pg_dsn: str) -> None:
+    await (await PostgresStore.open(pg_dsn)).close()  # migrated
+    a = await Ownership.open(pg_dsn, lease_seconds=60, moves=2)
+    b = await Ownership.open(pg_dsn, lease_seconds=60, moves=2)
+    try:
+        await a.seen("s", "gw1")
+        await a.cycle()
+        assert a.owns("gw1")
+        await a.pool.close()  # as its process died: no session of a is left
+        assert "gw1" in (await b.cycle()).gained  # long before the 60 s lease would have expired
+    finally:
+        await b.close()
