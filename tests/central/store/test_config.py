@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from central.cli import main
 from central.config import load_central_config
 from central.store.base import StoreError
 from central.store.config import StoreConfig
@@ -59,3 +60,11 @@ async def test_open_store_opens_the_configured_kind(tmp_path: Path, pg_dsn: str)
         assert isinstance(store, PostgresStore)
     finally:
         await store.close()
+
+
+@pytest.mark.parametrize("command", ["ingest", "api"])
+def test_workers_and_replicas_refuse_a_sqlite_store(tmp_path: Path, command: str,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    path = write(tmp_path, "  path: c.sqlite\napi: {port: 0}\n")
+    assert main([command, "--config", str(path)]) == 2
+    assert "needs a shared store: set store.kind: postgresql" in capsys.readouterr().err
