@@ -102,14 +102,15 @@ class Central:
                 cfg.mqtt.model_copy(update={"session_expiry": cfg.cluster.session_expiry}), store, self.live,
                 rule=cfg.clock, retention=cfg.store.retention(), clock=clock, hook=self.alerts,
                 listeners=listeners, signer=signer, orders=Attribution(self.orders), ownership=ownership,
-                cluster=cfg.cluster,
+                cluster=cfg.cluster, dsn=cfg.store.dsn(), refresh=self._refresh_people,
             )
         else:
             self.ingest = IngestService(
                 cfg.ingest, cfg.mqtt, store, self.live, rule=cfg.clock, retention=cfg.store.retention(), clock=clock,
                 hook=self.alerts, listeners=listeners, signer=signer, orders=Attribution(self.orders),
             )
-        self.follower = (Follower(store, self.live, self.hub, interval=cfg.cluster.refresh_interval, clock=clock)
+        self.follower = (Follower(store, self.live, self.hub, interval=cfg.cluster.refresh_interval, clock=clock,
+                                  reload_orders=self.orders.load)
                          if role == "api" and isinstance(store, PostgresStore) else None)
         self.sender = Sender(store, cfg.notify.webhooks, tz=ZoneInfo(cfg.plant.timezone), lang=cfg.notify.lang,
                              link=self.ingest.link, clock=clock)
@@ -183,9 +184,15 @@ class Central:
             self._tasks += [asyncio.create_task(self._guard(c, "projector"), name="projector")
                             for c in self._leader_tasks()]
         if isinstance(self.ingest, WorkerIngest):
-            self._tasks.append(asyncio.create_task(self._guard(self.ingest.lease_loop(), "leases"), name="leases"))
+            self._tasks += [asyncio.create_task(self._guard(self.ingest.lease_loop(), "leases"), name="leases"),
+                            asyncio.create_task(self._guard(self.ingest.people_loop(), "people"), name="people")]
         where = self.cfg.store.path if self.cfg.store.kind == "sqlite" else "postgresql"
         log.info("central started: store %s, broker %s:%s", where, self.cfg.mqtt.host, self.cfg.mqtt.port)
+
+    async def _refresh_people(self) -> None:
+        """A worker, between rounds: alerts and orders as people (or the leader) left them in the store."""
+        await self.alerts.refresh()
+        await self.orders.load()
 
     def _leader_tasks(self) -> list[Coroutine[Any, Any, None]]:
         """What spans every gateway: the projection of orders and the shift summaries."""

@@ -78,6 +78,12 @@ class AlertEngine:
         self.changed = []
         await self.load()
 
+    async def refresh(self) -> None:
+        """Re-read the active alerts (someone acknowledged or resolved one in another process), keeping the
+        rules' timers: unlike ``reload``, nothing in memory ran ahead of the store."""
+        self.active = {}
+        await self.load()
+
     async def load(self) -> None:
         for alert in await self.store.active_alerts():
             if self.scope is not None and not self.scope(alert):

@@ -12,7 +12,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+import time
+from collections.abc import Awaitable, Callable
 
 import asyncpg
 
@@ -23,13 +24,18 @@ from central.store.postgres import ROUND_CHANNEL, PostgresStore
 
 log = logging.getLogger(__name__)
 
+_ORDERS_EVERY = 2.0  # seconds between reloads of the order book at most
 _IDLE_RELOAD = 5.0  # seconds: reload anyway when no notification came (a lost one, a restarted server)
 
 
 class Follower:
     def __init__(self, store: PostgresStore, live: LiveState, hub: StreamHub, *, interval: float,
-                 clock: Callable[[], float]) -> None:
+                 clock: Callable[[], float], reload_orders: Callable[[], Awaitable[None]] | None = None) -> None:
+        """``reload_orders``: re-read the order book (its tallies follow the workers' counts), at most
+        every ``_ORDERS_EVERY`` seconds: it sums the counts of every operation."""
         self.store = store
+        self.reload_orders = reload_orders
+        self._orders_at = 0.0
         self.live = live
         self.hub = hub
         self.interval = interval
@@ -83,4 +89,7 @@ class Follower:
         rnd.machines = {m for m, s in self.live.statuses.items() if before_s.get(m) != s}
         rnd.gateways = {e for e, g in self.live.gateways.items() if before_g.get(e) != g}
         rnd.tx.alerts = {a.id: a for a in alerts}
+        if self.reload_orders is not None and time.monotonic() - self._orders_at >= _ORDERS_EVERY:
+            self._orders_at = time.monotonic()
+            await self.reload_orders()
         self.hub.on_round(rnd)

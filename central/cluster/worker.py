@@ -21,13 +21,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
+
+import asyncpg
 
 from central.cluster.config import ClusterConfig
 from central.cluster.ownership import Changes, Ownership
 from central.ingest.messages import Incoming
 from central.ingest.service import IngestService
 from central.store.base import FencedError, Loaded
+from central.store.postgres import PEOPLE_CHANNEL
 from plantpulse.protocol import topics
 from plantpulse.protocol.models import MAX_REPLAY, Replay
 
@@ -35,10 +39,15 @@ log = logging.getLogger(__name__)
 
 
 class WorkerIngest(IngestService):
-    def __init__(self, *args: object, ownership: Ownership, cluster: ClusterConfig, **kwargs: object) -> None:
-        """Arguments of ``IngestService``, plus this worker's leases and the cluster settings."""
+    def __init__(self, *args: object, ownership: Ownership, cluster: ClusterConfig, dsn: str,
+                 refresh: Callable[[], Awaitable[None]], **kwargs: object) -> None:
+        """Arguments of ``IngestService``, plus this worker's leases, the cluster settings, the store's
+        connection string (to listen on) and ``refresh``: re-read what people changed elsewhere."""
         self.ownership = ownership
         self.cluster = cluster
+        self.dsn = dsn
+        self.refresh = refresh
+        self._people = False  # an alert or order changed in another process: refresh between rounds
         self._pending = Changes()
         self._announced: set[tuple[str, str]] = set()  # gateways heard of, to register as leases
         self._registered: set[str] = set()
@@ -80,7 +89,28 @@ class WorkerIngest(IngestService):
                 self.ownership.giving_up |= set(changes.give_up)
             await asyncio.sleep(self.cluster.cycle_seconds())
 
+    async def people_loop(self) -> None:
+        """Listen for commits made by people (through an API replica) and the leader: flag a refresh."""
+        while True:
+            try:
+                con = await asyncpg.connect(self.dsn)
+                try:
+                    await con.add_listener(PEOPLE_CHANNEL, lambda *_: setattr(self, "_people", True))
+                    self._people = True  # whatever happened while not listening
+                    while not con.is_closed():
+                        await asyncio.sleep(self.cluster.cycle_seconds())
+                        await con.fetchval("SELECT 1")
+                finally:
+                    with contextlib.suppress(Exception):
+                        await con.close()
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                log.warning("listening for people's changes failed (%s): listening again", exc)
+                await asyncio.sleep(self.cluster.cycle_seconds())
+
     async def _between_rounds(self) -> None:
+        if self._people:
+            self._people = False
+            await self.refresh()
         changes, self._pending = self._pending, Changes()
         if not changes:
             return

@@ -49,6 +49,9 @@ log = logging.getLogger(__name__)
 
 MIGRATION_LOCK = 0x706C616E74  # pg_advisory_lock key of the migrations ("plant")
 ROUND_CHANNEL = "plantpulse_round"  # NOTIFY after each committed round: API replicas refresh
+# NOTIFY after a commit that is no gateway's round (a person's action on an alert, an order change, the
+# leader's projection): the workers re-read their alerts and the order book
+PEOPLE_CHANNEL = "plantpulse_people"
 CLAIM_SECONDS = 300.0  # a claimed delivery is another sender's again after this (its sender died)
 
 
@@ -108,6 +111,8 @@ class PostgresStore(OrderReads, ExtraReads):
                 await self._lock_gateways(con, tx)
                 await self._write(con, tx)
                 await con.execute("SELECT pg_notify($1, '')", ROUND_CHANNEL)
+                if not (tx.gateways or tx.epochs) and (tx.alerts or tx.orders is not None):
+                    await con.execute("SELECT pg_notify($1, '')", PEOPLE_CHANNEL)
         except asyncpg.exceptions.DataError as exc:
             raise ValueError(str(exc)) from exc
         except asyncpg.exceptions.ReadOnlySQLTransactionError as exc:

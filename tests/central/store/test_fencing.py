@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import random
 
+import asyncpg
 import pytest
 
 from central.progress.counts import CountRecord
@@ -104,3 +105,28 @@ async def test_two_concurrent_committers_never_both_commit_a_seq(pg_dsn: str) ->
     finally:
         await sa.close()
         await sb.close()
+
+
+async def test_a_persons_commit_is_announced_to_the_workers_and_a_round_is_not(pg_dsn: str) -> None:
+    from central.alerts.conditions import Condition, Rule, Severity, Texts
+    from central.alerts.lifecycle import reconcile
+    from central.store.postgres import PEOPLE_CHANNEL, ROUND_CHANNEL
+
+    store = await PostgresStore.open(pg_dsn)
+    heard: list[str] = []
+    con = await asyncpg.connect(pg_dsn)
+    try:
+        for channel in (PEOPLE_CHANNEL, ROUND_CHANNEL):
+            await con.add_listener(channel, lambda _c, _p, ch, _x: heard.append(ch))
+        await store.commit(a_round(1, "a"))  # a gateway's round: the API replicas, not the workers
+        result = reconcile([], [Condition(Rule.FAULT, "m1", Severity.CRITICAL, Texts("故障", "fault"), since=T,
+                                          episode="1")], T)
+        await store.commit(Transaction(alerts={c.alert.id: c.alert for c in result.changes}))  # as a person's
+        for _ in range(50):
+            if len(heard) >= 3:
+                break
+            await asyncio.sleep(0.05)
+        assert heard == [ROUND_CHANNEL, ROUND_CHANNEL, PEOPLE_CHANNEL]
+    finally:
+        await con.close()
+        await store.close()
