@@ -173,8 +173,13 @@ class Bench:
                           for i in range(workers)]
             wait(lambda: all((Path(p.log.parent) / "ready.json").exists() for p in procs), 60, "central ready")
             if db is not None:
-                wait(lambda: db.query("SELECT count(*) FROM gateway_leases WHERE owner IS NULL")[0][0] == 0, 60,
-                     "every gateway owned")
+                share = -(-self.gateways // workers)
+
+                def balanced() -> bool:
+                    rows = db.query("SELECT owner, count(*) FROM gateway_leases GROUP BY owner")
+                    held = {r[0]: r[1] for r in rows}
+                    return None not in held and len(held) == workers and max(held.values()) <= share
+                wait(balanced, 120, "every gateway owned, balanced over the workers")
                 time.sleep(1.5)  # the owners subscribe between two rounds
             fleet, report = self.fleet(run / "fleet", backlog=self.events)
             procs.append(fleet)

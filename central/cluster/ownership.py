@@ -6,9 +6,10 @@ the database's clock (``clock_timestamp()``), the same for every worker. Taking 
 token; the store checks the token at every commit (``central/store/postgres.py``), so a worker that
 lost a lease (expired while it was stalled, taken over) cannot commit for that gateway any more.
 
-A worker that cannot renew (the database unreachable) stops owning anything once its leases may
-have expired (``token`` answers None after ``valid_until``): it stops applying at once, before
-another worker can take the gateways over.
+A worker that cannot renew (the database unreachable, a stalled process) stops applying once its
+leases may have expired (``owns`` is false after ``valid_until``), before another worker can take the
+gateways over. The commit itself is judged by the database: the token still the row's means nobody
+took the gateway since, so a round that finished late is still committed when nobody took over.
 """
 
 from __future__ import annotations
@@ -81,12 +82,14 @@ class Ownership:
         await self.pool.close()
 
     def token(self, edge_id: str) -> int | None:
-        if time.monotonic() >= self.valid_until:
-            return None
+        """The token this worker took the gateway with (checked by the store under the row lock: if it is
+        still the row's, nobody took the gateway since, whatever the time, so the commit is safe)."""
         return self.tokens.get(edge_id)
 
     def owns(self, edge_id: str) -> bool:
-        return self.token(edge_id) is not None and edge_id not in self.giving_up
+        """Apply this gateway's messages? Not once the leases may have expired without a renewal."""
+        return (time.monotonic() < self.valid_until and edge_id in self.tokens
+                and edge_id not in self.giving_up)
 
     async def seen(self, site: str, edge_id: str) -> None:
         """A gateway announced itself: make it known (a free lease) so that some worker takes it."""
@@ -104,7 +107,11 @@ class Ownership:
                 "ON CONFLICT (id) DO UPDATE SET expires_at = excluded.expires_at", self.owner, self.lease_seconds)
             renewed = {r["edge_id"]: r["token"] for r in await con.fetch(
                 f"UPDATE gateway_leases SET expires_at = {_NOW} + $2 WHERE owner = $1 "  # noqa: S608 - fixed text
-                "RETURNING edge_id, token", self.owner, self.lease_seconds)}
+                "AND edge_id = ANY($3::text[]) RETURNING edge_id, token", self.owner, self.lease_seconds,
+                list(self.tokens))}
+            # rows still naming this worker that it no longer counts as its own (a fenced round): free them
+            await con.execute("UPDATE gateway_leases SET owner = NULL, expires_at = 0 WHERE owner = $1 "
+                              "AND NOT (edge_id = ANY($2::text[]))", self.owner, list(renewed))
             changes.lost = sorted(e for e, t in self.tokens.items() if renewed.get(e) != t)
             self.tokens = {e: t for e, t in self.tokens.items() if renewed.get(e) == t}
             self.valid_until = started + self.lease_seconds - _MARGIN

@@ -61,7 +61,7 @@ class Fence(Protocol):
     owner: str
 
     def token(self, edge_id: str) -> int | None:
-        """The token this worker took the gateway's lease with, or None when it does not own it."""
+        """The token this worker took the gateway's lease with, or None when it never took it or gave it up."""
 
 
 _COLS_IV = 'machine_id, state, start, "end", fault_code, job, reason, uncertain, repeats'
