@@ -110,7 +110,7 @@ class Central:
                 hook=self.alerts, listeners=listeners, signer=signer, orders=Attribution(self.orders),
             )
         self.follower = (Follower(store, self.live, self.hub, interval=cfg.cluster.refresh_interval, clock=clock,
-                                  reload_orders=self.orders.load)
+                                  reload_alerts=self.alerts.refresh, reload_orders=self.orders.load)
                          if role == "api" and isinstance(store, PostgresStore) else None)
         self.sender = Sender(store, cfg.notify.webhooks, tz=ZoneInfo(cfg.plant.timezone), lang=cfg.notify.lang,
                              link=self.ingest.link, clock=clock)

@@ -30,10 +30,13 @@ _IDLE_RELOAD = 5.0  # seconds: reload anyway when no notification came (a lost o
 
 class Follower:
     def __init__(self, store: PostgresStore, live: LiveState, hub: StreamHub, *, interval: float,
-                 clock: Callable[[], float], reload_orders: Callable[[], Awaitable[None]] | None = None) -> None:
-        """``reload_orders``: re-read the order book (its tallies follow the workers' counts), at most
-        every ``_ORDERS_EVERY`` seconds: it sums the counts of every operation."""
+                 clock: Callable[[], float], reload_alerts: Callable[[], Awaitable[None]] | None = None,
+                 reload_orders: Callable[[], Awaitable[None]] | None = None) -> None:
+        """``reload_alerts``: re-read the active alerts (a person acts on the store's version, not on a
+        stale copy); ``reload_orders``: re-read the order book (its tallies follow the workers' counts),
+        at most every ``_ORDERS_EVERY`` seconds: it sums the counts of every operation."""
         self.store = store
+        self.reload_alerts = reload_alerts
         self.reload_orders = reload_orders
         self._orders_at = 0.0
         self.live = live
@@ -89,6 +92,8 @@ class Follower:
         rnd.machines = {m for m, s in self.live.statuses.items() if before_s.get(m) != s}
         rnd.gateways = {e for e, g in self.live.gateways.items() if before_g.get(e) != g}
         rnd.tx.alerts = {a.id: a for a in alerts}
+        if self.reload_alerts is not None and alerts:
+            await self.reload_alerts()
         if self.reload_orders is not None and time.monotonic() - self._orders_at >= _ORDERS_EVERY:
             self._orders_at = time.monotonic()
             await self.reload_orders()

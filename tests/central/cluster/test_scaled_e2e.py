@@ -44,6 +44,20 @@ def read_report(path: Path) -> dict[str, Any]:
     return data
 
 
+def stream_snapshot(api: CentralProcess) -> dict[str, Any]:
+    """The first event of the live stream (everything, on connect), without its time stamp."""
+    with api.http.stream("GET", "/api/v1/stream") as response:
+        event = None
+        for line in response.iter_lines():
+            if line.startswith("event:"):
+                event = line.split(":", 1)[1].strip()
+            elif line.startswith("data:") and event == "snapshot":
+                data: dict[str, Any] = json.loads(line.split(":", 1)[1])
+                data.pop("server_time", None)
+                return data
+    raise AssertionError("no snapshot on the stream")
+
+
 async def leases(dsn: str) -> list[asyncpg.Record]:
     con = await asyncpg.connect(dsn)
     try:
@@ -130,6 +144,10 @@ async def test_workers_share_fail_over_and_hand_over_exactly_once(
             totals = {m["id"]: m["good_total"] for m in answers[0]}
             return answers[0] == answers[1] and gateways[0] == gateways[1] and totals == report["good"]
         wait_until(replicas_agree, 10, what="both API replicas answering what was sent")
+        # the live stream's snapshot too: the same from both replicas
+        snapshots = [stream_snapshot(a) for a in api]
+        assert snapshots[0] == snapshots[1] and {m["id"]: m["good_total"] for m in snapshots[0]["machines"]} \
+            == report["good"]
     finally:
         fleet.stop()
         for proc in started:
