@@ -132,9 +132,13 @@ async def test_workers_share_fail_over_and_hand_over_exactly_once(
                                              edge_id, gw["epoch"])
                 assert json.loads(settled) == [[1, gw["latest_seq"]]], f"{edge_id}: a gap or a hole"
             stored = {r[0]: r[1] for r in await con.fetch("SELECT machine_id, sum(good) FROM counts GROUP BY 1")}
+            totals = {r[0]: json.loads(r[1])["good_total"] for r in await con.fetch(
+                "SELECT machine_id, data FROM machine_status")}
         finally:
             await con.close()
-        assert stored == report["good"]
+        # each count row once per (edge, epoch, seq), and the running totals (a seq applied twice would have
+        # added its parts twice there) equal to what the gateways sent
+        assert stored == report["good"] == totals
 
         def replicas_agree() -> bool:
             answers = [a.get("/api/v1/machines")["machines"] for a in api]
