@@ -21,6 +21,7 @@ BENCHMARKS: dict[str, str] = {
     "fault_alert": "bench.fault_alert",
     "projection": "bench.projection",
     "foresight": "bench.foresight",
+    "orders": "bench.orders",
     "cluster": "bench.cluster",
 }
 

@@ -198,7 +198,8 @@ async def serve(cfg: CentralConfig, ready_file: Path | None, notifier: Notifier 
         raise OSError(f"API: cannot listen on {cfg.api.host}:{cfg.api.port} ({exc.strerror}); "
                       "change api.port or stop the other program") from None
     host, port = sock.getsockname()[:2]
-    url = f"http://{'127.0.0.1' if host == '0.0.0.0' else host}:{port}"  # noqa: S104 - display only
+    scheme = "https" if cfg.api.tls_cert is not None else "http"
+    url = f"{scheme}://{'127.0.0.1' if host == '0.0.0.0' else host}:{port}"  # noqa: S104 - display only
 
     def announce() -> None:
         print(f"plantpulse central: API {url}/api/v1/machines  page {url}/  docs {url}/docs", flush=True)
@@ -211,8 +212,9 @@ async def serve(cfg: CentralConfig, ready_file: Path | None, notifier: Notifier 
 
     try:
         async with Central.running(cfg, role=role) as central:
+            tls = cfg.api
             config = uvicorn.Config(create_app(central), log_level="warning", timeout_graceful_shutdown=2,
-                                    lifespan="off")
+                                    lifespan="off", ssl_certfile=tls.tls_cert, ssl_keyfile=tls.tls_key)
             server = _Server(config, announce)
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGINT, signal.SIGTERM):

@@ -79,6 +79,20 @@ class ApiConfig(_Strict):
         False, description="true: anyone on the network may read (GET) without a key (a trusted LAN only)"
     )
     keys: list[ApiKey] = Field(default_factory=list, description="API keys; writes always need a write key")
+    tls_cert: Path | None = Field(
+        None, description="PEM certificate (chain) to serve HTTPS, e.g. var/secrets/tls/server.crt: phones need "
+                          "HTTPS for the scan page's camera (docs/scan.md); omit for plain HTTP"
+    )
+    tls_key: Path | None = Field(None, description="the certificate's PEM private key, e.g. var/secrets/tls/server.key")
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> ApiConfig:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("api.tls_cert and api.tls_key go together: give both for HTTPS, or neither")
+        for path in (self.tls_cert, self.tls_key):
+            if path is not None and not path.is_file():
+                raise ValueError(f"{path}: no such file (python -m plantpulse.tls makes a site CA and server.crt/.key)")
+        return self
 
 
 class NotifyConfig(_Strict):

@@ -39,6 +39,7 @@ from central.ingest.commands import CommandSigner
 from central.ingest.live import LiveState
 from central.ingest.service import IngestService, Listener
 from central.metrics import registry
+from central.orders.answers import OrderAnswers
 from central.orders.attribution import Attribution
 from central.orders.book import OrderBook
 from central.orders.projector import Projector, Summary, order_event
@@ -85,6 +86,7 @@ class Central:
         self.projector = Projector(self.orders, self.live, self.catalog, cfg.orders, self.alerts, store, clock=clock,
                                    publish=self._publish_orders)
         self.floor = FloorWrites(self.orders)  # reports, stop reasons, imports, reassignment, repair ETAs
+        self.order_answers = OrderAnswers(self.orders, self.projector)
         self.views = LiveViews(self.live, self.catalog, operation=self.projector.operation_view)
         self.hub = StreamHub(self.views, clock=clock, min_interval=cfg.api.stream_min_interval)
         self.influx = (InfluxFeed(InfluxWriter(cfg.influx, clock=clock), self.catalog, self.live)

@@ -157,7 +157,9 @@ def generic_request(n: Notification, url: str, view: View, *, now: float, secret
 
 def mqtt_message(n: Notification, site: str, view: View) -> tuple[str, bytes]:
     """Topic and payload for central's alert stream (QoS 1; the id lets subscribers deduplicate)."""
-    topic = central_topic(site, "alerts", n.rule.value, n.subject)
+    # a subject may carry MQTT wildcards (an order id like "SO#12"): a topic must not
+    subject = n.subject.replace("#", "_").replace("+", "_")
+    topic = central_topic(site, "alerts", n.rule.value, subject)
     return topic, _dumps(generic_body(n, replace(view, site=site)))
 
 

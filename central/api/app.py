@@ -21,13 +21,16 @@ from central.api.routes import (
     gateways,
     health,
     imports,
+    machineday,
     machines,
     metrics,
     oee,
     orders,
     pages,
+    qr,
     records,
     reports,
+    site,
     stream,
     summaries,
 )
@@ -36,7 +39,7 @@ from plantpulse import __version__
 
 DOCS_STATIC = "/static-offline-docs"
 PUBLIC = frozenset({"/", "/static/{name}", "/healthz", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json",
-                    DOCS_STATIC})
+                    DOCS_STATIC, "/static/vendor/{name}", "/machines/{machine_id}", *pages.PAGES})
 """Routes that carry no plant data: everything else needs a read key (unless ``api.open_reads``)."""
 
 
@@ -50,8 +53,8 @@ def create_app(central: Central) -> FastAPI:
         static_url=DOCS_STATIC,
     )
     app.state.central = central
-    for module in (machines, gateways, records, alerts, imports, orders, reports, oee, summaries, audit, stream,
-                   metrics):
+    for module in (machines, machineday, qr, site, gateways, records, alerts, imports, orders, reports, oee, summaries,
+                   audit, stream, metrics):
         app.include_router(module.router, dependencies=[Depends(reader)])
     for module in (health, pages):
         app.include_router(module.router)

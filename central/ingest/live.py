@@ -114,7 +114,7 @@ class LiveState:
         ids.update(m for m, e in self.machine_gateway.items() if e == edge_id)
         return sorted(ids)
 
-    def skew_sample(self, edge_id: str, ts: float, received_at: float) -> float:
+    def skew_sample(self, edge_id: str, ts: float, received_at: float) -> float | None:
         """Edge clock minus central clock from a health message (central/progress/skew.py)."""
         est = self._skews.get(edge_id)
         if est is None:

@@ -156,13 +156,17 @@ class Projector:
         interval = self.cfg.projection_interval
         last = -math.inf
         while True:
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancellation that
+            # coincides with the event (a shutdown right after a write would then wait forever)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._kick.wait(), max(0.0, last + IDLE_EVERY - time.monotonic()))
+                async with asyncio.timeout(max(0.0, last + IDLE_EVERY - time.monotonic())):
+                    await self._kick.wait()
             self._kick.clear()
             pace = last + interval - time.monotonic()
             if pace > 0 and not self._urgent.is_set():
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._urgent.wait(), pace)
+                    async with asyncio.timeout(pace):
+                        await self._urgent.wait()
             self._urgent.clear()
             last = time.monotonic()
             self._dirty = False
@@ -180,8 +184,7 @@ class Projector:
     async def project_now(self) -> None:
         started = time.monotonic()
         snap = await self._snapshot()
-        projection, result = await asyncio.to_thread(self._compute, snap)
-        summaries = self._summaries(snap, projection, result)
+        projection, result, summaries = await asyncio.to_thread(self._compute, snap, dict(self.summaries))
         tx = Transaction()
         self.alerts.order_round(to_evaluation(result, RULES), snap.now, tx, self.live)
         _group(tx)
@@ -258,8 +261,10 @@ class Projector:
         self.mttr[machine_id] = (now, mean)
         return mean
 
-    def _compute(self, snap: Snapshot) -> tuple[Projection, DelayResult]:
-        """The CPU part of a pass (in a worker thread): projection and delay rules on the snapshot."""
+    def _compute(self, snap: Snapshot, before: dict[str, Summary]
+                 ) -> tuple[Projection, DelayResult, dict[str, Summary]]:
+        """The CPU part of a pass (in a worker thread, so the API and ingest stay responsive): projection,
+        delay rules and the summaries, on the snapshot only."""
         cycles = {key: rate(snap.plan.operations[key].ideal_cycle_time, tally).running_seconds_per_good
                   for key, tally in snap.parts.items() if key in snap.plan.operations and tally.total > 0}
         projection = project(snap.plan, snap.outlooks, snap.now, tallies=snap.parts, cycle_times=cycles,
@@ -274,14 +279,20 @@ class Projector:
 
         result = evaluate(snap.plan, projection, snap.states, snap.now, config=self.cfg.delay(),
                           historic=snap.historic, calendar_of=calendar_of)
-        return projection, result
+        return projection, result, self._summaries(snap, projection, result, before)
 
-    def _summaries(self, snap: Snapshot, projection: Projection, result: DelayResult) -> dict[str, Summary]:
+    @staticmethod
+    def _summaries(snap: Snapshot, projection: Projection, result: DelayResult,
+                   before: dict[str, Summary]) -> dict[str, Summary]:
         findings = {f.subject: f for f in result.findings if f.rule is not OrderRule.MATERIAL}
         finishes = {k: finite(p.finish) for k, p in projection.ops.items()}
         rates: dict[OpKey, Rate] = {}
         out: dict[str, Summary] = {}
         for oid, order in snap.plan.orders.items():
+            old = before.get(oid)
+            if old is not None and order.status.value != "open" and old.status == order.status.value:
+                out[oid] = old  # a finished or cancelled order's figures stay as they were (a done plan is large)
+                continue
             progress = order_progress(snap.plan, oid, snap.parts, rates, snap.now, finishes=finishes)
             finding = findings.get(oid)
             eta = finite(projection.orders.get(oid)) if order.status.value == "open" else None

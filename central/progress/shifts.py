@@ -171,6 +171,11 @@ class ShiftCalendarConfig(BaseModel):
 class Calendar(Protocol):
     """What downtime, reliability and "today" totals need from a calendar."""
 
+    @property
+    def tz(self) -> tzinfo:
+        """Where its days begin and end."""
+        ...
+
     def planned(self, start: float, end: float) -> list[Span]: ...
 
     def is_planned(self, ts: float) -> bool: ...

@@ -87,6 +87,14 @@
     return gw && gw.online !== null && gw.online !== undefined ? gw.online : m.gateway_online;
   }
 
+  // the name opens the machine's page (its day, downtime causes, OEE, dispatch list); not on a board
+  function machineLink(m) {
+    if (board) return m.name || m.id;
+    const a = el("a", null, m.name || m.id);
+    a.href = `/machines/${encodeURIComponent(m.id)}`;
+    return a;
+  }
+
   function renderTile(m) {
     let tile = tiles.get(m.id);
     if (!tile) {
@@ -110,7 +118,7 @@
     const stateName = state === "unknown" && m.state ? String(m.state) : t("state")[state];
     const rows = [
       el("div", "head", el("span", "state", stateName), elapsed),
-      el("h3", "name", m.name || m.id, m.name && m.name !== m.id ? el("span", "id", m.id) : null),
+      el("h3", "name", machineLink(m), m.name && m.name !== m.id ? el("span", "id", m.id) : null),
     ];
     if (state === "fault" || m.fault_code != null) {
       const code = m.fault_code != null ? `${t("faultCode")} ${m.fault_code}` : "";

@@ -175,3 +175,66 @@ async def test_operations_start_pause_finish_move_and_material(api: tuple[Centra
     assert [d["order_id"] for d in gantt["due"]] == ["SO-2"]
     actions = [a.action for a in reversed(await central.store.audit_trail())]
     assert actions == ["create", "create", "start", "pause", "move", "material", "finish", "change"]
+
+
+async def test_orders_late_for_one_cause_share_one_notification_and_overdue_is_critical(
+    api: tuple[Central, httpx.AsyncClient],
+) -> None:
+    central, http = api
+    now = time.time()
+    for oid, due in (("SO-1", now + 900), ("SO-2", now + 1200)):
+        assert (await http.post("/api/v1/orders", json=order(oid, due), headers=W)).status_code == 201
+    rush = order("RUSH-1", now + 86_400, parts=200, insert={"positions": {"cnc-01": 0}})
+    assert (await http.post("/api/v1/orders", json=rush, headers=W)).status_code == 201
+    risky = await central.store.alerts(rule="order_at_risk", status="open")
+    assert sorted(a.subject for a in risky) == ["SO-1", "SO-2"]
+    sent = [n for _, n in await central.store.due_deliveries(time.time() + 1, "mqtt") if n.rule.value ==
+            "order_at_risk"]
+    assert len(sent) == 1 and sent[0].details["grouped"] == 2 and sent[0].details["orders"] == "SO-1, SO-2"
+    assert "SO-1, SO-2" in sent[0].message.en and sent[0].details["cause"] == "rush_order_ahead"
+    # an order already past its due time: overdue, critical, with its cause
+    late = await http.post("/api/v1/orders", json=order("OLD-1", now - 60, machine="mill-01"), headers=W)
+    assert late.status_code == 201 and late.json()["overdue"] is True
+    (overdue,) = await central.store.alerts(rule="order_overdue", status="open")
+    assert overdue.subject == "OLD-1" and overdue.severity.value == "critical"
+
+
+async def test_odd_requests_never_give_a_500(api: tuple[Central, httpx.AsyncClient]) -> None:
+    _, http = api
+    due = time.time() + 86_400
+    assert (await http.post("/api/v1/orders", json=order("ODD-1", due), headers=W)).status_code == 201
+    big = 2**70
+    odd: list[tuple[str, str, Any]] = [
+        ("POST", "/api/v1/orders", {**order("ODD-2", due), "insert": {"positions": {"cnc-01": big}}}),
+        ("POST", "/api/v1/orders", {**order("ODD-3", due), "insert": {"positions": {"cnc-01": 99}}}),
+        ("POST", "/api/v1/orders", {**order("ODD-4", due), "quantity": big}),
+        ("POST", "/api/v1/orders", {**order("ODD-5", due), "due": 1e300}),
+        ("POST", "/api/v1/orders", {**order("ODD-6", due), "due": "yesterday"}),
+        ("POST", "/api/v1/orders", {**order("ODD 7", due)}),
+        ("POST", "/api/v1/orders", {**order("ODD-8", due), "operations": []}),
+        ("POST", "/api/v1/orders", [1, 2]),
+        ("POST", "/api/v1/orders", "not json"),
+        ("PATCH", "/api/v1/orders/ODD-1", {"due": -5}),
+        ("PATCH", "/api/v1/orders/ODD-1", {"unknown": 1}),
+        ("POST", f"/api/v1/orders/ODD-1/operations/{big}/start", None),
+        ("POST", "/api/v1/orders/ODD-1/operations/-1/finish", None),
+        ("POST", "/api/v1/orders/ODD-1/operations/10/move", {"machine": "cnc-02", "work_centre": "turning"}),
+        ("POST", "/api/v1/orders/ODD-1/operations/10/move", {"position": 50}),
+        ("POST", "/api/v1/orders/ODD-1/operations/10/move", {"machine": "../etc"}),
+        ("POST", "/api/v1/orders/ODD-1/operations/10/material", {"short": True, "expected": 1e300}),
+        ("POST", "/api/v1/orders/ODD-1/operations/10/start", {"machine": "cnc-02"}),
+        ("POST", "/api/v1/orders/%2e%2e/cancel", None),
+        ("GET", "/api/v1/orders?limit=0", None),
+        ("GET", "/api/v1/schedule?start=0&end=1e12", None),
+        ("GET", "/api/v1/machines/cnc-01/unassigned?start=abc", None),
+    ]
+    assert (await http.get("/api/v1/orders?due_from=1e300", headers=R)).json()["orders"] == []
+    for method, url, body in odd:
+        kwargs: dict[str, Any] = {"headers": W}
+        if isinstance(body, str):
+            kwargs["content"] = body
+        elif body is not None:
+            kwargs["json"] = body
+        response = await http.request(method, url, **kwargs)
+        assert 400 <= response.status_code < 500, (method, url, body, response.status_code, response.text)
+        assert response.json()["detail"], (method, url)
