@@ -42,3 +42,17 @@ def test_the_base_compose_file_makes_no_postgresql_secret(tmp_path: Path) -> Non
     c = Compose(tmp_path)
     c.run_init()
     assert not (c.generated / "postgres").exists() and not (c.generated / "central/postgres.dsn").exists()
+
+
+def test_the_configuration_in_docs_scaling_validates() -> None:
+    import re
+
+    from central.config import CentralConfig
+    from plantpulse.configfile import parse_yaml_model
+    from tests.fixtures.procs import REPO
+
+    (block,) = re.findall(r"```yaml\n(.*?)```", (REPO / "docs/scaling.md").read_text(), re.S)
+    cfg = parse_yaml_model(CentralConfig, block, source="scaling.md")
+    assert cfg.store.kind == "postgresql" and cfg.cluster.lease_seconds == 15
+    for command in re.findall(r"python -m central (\w+) --config central.yaml", (REPO / "docs/scaling.md").read_text()):
+        importlib.import_module("central.cli")._parser().parse_args([command, "--config", "central.yaml"])
