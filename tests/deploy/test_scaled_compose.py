@@ -6,12 +6,15 @@ names that connection string."""
 from __future__ import annotations
 
 import importlib
+import re
 from pathlib import Path
 
 import pytest
 
-from central.config import load_central_config
+from central.config import CentralConfig, load_central_config
+from plantpulse.configfile import parse_yaml_model
 from tests.fixtures.compose import Compose
+from tests.fixtures.procs import REPO
 
 SCALED = "deploy/scaled/docker-compose.scaled.yml"
 
@@ -45,12 +48,6 @@ def test_the_base_compose_file_makes_no_postgresql_secret(tmp_path: Path) -> Non
 
 
 def test_the_configuration_in_docs_scaling_validates() -> None:
-    import re
-
-    from central.config import CentralConfig
-    from plantpulse.configfile import parse_yaml_model
-    from tests.fixtures.procs import REPO
-
     (block,) = re.findall(r"```yaml\n(.*?)```", (REPO / "docs/scaling.md").read_text(), re.S)
     cfg = parse_yaml_model(CentralConfig, block, source="scaling.md")
     assert cfg.store.kind == "postgresql" and cfg.cluster.lease_seconds == 15
