@@ -197,8 +197,18 @@ class Central:
         await self.orders.load()
 
     def _leader_tasks(self) -> list[Coroutine[Any, Any, None]]:
-        """What spans every gateway: the projection of orders and the shift summaries."""
-        return [self.projector.run(), *([self.summaries.run()] if self.cfg.notify.shift_summaries else [])]
+        """What spans every gateway: the projection of orders and the shift summaries (and, scaled out,
+        retention, which one process runs in ``run``'s ingest loop)."""
+        return [self.projector.run(), *([self.summaries.run()] if self.cfg.notify.shift_summaries else []),
+                *([self._purge_loop()] if self.role == "api" else [])]
+
+    async def _purge_loop(self) -> None:
+        """Retention, hourly, for the whole store (the leading API replica, once for every worker)."""
+        while True:
+            await asyncio.sleep(3600.0)
+            deleted = await self.store.purge(self.clock(), self.cfg.store.retention())
+            if any(deleted.values()):
+                log.info("retention: deleted %s", deleted)
 
     async def _stop(self) -> None:
         for task in self._tasks:

@@ -52,6 +52,7 @@ class WorkerIngest(IngestService):
         self._announced: set[tuple[str, str]] = set()  # gateways heard of, to register as leases
         self._registered: set[str] = set()
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.purges = False  # the leading API replica applies retention, once for every worker
 
     def owns(self, edge_id: str) -> bool:
         return self.ownership.owns(edge_id)

@@ -95,6 +95,7 @@ class IngestService:
         self.hook = hook
         self.orders = orders
         self._queue: asyncio.Queue[Incoming] = asyncio.Queue()
+        self.purges = True  # retention runs here (scaled out: in the leading API replica, once for all)
         self._confirm: set[tuple[str, str]] = set()
         # settled ranges as last committed, per (edge, epoch): confirmations come only from here,
         # never from the sequencer's memory, which runs ahead of the store during a commit
@@ -157,7 +158,7 @@ class IngestService:
                 if problem is not None:  # nothing is acknowledged any more: the broker keeps it all
                     raise StoreUnusableError(problem)
             await self._round(batch, tick)
-            if time.monotonic() >= next_purge:
+            if self.purges and time.monotonic() >= next_purge:
                 next_purge = time.monotonic() + _PURGE_EVERY
                 deleted = await self.store.purge(self.clock(), self.retention)
                 self.live.counters.purged += sum(deleted.values())
