@@ -24,6 +24,7 @@ BENCHMARKS: dict[str, str] = {
     "orders": "bench.orders",
     "pages": "bench.pages",
     "chaos": "bench.chaos",
+    "cluster": "bench.cluster",
 }
 
 

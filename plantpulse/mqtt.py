@@ -211,6 +211,20 @@ class MqttLink:
             self._topics[info.mid] = topic
         return fut
 
+    def subscribe(self, topics: list[str], qos: int = 1) -> None:
+        """Add subscriptions now (when connected) and at every later (re)connection."""
+        new = [t for t in topics if (t, qos) not in self._subs]
+        self._subs = [*self._subs, *((t, qos) for t in new)]
+        if new and self.connected:
+            self._client.subscribe([(t, qos) for t in new])
+
+    def unsubscribe(self, topics: list[str]) -> None:
+        """Drop subscriptions now and for later connections (messages already sent may still arrive)."""
+        gone = set(topics)
+        self._subs = [(t, q) for t, q in self._subs if t not in gone]
+        if gone and self.connected:
+            self._client.unsubscribe(sorted(gone))
+
     def ack(self, mid: int, qos: int) -> None:
         """Acknowledge a received message (manual_ack mode): call only after it is durably applied."""
         if self.connected:  # after a reconnect the broker resends what was not acknowledged anyway

@@ -36,6 +36,14 @@ class StoreUnusableError(StoreError):
     """The store stopped working while central ran (file deleted, replaced, read-only, refusing writes)."""
 
 
+class FencedError(StoreError):
+    """An ingest worker's lease of a gateway was taken over: the round was not committed (nothing applied)."""
+
+    def __init__(self, edge_ids: list[str]) -> None:
+        super().__init__(f"lost the lease of {', '.join(edge_ids)}: another worker owns it now; round not committed")
+        self.edge_ids = edge_ids
+
+
 @dataclass
 class Loaded:
     """What central restores at start (and after a failed round): the live state as last committed."""
