@@ -4,6 +4,9 @@
 VENV := .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
+# two pytest workers, one test file each at a time (module fixtures such as a browser stay shared);
+# PYTEST_WORKERS=0 runs in this process (easier to debug)
+PYTEST_WORKERS ?= 2
 DEMO_ARGS ?=
 
 .PHONY: test demo lint typecheck pytest bench clean
@@ -12,7 +15,7 @@ test:
 	@scripts/setup.sh test
 	$(BIN)/ruff check .
 	$(BIN)/mypy
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 demo:
 	@scripts/setup.sh demo

@@ -21,7 +21,10 @@ BENCHMARKS: dict[str, str] = {
     "fault_alert": "bench.fault_alert",
     "projection": "bench.projection",
     "foresight": "bench.foresight",
+    "orders": "bench.orders",
+    "pages": "bench.pages",
     "chaos": "bench.chaos",
+    "cluster": "bench.cluster",
 }
 
 

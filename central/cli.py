@@ -1,4 +1,5 @@
-"""``python -m central``: run the central service (``run``), and its tools (``new-key``, ``backfill``, ``backup``)."""
+"""``python -m central``: run the central service (``run``), and its tools (``new-key``, ``backfill``, ``backup``,
+``import-orders``)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import contextlib
 import hashlib
 import json
 import logging
+import os
 import secrets
 import signal
 import socket
@@ -19,10 +21,11 @@ import uvicorn
 
 from central.api.app import create_app
 from central.config import CentralConfig, load_central_config
+from central.imports.client import import_file
 from central.influx.errors import InfluxWriteError
 from central.influx.feed import run_backfill
 from central.progress.machines import Catalog
-from central.runtime import Central
+from central.runtime import Central, Role
 from central.store.backup import BackupError, backup
 from central.store.base import StoreError
 from central.store.open import open_store
@@ -39,6 +42,12 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--config", required=True, type=Path, help="central configuration file (YAML)")
     run.add_argument("--ready-file", type=Path, help="write {\"url\": ...} here (JSON) once the API serves")
     run.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING (default: %(default)s)")
+    for name, text in (("ingest", "an ingest worker: applies the gateways it holds the lease of (PostgreSQL)"),
+                       ("api", "an API replica: serves the API and pages from the PostgreSQL store")):
+        role = sub.add_parser(name, help=text)
+        role.add_argument("--config", required=True, type=Path, help="central configuration file (YAML)")
+        role.add_argument("--ready-file", type=Path, help="write {\"url\": ...} here (JSON) once the API serves")
+        role.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING (default: %(default)s)")
     sub.add_parser("new-key", help="print a new random API key and the sha256 line for the configuration")
     fill = sub.add_parser("backfill", help="rewrite a window of InfluxDB time series from the store")
     fill.add_argument("--config", required=True, type=Path, help="central configuration file (YAML)")
@@ -49,7 +58,29 @@ def _parser() -> argparse.ArgumentParser:
     copy.add_argument("--config", required=True, type=Path, help="central configuration file (YAML)")
     copy.add_argument("--to", required=True, type=Path, help="backup file, or a folder for a time-stamped name")
     copy.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING (default: %(default)s)")
+    imp = sub.add_parser("import-orders", help="send a planner's spreadsheet (CSV or XLSX) to a running central")
+    imp.add_argument("file", type=Path, help="the file, in the template of docs/api.md (examples/orders-import.csv)")
+    imp.add_argument("--url", help="central's URL, e.g. http://127.0.0.1:8080 (default: from --config)")
+    imp.add_argument("--config", type=Path, help="central configuration file, for the API's address")
+    imp.add_argument("--key-env", default="PLANTPULSE_KEY",
+                     help="environment variable holding a write key (default: %(default)s)")
+    imp.add_argument("--dry-run", action="store_true", help="check the file and show what would change; change nothing")
     return p
+
+
+def _import_orders(args: argparse.Namespace) -> int:
+    url = args.url
+    if url is None:
+        if args.config is None:
+            print("error: give --url or --config (to find central's API)", file=sys.stderr)
+            return 2
+        try:
+            api = load_central_config(args.config).api
+        except ConfigError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        url = f"http://{'127.0.0.1' if api.host == '0.0.0.0' else api.host}:{api.port}"  # noqa: S104 - a client
+    return import_file(args.file, url, os.environ.get(args.key_env) or None, dry_run=args.dry_run)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -59,17 +90,25 @@ def main(argv: list[str] | None = None) -> int:
         print(f"key (give it to the user, it is not stored anywhere): {key}")
         print(f"configuration: - {{name: <who>, role: write, sha256: {hashlib.sha256(key.encode()).hexdigest()}}}")
         return 0
+    if args.command == "import-orders":
+        logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(message)s")
+        logging.getLogger("httpx").setLevel(logging.WARNING)
+        return _import_orders(args)
     logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("paho").setLevel(logging.WARNING)
     try:
         cfg = load_central_config(args.config)
-        if args.command == "run":
+        if args.command in ("run", "ingest"):
             cfg.mqtt.password()  # a missing secret is a start-up error, not a reconnect loop
     except (ConfigError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if args.command == "backup":
+        if cfg.store.kind != "sqlite":
+            print("error: central backup copies the SQLite store; back up PostgreSQL with pg_dump or its "
+                  "continuous archiving (docs/scaling.md)", file=sys.stderr)
+            return 2
         try:
             done = backup(cfg.store.path, args.to)
         except BackupError as exc:
@@ -88,7 +127,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"backfill: {written} points written")
         return 0
     try:
-        return asyncio.run(serve(cfg, args.ready_file))
+        return asyncio.run(serve(cfg, args.ready_file, role=args.command))
+    except StoreError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     except OSError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -141,7 +183,8 @@ async def _feed_watchdog(notifier: Notifier, central: Central, server: uvicorn.S
         await asyncio.sleep(interval)
 
 
-async def serve(cfg: CentralConfig, ready_file: Path | None, notifier: Notifier | None = None) -> int:
+async def serve(cfg: CentralConfig, ready_file: Path | None, notifier: Notifier | None = None,
+                role: Role = "run") -> int:
     """Serve until stopped; under systemd (``Type=notify``) READY=1 once the API accepts requests."""
     notifier = Notifier() if notifier is None else notifier
     # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on sockets that say so, and without it
@@ -155,20 +198,23 @@ async def serve(cfg: CentralConfig, ready_file: Path | None, notifier: Notifier 
         raise OSError(f"API: cannot listen on {cfg.api.host}:{cfg.api.port} ({exc.strerror}); "
                       "change api.port or stop the other program") from None
     host, port = sock.getsockname()[:2]
-    url = f"http://{'127.0.0.1' if host == '0.0.0.0' else host}:{port}"  # noqa: S104 - display only
+    scheme = "https" if cfg.api.tls_cert is not None else "http"
+    url = f"{scheme}://{'127.0.0.1' if host == '0.0.0.0' else host}:{port}"  # noqa: S104 - display only
 
     def announce() -> None:
         print(f"plantpulse central: API {url}/api/v1/machines  page {url}/  docs {url}/docs", flush=True)
         notifier.ready(f"API {url}")
         if ready_file is not None:
             tmp = ready_file.with_suffix(".tmp")
-            tmp.write_text(json.dumps({"url": url}))
+            worker = central.ownership.owner if central.ownership is not None else None
+            tmp.write_text(json.dumps({"url": url, **({"worker": worker} if worker else {})}))
             tmp.replace(ready_file)
 
     try:
-        async with Central.running(cfg) as central:
+        async with Central.running(cfg, role=role) as central:
+            tls = cfg.api
             config = uvicorn.Config(create_app(central), log_level="warning", timeout_graceful_shutdown=2,
-                                    lifespan="off")
+                                    lifespan="off", ssl_certfile=tls.tls_cert, ssl_keyfile=tls.tls_key)
             server = _Server(config, announce)
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGINT, signal.SIGTERM):

@@ -15,9 +15,11 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from central.alerts.config import AlertsConfig
 from central.alerts.targets import WebhookTarget
+from central.cluster.config import ClusterConfig
 from central.influx.config import InfluxConfig
 from central.ingest.commands import CommandsConfig
 from central.ingest.config import IngestConfig
+from central.orders.config import OrdersConfig
 from central.progress.clock import ClockRule
 from central.progress.machines import MachinesConfig
 from central.store.config import StoreConfig
@@ -33,7 +35,10 @@ class ApiKey(_Strict):
     """One API key. The key itself is never in this file: its SHA-256, or where to read it."""
 
     name: str = Field(..., min_length=1, description="who uses the key, e.g. maintenance-tablet (shown as the actor)")
-    role: Literal["read", "write"] = Field(..., description="read: GET only; write: also acknowledge and resolve")
+    role: Literal["read", "write", "report"] = Field(
+        ..., description="read: GET only; write: also acknowledge, resolve and plan orders; report: read and scan to "
+                         "report (good/scrap, start, pause, finish, stop reasons) and nothing else, e.g. for scanners"
+    )
     sha256: str | None = Field(
         None, pattern=r"^[0-9a-f]{64}$", description="hex SHA-256 of the key (python -m central new-key prints one)"
     )
@@ -74,12 +79,32 @@ class ApiConfig(_Strict):
         False, description="true: anyone on the network may read (GET) without a key (a trusted LAN only)"
     )
     keys: list[ApiKey] = Field(default_factory=list, description="API keys; writes always need a write key")
+    tls_cert: Path | None = Field(
+        None, description="PEM certificate (chain) to serve HTTPS, e.g. var/secrets/tls/server.crt: phones need "
+                          "HTTPS for the scan page's camera (docs/scan.md); omit for plain HTTP"
+    )
+    tls_key: Path | None = Field(None, description="the certificate's PEM private key, e.g. var/secrets/tls/server.key")
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> ApiConfig:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("api.tls_cert and api.tls_key go together: give both for HTTPS, or neither")
+        for path in (self.tls_cert, self.tls_key):
+            if path is not None and not path.is_file():
+                raise ValueError(f"{path}: no such file (python -m plantpulse.tls makes a site CA and server.crt/.key)")
+        return self
 
 
 class NotifyConfig(_Strict):
     lang: Literal["zh", "en"] = Field("zh", description="language of the MQTT alert messages: zh or en")
     webhooks: list[WebhookTarget] = Field(
         default_factory=list, description="webhook receivers (generic JSON, wecom, dingtalk, feishu)"
+    )
+    shift_summaries: bool = Field(
+        True, description="at each shift's end, send its summary (orders done, late, at risk, downtime, OEE)"
+    )
+    summary_check: float = Field(
+        10.0, gt=0, le=600, description="seconds between looks for a shift that ended (its summary is then sent)"
     )
 
 
@@ -88,6 +113,9 @@ class CentralConfig(_Strict):
 
     mqtt: MqttConfig = Field(default_factory=MqttConfig, description="the broker the gateways publish to")
     store: StoreConfig = Field(default_factory=StoreConfig, description="where central keeps its record")
+    cluster: ClusterConfig = Field(
+        default_factory=ClusterConfig, description="ingest workers and API replicas on PostgreSQL (docs/scaling.md)"
+    )
     ingest: IngestConfig = Field(default_factory=IngestConfig, description="how events are applied")
     clock: ClockRule = Field(default_factory=ClockRule, description="the clock-skew rule's bounds")
     api: ApiConfig = Field(default_factory=ApiConfig, description="the HTTP API and pages")
@@ -98,6 +126,9 @@ class CentralConfig(_Strict):
     notify: NotifyConfig = Field(default_factory=NotifyConfig, description="who gets notified, and how")
     plant: MachinesConfig = Field(
         default_factory=MachinesConfig, description="lines (with shift calendars) and machines with their metadata"
+    )
+    orders: OrdersConfig = Field(
+        default_factory=OrdersConfig, description="work orders: projection pace and delay alerts (docs/progress.md)"
     )
     commands: CommandsConfig = Field(
         default_factory=CommandsConfig, description="signing of the commands sent to gateways (docs/protocol.md)"
@@ -118,7 +149,10 @@ def load_central_config(path: Path | str) -> CentralConfig:
     if len(set(names)) != len(names) or "mqtt" in names:
         raise ConfigError(f"{path}: notify.webhooks: every webhook needs its own name (and 'mqtt' is reserved)")
     base = Path(path).parent
-    updates: dict[str, object] = {"store": cfg.store.model_copy(update={"path": base / cfg.store.path})}
+    store_paths: dict[str, object] = {"path": base / cfg.store.path}
+    if cfg.store.dsn_file is not None:
+        store_paths["dsn_file"] = base / cfg.store.dsn_file
+    updates: dict[str, object] = {"store": cfg.store.model_copy(update=store_paths)}
     if cfg.mqtt.password_file is not None:
         updates["mqtt"] = cfg.mqtt.model_copy(update={"password_file": base / cfg.mqtt.password_file})
     if cfg.influx is not None and cfg.influx.token_file is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -9,6 +10,16 @@ import pytest
 
 from tests.fixtures.mosquitto import BrokerOptions, Mosquitto
 from tests.fixtures.plant import SimulatedPlant
+from tests.fixtures.postgres import pg_dsn  # noqa: F401 - a fixture, used by name
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _leaks_fail_their_own_module() -> Iterator[None]:
+    """Collect garbage after each test file, so that an unclosed socket or file (a ResourceWarning,
+    an error here) fails the file that leaked it instead of whichever test the collector happens to
+    run in later, on another file, at random."""
+    yield
+    gc.collect()
 
 
 @pytest.fixture

@@ -27,6 +27,9 @@ class SubjectKind(enum.StrEnum):
     MACHINE = "machine"
     GATEWAY = "gateway"
     GAP = "gap"
+    ORDER = "order"  # a work order id
+    OPERATION = "operation"  # "<order id>/<seq>"
+    SHIFT = "shift"  # "<line or plant>/<shift>/<start>": a shift summary (central/summaries/)
 
 
 class Rule(enum.StrEnum):
@@ -39,6 +42,10 @@ class Rule(enum.StrEnum):
     DATA_GAP = "data_gap"
     EVENTS_DROPPED = "events_dropped"
     CLOCK_SKEW = "clock_skew"
+    ORDER_AT_RISK = "order_at_risk"  # work orders (issue 13): central/progress/delay.py, central/orders/
+    ORDER_OVERDUE = "order_overdue"
+    MATERIAL_SHORTAGE = "material_shortage"
+    SHIFT_SUMMARY = "shift_summary"  # not an alert: the summary at a shift's end, sent through the same outbox
 
     @property
     def subject_kind(self) -> SubjectKind:
@@ -58,9 +65,15 @@ _SUBJECT_KIND = {
     Rule.DATA_GAP: SubjectKind.GAP,
     Rule.EVENTS_DROPPED: SubjectKind.GATEWAY,
     Rule.CLOCK_SKEW: SubjectKind.GATEWAY,
+    Rule.ORDER_AT_RISK: SubjectKind.ORDER,
+    Rule.ORDER_OVERDUE: SubjectKind.ORDER,
+    Rule.MATERIAL_SHORTAGE: SubjectKind.OPERATION,
+    Rule.SHIFT_SUMMARY: SubjectKind.SHIFT,
 }
 MACHINE_RULES = tuple(r for r in Rule if r.subject_kind is SubjectKind.MACHINE)
 GATEWAY_RULES = tuple(r for r in Rule if r.subject_kind is SubjectKind.GATEWAY)
+ORDER_RULES = (Rule.ORDER_AT_RISK, Rule.ORDER_OVERDUE, Rule.MATERIAL_SHORTAGE)
+"""Judged by the order projector (central/orders/), never by the ingest's machine and gateway rules."""
 
 
 class Severity(enum.StrEnum):

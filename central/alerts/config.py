@@ -36,6 +36,10 @@ DEFAULT_SEVERITY: dict[Rule, Severity] = {
     Rule.DATA_GAP: Severity.WARNING,
     Rule.EVENTS_DROPPED: Severity.WARNING,
     Rule.CLOCK_SKEW: Severity.INFO,
+    Rule.ORDER_AT_RISK: Severity.WARNING,
+    Rule.ORDER_OVERDUE: Severity.CRITICAL,
+    Rule.MATERIAL_SHORTAGE: Severity.WARNING,
+    Rule.SHIFT_SUMMARY: Severity.INFO,
 }
 T = TypeVar("T")
 

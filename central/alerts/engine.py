@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from central.alerts.alert import Alert
-from central.alerts.conditions import AlertKey, Evaluation, combine
+from central.alerts.conditions import ORDER_RULES, AlertKey, Evaluation, combine
 from central.alerts.config import AlertsConfig
 from central.alerts.lifecycle import Reconciled, acknowledge, reconcile, resolve
 from central.alerts.rules import AlertRules, GapFacts, GatewayFacts, MachineFacts, gap_subject
@@ -51,9 +51,14 @@ class _Tracking:
 class AlertEngine:
     def __init__(
         self, cfg: AlertsConfig, catalog: Catalog, webhooks: list[WebhookTarget], store: Store,
-        *, clock: Callable[[], float],
+        *, clock: Callable[[], float], scope: Callable[[Alert], bool] | None = None,
+        machine_scope: Callable[[str], bool] | None = None,
     ) -> None:
+        """``scope`` and ``machine_scope``: an ingest worker's alerts are those of its gateways and their
+        machines (the live view holds the others' machines too, as last committed)."""
         self.cfg = cfg
+        self.scope = scope
+        self.machine_scope = machine_scope
         self.rules = AlertRules(cfg, catalog)
         self.webhooks = webhooks
         self.store = store
@@ -73,8 +78,16 @@ class AlertEngine:
         self.changed = []
         await self.load()
 
+    async def refresh(self) -> None:
+        """Re-read the active alerts (someone acknowledged or resolved one in another process), keeping the
+        rules' timers: unlike ``reload``, nothing in memory ran ahead of the store."""
+        self.active = {}
+        await self.load()
+
     async def load(self) -> None:
         for alert in await self.store.active_alerts():
+            if self.scope is not None and not self.scope(alert):
+                continue
             self.active[alert.key] = alert
             if alert.historic and alert.live_at is None and alert.rule.subject_kind.value == "machine":
                 self.track.historic[alert.subject] = True  # still history until live facts come
@@ -96,7 +109,8 @@ class AlertEngine:
         if complete:
             evaluation = self.rules.everything(
                 now,
-                [self._machine_facts(live, mid, historic) for mid in live.statuses],
+                [self._machine_facts(live, mid, historic) for mid in live.statuses
+                 if self.machine_scope is None or self.machine_scope(mid)],
                 [self._gateway_facts(live, gid) for gid in live.gateways],
                 list(self.track.gaps.values()),
             )
@@ -111,7 +125,18 @@ class AlertEngine:
             if not parts:
                 return
             evaluation = combine(parts)
-        self._record(reconcile(self.active.values(), evaluation, now, escalation=self.cfg.escalation), rnd.tx, live)
+        self._record(reconcile(self._plant_alerts(), evaluation, now, escalation=self.cfg.escalation), rnd.tx, live)
+
+    def _plant_alerts(self) -> list[Alert]:
+        """Active alerts of the machine, gateway and gap rules: the order rules are the projector's to judge
+        (a complete evaluation here would resolve them)."""
+        return [a for a in self.active.values() if a.rule not in ORDER_RULES]
+
+    def order_round(self, evaluation: Evaluation, now: float, tx: Transaction, live: LiveState) -> None:
+        """Reconcile the order rules' evaluation (central/orders/projector.py) into ``tx``."""
+        self.changed = []
+        orders = [a for a in self.active.values() if a.rule in ORDER_RULES]
+        self._record(reconcile(orders, evaluation, now, escalation=self.cfg.escalation), tx, live)
 
     def _replay_steps(self, rnd: Round, live: LiveState, now: float) -> None:
         """Walk the round's state changes in order, each at its own time, before judging the present.
@@ -127,7 +152,7 @@ class AlertEngine:
             when = min(at, now)
             facts = MachineFacts(status, self.track.stopped_since.get(mid), historic)
             evaluation = self.rules.machine(facts, when)
-            self._record(reconcile(self.active.values(), evaluation, when, escalation=self.cfg.escalation),
+            self._record(reconcile(self._plant_alerts(), evaluation, when, escalation=self.cfg.escalation),
                          rnd.tx, live)
 
     def _record(self, result: Reconciled, tx: Transaction, live: LiveState) -> None:
@@ -229,6 +254,8 @@ class AlertEngine:
             edge = live.machine_gateway.get(subject)
         elif kind == "gateway":
             edge = subject
+        elif kind in ("order", "operation", "shift"):
+            return None  # an order belongs to no gateway: every site's receivers hear of it
         else:
             edge = subject.split(":", 1)[0]
         gw = live.gateways.get(edge) if edge else None

@@ -27,7 +27,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from central.alerts.alert import AlertStatus, Resolution, TransitionKind
-from central.alerts.conditions import Lang, Severity, Texts
+from central.alerts.conditions import Lang, Rule, Severity, Texts
 from central.alerts.notifications import Notification, to_json
 from central.alerts.signing import body_signature, dingtalk_sign, feishu_sign
 from central.alerts.texts import RULE_NAMES, SEVERITY_NAMES, clock, sanitize
@@ -92,7 +92,9 @@ def _dumps(value: object) -> bytes:
 
 # --------------------------------------------------------------------------- shared texts
 def title(n: Notification, lang: Lang) -> str:
-    """``[严重] 设备故障 · 新告警`` / ``[critical] machine fault · new alert``."""
+    """``[严重] 设备故障 · 新告警`` / ``[critical] machine fault · new alert``; a shift summary: its name only."""
+    if n.rule is Rule.SHIFT_SUMMARY:
+        return RULE_NAMES[n.rule].get(lang)
     what = _KIND[n.kind].get(lang)
     if n.kind is TransitionKind.ESCALATED:
         what += f" {n.level} 级" if lang == "zh" else f" to level {n.level}"
@@ -155,7 +157,9 @@ def generic_request(n: Notification, url: str, view: View, *, now: float, secret
 
 def mqtt_message(n: Notification, site: str, view: View) -> tuple[str, bytes]:
     """Topic and payload for central's alert stream (QoS 1; the id lets subscribers deduplicate)."""
-    topic = central_topic(site, "alerts", n.rule.value, n.subject)
+    # a subject may carry MQTT wildcards (an order id like "SO#12"): a topic must not
+    subject = n.subject.replace("#", "_").replace("+", "_")
+    topic = central_topic(site, "alerts", n.rule.value, subject)
     return topic, _dumps(generic_body(n, replace(view, site=site)))
 
 

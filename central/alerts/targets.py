@@ -32,7 +32,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from central.alerts.alert import NOTIFYING, TransitionKind
-from central.alerts.conditions import Lang, Severity
+from central.alerts.conditions import Lang, Rule, Severity
 from central.alerts.notifications import Notification
 from central.alerts.notify_format import (
     HttpRequest,
@@ -76,6 +76,9 @@ class WebhookTarget(BaseModel):
     )
     min_level: int = Field(
         0, ge=0, le=10, description="send an alert's notifications once it reached this escalation level, e.g. 1"
+    )
+    shift_summaries: bool = Field(
+        True, description="send the summary at each shift's end here (whatever min_severity and events say)"
     )
     events: list[TransitionKind] = Field(
         default_factory=lambda: sorted(NOTIFYING),
@@ -130,7 +133,10 @@ def _events() -> str:
 
 
 def wants(target: WebhookTarget, n: Notification) -> bool:
-    """Whether ``target`` receives ``n``: its kind of event, severity and escalation level."""
+    """Whether ``target`` receives ``n``: its kind of event, severity and escalation level (shift summaries:
+    ``shift_summaries``)."""
+    if n.rule is Rule.SHIFT_SUMMARY:
+        return target.shift_summaries
     return n.kind in target.events and n.severity.rank >= target.min_severity.rank and n.level >= target.min_level
 
 

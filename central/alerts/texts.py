@@ -19,6 +19,10 @@ RULE_NAMES: dict[Rule, Texts] = {
     Rule.DATA_GAP: Texts("数据缺失", "data gap"),
     Rule.EVENTS_DROPPED: Texts("网关丢弃事件", "events dropped at the edge"),
     Rule.CLOCK_SKEW: Texts("网关时钟偏差", "gateway clock skew"),
+    Rule.ORDER_AT_RISK: Texts("工单延期风险", "order at risk"),
+    Rule.ORDER_OVERDUE: Texts("工单逾期", "order overdue"),
+    Rule.MATERIAL_SHORTAGE: Texts("缺料", "material shortage"),
+    Rule.SHIFT_SUMMARY: Texts("班次汇总", "shift summary"),
 }
 
 SEVERITY_NAMES: dict[Severity, Texts] = {

@@ -15,13 +15,31 @@ from fastapi.responses import JSONResponse
 from fastapi_offline import FastAPIOffline
 
 from central.api.deps import reader
-from central.api.routes import alerts, gateways, health, machines, metrics, pages, records, stream
+from central.api.routes import (
+    alerts,
+    audit,
+    gateways,
+    health,
+    imports,
+    machineday,
+    machines,
+    metrics,
+    oee,
+    orders,
+    pages,
+    qr,
+    records,
+    reports,
+    site,
+    stream,
+    summaries,
+)
 from central.runtime import Central
 from plantpulse import __version__
 
 DOCS_STATIC = "/static-offline-docs"
 PUBLIC = frozenset({"/", "/static/{name}", "/healthz", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json",
-                    DOCS_STATIC})
+                    DOCS_STATIC, "/static/vendor/{name}", "/machines/{machine_id}", *pages.PAGES})
 """Routes that carry no plant data: everything else needs a read key (unless ``api.open_reads``)."""
 
 
@@ -30,11 +48,13 @@ def create_app(central: Central) -> FastAPI:
     app = FastAPIOffline(
         title="plantpulse central",
         version=__version__,
-        description="Live machine status, history, downtime and gateways (docs/central.md).",
+        description=("Live machine status, history, downtime, gateways and work orders "
+                     "(docs/central.md, docs/progress.md)."),
         static_url=DOCS_STATIC,
     )
     app.state.central = central
-    for module in (machines, gateways, records, alerts, stream, metrics):
+    for module in (machines, machineday, qr, site, gateways, records, alerts, imports, orders, reports, oee, summaries,
+                   audit, stream, metrics):
         app.include_router(module.router, dependencies=[Depends(reader)])
     for module in (health, pages):
         app.include_router(module.router)

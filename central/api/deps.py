@@ -83,8 +83,20 @@ def writer(request: Request, central: CentralDep) -> str:
     if who is None:
         raise HTTPException(401, "this needs an API key with the write role (Authorization: Bearer <key>)")
     if who[1] != "write":
-        raise HTTPException(403, f"the key '{who[0]}' may only read; this needs a write key")
+        may = "read and report" if who[1] == "report" else "read"
+        raise HTTPException(403, f"the key '{who[0]}' may only {may}; this needs a write key")
+    return who[0]
+
+
+def reporter(request: Request, central: CentralDep) -> str:
+    """Scan to report (issue 13): a ``report`` key (scanners, phones at the machines) or a write key."""
+    who = _role(request, central)
+    if who is None:
+        raise HTTPException(401, "this needs an API key with the report or write role (Authorization: Bearer <key>)")
+    if who[1] not in ("write", "report"):
+        raise HTTPException(403, f"the key '{who[0]}' may only read; reporting needs a report or write key")
     return who[0]
 
 
 Writer = Annotated[str, Depends(writer)]
+Reporter = Annotated[str, Depends(reporter)]

@@ -107,12 +107,20 @@ class StreamHub:
                 client.extra.append(("gap", {"server_time": self.clock(), "gaps": gaps}))
             client.wake.set()
 
+    def machines_changed(self, machines: set[str]) -> None:
+        """Machines whose view changed outside a round (the operation they run progressed): sent like a round's."""
+        if not machines:
+            return
+        for client in self.clients:
+            client.machines |= machines
+            client.wake.set()
+
     def publish_alerts(self, alerts: list[Alert]) -> None:
         for alert in alerts:
             self.publish("alert", {"alert": self.renderer.alert_json(alert)})
 
     def publish(self, event: str, data: dict[str, Any]) -> None:
-        """Send a change that is not a machine or gateway (alerts, later work orders) to every client."""
+        """Send a change that is not a machine or gateway (alerts, work orders) to every client."""
         for client in self.clients:
             client.extra.append((event, {"server_time": self.clock(), **data}))
             client.wake.set()

@@ -18,6 +18,20 @@ class FaultTextPublic(_Public):
     en: str
 
 
+class MachineOperation(_Public):
+    """The work-order operation a machine runs now (issue 13), as the status board shows it."""
+
+    order_id: str
+    seq: int
+    name: str
+    status: str = Field(..., description="running, paused or done (over-production goes on until the next)")
+    percent: float = Field(..., description="good parts / planned x 100 (over 100: over-production)")
+    good: int
+    quantity: int
+    eta: float | None = Field(None, description="projected finish, Unix seconds")
+    at_risk: bool = Field(False, description="its order is at risk of being late, or overdue")
+
+
 class MachinePublic(_Public):
     """A machine's live status and metadata."""
 
@@ -58,6 +72,7 @@ class MachinePublic(_Public):
     gateway_changed_at: float | None = Field(None, description="when the gateway went online or offline")
     gateway_skew: float | None = Field(None, description="gateway clock minus central clock, seconds")
     last_event_at: float | None = None
+    operation: MachineOperation | None = Field(None, description="the work-order operation it runs, if any")
 
 
 class MachineList(_Public):

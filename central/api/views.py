@@ -7,12 +7,13 @@ catalog, sequencing progress from the gateway's sequencer).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import TypeAdapter
 
 from central.alerts.alert import Alert
-from central.api.schemas import GatewayPublic, MachinePublic
+from central.api.schemas import GatewayPublic, MachineOperation, MachinePublic
 from central.ingest.live import LiveState
 from central.progress.machines import Catalog
 from central.progress.status import MachineStatus
@@ -35,12 +36,21 @@ _STATUS_FIELDS = tuple(name for name in MachinePublic.model_fields
 class LiveViews:
     """Renders machines, gateways and alerts from the live state (what the stream hub calls too)."""
 
-    def __init__(self, live: LiveState, catalog: Catalog) -> None:
+    def __init__(self, live: LiveState, catalog: Catalog,
+                 operation: Callable[[str], dict[str, Any] | None] | None = None) -> None:
         self.live = live
         self.catalog = catalog
+        self.operation = operation  # the work-order operation a machine runs (central/orders/projector.py)
         self._cache: dict[str, tuple[MachineStatus, str | None, MachinePublic]] = {}  # machine -> last view
 
     def machine(self, machine_id: str) -> MachinePublic | None:
+        view = self._machine(machine_id)
+        op = self.operation(machine_id) if self.operation is not None and view is not None else None
+        if view is None or op is None:
+            return view
+        return view.model_copy(update={"operation": MachineOperation(**op)})
+
+    def _machine(self, machine_id: str) -> MachinePublic | None:
         st = self.live.statuses.get(machine_id)
         if st is None:
             return None

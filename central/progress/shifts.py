@@ -171,6 +171,11 @@ class ShiftCalendarConfig(BaseModel):
 class Calendar(Protocol):
     """What downtime, reliability and "today" totals need from a calendar."""
 
+    @property
+    def tz(self) -> tzinfo:
+        """Where its days begin and end."""
+        ...
+
     def planned(self, start: float, end: float) -> list[Span]: ...
 
     def is_planned(self, ts: float) -> bool: ...
@@ -192,6 +197,11 @@ class AlwaysPlanned:
 
     def production_day(self, ts: float) -> date:
         return datetime.fromtimestamp(ts, self.tz).date()
+
+    def day_end(self, day: date) -> float | None:
+        """The end of ``day`` (the next midnight in ``tz``): a date-only due time (order imports)."""
+        nxt = day + timedelta(days=1)
+        return datetime(nxt.year, nxt.month, nxt.day, tzinfo=self.tz).timestamp()
 
 
 class ShiftCalendar:
@@ -267,3 +277,9 @@ class ShiftCalendar:
                 if self._ts(day, lo) <= ts < self._ts(day, hi):
                     return day
         return datetime.fromtimestamp(ts, self.tz).date()
+
+    def day_end(self, day: date) -> float | None:
+        """The end of ``day``'s last shift (a night shift ends the next morning); None on a day off or
+        a day without shifts. A date-only due time means this (order imports, issue 13)."""
+        ends = [self._ts(day, hi) for (_lo, hi), _pieces in self._shifts_on(day)]
+        return max(ends) if ends else None

@@ -16,7 +16,7 @@ from __future__ import annotations
 import bisect
 import math
 from collections.abc import Iterable
-from datetime import date
+from datetime import date, tzinfo
 
 from central.progress.shifts import Calendar, Span
 
@@ -52,6 +52,10 @@ class Overtime:
 
     def production_day(self, ts: float) -> date:
         return self.base.production_day(ts)
+
+    @property
+    def tz(self) -> tzinfo:
+        return self.base.tz
 
 
 class Timetable:

@@ -18,8 +18,13 @@ from typing import Protocol
 from central.alerts.alert import Alert
 from central.alerts.notifications import Notification
 from central.progress.counts import CountRecord
+from central.progress.orders import Audit, OpKey
+from central.progress.reports import Report
 from central.progress.status import MachineStatus
+from central.progress.stops import StopReason
 from central.progress.timeline import StateInterval
+from central.store.extra_records import RepairEta, SummaryRow
+from central.store.order_records import AttributedCount, LoadedOrders
 from central.store.records import DeadLetter, Delivery, EpochRow, GapRow, GatewayRow, Transaction
 
 
@@ -29,6 +34,14 @@ class StoreError(Exception):
 
 class StoreUnusableError(StoreError):
     """The store stopped working while central ran (file deleted, replaced, read-only, refusing writes)."""
+
+
+class FencedError(StoreError):
+    """An ingest worker's lease of a gateway was taken over: the round was not committed (nothing applied)."""
+
+    def __init__(self, edge_ids: list[str]) -> None:
+        super().__init__(f"lost the lease of {', '.join(edge_ids)}: another worker owns it now; round not committed")
+        self.edge_ids = edge_ids
 
 
 @dataclass
@@ -92,3 +105,38 @@ class Store(Protocol):
     async def next_delivery_at(self, target: str) -> float | None: ...
 
     async def delivery_counts(self) -> dict[str, int]: ...
+
+    # ----------------------------------------------------------------- work orders (issue 13)
+    async def load_orders(self) -> LoadedOrders:
+        """Orders, operations, dispatch lists, assignment timelines, per-operation count tallies, reports,
+        and the counts no operation ran for since the first order (per machine)."""
+
+    async def audit_trail(self, *, order_id: str | None = None, since: float | None = None,
+                          until: float | None = None, limit: int = 100, offset: int = 0) -> list[Audit]:
+        """Who changed what: newest first."""
+
+    async def attributed_counts(self, machine_id: str, since: float, until: float | None = None
+                                ) -> list[AttributedCount]:
+        """A machine's counts at or after ``since`` (and before ``until``) with their operation, by time."""
+
+    async def unassigned_counts(self, machine_id: str | None, start: float, end: float,
+                                limit: int = 1000) -> list[AttributedCount]: ...
+
+    async def op_counts(self, key: OpKey) -> list[CountRecord]: ...
+
+    async def reports_between(self, start: float, end: float, order_id: str | None = None) -> list[Report]: ...
+
+    # ----------------------------------------------------------------- stop reasons, shift summaries (issue 13)
+    async def stop_reason(self, client_id: str) -> StopReason | None: ...
+
+    async def stop_reasons(self, machine_id: str | None, start: float, end: float) -> list[StopReason]:
+        """Reasons that may cover ``[start, end)`` (open-ended ones included), by start."""
+
+    async def shift_summary(self, summary_id: str) -> SummaryRow | None: ...
+
+    async def shift_summaries(self, *, line: str | None = None, since: float | None = None,
+                              until: float | None = None, limit: int = 50) -> list[SummaryRow]:
+        """Summaries sent, newest shift end first."""
+
+    async def repair_etas(self) -> list[RepairEta]:
+        """The repair ETAs maintenance entered that are in force."""

@@ -21,6 +21,8 @@ from central.progress.counts import CountRecord
 from central.progress.machines import FaultText
 from central.progress.status import MachineStatus
 from central.progress.timeline import StateInterval
+from central.store.extra_records import ExtraWrites
+from central.store.order_records import OrderWrites
 from plantpulse.protocol.models import MachineState
 from plantpulse.protocol.ranges import Range
 from plantpulse.protocol.sequencer import Gap
@@ -46,6 +48,7 @@ class CountRow:
     epoch: str
     seq: int
     record: CountRecord
+    op: tuple[str, int] | None = None  # the operation running on its machine at its time (issue 13)
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,11 +135,20 @@ class Transaction:
     alerts: dict[str, Alert] = field(default_factory=dict)  # alert id -> its new state (insert or update)
     notifications: list[Notification] = field(default_factory=list)
     deliveries: list[Delivery] = field(default_factory=list)
+    orders: OrderWrites | None = None  # work orders (issue 13): central/store/order_records.py
+    extras: ExtraWrites | None = None  # stop reasons, shift summaries (issue 13): central/store/extra_records.py
 
     def empty(self) -> bool:
         return not (self.messages or self.statuses or self.epochs or self.gateways or self.gaps or self.dead_letters
                     or self.intervals or self.removed_intervals or self.counts or self.alerts
-                    or self.notifications or self.deliveries)
+                    or self.notifications or self.deliveries or (self.orders is not None and not self.orders.empty())
+                    or (self.extras is not None and not self.extras.empty()))
+
+    def order_writes(self) -> OrderWrites:
+        """The round's order writes, created on first use."""
+        if self.orders is None:
+            self.orders = OrderWrites()
+        return self.orders
 
 
 # --------------------------------------------------------------------------- alerts <-> JSON

@@ -39,14 +39,16 @@ from central.store.records import (
     status_from_json,
     status_to_json,
 )
-from central.store.schema import MIGRATIONS
+from central.store.schema import MIGRATIONS, statements
+from central.store.sqlite_extras import ExtraReads, write_extras
+from central.store.sqlite_orders import COUNT_INSERT, OrderReads, count_values, write_orders
 from plantpulse.protocol.models import MachineState
 from plantpulse.protocol.sequencer import Gap
 
 log = logging.getLogger(__name__)
 
 
-class SqliteStore:
+class SqliteStore(OrderReads, ExtraReads):
     def __init__(self, db: aiosqlite.Connection, path: Path) -> None:
         self._db = db
         self.path = path
@@ -116,13 +118,7 @@ class SqliteStore:
                     [(m.received_at, m.topic, m.edge_id, m.payload) for m in tx.messages],
                 )
             if tx.counts:
-                await db.executemany(
-                    "INSERT OR IGNORE INTO counts VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    [(c.edge_id, c.epoch, c.seq, r.machine_id, r.job, r.start, r.at, r.good, r.scrap, int(r.reset),
-                      int(r.possibly_lost), int(r.rebased), r.clamp.value if r.clamp else None, int(r.implausible),
-                      r.job_from)
-                     for c in tx.counts for r in (c.record,)],
-                )
+                await db.executemany(COUNT_INSERT, count_values(tx.counts))
             for iv in tx.removed_intervals:
                 await db.execute(
                     "DELETE FROM intervals WHERE id = (SELECT id FROM intervals WHERE machine_id = ? AND start = ? "
@@ -187,6 +183,10 @@ class SqliteStore:
                     "INSERT INTO dead_letters (received_at, topic, payload, reason) VALUES (?, ?, ?, ?)",
                     [(d.received_at, d.topic, d.payload, d.reason) for d in tx.dead_letters],
                 )
+            if tx.orders is not None:
+                await write_orders(db, tx.orders)
+            if tx.extras is not None:
+                await write_extras(db, tx.extras)
             await db.execute("COMMIT")
         except BaseException:
             await db.execute("ROLLBACK")
@@ -295,7 +295,6 @@ class SqliteStore:
         )
         return [DeadLetter(r, t, bytes(p), reason, i) for i, r, t, p, reason in rows]
 
-
     # ----------------------------------------------------------------- alerts and deliveries
     async def active_alerts(self) -> list[Alert]:
         """Alerts holding their (rule, subject) key: not resolved, or resolved by hand while still true."""
@@ -376,9 +375,8 @@ async def _migrate(db: aiosqlite.Connection, path: Path) -> None:
     for version in range(current + 1, len(MIGRATIONS) + 1):
         await db.execute("BEGIN IMMEDIATE")
         try:
-            for statement in MIGRATIONS[version - 1].split(";"):
-                if statement.strip():
-                    await db.execute(statement)
+            for statement in statements(version, "sqlite"):
+                await db.execute(statement)
             await db.execute("INSERT INTO schema_version VALUES (?)", (version,))
             await db.execute("COMMIT")
         except BaseException:

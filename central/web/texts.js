@@ -24,6 +24,7 @@ window.PP_TEXTS = {
              offline: "离线", unknown: "无数据" },
     severity: { critical: "严重", warning: "警告", info: "提示" },
     days: "天",
+    navStatus: "设备状态", navOrders: "工单", navSchedule: "排产", navScan: "扫码报工",
   },
   "zh-Hant": {
     title: "設備狀態", language: "語言", keyButton: "金鑰", alerts: "未處理預警", machines: "設備",
@@ -46,6 +47,7 @@ window.PP_TEXTS = {
              offline: "離線", unknown: "無資料" },
     severity: { critical: "嚴重", warning: "警告", info: "提示" },
     days: "天",
+    navStatus: "設備狀態", navOrders: "工單", navSchedule: "排產", navScan: "掃碼報工",
   },
   en: {
     title: "Machine status", language: "Language", keyButton: "Key", alerts: "Open alerts", machines: "Machines",
@@ -71,5 +73,6 @@ window.PP_TEXTS = {
              offline: "Offline", unknown: "No data" },
     severity: { critical: "Critical", warning: "Warning", info: "Info" },
     days: "d",
+    navStatus: "Status", navOrders: "Orders", navSchedule: "Schedule", navScan: "Scan",
   },
 };

@@ -104,6 +104,7 @@ class EpochState:
     asked: dict[tuple[int, int], float] = field(default_factory=dict)
     released_upto: int = 0  # highest seq of a state event applied (for "late" detection)
     replaced_at: float | None = None  # when a newer epoch appeared (closed hold_max_age later)
+    drops: dict[int, int] = field(default_factory=dict)  # dropped events recorded, by the range's first seq
 
     def contiguous(self) -> int:
         return self.settled.contiguous_from(1)
@@ -321,13 +322,32 @@ class GatewaySequencer:
         st.received = max(st.received, top)
 
     def _drop(self, st: EpochState, dropped: list[DroppedRange], decision: Decision) -> None:
+        """Record what the gateway dropped, once, even as it extends a range it reported before.
+
+        The gateway grows its last dropped range while it keeps dropping (``first`` stays, ``last``
+        and ``count`` grow), so a range may come back partly recorded: only its unsettled part is a
+        new gap, with the events not yet counted for that range. After a restart of the consumer
+        the earlier count is not known: the new part then counts at most its missing seqs (an
+        upper bound, exact unless dropped events had absorbed others).
+        """
         for d in dropped:
-            if d.epoch != st.epoch or not st.settled.missing(d.first, d.last):
-                continue  # another epoch's, or already recorded
-            decision.gaps.append(
-                Gap(self.edge_id, st.epoch, d.first, d.last, d.reason, d.start_ts, d.end_ts, d.count)
-            )
-            st.settled.add(d.first, d.last)
+            if d.epoch != st.epoch:
+                continue  # another epoch's
+            parts = st.settled.missing(d.first, d.last)
+            if not parts:
+                continue  # already recorded
+            whole = parts == [(d.first, d.last)]
+            known = st.drops.get(d.first)
+            left = d.count - known if known is not None else min(d.count, sum(b - a + 1 for a, b in parts))
+            for a, b in parts:
+                count = d.count if whole else max(0, min(left, b - a + 1) if len(parts) > 1 else left)
+                left -= count
+                decision.gaps.append(Gap(
+                    self.edge_id, st.epoch, a, b, d.reason,
+                    d.start_ts if a == d.first else None, d.end_ts if b == d.last else None, count or None,
+                ))
+                st.settled.add(a, b)
+            st.drops[d.first] = d.count
             st.latest = max(st.latest, d.last)
             st.received = max(st.received, d.last)
 

@@ -6,6 +6,7 @@ that never reported, a state that began minutes ago) without waiting for a plant
 from __future__ import annotations
 
 import hashlib
+import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,7 +15,7 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 
 from plantpulse.protocol.models import CountEvent, Event, EventBatch, MachineState, StateEvent, Status
 from plantpulse.protocol.topics import GatewayChannel, gateway_topic
@@ -22,6 +23,7 @@ from tests.fixtures.ids import EPOCH1
 from tests.fixtures.mosquitto import Mosquitto
 
 CHROMIUM = Path("/usr/bin/chromium")
+DOC_IMAGES = Path(__file__).resolve().parents[2] / "docs" / "img"
 WRITE_KEY = "floor-write-key"
 READ_KEY = "board-read-key"
 FAULTS = {321: {"zh": "液压压力低", "en": "hydraulic pressure low"}}
@@ -36,13 +38,13 @@ def api_keys() -> list[dict[str, str]]:
 
 
 @contextmanager
-def chromium() -> Iterator[Browser]:
+def chromium(args: list[str] | None = None) -> Iterator[Browser]:
     """The system's Chromium under Playwright (never a downloaded browser: no `playwright install`)."""
     if not CHROMIUM.exists():
         raise RuntimeError(f"{CHROMIUM} is missing: install it with `apt-get install chromium` "
                            "(scripts/setup.sh test does it when run as root)")
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True)
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=args or [])
         try:
             yield browser
         finally:
@@ -92,3 +94,54 @@ class HandGateway:
         now = time.time()
         self._events(CountEvent(seq=self.seq, machine_id=machine_id, start=now - 1, ts=now, good=good, scrap=scrap,
                                 job=job))
+
+
+def noon_zone(now: float | None = None) -> str:
+    """An IANA zone in which it is now about noon: "today" then holds hours before and after now,
+    whatever the hour the test runs at (a day page tested at 00:10 UTC would otherwise be empty)."""
+    hour = time.gmtime(time.time() if now is None else now).tm_hour
+    offset = (12 - hour + 12) % 24 - 12  # -12..11 hours east of UTC
+    return "UTC" if offset == 0 else f"Etc/GMT{-offset:+d}"  # Etc/GMT-8 is UTC+8
+
+
+def open_page(context: BrowserContext, origin: str) -> tuple[Page, list[str]]:
+    """A page that records what must never happen: a script error, a request to another origin (a CDN)."""
+    page = context.new_page()
+    problems: list[str] = []
+    page.on("pageerror", lambda exc: problems.append(f"script error: {exc}"))
+    page.on("request", lambda r: None if r.url.startswith(origin) else problems.append(f"outside request: {r.url}"))
+    return page, problems
+
+
+def shoot(page: Page, folder: Path, name: str, *, doc: bool = False) -> Path:
+    """A PNG of the page in the test's folder; with ``PLANTPULSE_DOC_IMAGES=1`` also ``docs/img/<name>``
+    (how the docs' pictures are made again: docs/pages.md, "Screenshots")."""
+    path = folder / name
+    page.screenshot(path=path)
+    if doc and os.environ.get("PLANTPULSE_DOC_IMAGES") == "1":
+        page.screenshot(path=DOC_IMAGES / name)
+    return path
+
+
+def qr_video(text: str, path: Path, *, width: int = 320, height: int = 240, frames: int = 3) -> Path:
+    """A Y4M video of a QR code holding ``text``: Chromium plays it as its camera
+    (``--use-file-for-fake-video-capture``), so the scan page's camera path runs for real."""
+    import segno  # the same generator central uses for the job cards
+
+    matrix = [list(row) for row in segno.make(text, error="m").matrix]
+    n = len(matrix) + 8  # with a quiet zone of 4 modules
+    scale = min(width, height) // n
+    y = bytearray(b"\xff" * (width * height))
+    x0, y0 = (width - n * scale) // 2 + 4 * scale, (height - n * scale) // 2 + 4 * scale
+    for r, row in enumerate(matrix):
+        for c, dark in enumerate(row):
+            if dark:
+                for dy in range(scale):
+                    start = (y0 + r * scale + dy) * width + x0 + c * scale
+                    y[start:start + scale] = b"\x00" * scale
+    chroma = b"\x80" * ((width // 2) * (height // 2))
+    with path.open("wb") as out:
+        out.write(f"YUV4MPEG2 W{width} H{height} F10:1 Ip A1:1 C420jpeg\n".encode())
+        for _ in range(frames):
+            out.write(b"FRAME\n" + bytes(y) + chroma + chroma)
+    return path

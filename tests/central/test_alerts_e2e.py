@@ -197,7 +197,7 @@ def test_alerts_from_a_backlog_are_history_and_page_only_what_still_stands(
         wait_until(lambda: central.machine("m2")["state"] == "fault" and central.machine("m1")["state"] == "running",
                    30, what="the backlog applied")
         m1 = wait_until(lambda: alerts(central, rule="fault", subject="m1"), 10, what="m1's alert recorded")
-        assert m1[0]["historic"] is True and m1[0]["status"] == "resolved"
+        assert m1[0]["historic"] is True and m1[0]["status"] == "resolved", json.dumps([m1, central.gateway("gw1")])
         # m2 still stands after the catch-up: its alert pages once the gateway is caught up
         m2 = wait_until(lambda: [a for a in alerts(central, rule="fault", subject="m2") if a["live_at"]], 15,
                         what="m2's alert confirmed live")

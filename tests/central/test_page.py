@@ -18,7 +18,7 @@ import pytest
 import yaml
 from playwright.sync_api import Browser, BrowserContext, Locator, Page, expect
 
-from central.api.routes.pages import WEB
+from central.api.routes.pages import PAGES, WEB
 from tests.central.pagekit import FAULTS, READ_KEY, WRITE_KEY, HandGateway, api_keys, chromium
 from tests.fixtures.mosquitto import Mosquitto
 from tests.fixtures.plant import SimulatedPlant
@@ -99,14 +99,22 @@ def test_page_and_its_files_are_served_from_central_only(
     assert page.headers["referrer-policy"] == "no-referrer"
     assert '<html lang="' in page.text
     local = re.findall(r'(?:src|href)="([^"]+)"', page.text)
-    assert local and all(ref.startswith("/static/") for ref in local), local
+    pages = {"/", *PAGES}  # the navigation between central's own pages
+    assert local and all(ref.startswith("/static/") or ref in pages for ref in local), local
     for ref in local:
         assert central.http.get(ref).status_code == 200, ref
+    for path in (*PAGES, "/machines/cnc-01"):  # every page: no key (no data in it), this origin only
+        answer = central.http.get(path)
+        assert answer.status_code == 200 and "default-src 'self'" in answer.headers["content-security-policy"], path
+        assert all(r.startswith("/static/") or r in pages or r == "#"
+                   for r in re.findall(r'(?:src|href)="([^"]+)"', answer.text)), path
+    assert central.http.get("/static/vendor/jsqr.js").status_code == 200
+    assert central.http.get("/static/vendor/jsqr-license.txt").text.lstrip().startswith("Apache License")
     types = {"app.js": "text/javascript", "style.css": "text/css", "icon.svg": "image/svg+xml"}
     for name, kind in types.items():
         assert central.http.get(f"/static/{name}").headers["content-type"].startswith(kind)
-    for path in sorted(WEB.iterdir()):  # an XML namespace is a name, not something fetched
-        text = re.sub(r'xmlns="[^"]*"', "", path.read_text())
+    for path in sorted(p for p in WEB.iterdir() if p.is_file()):  # an XML namespace is a name, not fetched
+        text = re.sub(r'xmlns="[^"]*"|"http://www\.w3\.org/2000/svg"', "", path.read_text())
         assert not re.search(r"(?:https?:)?//[a-z0-9.-]+\.[a-z]{2,}", text), f"outside URL in {path.name}"
     assert central.http.head("/").status_code == 200
     for bad in ("/static/nope.js", "/static/..%2Fapi%2Fapp.py", "/static/..%2F__init__.py", "/static/.hidden.js",

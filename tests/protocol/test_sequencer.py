@@ -88,6 +88,23 @@ def test_dropped_ranges_become_gaps_and_are_settled() -> None:
     assert s.on_health(E1, 10, 10, [dropped], T + 2).gaps == []  # reported once
 
 
+def test_a_dropped_range_the_gateway_extends_is_counted_once() -> None:
+    # the gateway keeps dropping while the broker is away: its last range grows from 2..9 to 2..30
+    s = born(GatewaySequencer("gw"))
+    s.on_batch(batch(state(1)), T)
+    first = DroppedRange(epoch=E1, first=2, last=9, count=8, start_ts=T, end_ts=T + 9)
+    grown = DroppedRange(epoch=E1, first=2, last=30, count=25, start_ts=T, end_ts=T + 30)  # 4 absorbed seqs
+    assert [(g.first, g.last, g.count) for g in s.on_health(E1, 10, 31, [first], T + 1).gaps] == [(2, 9, 8)]
+    d = s.on_health(E1, 31, 31, [grown], T + 2)
+    assert [(g.first, g.last, g.count, g.start_ts, g.end_ts) for g in d.gaps] == [(10, 30, 17, None, T + 30)]
+    assert s.on_health(E1, 31, 31, [grown], T + 3).gaps == []
+    # a consumer that restarted knows the settled seqs but not the earlier count: at most the missing seqs
+    fresh = born(GatewaySequencer("gw"))
+    fresh.on_batch(batch(state(1)), T)
+    fresh.epochs[E1].settled.add(2, 9)
+    assert [(g.first, g.last, g.count) for g in fresh.on_health(E1, 31, 31, [grown], T + 4).gaps] == [(10, 30, 21)]
+
+
 def test_absorbed_seqs_are_settled_with_the_merged_event() -> None:
     s = born(GatewaySequencer("gw"))
     d = s.on_batch(batch(count(1, good=6, absorbed=[2, 3]), state(4)), T)

@@ -16,8 +16,9 @@ PING_SECONDS = 10
 
 @router.get("/stream", summary="Live changes (text/event-stream)", response_class=EventSourceResponse)
 async def stream(request: Request, central: CentralDep) -> EventSourceResponse:
-    """Events: ``snapshot`` (everything, on connect), ``machine``, ``gateway``, ``gap``, ``alert``, and
-    ``ping`` every 10 s (so a client can tell a dead connection: no event for 25 s).
+    """Events: ``snapshot`` (everything, on connect), ``machine``, ``gateway``, ``gap``, ``alert``, ``order``
+    (a work order's progress, projected finish or risk changed: docs/progress.md), and ``ping`` every 10 s
+    (so a client can tell a dead connection: no event for 25 s).
 
     Every data object carries ``server_time`` (Unix seconds). A client reconnecting gets a new
     snapshot, so it never needs to replay what it missed.

@@ -1,26 +1,32 @@
 """The store contract: what ingest, alerts, the sender and the API rely on, for every implementation.
 
-Each test takes the ``store`` fixture, parametrised over the implementations (SQLite now; the
-PostgreSQL store joins the list). A store passes when it keeps what a committed transaction wrote,
-atomically, durably across a reopen, each count once per (edge, epoch, seq), and answers the reads
-the API makes in the documented order.
+Each test takes the ``opener`` fixture, parametrised over the implementations (SQLite, and
+PostgreSQL in a database of its own on the machine's server). A store passes when it keeps what a
+committed transaction wrote, atomically, durably across a reopen, each count once per (edge, epoch,
+seq), and answers the reads the API makes in the documented order.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from central.alerts.conditions import Condition, Rule, Severity, Texts
 from central.alerts.lifecycle import reconcile
+from central.progress.assignment import EndCause, StartCause, assign, release
+from central.progress.changes import create_order, set_shortage
 from central.progress.counts import CountRecord
+from central.progress.orders import Audit, Plan, Shortage, WorkOrderIn
+from central.progress.reports import Report, ReportIn
 from central.progress.status import MachineStatus
 from central.progress.timeline import StateInterval
 from central.store.base import Retention, Store
 from central.store.config import StoreConfig
 from central.store.open import open_store
+from central.store.order_records import OrderWrites, Recount
 from central.store.records import (
     CountRow,
     DeadLetter,
@@ -34,26 +40,33 @@ from central.store.records import (
 from plantpulse.protocol.models import MachineState
 from plantpulse.protocol.sequencer import Gap
 from tests.fixtures.ids import EPOCH1
+from tests.fixtures.postgres import create_database, drop_database, write_dsn_file
 
 T = 1_800_000_000.0
 DAY = 86_400.0
 Opener = Callable[[], Awaitable[Store]]
 
 
-@pytest.fixture(params=["sqlite"])
+@pytest.fixture(params=["sqlite", "postgresql"])
 async def opener(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Opener]:
     """Opens the same store again and again (to test durability across a reopen); closes them all."""
     opened: list[Store] = []
+    dsn = await create_database() if request.param == "postgresql" else None
+    cfg = (StoreConfig(kind="postgresql", dsn_file=write_dsn_file(tmp_path, dsn)) if dsn is not None
+           else StoreConfig(path=tmp_path / "central.sqlite"))
 
     async def open_() -> Store:
-        assert request.param == "sqlite"
-        store = await open_store(StoreConfig(path=tmp_path / "central.sqlite"))
+        store = await open_store(cfg)
         opened.append(store)
         return store
 
-    yield open_
-    for store in opened:
-        await store.close()
+    try:
+        yield open_
+    finally:
+        for store in opened:
+            await store.close()
+        if dsn is not None:
+            await drop_database(dsn)
 
 
 def count(seq: int, at: float, good: int = 1, machine: str = "m1", job: str | None = "J1", **flags: object) -> CountRow:
@@ -170,3 +183,94 @@ async def test_retention_deletes_only_what_is_older(opener: Opener) -> None:
     assert deleted["messages"] == 1 and deleted["dead_letters"] == 3 and deleted["counts"] == 0
     assert (await store.load()).dead_letters == 0
     assert len(await store.counts(None, 0, T + 100)) == 3
+
+
+# --------------------------------------------------------------------------- work orders (issue 13)
+def a_plan() -> tuple[Plan, Audit]:
+    new = WorkOrderIn.model_validate({
+        "id": "SO-1", "product": "bracket", "customer": "ACME", "quantity": 10, "due": T + DAY,
+        "operations": [{"seq": 10, "name": "turn", "machine": "m1", "quantity": 10, "ideal_cycle_time": 30,
+                        "job": "J1"},
+                       {"seq": 20, "name": "mill", "work_centre": "mills", "quantity": 10, "ideal_cycle_time": 60}]})
+    change = create_order(Plan(), new, by="planner", now=T)
+    return change.plan, change.audit
+
+
+async def test_an_order_change_is_read_back_whole(opener: Opener) -> None:
+    store = await opener()
+    assert (await store.load_orders()).plan == Plan()
+    plan, audit = a_plan()
+    w = OrderWrites()
+    w.plan(Plan(), plan)
+    w.audit.append(audit)
+    await store.commit(Transaction(orders=w))
+    shorter = set_shortage(plan, ("SO-1", 20), Shortage(T + 3600, "castings"), by="planner", now=T + 1)
+    w2 = OrderWrites()
+    w2.plan(plan, shorter.plan)
+    w2.audit.append(shorter.audit)
+    await store.commit(Transaction(orders=w2))
+    for s in (store, await opener()):
+        loaded = await s.load_orders()
+        assert loaded.plan == shorter.plan
+        assert loaded.plan.dispatch == {"m1": (("SO-1", 10),), "wc:mills": (("SO-1", 20),)}
+        trail = await s.audit_trail(order_id="SO-1")
+        assert [(a.action, a.by, a.seq) for a in trail] == [("material", "planner", 20), ("create", "planner", None)]
+        assert trail[0].after == {"short": True, "expected": T + 3600, "note": "castings"}
+        assert await s.audit_trail(order_id="other") == []
+        assert [a.action for a in await s.audit_trail(since=T + 0.5)] == ["material"]
+
+
+async def test_counts_carry_their_operation_and_timelines_splice(opener: Opener) -> None:
+    store = await opener()
+    plan, _ = a_plan()
+    key = ("SO-1", 10)
+    step = assign({}, "m1", key, T + 10, StartCause.JOB)
+    w = OrderWrites()
+    w.plan(Plan(), plan)
+    w.segments("m1", T + 10, step.book["m1"])
+    tx = Transaction(orders=w, counts=[replace(count(1, T + 20, 3), op=key), replace(count(2, T + 30, 2), op=key),
+                                       count(3, T + 5, 4)])
+    await store.commit(tx)
+    loaded = await store.load_orders()
+    assert loaded.book == {"m1": step.book["m1"]}
+    assert (loaded.tallies[key].good, loaded.tallies[key].events) == (5, 2)
+    assert loaded.unassigned["m1"].good == 4  # a count before the operation started: kept, unassigned
+    # a pause at T + 25 splices the timeline; the count at T + 30 no longer belongs to the operation
+    paused = release(step.book, "m1", T + 25, EndCause.PAUSE)
+    w = OrderWrites()
+    w.segments("m1", T + 25, paused.book["m1"])
+    w.recounted.append(Recount("gw1", EPOCH1, 2, None))
+    await store.commit(Transaction(orders=w))
+    loaded = await store.load_orders()
+    assert loaded.book["m1"] == paused.book["m1"] and loaded.book["m1"][0].end == T + 25
+    assert loaded.tallies[key].good == 3
+    assert [c.seq for c in await store.attributed_counts("m1", T + 20)] == [1, 2]
+    assert [(c.seq, c.op) for c in await store.attributed_counts("m1", T)] == [(3, None), (1, key), (2, None)]
+    assert [c.record.good for c in await store.unassigned_counts("m1", T, T + 60)] == [4, 2]
+    assert [c.good for c in await store.op_counts(key)] == [3]
+
+
+async def test_reports_are_kept_once_per_client_id(opener: Opener) -> None:
+    store = await opener()
+    plan, _ = a_plan()
+    scan = ReportIn(client_id="c-1", operator="op7", order_id="SO-1", seq=10, good=4)
+    report = Report(scan, T + 5, correction=True)
+    w = OrderWrites(reports=[report])
+    w.plan(Plan(), plan)
+    await store.commit(Transaction(orders=w))
+    await store.commit(Transaction(orders=OrderWrites(reports=[report])))  # a retried request
+    assert (await store.load_orders()).reports == {"c-1": report}
+    assert await store.reports_between(T, T + 10) == [report]
+    assert await store.reports_between(T, T + 10, order_id="SO-2") == []
+
+
+async def test_a_failed_commit_leaves_no_order_behind(opener: Opener) -> None:
+    store = await opener()
+    plan, audit = a_plan()
+    w = OrderWrites(audit=[audit])
+    w.plan(Plan(), plan)
+    tx = Transaction(orders=w, counts=[count(9, T + 50, good=2**63)])
+    with pytest.raises((OverflowError, ValueError)):
+        await store.commit(tx)
+    loaded = await store.load_orders()
+    assert loaded.plan == Plan() and await store.audit_trail() == []

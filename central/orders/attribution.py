@@ -1,0 +1,224 @@
+"""Counts of an ingest round to the operation running at each event's time, inside the round (issue 13).
+
+Runs in every ingest round *before its commit*, with the order book's lock held until the commit
+(``IngestService``), so the counts, the operation each belongs to, the operations their job
+numbers started and the ones they completed are one transaction: a crash never counts a part
+without its operation, or an operation's part twice.
+
+The round's job observations (a state event's job, a count's job) and counts are walked in event
+time order through the pure rules (``assignment.py``): a job number starts the first queued
+operation with that job on the machine (or its work centre); each count goes to the operation
+running at its ``at`` (a backlog's counts land on what ran then); an operation completes when its
+good parts reach its effective planned quantity (later parts while it still runs are its
+over-production). A history change that reaches back before this round re-attributes the stored
+counts after it. Counts with no operation are unassigned: stored as such, summed per machine.
+
+If attribution fails (a bug), the round still commits with its counts unassigned (visible,
+reassignable) and the book as it was: ingest never stops for orders.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from central.orders.book import BookChanged, OrderBook, _Undo
+from central.progress.assignment import (
+    Completed,
+    Started,
+    Timeline,
+    UnmatchedJob,
+    apply_facts,
+    attribute_one,
+    complete,
+    observe_job,
+)
+from central.progress.orders import CountSource, OpKey, OpStatus, Plan
+from central.progress.progress import effective_quantities
+from central.store.records import CountRow
+from plantpulse.protocol.models import StateEvent
+
+if TYPE_CHECKING:
+    from central.ingest.applier import Round
+
+log = logging.getLogger(__name__)
+_JOB, _COUNT = 0, 1  # at equal times a job change comes before the count it explains
+
+
+class Attribution:
+    """The ingest's order hook: ``on_round`` before the commit, ``committed`` after it."""
+
+    def __init__(self, book: OrderBook) -> None:
+        self.orders = book
+        self.lock = book.lock
+        self._pending: BookChanged | None = None
+
+    async def reload(self) -> None:
+        self._pending = None
+        await self.orders.reload()
+
+    def committed(self, rnd: Round) -> None:
+        """The round is on disk: tell the book's listeners what it changed."""
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            self.orders._tell(pending)
+
+    async def on_round(self, rnd: Round, now: float) -> None:
+        if not rnd.tx.counts and not rnd.applied:
+            return
+        ob = self.orders
+        if not ob.plan.operations:
+            return  # no order yet: counts stay unassigned (the "since the first order" sums start later)
+        undo = _Undo()
+        try:
+            await self._attribute(rnd, undo)
+        except Exception:
+            ob.restore(undo)
+            ob.errors += 1
+            log.exception("attributing a round's counts to operations failed: they stay unassigned")
+
+    async def _attribute(self, rnd: Round, undo: _Undo) -> None:
+        ob = self.orders
+        ops: dict[int, OpKey] = {}
+        touched: set[str] = set()
+        items: list[tuple[float, int, int, str, str | None]] = []  # (at, kind, index, machine, job)
+        jobs: dict[str, set[str]] = {}
+        for ev in rnd.applied:
+            event = ev.applied.event
+            if isinstance(event, StateEvent) and event.job is not None:
+                items.append((ev.at, _JOB, 0, event.machine_id, event.job))
+                jobs.setdefault(event.machine_id, set()).add(event.job)
+        per_machine: dict[str, list[int]] = {}
+        for i, row in enumerate(rnd.tx.counts):
+            per_machine.setdefault(row.record.machine_id, []).append(i)
+            if row.record.job is not None:
+                jobs.setdefault(row.record.machine_id, set()).add(row.record.job)
+        for machine_id, indices in per_machine.items():
+            if not self._bulk(rnd, machine_id, indices, jobs.get(machine_id, set()), ops, touched, undo):
+                for i in indices:
+                    rec = rnd.tx.counts[i].record
+                    if rec.job is not None:
+                        items.append((rec.at, _JOB, 0, rec.machine_id, rec.job))
+                    items.append((rec.at, _COUNT, i, rec.machine_id, None))
+        items.sort(key=lambda x: (x[0], x[1], x[2]))
+        plan, book = ob.plan, dict(ob.book)
+        changed: dict[str, float] = {}
+        centres: dict[str, str | None] = {}
+
+        def centre(machine_id: str) -> str | None:
+            if machine_id not in centres:
+                centres[machine_id] = ob.catalog.machine(machine_id).work_centre
+            return centres[machine_id]
+
+        for at, kind, index, machine_id, job in items:
+            if kind == _JOB:
+                step = observe_job(book, plan, machine_id, job, at, work_centre=centre(machine_id))
+                if not step.facts:
+                    continue
+                for fact in step.facts:
+                    if isinstance(fact, UnmatchedJob):
+                        ob.unmatched[machine_id] = fact
+                    elif isinstance(fact, Started):
+                        ob.unmatched.pop(machine_id, None)
+                        touched.add(fact.key[0])
+                book = dict(step.book)
+                plan = apply_facts(plan, book, step.facts)
+                for m, since in step.changed_from.items():
+                    changed[m] = min(since, changed.get(m, since))
+                continue
+            rec = rnd.tx.counts[index].record
+            key = attribute_one(book, rec)
+            ob.take(key, machine_id, rec.good, rec.scrap, 1, undo)
+            if key is None:
+                continue
+            ops[index] = key
+            touched.add(key[0])
+            if rec.job_from is not None:
+                ob.tallies[key].spanning += 1
+            plan, book = self._complete(plan, book, key, rec.at, changed)
+        recounts = await ob.recount(book, changed, undo) if changed else []
+        if not (ops or changed or recounts or plan is not ob.plan):
+            return
+        w = rnd.tx.order_writes()
+        if plan is not ob.plan:
+            w.plan(ob.plan, plan)
+        for machine_id, since in changed.items():
+            w.segments(machine_id, since, book.get(machine_id, ()))
+        w.recounted.extend(recounts)
+        counts = rnd.tx.counts
+        for index, key in ops.items():
+            row = counts[index]
+            counts[index] = CountRow(row.edge_id, row.epoch, row.seq, row.record, key)
+        touched |= {k[0] for k in w.operations}
+        ob.plan, ob.book = plan, book
+        self._pending = BookChanged(frozenset(touched), frozenset(changed))
+
+    def _bulk(self, rnd: Round, machine_id: str, indices: list[int], jobs: set[str], ops: dict[int, OpKey],
+              touched: set[str], undo: _Undo) -> bool:
+        """The usual case in one step: every count of the machine in this round is after the start of what
+        it runs now (or it runs nothing and nothing ends later), its job numbers are that operation's, and
+        they do not complete it. Then they all belong to it (or are unassigned) with no rule to walk
+        count by count. False: walk them one by one (``_attribute``)."""
+        ob = self.orders
+        timeline = ob.book.get(machine_id, ())
+        first = min(rnd.tx.counts[i].record.at for i in indices)
+        last = timeline[-1] if timeline else None
+        key: OpKey | None = None
+        if last is None or last.end is not None:
+            if jobs or (last is not None and last.end is not None and first < last.end):
+                return False
+        else:
+            op = ob.plan.operations.get(last.key)
+            if op is None or first < last.start or any(job != op.job for job in jobs):
+                return False
+            key = last.key
+        good = scrap = spanning = 0
+        for i in indices:
+            rec = rnd.tx.counts[i].record
+            good += rec.good
+            scrap += rec.scrap
+            spanning += rec.job_from is not None
+        if key is not None:
+            op = ob.plan.operations[key]
+            if op.status.open and op.count_source is CountSource.MACHINE:
+                machine, reported = ob.tallies.get(key), ob.reported.get(key)
+                so_far = (machine.good if machine else 0) + (reported.good if reported else 0)
+                before = ob.plan.predecessor(key)
+                if so_far + good >= op.quantity or (before is not None and before.status is OpStatus.DONE):
+                    return False  # it may complete inside this round: find the exact count
+        ob.take(key, machine_id, good, scrap, 1, undo, events=len(indices))
+        if key is not None:
+            ob.tallies[key].spanning += spanning
+            touched.add(key[0])
+            for i in indices:
+                ops[i] = key
+        return True
+
+    def _complete(self, plan: Plan, book: dict[str, Timeline], key: OpKey, at: float,
+                  changed: dict[str, float]) -> tuple[Plan, dict[str, Timeline]]:
+        """Complete ``key`` at ``at`` if its good parts reached its effective planned quantity."""
+        ob = self.orders
+        op = plan.operations.get(key)
+        if op is None or not op.status.open or op.count_source is not CountSource.MACHINE:
+            return plan, book
+        machine, reported = ob.tallies.get(key), ob.reported.get(key)
+        good = (machine.good if machine else 0) + (reported.good if reported else 0)  # counts + corrections
+        planned = op.quantity
+        if good < planned:  # the usual case; only an upstream operation done short lowers the plan (its cap)
+            before = plan.predecessor(key)
+            if before is None or before.status is not OpStatus.DONE:
+                return plan, book
+            planned = effective_quantities(plan, plan.order(key[0]), ob.tallies).get(key, op.quantity)
+            if good < planned:
+                return plan, book
+        centres = {m: ob.catalog.machine(m).work_centre for m in book}
+        step = complete(book, plan, key, at, good=good, planned=planned, auto_next=ob.auto_next,
+                        work_centres=centres)
+        book = dict(step.book)
+        plan = apply_facts(plan, book, step.facts)
+        for fact in step.facts:
+            if isinstance(fact, Completed):
+                ob.completed[fact.key] = fact
+        for m, since in step.changed_from.items():
+            changed[m] = min(since, changed.get(m, since))
+        return plan, book
