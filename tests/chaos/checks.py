@@ -33,7 +33,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 CATEGORIES = ("running", "idle", "setup", "fault", "maintenance")
-EVENT_MARGIN = 0.3  # seconds: what a notification may lag a part beyond one poll interval
+EVENT_MARGIN = 1.0  # seconds a reading may be stamped late beyond poll + p99: a loaded gateway processes reads late
 Window = tuple[float, float]
 
 

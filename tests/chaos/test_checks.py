@@ -134,7 +134,7 @@ def test_a_job_that_came_and_went_inside_a_span_is_explained_by_the_span() -> No
 def test_a_count_of_a_part_never_made_fails_even_when_flags_would_cover_the_totals() -> None:
     # one part lost in a flagged window, one counted that was never made: the totals agree, the counts do not
     counts = [row(1, 0, 2.1, 2), row(2, 2.1, 4.5, 0, 1, possibly_lost=True), row(3, 4.5, 5.1, 1),
-              row(4, 6.0, 7.0, 1)]
+              row(4, 8.0, 9.0, 1)]
     verdict = check_machine(run(counts=counts))
     assert verdict.truth == verdict.counted == (4, 1)
-    assert verdict.failures == ["good: count gw#4 [1006.00, 1007.00] has 1 of its 1 parts nowhere in the truth"]
+    assert verdict.failures == ["good: count gw#4 [1008.00, 1009.00] has 1 of its 1 parts nowhere in the truth"]
