@@ -22,6 +22,9 @@ BENCHMARKS: dict[str, str] = {
     "projection": "bench.projection",
     "foresight": "bench.foresight",
     "orders": "bench.orders",
+    "pages": "bench.pages",
+    "chaos": "bench.chaos",
+    "cluster": "bench.cluster",
 }
 
 

@@ -64,6 +64,7 @@ from bench._procs import (
 )
 from central.config import CentralConfig
 from central.ingest.config import IngestConfig
+from central.orders.config import OrdersConfig
 from central.progress.machines import MachinesConfig
 from central.runtime import Central
 from central.store.config import StoreConfig
@@ -148,11 +149,12 @@ def backlog_messages(edge_id: str, total: int) -> tuple[str, list[tuple[str, byt
 
 
 async def central_drain(port: int, folder: Path, client_id: str, acks: AckWatcher, epoch: str,
-                        total: int) -> dict[str, float]:
+                        total: int, orders: OrdersConfig | None = None) -> dict[str, float]:
     """``Central`` in process: seconds from start until every seq is applied (counter) and confirmed (ack)."""
     cfg = CentralConfig(
         mqtt=MqttConfig(host="127.0.0.1", port=port), store=StoreConfig(path=folder / "central.sqlite"),
         ingest=IngestConfig(client_id=client_id), plant=MachinesConfig.model_validate(plant_config()),
+        orders=orders or OrdersConfig(),
     )
     acks.expect(epoch, total)
     started = time.perf_counter()

@@ -38,6 +38,7 @@ from bench._procs import Stack, exit_on_sigterm, machine, row
 from bench.ingest import AckWatcher, backlog_messages, central_drain, plant_config
 from central.api.app import create_app
 from central.config import CentralConfig
+from central.orders.config import OrdersConfig
 from central.orders.render import order_public
 from central.progress.changes import create_order
 from central.progress.orders import Operation, OpStatus, Plan, WorkOrder, WorkOrderIn
@@ -109,7 +110,8 @@ def attributed(path: Path) -> tuple[int, int]:
     return int(with_op), int(total)
 
 
-def ingest(broker: Mosquitto, root: Path, events: int, ops: int, repeat: int) -> dict[str, list[float]]:
+def ingest(broker: Mosquitto, root: Path, events: int, ops: int, repeat: int,
+           orders: OrdersConfig | None = None) -> dict[str, list[float]]:
     acks = AckWatcher(broker.port).start()
     machines = machine_ids(MACHINES)
     plan = open_plan(ops, machines)
@@ -127,7 +129,7 @@ def ingest(broker: Mosquitto, root: Path, events: int, ops: int, repeat: int) ->
                 register_session(broker.port, client_id)
                 epoch, messages = backlog_messages(edge_id, events)
                 publish_all(broker.port, messages)
-                result = asyncio.run(central_drain(broker.port, folder, client_id, acks, epoch, events))
+                result = asyncio.run(central_drain(broker.port, folder, client_id, acks, epoch, events, orders))
                 if result["applied"] != events or result["duplicates"] or result["dead"]:
                     raise RuntimeError(f"central did not apply every event exactly once: {result}")
                 rates[kind].append(events / result["confirmed_s"])
@@ -179,6 +181,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ops", type=int, default=10_000, help="open operations / operations of the order")
     parser.add_argument("--repeat", type=int, default=3, help="ingest runs of each kind, median shown (default 3)")
     parser.add_argument("--requests", type=int, default=200, help="progress requests per order (default 200)")
+    parser.add_argument("--projection-interval", type=float, help="orders.projection_interval for the ingest "
+                        "runs (default: the shipped 5 s; e.g. 600 to see ingest without the projector's passes)")
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
     args = parser.parse_args(argv)
     exit_on_sigterm()
@@ -192,7 +196,9 @@ def main(argv: list[str] | None = None) -> int:
         root = Path(tmp)
         broker = stack.started(Mosquitto(root / "broker", BrokerOptions(anonymous=True, max_queued_messages=1_000_000)))
         broker.start()
-        rates = ingest(broker, root, events, ops, repeat)
+        pace = (OrdersConfig(projection_interval=args.projection_interval)
+                if args.projection_interval is not None else None)
+        rates = ingest(broker, root, events, ops, repeat, pace)
         base, loaded = statistics.median(rates["none"]), statistics.median(rates["orders"])
         widths = (70, 11, 9)
         print(row(["ingest: events applied, stored and confirmed per second", "events/s", "x none"], widths))

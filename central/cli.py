@@ -25,7 +25,7 @@ from central.imports.client import import_file
 from central.influx.errors import InfluxWriteError
 from central.influx.feed import run_backfill
 from central.progress.machines import Catalog
-from central.runtime import Central
+from central.runtime import Central, Role
 from central.store.backup import BackupError, backup
 from central.store.base import StoreError
 from central.store.open import open_store
@@ -42,6 +42,12 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--config", required=True, type=Path, help="central configuration file (YAML)")
     run.add_argument("--ready-file", type=Path, help="write {\"url\": ...} here (JSON) once the API serves")
     run.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING (default: %(default)s)")
+    for name, text in (("ingest", "an ingest worker: applies the gateways it holds the lease of (PostgreSQL)"),
+                       ("api", "an API replica: serves the API and pages from the PostgreSQL store")):
+        role = sub.add_parser(name, help=text)
+        role.add_argument("--config", required=True, type=Path, help="central configuration file (YAML)")
+        role.add_argument("--ready-file", type=Path, help="write {\"url\": ...} here (JSON) once the API serves")
+        role.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING (default: %(default)s)")
     sub.add_parser("new-key", help="print a new random API key and the sha256 line for the configuration")
     fill = sub.add_parser("backfill", help="rewrite a window of InfluxDB time series from the store")
     fill.add_argument("--config", required=True, type=Path, help="central configuration file (YAML)")
@@ -93,12 +99,16 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("paho").setLevel(logging.WARNING)
     try:
         cfg = load_central_config(args.config)
-        if args.command == "run":
+        if args.command in ("run", "ingest"):
             cfg.mqtt.password()  # a missing secret is a start-up error, not a reconnect loop
     except (ConfigError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if args.command == "backup":
+        if cfg.store.kind != "sqlite":
+            print("error: central backup copies the SQLite store; back up PostgreSQL with pg_dump or its "
+                  "continuous archiving (docs/scaling.md)", file=sys.stderr)
+            return 2
         try:
             done = backup(cfg.store.path, args.to)
         except BackupError as exc:
@@ -117,7 +127,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"backfill: {written} points written")
         return 0
     try:
-        return asyncio.run(serve(cfg, args.ready_file))
+        return asyncio.run(serve(cfg, args.ready_file, role=args.command))
+    except StoreError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     except OSError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -170,7 +183,8 @@ async def _feed_watchdog(notifier: Notifier, central: Central, server: uvicorn.S
         await asyncio.sleep(interval)
 
 
-async def serve(cfg: CentralConfig, ready_file: Path | None, notifier: Notifier | None = None) -> int:
+async def serve(cfg: CentralConfig, ready_file: Path | None, notifier: Notifier | None = None,
+                role: Role = "run") -> int:
     """Serve until stopped; under systemd (``Type=notify``) READY=1 once the API accepts requests."""
     notifier = Notifier() if notifier is None else notifier
     # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on sockets that say so, and without it
@@ -192,11 +206,12 @@ async def serve(cfg: CentralConfig, ready_file: Path | None, notifier: Notifier 
         notifier.ready(f"API {url}")
         if ready_file is not None:
             tmp = ready_file.with_suffix(".tmp")
-            tmp.write_text(json.dumps({"url": url}))
+            worker = central.ownership.owner if central.ownership is not None else None
+            tmp.write_text(json.dumps({"url": url, **({"worker": worker} if worker else {})}))
             tmp.replace(ready_file)
 
     try:
-        async with Central.running(cfg) as central:
+        async with Central.running(cfg, role=role) as central:
             tls = cfg.api
             config = uvicorn.Config(create_app(central), log_level="warning", timeout_graceful_shutdown=2,
                                     lifespan="off", ssl_certfile=tls.tls_cert, ssl_keyfile=tls.tls_key)

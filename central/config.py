@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from central.alerts.config import AlertsConfig
 from central.alerts.targets import WebhookTarget
+from central.cluster.config import ClusterConfig
 from central.influx.config import InfluxConfig
 from central.ingest.commands import CommandsConfig
 from central.ingest.config import IngestConfig
@@ -112,6 +113,9 @@ class CentralConfig(_Strict):
 
     mqtt: MqttConfig = Field(default_factory=MqttConfig, description="the broker the gateways publish to")
     store: StoreConfig = Field(default_factory=StoreConfig, description="where central keeps its record")
+    cluster: ClusterConfig = Field(
+        default_factory=ClusterConfig, description="ingest workers and API replicas on PostgreSQL (docs/scaling.md)"
+    )
     ingest: IngestConfig = Field(default_factory=IngestConfig, description="how events are applied")
     clock: ClockRule = Field(default_factory=ClockRule, description="the clock-skew rule's bounds")
     api: ApiConfig = Field(default_factory=ApiConfig, description="the HTTP API and pages")
@@ -145,7 +149,10 @@ def load_central_config(path: Path | str) -> CentralConfig:
     if len(set(names)) != len(names) or "mqtt" in names:
         raise ConfigError(f"{path}: notify.webhooks: every webhook needs its own name (and 'mqtt' is reserved)")
     base = Path(path).parent
-    updates: dict[str, object] = {"store": cfg.store.model_copy(update={"path": base / cfg.store.path})}
+    store_paths: dict[str, object] = {"path": base / cfg.store.path}
+    if cfg.store.dsn_file is not None:
+        store_paths["dsn_file"] = base / cfg.store.dsn_file
+    updates: dict[str, object] = {"store": cfg.store.model_copy(update=store_paths)}
     if cfg.mqtt.password_file is not None:
         updates["mqtt"] = cfg.mqtt.model_copy(update={"password_file": base / cfg.mqtt.password_file})
     if cfg.influx is not None and cfg.influx.token_file is not None:

@@ -18,7 +18,7 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from prometheus_client import CollectorRegistry
@@ -27,8 +27,13 @@ from central.alerts.engine import AlertEngine
 from central.alerts.sender import Sender
 from central.api.hub import StreamHub
 from central.api.views import LiveViews
+from central.cluster.follower import Follower
+from central.cluster.leader import Leader
+from central.cluster.ownership import Ownership
+from central.cluster.worker import WorkerIngest
 from central.config import CentralConfig
 from central.influx.feed import InfluxFeed
+from central.influx.oee_feed import OeeFeed
 from central.influx.writer import InfluxWriter
 from central.ingest.applier import Round
 from central.ingest.commands import CommandSigner
@@ -41,28 +46,42 @@ from central.orders.book import OrderBook
 from central.orders.projector import Projector, Summary, order_event
 from central.orders.reporting import FloorWrites
 from central.progress.machines import Catalog
-from central.store.base import Store, StoreUnusableError
+from central.store.base import Store, StoreError, StoreUnusableError
 from central.store.open import open_store
+from central.store.postgres import PostgresStore
 from central.store.records import Transaction
 from central.summaries.task import SummaryTask
 
 log = logging.getLogger(__name__)
 
 STORE_FAILURE_GRACE = 5.0  # seconds central keeps answering /healthz (503, with the reason) before it ends
+# run: everything in one process; ingest: a worker owning some gateways; api: the API following the store
+Role = Literal["run", "ingest", "api"]
 
 
 class Central:
-    def __init__(self, cfg: CentralConfig, store: Store, *, clock: Callable[[], float] = time.time) -> None:
-        """Build every part (inside the event loop: the MQTT link binds to it). ``running`` is the usual entry."""
+    def __init__(self, cfg: CentralConfig, store: Store, *, clock: Callable[[], float] = time.time,
+                 role: Role = "run", ownership: Ownership | None = None) -> None:
+        """Build every part (inside the event loop: the MQTT link binds to it). ``running`` is the usual entry.
+
+        ``role`` ingest needs this worker's ``ownership`` (its leases); api and ingest need PostgreSQL."""
         self.cfg = cfg
         self.store = store
         self.clock = clock
+        self.role = role
         self.started_at = clock()
         self.catalog = Catalog(cfg.plant)
         # sha256 hex of each key -> (name, role); keys from env/files are read once, at start
         self.api_keys: dict[str, tuple[str, str]] = {k.digest(): (k.name, k.role) for k in cfg.api.keys}
-        self.live = LiveState(cfg.ingest, self.catalog)
-        self.alerts = AlertEngine(cfg.alerts, self.catalog, cfg.notify.webhooks, store, clock=clock)
+        self.live = LiveState(cfg.ingest, self.catalog, list_configured=role != "ingest")
+        self.ownership = ownership
+        owns = ownership.owns if ownership is not None else None
+        self.alerts = AlertEngine(
+            cfg.alerts, self.catalog, cfg.notify.webhooks, store, clock=clock,
+            scope=(lambda a: _alert_in_scope(a.rule.subject_kind.value, a.subject, self.live, owns))
+            if owns is not None else None,
+            machine_scope=(lambda m: owns(self.live.machine_gateway.get(m, ""))) if owns is not None else None,
+        )
         # work orders (issue 13): the book, the attribution of counts inside rounds, the projector beside them
         self.orders = OrderBook(store, self.catalog, clock=clock, auto_next=cfg.orders.auto_next)
         self.projector = Projector(self.orders, self.live, self.catalog, cfg.orders, self.alerts, store, clock=clock,
@@ -72,17 +91,33 @@ class Central:
         self.views = LiveViews(self.live, self.catalog, operation=self.projector.operation_view)
         self.hub = StreamHub(self.views, clock=clock, min_interval=cfg.api.stream_min_interval)
         self.influx = (InfluxFeed(InfluxWriter(cfg.influx, clock=clock), self.catalog, self.live)
-                       if cfg.influx is not None else None)
+                       if cfg.influx is not None and role != "api" else None)
+        # each machine's OEE per closed hour, for Grafana (the same figures as /api/v1/oee); one process only
+        self.oee_feed = (OeeFeed(self, self.influx.writer, self.influx.site)
+                         if self.influx is not None and self.influx.writer.config.oee and role == "run" else None)
         listeners: list[Listener] = [self.hub.on_round, self.projector.on_round]
         if self.influx is not None:
             listeners.append(self.influx.on_round)
         listeners.append(self._wake_sender)
         keys_dir = cfg.commands.keys_dir
-        self.ingest = IngestService(
-            cfg.ingest, cfg.mqtt, store, self.live, rule=cfg.clock, retention=cfg.store.retention(), clock=clock,
-            hook=self.alerts, listeners=listeners, signer=CommandSigner(keys_dir) if keys_dir is not None else None,
-            orders=Attribution(self.orders),
-        )
+        signer = CommandSigner(keys_dir) if keys_dir is not None else None
+        self.ingest: IngestService
+        if ownership is not None:
+            self.ingest = WorkerIngest(
+                cfg.ingest.model_copy(update={"client_id": f"{cfg.ingest.client_id}-{ownership.owner}"}),
+                cfg.mqtt.model_copy(update={"session_expiry": cfg.cluster.session_expiry}), store, self.live,
+                rule=cfg.clock, retention=cfg.store.retention(), clock=clock, hook=self.alerts,
+                listeners=listeners, signer=signer, orders=Attribution(self.orders), ownership=ownership,
+                cluster=cfg.cluster, dsn=cfg.store.dsn(), refresh=self._refresh_people,
+            )
+        else:
+            self.ingest = IngestService(
+                cfg.ingest, cfg.mqtt, store, self.live, rule=cfg.clock, retention=cfg.store.retention(), clock=clock,
+                hook=self.alerts, listeners=listeners, signer=signer, orders=Attribution(self.orders),
+            )
+        self.follower = (Follower(store, self.live, self.hub, interval=cfg.cluster.refresh_interval, clock=clock,
+                                  reload_alerts=self.alerts.refresh, reload_orders=self.orders.load)
+                         if role == "api" and isinstance(store, PostgresStore) else None)
         self.sender = Sender(store, cfg.notify.webhooks, tz=ZoneInfo(cfg.plant.timezone), lang=cfg.notify.lang,
                              link=self.ingest.link, clock=clock)
         self.summaries = SummaryTask(self, interval=cfg.notify.summary_check)
@@ -94,18 +129,33 @@ class Central:
 
     @classmethod
     @contextlib.asynccontextmanager
-    async def running(cls, cfg: CentralConfig, *, clock: Callable[[], float] = time.time) -> AsyncIterator[Central]:
-        """Open the store, start everything, and stop it all in order on exit."""
-        store = await open_store(cfg.store)
+    async def running(cls, cfg: CentralConfig, *, clock: Callable[[], float] = time.time,
+                      role: Role = "run") -> AsyncIterator[Central]:
+        """Open the store (and a worker's leases), start everything, and stop it all in order on exit."""
+        if role != "run" and cfg.store.kind != "postgresql":
+            raise StoreError(f"python -m central {role} runs beside other central processes and needs a shared "
+                             "store: set store.kind: postgresql (docs/scaling.md), or use python -m central run")
+        ownership = (await Ownership.open(cfg.store.dsn(), lease_seconds=cfg.cluster.lease_seconds,
+                                          moves=cfg.cluster.moves_per_cycle) if role == "ingest" else None)
         try:
-            central = cls(cfg, store, clock=clock)
-            await central._start()
+            store = await open_store(cfg.store, fence=ownership)
             try:
-                yield central
+                central = cls(cfg, store, clock=clock, role=role, ownership=ownership)
+                await central._start()
+                try:
+                    yield central
+                finally:
+                    await central._stop()
             finally:
-                await central._stop()
+                await store.close()
         finally:
-            await store.close()
+            if ownership is not None:
+                await ownership.close()
+
+    @property
+    def broker_connected(self) -> bool:
+        """An API replica has no broker link of its own: it is healthy while it follows the store."""
+        return True if self.role == "api" else self.ingest.connected
 
     async def wait_failed(self) -> None:
         """Returns when a background task failed (``failed``/``failure`` say which and why)."""
@@ -113,10 +163,21 @@ class Central:
 
     # ----------------------------------------------------------------- lifecycle
     async def _start(self) -> None:
-        await self.alerts.load()
         await self.orders.load()
-        await self.projector.load()
-        await self.summaries.load()
+        if self.follower is not None:  # an API replica: no ingest, no sender; the store tells what changed
+            self.live.restore(await self.store.load())
+            await self.alerts.load()
+            await self.projector.load()
+            await self.summaries.load()
+            leader = Leader(self.cfg.store.dsn(), self._leader_tasks)
+            self._tasks = [asyncio.create_task(self._guard(self.follower.run(), "follower"), name="follower"),
+                           asyncio.create_task(self._guard(leader.run(), "leader"), name="leader")]
+            log.info("central API replica started: following the PostgreSQL store")
+            return
+        await self.alerts.load()
+        if self.role == "run":
+            await self.projector.load()
+            await self.summaries.load()
         if self.influx is not None:
             await self.influx.writer.start()
         await self.ingest.start()
@@ -124,12 +185,36 @@ class Central:
             asyncio.create_task(self._guard(self.sender.run(), "sender"), name="sender"),
             asyncio.create_task(self._guard(self.ingest.run(), "ingest"), name="ingest"),
             asyncio.create_task(self._guard(self.ingest.confirm_loop(), "confirm"), name="confirm"),
-            asyncio.create_task(self._guard(self.projector.run(), "projector"), name="projector"),
         ]
-        if self.cfg.notify.shift_summaries:
-            self._tasks.append(asyncio.create_task(self._guard(self.summaries.run(), "summaries"), name="summaries"))
-        log.info("central started: store %s, broker %s:%s", self.cfg.store.path, self.cfg.mqtt.host,
-                 self.cfg.mqtt.port)
+        if self.oee_feed is not None:
+            self._tasks.append(asyncio.create_task(self._guard(self.oee_feed.run(), "oee-influx"), name="oee-influx"))
+        if self.role == "run":  # scaled out, these span every gateway: one API replica leads them
+            self._tasks += [asyncio.create_task(self._guard(c, "projector"), name="projector")
+                            for c in self._leader_tasks()]
+        if isinstance(self.ingest, WorkerIngest):
+            self._tasks += [asyncio.create_task(self._guard(self.ingest.lease_loop(), "leases"), name="leases"),
+                            asyncio.create_task(self._guard(self.ingest.people_loop(), "people"), name="people")]
+        where = self.cfg.store.path if self.cfg.store.kind == "sqlite" else "postgresql"
+        log.info("central started: store %s, broker %s:%s", where, self.cfg.mqtt.host, self.cfg.mqtt.port)
+
+    async def _refresh_people(self) -> None:
+        """A worker, between rounds: alerts and orders as people (or the leader) left them in the store."""
+        await self.alerts.refresh()
+        await self.orders.load()
+
+    def _leader_tasks(self) -> list[Coroutine[Any, Any, None]]:
+        """What spans every gateway: the projection of orders and the shift summaries (and, scaled out,
+        retention, which one process runs in ``run``'s ingest loop)."""
+        return [self.projector.run(), *([self.summaries.run()] if self.cfg.notify.shift_summaries else []),
+                *([self._purge_loop()] if self.role == "api" else [])]
+
+    async def _purge_loop(self) -> None:
+        """Retention, hourly, for the whole store (the leading API replica, once for every worker)."""
+        while True:
+            await asyncio.sleep(3600.0)
+            deleted = await self.store.purge(self.clock(), self.cfg.store.retention())
+            if any(deleted.values()):
+                log.info("retention: deleted %s", deleted)
 
     async def _stop(self) -> None:
         for task in self._tasks:
@@ -138,7 +223,11 @@ class Central:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self.hub.close()
+        if self.follower is not None:
+            return
         self.ingest.confirm_now()
+        if isinstance(self.ingest, WorkerIngest):
+            await self.ingest.leave()  # hand the leases back: the others take the gateways at once
         await self.ingest.stop()
         if self.influx is not None:
             await self.influx.writer.stop()
@@ -182,3 +271,9 @@ class Central:
         self.hub.publish_alerts(list(tx.alerts.values()))
         if tx.deliveries:
             self.sender.wake()
+
+def _alert_in_scope(kind: str, subject: str, live: LiveState, owns: Callable[[str], bool]) -> bool:
+    """Is an alert this worker's? Its gateway's, or its machine's gateway's (a gap id starts with the gateway)."""
+    if kind == "machine":
+        return owns(live.machine_gateway.get(subject, ""))
+    return owns(subject.split(":", 1)[0])

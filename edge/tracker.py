@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from pydantic import BaseModel, ConfigDict
 
 from edge.counters import Context, Counter, Flags
-from edge.jobs import split_job_change
+from edge.jobs import continues_old, split_job_change
 from edge.readings import Raw, Reading
 from edge.wirefit import fit_reading, fit_text
 from plantpulse.protocol.models import CountEvent, Event, MachineState, StateEvent
@@ -128,6 +128,7 @@ class MachineTracker:
             # their last change, which only ever allows what that longer time allows.
             self._last_read_ts = self._count_start = now
             return TrackerOutput()
+        previous = self._last_reading
         self._last_reading = reading
         reading, self._truncated = fit_reading(reading)  # within the wire's bounds, or flagged
         out = TrackerOutput()
@@ -142,13 +143,14 @@ class MachineTracker:
             self._scrap.observe(reading.scrap, now, mono, ctx, self._flags)
         if reading.power_on is not None:
             self.power_on = reading.power_on
+        watched = not self._unobserved
         self._unobserved = False
         self._last_read_ts = now
         if self._count_start is None:
             self._count_start = now
         self._note_held()
         if job_changed:
-            self._book_job_change(out, reading, old_job, now)
+            self._book_job_change(out, reading, old_job, now, watched, previous)
 
         state = self._canonical(reading.state)
         fault = reading.fault_code if state == MachineState.FAULT else None
@@ -285,13 +287,23 @@ class MachineTracker:
         maybe = bool(shown) and all(c.could_restart(raw, now, mono) for c, raw in shown)
         return Context(power=None, maybe_power_cycle=maybe)
 
-    def _book_job_change(self, out: TrackerOutput, reading: Reading, old_job: str | None, now: float) -> None:
+    def _book_job_change(self, out: TrackerOutput, reading: Reading, old_job: str | None, now: float,
+                         watched: bool, previous: Reading | None) -> None:
         """The parts of the read that saw the job change, split or said to span it (edge/jobs.py)."""
-        split = split_job_change((self._good.pending, self._scrap.pending), (reading.job_good, reading.job_scrap),
-                                 exact=self._job_from is None)
+        before = previous or Reading(state=None)
+        per_job = (continues_old(reading.job_good, before.job_good, reading.good, before.good, self.cfg.good_bits),
+                   continues_old(reading.job_scrap, before.job_scrap, reading.scrap, before.scrap,
+                                 self.cfg.scrap_bits))
+        split = split_job_change((self._good.pending, self._scrap.pending), per_job,
+                                 exact=self._job_from is None, watched=watched)
         flags = self._flags
         self._flags = Flags()
         first = next((p for p in (split.old, split.span, split.new) if any(p)), split.old)
+        if flags.possibly_lost:
+            # parts may be missing: made before a power loss in the window, under the old job or (the
+            # job may have changed first) the new one: the flag goes out naming both, with the parts
+            # of either, even when there are none (issue 11 F and G, found by the chaos run)
+            first = split.span
         start = self._count_start if self._count_start is not None else now
         span_from = self._job_from if self._job_from is not None else old_job  # the earliest job they may be of
         emitted = len(out.events)

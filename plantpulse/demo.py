@@ -16,6 +16,16 @@ broker and unsigned commands.
 ``--lan`` makes the page reachable from a phone on the same network: central listens on every
 interface and the demo prints the URL with this machine's LAN address (the interface of its
 default route, or the address given: ``--lan 192.168.1.23``).
+
+Work orders (issue 14): once central serves, the demo posts a small plan through central's API
+(``plantpulse.demo_plan``: a few orders of 2-4 operations; ``plantpulse.demo_planner`` posts them, as a
+planner would) and keeps about
+``OPEN_TARGET`` orders open by releasing one more when one finishes; the simulated operator
+(``python -m simulators operator``, one more process) loads each operation's job on its machine
+(those machines get ``auto_jobs: false`` in the plant file the demo writes), so the orders page, the
+Gantt, the machine pages and the scan page show live data. A third key, a ``report`` key, is printed in the
+scan page's URL. ``--free-ports`` runs every server on a free port (beside another demo, or in a
+test); the banner says which.
 """
 
 from __future__ import annotations
@@ -26,23 +36,51 @@ import contextlib
 import getpass
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
 import socket
 import sys
 import time
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
 import yaml
 
+from plantpulse import demo_plan
 from plantpulse.broker_auth import CENTRAL_USER, gateway_user, provision
+from plantpulse.demo_planner import PlanRefusedError, planner, seed_orders
 
 REPO = Path(__file__).resolve().parents[1]
 VAR = REPO / "var" / "demo"
 BROKER_PORT = 18830  # a private broker: the machine's own mosquitto on 1883 stays untouched
-COLOURS = {"mosquitto": 90, "sim": 36, "edge-modbus": 33, "edge-opcua": 35, "central": 32}
+API_PORT = 8080
+CONTROL_PORT = 8081
+PLANT = REPO / "simulators/plants/demo.yaml"
+COLOURS = {"mosquitto": 90, "sim": 36, "edge-modbus": 33, "edge-opcua": 35, "central": 32, "operator": 34,
+           "planner": 94}
+
+
+@dataclass(frozen=True)
+class Ports:
+    """The demo's TCP ports: fixed ones by default (the URLs in the README), free ones with --free-ports."""
+
+    broker: int = BROKER_PORT
+    api: int = API_PORT
+    control: int = CONTROL_PORT
+    plcs: Mapping[int, int] = field(default_factory=dict)  # the plant file's PLC port -> the one used
+
+    @classmethod
+    def free(cls) -> Ports:
+        plcs = {int(p): _free_port() for p in sorted(set(re.findall(r"\bport: (\d+)", PLANT.read_text())))}
+        return cls(_free_port(), _free_port(), _free_port(), plcs)
+
+    def plc(self, port: int) -> int:
+        return self.plcs.get(port, port)
 
 
 class DemoError(Exception):
@@ -57,6 +95,13 @@ def _port_free(port: int, host: str = "127.0.0.1") -> bool:
         except OSError:
             return False
     return True
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
 
 
 def lan_address() -> str:
@@ -79,13 +124,16 @@ def _mosquitto() -> str:
     raise DemoError("mosquitto is not installed: run `make demo` (it installs it) or `sudo apt-get install mosquitto`")
 
 
-def _write_configs(open_mode: bool = False, *, lan: bool = False) -> dict[str, Path]:
+def _write_configs(open_mode: bool = False, *, lan: bool = False, ports: Ports | None = None) -> dict[str, Path]:
     """The demo's config files, generated from the examples with the private broker and var/demo paths.
 
     Unless ``open_mode``: passwords, the per-gateway ACL and command keys in var/demo/auth, and
     every service configured to use its own (docs/protocol.md, "Broker security"). With ``lan``,
     central's page and API listen on every interface (reads and writes still need their keys).
+    ``ports``: other ports than the fixed ones. The plant file goes to var/demo as well, with
+    ``auto_jobs: false`` on the machines the simulated operator drives (``demo_plan.OPERATED``).
     """
+    ports = ports or Ports()
     files: dict[str, Path] = {}
     auth = VAR / "auth"
     edges: dict[str, dict[str, Any]] = {
@@ -100,7 +148,7 @@ def _write_configs(open_mode: bool = False, *, lan: bool = False) -> dict[str, P
         "allow_anonymous false", f"password_file {auth / 'mosquitto/passwd'}", f"acl_file {auth / 'mosquitto/acl'}"]
     conf.write_text(
         "\n".join([
-            f"listener {BROKER_PORT} 127.0.0.1", *access, "persistence true",
+            f"listener {ports.broker} 127.0.0.1", *access, "persistence true",
             # started as root, mosquitto would switch to its own user and could not read var/demo
             f"user {getpass.getuser()}",
             f"persistence_location {VAR / 'mosquitto'}/", "max_queued_messages 100000", "set_tcp_nodelay true",
@@ -108,8 +156,24 @@ def _write_configs(open_mode: bool = False, *, lan: bool = False) -> dict[str, P
         ]) + "\n"
     )
     files["mosquitto"] = conf
+    # the demo plant as shipped (docker compose runs it so: every machine picks its own jobs), except that
+    # the machines of the demo's plan wait for the simulated operator to load each job
+    plant = yaml.safe_load(PLANT.read_text())
+    plant["control_port"] = ports.control
+    for machine in plant["machines"]:
+        machine["port"] = ports.plc(int(machine["port"]))
+        if machine["id"] in demo_plan.OPERATED:
+            machine["auto_jobs"] = False
+    files["plant"] = VAR / "plant.yaml"
+    files["plant"].write_text(yaml.safe_dump(plant, sort_keys=False, allow_unicode=True))
     for proto, cfg in edges.items():
-        cfg["mqtt"] = {"host": "127.0.0.1", "port": BROKER_PORT}
+        cfg["mqtt"] = {"host": "127.0.0.1", "port": ports.broker}
+        for machine in cfg["machines"]:
+            if "port" in machine:
+                machine["port"] = ports.plc(int(machine["port"]))
+            if "endpoint" in machine:
+                machine["endpoint"] = re.sub(r":(\d+)/", lambda m: f":{ports.plc(int(m.group(1)))}/",
+                                             machine["endpoint"], count=1)
         if not open_mode:
             own = auth / "edge" / cfg["site"] / cfg["edge_id"]
             cfg["mqtt"].update(username=gateway_user(cfg["site"], cfg["edge_id"]),
@@ -120,11 +184,12 @@ def _write_configs(open_mode: bool = False, *, lan: bool = False) -> dict[str, P
         path.write_text(yaml.safe_dump(cfg, sort_keys=False, allow_unicode=True))
         files[f"edge-{proto}"] = path
     central: dict[str, Any] = yaml.safe_load((REPO / "examples/demo-central.yaml").read_text())
-    central["mqtt"] = {"host": "127.0.0.1", "port": BROKER_PORT}
+    central["mqtt"] = {"host": "127.0.0.1", "port": ports.broker}
     if not open_mode:
         central["mqtt"].update(username=CENTRAL_USER, password_file=str(auth / "central/mqtt.pw"))
         central["commands"] = {"keys_dir": str(auth / "central/command-keys")}
     central["store"] = {"path": str(VAR / "central.sqlite")}
+    central["api"]["port"] = ports.api
     if lan:
         central["api"]["host"] = "0.0.0.0"  # noqa: S104 - asked for: a phone on the LAN opens the page
     path = VAR / "central.yaml"
@@ -198,69 +263,132 @@ async def _wait_file(demo: Demo, path: Path, what: str, seconds: float = 90.0) -
     return data
 
 
-def banner(url: str, *, write_key: str, read_key: str, open_mode: bool, lan_url: str | None) -> list[str]:
+def pages(url: str, *, read_key: str, report_key: str | None) -> list[tuple[str, str]]:
+    """The pages worth opening, with the key each needs in its address (docs/pages.md)."""
+    cards = ",".join(demo_plan.order_id(n) for n in range(1, demo_plan.SEED_ORDERS + 1))
+    return [
+        ("live status page 实时状态页面", f"{url}/?key={read_key}"),
+        ("orders 工单进度", f"{url}/orders?key={read_key}"),
+        ("schedule (Gantt) 排产甘特图", f"{url}/schedule?key={read_key}"),
+        ("a machine 设备详情 (OEE)", f"{url}/machines/cnc-01?key={read_key}"),
+        *([("scan to report 扫码报工", f"{url}/scan?key={report_key}")] if report_key else []),
+        ("job cards 工序卡 (QR)", f"{url}/cards?orders={cards}&key={read_key}"),
+    ]
+
+
+def _pad(text: str, width: int) -> str:
+    """``text`` padded to ``width`` terminal columns (a CJK character takes two)."""
+    columns = sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+    return text + " " * max(1, width - columns)
+
+
+def banner(url: str, *, write_key: str, read_key: str, open_mode: bool, lan_url: str | None,
+           report_key: str | None = None, control_url: str = f"http://127.0.0.1:{CONTROL_PORT}",
+           broker_port: int = BROKER_PORT) -> list[str]:
     """What the demo prints once everything runs: where to look, with which keys."""
-    page = f"{url}/?key={read_key}"
     return [
         "", "plantpulse demo is running.  演示已启动。",
-        f"  live status page 实时状态页面   {page}",
+        *(f"  {_pad(name, 31)}{address}" for name, address in pages(url, read_key=read_key, report_key=report_key)),
         *([f"  on a phone 手机 (same LAN)      {lan_url}/?key={read_key}"] if lan_url else []),
-        f"  API                            {url}/api/v1/machines?key={read_key}   (docs: {url}/docs)",
-        "  simulated plant control        http://127.0.0.1:8081/api/machines",
-        f"  MQTT broker                    127.0.0.1:{BROKER_PORT}  " + (
+        *([f"  scan on a phone 手机扫码报工     {lan_url}/scan?key={report_key}"] if lan_url and report_key else []),
+        f"  API                            {url}/api/v1/orders?key={read_key}   (docs: {url}/docs)",
+        f"  simulated plant control        {control_url}/api/machines",
+        f"  {_pad('work orders 工单', 31)}a demo plan of {demo_plan.SEED_ORDERS} orders; a new one whenever "
+        f"fewer than {demo_plan.OPEN_TARGET} are open",
+        f"  {_pad('simulated operator 模拟操作工', 31)}loads each operation's job on "
+        + ", ".join(sorted(demo_plan.OPERATED)),
+        f"  MQTT broker                    127.0.0.1:{broker_port}  " + (
             "OPEN: anonymous clients, unsigned commands (--open)" if open_mode else
             "passwords + per-gateway ACL, signed commands"),
         *([] if open_mode else [
             f"  MQTT logins, ACL, keys         {VAR / 'auth'}",
-            f"  watch the traffic              mosquitto_sub -p {BROKER_PORT} -u {CENTRAL_USER} "
+            f"  watch the traffic              mosquitto_sub -p {broker_port} -u {CENTRAL_USER} "
             f"-P \"$(cat {VAR / 'auth/central/mqtt.pw'})\" -t 'plantpulse/v1/#' -v",
         ]),
-        f"  read key 读取密钥 (page, API)    {read_key}",
-        f"  write key 写入密钥 (acknowledge) {write_key}",
-        "  break a machine 注入故障:  curl -X POST http://127.0.0.1:8081/api/machines/cnc-01/fault "
+        f"  {_pad('read key 读取密钥 (pages, API)', 31)}{read_key}",
+        *([f"  {_pad('report key 报工密钥 (scan)', 31)}{report_key}"] if report_key else []),
+        f"  {_pad('write key 写入密钥 (acknowledge, plan)', 31)}{write_key}",
+        f"  break a machine 注入故障:  curl -X POST {control_url}/api/machines/cnc-01/fault "
         "-H 'content-type: application/json' -d '{\"code\": 101}'",
         f"  logs 日志: {VAR / 'demo.log'}      Ctrl-C stops everything 按 Ctrl-C 停止", "",
     ]
 
 
-async def run(stop: asyncio.Event, *, open_mode: bool = False, lan: str | None = None) -> int:
-    """Run the demo until ``stop``; ``lan``: the LAN address to print (central then listens on all)."""
+def _write_private(path: Path, data: dict[str, Any]) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=1))
+    tmp.chmod(0o600)
+    tmp.replace(path)
+
+
+async def run(stop: asyncio.Event, *, open_mode: bool = False, lan: str | None = None,
+              free_ports: bool = False) -> int:
+    """Run the demo until ``stop``; ``lan``: the LAN address to print (central then listens on all).
+
+    Once everything runs, ``var/demo/demo.json`` (owner-only) says the URLs and keys.
+    """
     api_host = "0.0.0.0" if lan else "127.0.0.1"  # noqa: S104 - only with --lan
-    for port, what, host in ((BROKER_PORT, "the demo's MQTT broker", "127.0.0.1"),
-                             (8080, "central's page and API", api_host),
-                             (8081, "the simulators' control API", "127.0.0.1")):
+    ports = Ports.free() if free_ports else Ports()
+    for port, what, host in ((ports.broker, "the demo's MQTT broker", "127.0.0.1"),
+                             (ports.api, "central's page and API", api_host),
+                             (ports.control, "the simulators' control API", "127.0.0.1")):
         if not _port_free(port, host):
-            raise DemoError(f"port {port} ({what}) is in use: stop the program using it (another demo?) and retry")
+            raise DemoError(f"port {port} ({what}) is in use: stop the program using it (another demo?) and retry, "
+                            "or run with --free-ports")
     shutil.rmtree(VAR, ignore_errors=True)  # every demo starts from a clean plant and empty stores
     VAR.mkdir(parents=True)
     key = secrets.token_urlsafe(16)
     read_key = secrets.token_urlsafe(16)
-    files = _write_configs(open_mode, lan=lan is not None)
+    report_key = secrets.token_urlsafe(16)
+    files = _write_configs(open_mode, lan=lan is not None, ports=ports)
     py = sys.executable
     with (VAR / "demo.log").open("w", encoding="utf-8") as log:
         demo = Demo(log)
+        tasks: list[asyncio.Task[None]] = []
         try:
             await demo.start("mosquitto", [_mosquitto(), "-c", str(files["mosquitto"])])
-            await demo.start("sim", [py, "-m", "simulators", "--plant", "simulators/plants/demo.yaml",
+            await demo.start("sim", [py, "-m", "simulators", "--plant", str(files["plant"]),
                                      "--state-dir", str(VAR / "simulators"), "--ready-file", str(VAR / "sim.json")])
-            await _wait_file(demo, VAR / "sim.json", "the simulated plant")
+            sim = await _wait_file(demo, VAR / "sim.json", "the simulated plant")
             for proto in ("modbus", "opcua"):
                 await demo.start(f"edge-{proto}", [py, "-m", "edge", "run", "--config", str(files[f"edge-{proto}"])])
             await demo.start("central", [py, "-m", "central", "run", "--config", str(files["central"]),
                                          "--ready-file", str(VAR / "central.json")],
-                             env={"PLANTPULSE_DEMO_KEY": key, "PLANTPULSE_DEMO_READ_KEY": read_key})
+                             env={"PLANTPULSE_DEMO_KEY": key, "PLANTPULSE_DEMO_READ_KEY": read_key,
+                                  "PLANTPULSE_DEMO_REPORT_KEY": report_key})
             central = await _wait_file(demo, VAR / "central.json", "central")
             url = central["url"]
+            try:
+                await seed_orders(demo.say, url, key, time.time())
+            except PlanRefusedError as exc:
+                raise DemoError(str(exc)) from None
+            tasks.append(asyncio.create_task(planner(demo.say, url, key, demo_plan.SEED_ORDERS + 1), name="planner"))
+            await demo.start("operator", [py, "-m", "simulators", "operator", "--central", url,
+                                          "--control", sim["control_url"],
+                                          "--machines", ",".join(sorted(demo_plan.OPERATED))],
+                             env={"PLANTPULSE_KEY": read_key})
             lan_url = f"http://{lan}:{url.rsplit(':', 1)[1]}" if lan else None
-            for line in banner(url, write_key=key, read_key=read_key, open_mode=open_mode, lan_url=lan_url):
+            for line in banner(url, write_key=key, read_key=read_key, open_mode=open_mode, lan_url=lan_url,
+                               report_key=report_key, control_url=sim["control_url"], broker_port=ports.broker):
                 demo.say("demo", line)
+            _write_private(VAR / "demo.json", {
+                "url": url, "control_url": sim["control_url"], "broker_port": ports.broker, "read_key": read_key,
+                "write_key": key, "report_key": report_key,
+                "pages": dict(pages(url, read_key=read_key, report_key=report_key))})
             while not stop.is_set():
                 if (dead := demo.died()) is not None:
                     raise DemoError(f"{dead} stopped unexpectedly: see the lines above; stopping the demo")
+                if (failed := next((t for t in tasks if t.done()), None)) is not None:
+                    raise DemoError(f"the demo's {failed.get_name()} stopped: {failed.exception()!r}")
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), 1.0)
             return 0
         finally:
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
             await demo.stop()
 
 
@@ -271,6 +399,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lan", nargs="?", const="auto", metavar="ADDRESS",
                         help="let phones on the same LAN open the page: central listens on every interface and the "
                              "demo prints the URL with this LAN address (default: the default route's)")
+    parser.add_argument("--free-ports", action="store_true",
+                        help="run every server on a free port (beside another demo, or when 8080/8081 are taken); "
+                             "the banner prints the URLs")
     args = parser.parse_args(argv)
 
     async def go() -> int:
@@ -280,7 +411,7 @@ def main(argv: list[str] | None = None) -> int:
             loop.add_signal_handler(sig, stop.set)
         try:
             lan = (lan_address() if args.lan == "auto" else args.lan) if args.lan else None
-            return await run(stop, open_mode=args.open, lan=lan)
+            return await run(stop, open_mode=args.open, lan=lan, free_ports=args.free_ports)
         except DemoError as exc:
             print(f"demo: {exc}", file=sys.stderr)
             return 1

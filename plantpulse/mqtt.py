@@ -14,6 +14,7 @@ counter.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import ssl
@@ -168,6 +169,12 @@ class MqttLink:
         if graceful and self.connected:
             self._client.disconnect()
         await asyncio.to_thread(self._client.loop_stop)
+        # paho's loop_stop only ends its thread: a socket still open (an ungraceful stop, a connect in
+        # flight) would stay open until the garbage collector finds it; a Will still fires on close
+        sock = self._client.socket()
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.close()
         for fut in self._pending.values():
             if not fut.done():
                 fut.set_exception(ConnectionError("MQTT link stopped"))
@@ -203,6 +210,20 @@ class MqttLink:
             self._pending[info.mid] = fut
             self._topics[info.mid] = topic
         return fut
+
+    def subscribe(self, topics: list[str], qos: int = 1) -> None:
+        """Add subscriptions now (when connected) and at every later (re)connection."""
+        new = [t for t in topics if (t, qos) not in self._subs]
+        self._subs = [*self._subs, *((t, qos) for t in new)]
+        if new and self.connected:
+            self._client.subscribe([(t, qos) for t in new])
+
+    def unsubscribe(self, topics: list[str]) -> None:
+        """Drop subscriptions now and for later connections (messages already sent may still arrive)."""
+        gone = set(topics)
+        self._subs = [(t, q) for t, q in self._subs if t not in gone]
+        if gone and self.connected:
+            self._client.unsubscribe(sorted(gone))
 
     def ack(self, mid: int, qos: int) -> None:
         """Acknowledge a received message (manual_ack mode): call only after it is durably applied."""

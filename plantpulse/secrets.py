@@ -18,6 +18,7 @@ password file and ACL, the copies of the CA certificate)::
     OUT/edge/<site>/<edge>/mqtt.pw, command.key, ca.crt    one folder per gateway
     OUT/influxdb/admin.pw, token              InfluxDB's first-start setup (DOCKER_INFLUXDB_INIT_*_FILE)
     OUT/grafana/admin.pw, influx.token        Grafana's admin password and its data source's token
+    OUT/postgres/password, OUT/central/postgres.dsn   with --postgres HOST: central scaled out (docs/scaling.md)
 
 Secrets are 32 random bytes (hex), files 0600, folders 0700. ``--owner ROLE=UID[:GID]`` hands a
 role's folder to the user its container runs as (mosquitto 1883, plantpulse 10001, influxdb
@@ -37,7 +38,7 @@ from pathlib import Path
 from plantpulse.broker_auth import ensure_secret, provision, write_file
 from plantpulse.tls import parse_names, provision_tls
 
-ROLES = ("mosquitto", "central", "edge", "influxdb", "grafana")
+ROLES = ("mosquitto", "central", "edge", "influxdb", "grafana", "postgres")
 
 
 @dataclass
@@ -62,7 +63,7 @@ def _copy(source: Path, target: Path) -> None:
 
 
 def generate(out: Path, site: str | None = None, edge_ids: Sequence[str] = (), *,
-             tls_names: Sequence[str] = (), clients: bool = False) -> Report:
+             tls_names: Sequence[str] = (), clients: bool = False, postgres: str | None = None) -> Report:
     """Make whatever is missing in ``out`` and write the derived files; see the module docstring."""
     report = Report()
     before = _files(out)
@@ -75,6 +76,11 @@ def generate(out: Path, site: str | None = None, edge_ids: Sequence[str] = (), *
             write_file(out / copy, token + "\n", 0o600)
     ensure_secret(out / "central/api/write.key")
     ensure_secret(out / "central/api/read.key")
+    if postgres:  # the store of workers and API replicas: its password, and central's connection string
+        password = ensure_secret(out / "postgres/password")
+        dsn = f"postgresql://plantpulse:{password}@{postgres}:5432/plantpulse\n"
+        if not (out / "central/postgres.dsn").exists() or (out / "central/postgres.dsn").read_text() != dsn:
+            write_file(out / "central/postgres.dsn", dsn, 0o600)
     if tls_names:
         client_names = [f"{e}@{s}" for s, e in report.gateways] if clients else []
         report.issued = provision_tls(out / "tls", tls_names, client_names)
@@ -140,6 +146,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="a name or address clients use to reach the broker (repeat or comma-separate; empty values "
                         "are ignored); without any, no TLS files are made")
     p.add_argument("--client-certs", action="store_true", help="also issue a TLS client certificate per gateway")
+    p.add_argument("--postgres", metavar="HOST", help="also a PostgreSQL password and central's store.dsn_file "
+                   "for a server at HOST (central scaled out, docs/scaling.md)")
     p.add_argument("--owner", action="append", type=_owner, default=[], metavar="ROLE=UID[:GID]",
                    help=f"hand a role's folder to a user; roles: {', '.join(ROLES)}")
     args = p.parse_args(argv)
@@ -148,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     owners = dict(args.owner)
     try:
         report = generate(args.out, args.site, args.edge_ids, tls_names=parse_names(args.tls_name),
-                          clients=args.client_certs)
+                          clients=args.client_certs, postgres=args.postgres)
         hand_over(args.out, owners)
     except (OSError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -167,9 +167,14 @@ class ModbusEndpoint:
     async def restart(self, down_seconds: float) -> None:
         """The PLC's communication module restarts: every connection drops, the port is closed a while."""
         async with self._lock:
+            was_up = self._server is not None  # a PLC that refuses connections stays so through a restart
             await self._stop()
             await asyncio.sleep(down_seconds)
-            await self._start()
+            if was_up:
+                await self._start()
+            for unit in self._units.values():
+                if unit.mode == "hang":  # stopping released the hung requests; new ones hang again
+                    unit.released.clear()
 
     def status(self, machine_id: str) -> str:
         unit = self._units[machine_id]

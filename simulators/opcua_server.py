@@ -126,7 +126,9 @@ class OpcuaEndpoint:
         self._running = True
         for machine in self._machines.values():
             machine.shown = None
-            if machine.last is not None:
+            if machine.mode is not None:  # a dead device behind the gateway stays dead when the gateway restarts
+                await self._set_status(machine, _BAD_NO_COMMUNICATION)
+            elif machine.last is not None:
                 await self._write(machine, machine.last)
 
     async def _build(self) -> Server:
@@ -236,6 +238,9 @@ class OpcuaEndpoint:
     async def restart(self, down_seconds: float) -> None:
         """The server process restarts: sessions and subscriptions are gone, node ids stay."""
         async with self._lock:
+            if not self._running:  # refusing or hanging (its one machine unreachable): it stays so
+                await asyncio.sleep(down_seconds)
+                return
             await self._stop()
             await asyncio.sleep(down_seconds)
             await self._start()

@@ -208,6 +208,7 @@ def main(argv: list[str] | None = None) -> int:
     """``python -m simulators operator``: run the simulated operator until interrupted."""
     import argparse
     import os
+    import signal
     import sys
 
     p = argparse.ArgumentParser(prog="python -m simulators operator",
@@ -230,6 +231,10 @@ def main(argv: list[str] | None = None) -> int:
     machines = frozenset(m.strip() for m in args.machines.split(",") if m.strip()) if args.machines else None
     operator = Operator(args.central.rstrip("/"), args.control.rstrip("/"), os.environ.get(args.key_env) or None,
                         machines, args.interval)
+    def stop(*_: object) -> None:  # SIGTERM (make demo, systemd, docker stop) ends it like Ctrl-C: exit 0
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
     try:
         asyncio.run(operator.run())
     except KeyboardInterrupt:

@@ -10,6 +10,7 @@ import pytest
 
 from tests.fixtures.mosquitto import BrokerOptions, Mosquitto
 from tests.fixtures.plant import SimulatedPlant
+from tests.fixtures.postgres import pg_dsn  # noqa: F401 - a fixture, used by name
 
 
 @pytest.fixture(autouse=True, scope="module")

@@ -51,9 +51,14 @@ class _Tracking:
 class AlertEngine:
     def __init__(
         self, cfg: AlertsConfig, catalog: Catalog, webhooks: list[WebhookTarget], store: Store,
-        *, clock: Callable[[], float],
+        *, clock: Callable[[], float], scope: Callable[[Alert], bool] | None = None,
+        machine_scope: Callable[[str], bool] | None = None,
     ) -> None:
+        """``scope`` and ``machine_scope``: an ingest worker's alerts are those of its gateways and their
+        machines (the live view holds the others' machines too, as last committed)."""
         self.cfg = cfg
+        self.scope = scope
+        self.machine_scope = machine_scope
         self.rules = AlertRules(cfg, catalog)
         self.webhooks = webhooks
         self.store = store
@@ -73,8 +78,16 @@ class AlertEngine:
         self.changed = []
         await self.load()
 
+    async def refresh(self) -> None:
+        """Re-read the active alerts (someone acknowledged or resolved one in another process), keeping the
+        rules' timers: unlike ``reload``, nothing in memory ran ahead of the store."""
+        self.active = {}
+        await self.load()
+
     async def load(self) -> None:
         for alert in await self.store.active_alerts():
+            if self.scope is not None and not self.scope(alert):
+                continue
             self.active[alert.key] = alert
             if alert.historic and alert.live_at is None and alert.rule.subject_kind.value == "machine":
                 self.track.historic[alert.subject] = True  # still history until live facts come
@@ -96,7 +109,8 @@ class AlertEngine:
         if complete:
             evaluation = self.rules.everything(
                 now,
-                [self._machine_facts(live, mid, historic) for mid in live.statuses],
+                [self._machine_facts(live, mid, historic) for mid in live.statuses
+                 if self.machine_scope is None or self.machine_scope(mid)],
                 [self._gateway_facts(live, gid) for gid in live.gateways],
                 list(self.track.gaps.values()),
             )

@@ -18,7 +18,7 @@ from collections.abc import AsyncIterable, AsyncIterator, Iterable
 from typing import TypeVar
 
 from central.influx.errors import InfluxWriteError
-from central.influx.points import CountPoint, SeriesPoint, StatePoint
+from central.influx.points import CountPoint, OeePoint, SeriesPoint, StatePoint
 from central.influx.writer import InfluxWriter
 
 R = TypeVar("R", bound=SeriesPoint)
@@ -28,10 +28,11 @@ async def backfill(
     writer: InfluxWriter,
     states: Iterable[StatePoint] | AsyncIterable[StatePoint],
     counts: Iterable[CountPoint] | AsyncIterable[CountPoint],
+    oee: Iterable[OeePoint] | AsyncIterable[OeePoint] = (),
     *,
     attempts: int = 5,
 ) -> int:
-    """Write every state then every count record; returns the number of points written.
+    """Write every state, then every count, then every OEE record; returns the number of points written.
 
     The iterables may be plain or async (e.g. rows streamed from the store), and are consumed
     one batch (``batch_size`` of the writer's config) at a time, so a long window never sits in
@@ -39,7 +40,8 @@ async def backfill(
     """
     size = writer.config.batch_size
     written = 0
-    for source in (states, counts):
+    sources: tuple[Iterable[SeriesPoint] | AsyncIterable[SeriesPoint], ...] = (states, counts, oee)
+    for source in sources:
         batch: list[SeriesPoint] = []
         async for record in _aiter(source):
             batch.append(record)

@@ -56,6 +56,10 @@ class InfluxConfig(BaseModel):
         30.0, gt=0, description="upper bound in seconds of the wait between retries (jitter included)"
     )
 
+    oee: bool = Field(
+        True, description="also write each machine's OEE per closed hour (measurement machine_oee, docs/influx.md)"
+    )
+
     @model_validator(mode="after")
     def _consistent(self) -> InfluxConfig:
         if self.token_env and self.token_file:

@@ -1,13 +1,19 @@
 """The time-series schema (docs/influx.md): records from central become InfluxDB points. Pure.
 
-Two measurements, one point per applied event:
+Two measurements with one point per applied event, and one per machine and closed hour:
 
 * ``machine_state`` at the edge time of a state change: fields ``state`` (the name),
   ``state_code`` (a fixed number per state) and ``fault_code`` (0 = none).
 * ``machine_count`` at the edge time that ends a count interval: fields ``good``, ``scrap``,
   ``interval_s`` and ``rate_per_hour`` (parts of both kinds per hour over the interval).
+* ``machine_oee`` at the start of a closed window (an hour): ``availability``, ``performance``,
+  ``quality`` and ``oee`` (ratios, left out when unknown) and the seconds and parts they come from
+  (``planned_s``, ``run_s``, ``net_run_s``, ``fully_productive_s``, ``good``, ``scrap``), so a dashboard
+  can add windows up time-weighted (OEE of a day = sum of fully productive / sum of planned).
+  The figures are ``central.progress.oee``'s, the same as ``GET /api/v1/oee`` answers.
 
-Tags on both: ``machine`` always, ``site``, ``line`` and ``job`` when known.
+Tags: ``machine`` always, ``site``, ``line`` and ``job`` when known (``job`` not on OEE points, which
+cover every job of the window); ``period`` on OEE points (``1h``).
 
 Why numeric twins of strings: Grafana's state timeline and any aggregation need numbers, and
 VictoriaMetrics (a common InfluxDB stand-in) stores string fields as 0. Why millisecond
@@ -27,6 +33,7 @@ from typing import Any
 from influxdb_client.client.write.point import Point as _LibPoint
 from influxdb_client.domain.write_precision import WritePrecision
 
+from central.progress.oee import Oee
 from plantpulse.protocol.models import MachineState
 
 # influxdb-client annotates only part of its API (mypy strict calls Point's methods untyped):
@@ -35,6 +42,10 @@ Point: Any = _LibPoint
 
 STATE_MEASUREMENT = "machine_state"
 COUNT_MEASUREMENT = "machine_count"
+OEE_MEASUREMENT = "machine_oee"
+OEE_PERIOD = 3600.0  # seconds: OEE is written per closed hour
+OEE_PERIOD_TAG = "1h"
+OEE_RATIOS = ("availability", "performance", "quality", "oee")
 PRECISION = WritePrecision.MS
 
 STATE_CODES: Mapping[str, int] = MappingProxyType({
@@ -76,7 +87,35 @@ class CountPoint:
     job: str | None
 
 
-SeriesPoint = StatePoint | CountPoint
+@dataclass(frozen=True, slots=True)
+class OeePoint:
+    """One machine's OEE over ``[ts, end)`` (seconds since the epoch): ``central.progress.oee.Oee``'s figures."""
+
+    machine_id: str
+    line: str | None
+    site: str | None
+    ts: float  # the window's start: the point's timestamp
+    end: float
+    planned: float
+    run_time: float
+    net_run_time: float
+    fully_productive: float
+    good: int
+    scrap: int
+    availability: float | None
+    performance: float | None
+    quality: float | None
+    oee: float | None
+
+    @classmethod
+    def of(cls, figures: Oee, machine_id: str, line: str | None, site: str | None) -> OeePoint:
+        """The point of one machine's figures (``central.orders.oee_window.machine_figures(...).oee``)."""
+        return cls(machine_id, line, site, figures.start, figures.end, figures.planned, figures.run_time,
+                   figures.ideal_time, figures.fully_productive, figures.good, figures.scrap,
+                   figures.availability, figures.performance, figures.quality, figures.oee)
+
+
+SeriesPoint = StatePoint | CountPoint | OeePoint
 
 
 def to_ms(ts: float) -> int:
@@ -119,8 +158,30 @@ def count_point(record: CountPoint) -> Any:
     return point.time(to_ms(record.ts), PRECISION)
 
 
+def oee_point(record: OeePoint) -> Any:
+    """The ``machine_oee`` point of ``record``: every field but an unknown ratio (None) is always written,
+    so rewriting a window replaces each value."""
+    point = _tagged(Point(OEE_MEASUREMENT), record.machine_id, record.site, record.line, None)
+    point.tag("period", OEE_PERIOD_TAG)
+    for name in OEE_RATIOS:
+        value = getattr(record, name)
+        if value is not None:
+            point.field(name, float(value))
+    point.field("planned_s", float(record.planned))
+    point.field("run_s", float(record.run_time))
+    point.field("net_run_s", float(record.net_run_time))
+    point.field("fully_productive_s", float(record.fully_productive))
+    point.field("good", int(record.good))
+    point.field("scrap", int(record.scrap))
+    return point.time(to_ms(record.ts), PRECISION)
+
+
 def to_point(record: SeriesPoint) -> Any:
-    return state_point(record) if isinstance(record, StatePoint) else count_point(record)
+    if isinstance(record, StatePoint):
+        return state_point(record)
+    if isinstance(record, CountPoint):
+        return count_point(record)
+    return oee_point(record)
 
 
 def line_protocol(records: Iterable[SeriesPoint]) -> list[str]:

@@ -54,6 +54,9 @@ class LiveState:
     sequencers: dict[str, GatewaySequencer] = field(default_factory=dict)
     machine_gateway: dict[str, str] = field(default_factory=dict)
     counters: Counters = field(default_factory=Counters)
+    # configured machines are listed before their first event (one process); an ingest worker lists
+    # only the machines of the gateways it owns
+    list_configured: bool = True
     _skews: dict[str, SkewEstimator] = field(default_factory=dict)
 
     def reload(self, loaded: Loaded) -> None:
@@ -72,7 +75,7 @@ class LiveState:
             self.sequencer(row.edge_id).restore(row.epoch, RangeSet(row.settled), current=row.current)
         self.counters.dead_letters = loaded.dead_letters
         self.counters.gaps = loaded.gaps
-        for mid in self.catalog.configured_ids():  # configured machines are listed before their first event
+        for mid in self.catalog.configured_ids() if self.list_configured else ():
             self.statuses.setdefault(mid, new_status(self.catalog.machine(mid)))
 
     def sequencer(self, edge_id: str) -> GatewaySequencer:

@@ -24,12 +24,13 @@ from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from central.ingest.applier import Applier, Round
+from central.ingest.catchup import CatchUpLog
 from central.ingest.commands import CommandSigner
 from central.ingest.config import IngestConfig
 from central.ingest.live import LiveState
 from central.ingest.messages import MAX_REASON, Incoming
 from central.progress.clock import ClockRule
-from central.store.base import Retention, Store, StoreUnusableError
+from central.store.base import FencedError, Loaded, Retention, Store, StoreUnusableError
 from central.store.records import DeadLetter
 from plantpulse.mqtt import MqttConfig, MqttLink
 from plantpulse.protocol import topics
@@ -95,13 +96,30 @@ class IngestService:
         self.hook = hook
         self.orders = orders
         self._queue: asyncio.Queue[Incoming] = asyncio.Queue()
+        self.purges = True  # retention runs here (scaled out: in the leading API replica, once for all)
         self._confirm: set[tuple[str, str]] = set()
+        self._catchup = CatchUpLog()  # progress lines while a gateway's backlog drains
         # settled ranges as last committed, per (edge, epoch): confirmations come only from here,
         # never from the sequencer's memory, which runs ahead of the store during a commit
         self._committed: dict[tuple[str, str], list[tuple[int, int]]] = {}
-        subs = [(t, 1) for site in cfg.sites for t in topics.subscriptions(site)]
+        subs = [(t, 1) for t in self._subscriptions()]
         self.link = MqttLink(mqtt, cfg.client_id, clean_start=False, subscriptions=subs, manual_ack=True,
                              on_message=self._on_message)
+
+    def _subscriptions(self) -> list[str]:
+        """The topics subscribed at every connection (a worker subscribes per gateway besides)."""
+        return [t for site in self.cfg.sites for t in topics.subscriptions(site)]
+
+    async def _load(self) -> Loaded:
+        """The live state to restore from the store (a worker keeps only its gateways')."""
+        return await self.store.load()
+
+    async def _between_rounds(self) -> None:
+        """Called before every round (a worker hands gateways over and takes them here)."""
+
+    async def _fenced(self, exc: FencedError, batch: list[Incoming]) -> None:
+        """A commit was refused because another worker took a gateway over (only ever with leases)."""
+        raise exc
 
     @property
     def connected(self) -> bool:
@@ -109,7 +127,7 @@ class IngestService:
 
     async def start(self) -> None:
         """Restore the live state from the store, then connect (messages wait in the broker until then)."""
-        loaded = await self.store.load()
+        loaded = await self._load()
         self.live.restore(loaded)
         self._committed = {(row.edge_id, row.epoch): list(row.settled) for row in loaded.epochs}
         self.link.start()
@@ -128,6 +146,7 @@ class IngestService:
         next_tick = time.monotonic() + _TICK
         next_purge = time.monotonic() + 60.0
         while True:
+            await self._between_rounds()
             timeout = max(0.0, next_tick - time.monotonic())
             batch: list[Incoming] = []
             with contextlib.suppress(TimeoutError):  # asyncio.timeout: wait_for can lose a cancellation (3.11)
@@ -142,7 +161,7 @@ class IngestService:
                 if problem is not None:  # nothing is acknowledged any more: the broker keeps it all
                     raise StoreUnusableError(problem)
             await self._round(batch, tick)
-            if time.monotonic() >= next_purge:
+            if self.purges and time.monotonic() >= next_purge:
                 next_purge = time.monotonic() + _PURGE_EVERY
                 deleted = await self.store.purge(self.clock(), self.retention)
                 self.live.counters.purged += sum(deleted.values())
@@ -169,12 +188,18 @@ class IngestService:
             await self._commit(rnd)
         except StoreUnusableError:
             raise
+        except FencedError as exc:
+            await self._fenced(exc, batch)
+            return
         except Exception:
             self.live.counters.failed_rounds += 1
             log.exception("an ingest round of %d messages failed: applying them again one by one", len(batch))
             await self._reload()
-            for msg in batch:
-                await self._alone(msg)
+            try:
+                for msg in batch:
+                    await self._alone(msg)
+            except FencedError as exc:
+                await self._fenced(exc, batch)
             return
         self._after_commit(rnd)
 
@@ -186,7 +211,7 @@ class IngestService:
                 await self.orders.on_round(rnd, self.clock())
             self._evaluate(rnd, complete=False)
             await self._commit(rnd)
-        except StoreUnusableError:
+        except (StoreUnusableError, FencedError):
             raise
         except Exception as exc:
             log.exception("central failed on a message of %s: dead-lettered", msg.topic)
@@ -219,7 +244,7 @@ class IngestService:
 
     async def _reload(self) -> None:
         """Back to the last commit: live state, sequencers and the hook's memory, from the store."""
-        loaded = await self.store.load()
+        loaded = await self._load()
         self.live.reload(loaded)
         self.applier.reset()
         self._committed = {(row.edge_id, row.epoch): list(row.settled) for row in loaded.epochs}
@@ -264,6 +289,16 @@ class IngestService:
         while True:
             await asyncio.sleep(self.cfg.ack_interval)
             self.confirm_now()
+            self._log_catchup()
+
+    def _log_catchup(self) -> None:
+        now = self.clock()
+        for edge_id, gw in self.live.gateways.items():
+            seq = self.live.sequencers.get(edge_id)
+            line = self._catchup.observe(edge_id, seq.progress().applied if seq is not None else None,
+                                         gw.latest_seq, now)
+            if line is not None:
+                log.info("%s", line)
 
     def confirm_now(self) -> None:
         link = self.link

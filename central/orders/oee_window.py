@@ -12,24 +12,52 @@ window. Reads only; nothing here writes.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from central.progress.assignment import Timeline
 from central.progress.counts import CountRecord
 from central.progress.downtime import DowntimeReport, downtime
+from central.progress.machines import Catalog
 from central.progress.oee import Oee, PartsAt, combine, oee, planned_parts
 from central.progress.orders import CountSource, OpKey, Plan
 from central.progress.reports import Report, ReportKind
+from central.progress.status import MachineStatus
 from central.progress.stops import StopCause, explain_idle, with_reasons
 from central.progress.timeline import StateInterval
+from central.store.base import Store
 
 if TYPE_CHECKING:
     from central.runtime import Central
 
 
-async def history(central: Central, machine_id: str, start: float, end: float) -> list[StateInterval]:
+class _Statuses(Protocol):
+    @property
+    def statuses(self) -> Mapping[str, MachineStatus]: ...
+
+
+class _Plan(Protocol):
+    @property
+    def plan(self) -> Plan: ...
+
+
+class Sources(Protocol):
+    """What machine OEE is computed from: central itself, or the store's view of it (``central backfill``)."""
+
+    @property
+    def store(self) -> Store: ...
+    @property
+    def catalog(self) -> Catalog: ...
+    @property
+    def live(self) -> _Statuses: ...
+    @property
+    def orders(self) -> _Plan: ...
+    @property
+    def clock(self) -> Callable[[], float]: ...
+
+
+async def history(central: Sources, machine_id: str, start: float, end: float) -> list[StateInterval]:
     """Stored intervals overlapping the window, plus the current one cut at now."""
     intervals = await central.store.intervals(machine_id, start, end)
     status = central.live.statuses.get(machine_id)
@@ -62,13 +90,13 @@ class Figures:
     explained: dict[StopCause, float]  # idle seconds each stop reason explains
 
 
-async def machine_oee(central: Central, machine_id: str, start: float, end: float, *,
+async def machine_oee(central: Sources, machine_id: str, start: float, end: float, *,
                       key: OpKey | None = None) -> Oee:
     """OEE of one machine in ``[start, end)``; with ``key``, of that operation's parts only (its span)."""
     return (await machine_figures(central, machine_id, start, end, key=key)).oee
 
 
-async def machine_figures(central: Central, machine_id: str, start: float, end: float, *,
+async def machine_figures(central: Sources, machine_id: str, start: float, end: float, *,
                           key: OpKey | None = None) -> Figures:
     """Downtime, OEE and the stop reasons' share of one machine in ``[start, end)`` (``key``: one operation's)."""
     info = central.catalog.machine(machine_id)
@@ -79,7 +107,7 @@ async def machine_figures(central: Central, machine_id: str, start: float, end: 
     plan = central.orders.plan
     weights: dict[int, float | None] = {}
     records: list[CountRecord] = []
-    for c in await central.store.attributed_counts(machine_id, start):
+    for c in await central.store.attributed_counts(machine_id, start, end):
         if c.record.at >= end or (key is not None and c.op != key):
             continue
         op = plan.operations.get(c.op) if c.op is not None else None
@@ -96,7 +124,7 @@ async def machine_figures(central: Central, machine_id: str, start: float, end: 
     return Figures(report, with_reasons(oee(report, parts, subject=machine_id), explained), explained)
 
 
-def machine_ids(central: Central) -> list[str]:
+def machine_ids(central: Sources) -> list[str]:
     return sorted(set(central.catalog.configured_ids()) | set(central.live.statuses))
 
 

@@ -36,6 +36,14 @@ class StoreUnusableError(StoreError):
     """The store stopped working while central ran (file deleted, replaced, read-only, refusing writes)."""
 
 
+class FencedError(StoreError):
+    """An ingest worker's lease of a gateway was taken over: the round was not committed (nothing applied)."""
+
+    def __init__(self, edge_ids: list[str]) -> None:
+        super().__init__(f"lost the lease of {', '.join(edge_ids)}: another worker owns it now; round not committed")
+        self.edge_ids = edge_ids
+
+
 @dataclass
 class Loaded:
     """What central restores at start (and after a failed round): the live state as last committed."""
@@ -107,8 +115,9 @@ class Store(Protocol):
                           until: float | None = None, limit: int = 100, offset: int = 0) -> list[Audit]:
         """Who changed what: newest first."""
 
-    async def attributed_counts(self, machine_id: str, since: float) -> list[AttributedCount]:
-        """A machine's counts at or after ``since`` with their operation, by time (for re-attribution)."""
+    async def attributed_counts(self, machine_id: str, since: float, until: float | None = None
+                                ) -> list[AttributedCount]:
+        """A machine's counts at or after ``since`` (and before ``until``) with their operation, by time."""
 
     async def unassigned_counts(self, machine_id: str | None, start: float, end: float,
                                 limit: int = 1000) -> list[AttributedCount]: ...

@@ -1,12 +1,17 @@
-"""Open the store the configuration names (SQLite today; PostgreSQL joins here)."""
+"""Open the store the configuration names: SQLite (the embedded default) or PostgreSQL (scaled out)."""
 
 from __future__ import annotations
 
 from central.store.base import Store
 from central.store.config import StoreConfig
+from central.store.postgres import Fence, PostgresStore
 from central.store.sqlite import SqliteStore
 
 
-async def open_store(cfg: StoreConfig) -> Store:
-    """Open (and migrate) the configured store; raises ``StoreError`` saying what to do when it cannot."""
+async def open_store(cfg: StoreConfig, *, fence: Fence | None = None) -> Store:
+    """Open (and migrate) the configured store; raises ``StoreError`` saying what to do when it cannot.
+
+    ``fence``: an ingest worker's leases, checked by every commit (PostgreSQL only)."""
+    if cfg.kind == "postgresql":
+        return await PostgresStore.open(cfg.dsn(), pool_size=cfg.pool_size, fence=fence)
     return await SqliteStore.open(cfg.path)

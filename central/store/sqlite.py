@@ -39,7 +39,7 @@ from central.store.records import (
     status_from_json,
     status_to_json,
 )
-from central.store.schema import MIGRATIONS
+from central.store.schema import MIGRATIONS, statements
 from central.store.sqlite_extras import ExtraReads, write_extras
 from central.store.sqlite_orders import COUNT_INSERT, OrderReads, count_values, write_orders
 from plantpulse.protocol.models import MachineState
@@ -375,9 +375,8 @@ async def _migrate(db: aiosqlite.Connection, path: Path) -> None:
     for version in range(current + 1, len(MIGRATIONS) + 1):
         await db.execute("BEGIN IMMEDIATE")
         try:
-            for statement in MIGRATIONS[version - 1].split(";"):
-                if statement.strip():
-                    await db.execute(statement)
+            for statement in statements(version, "sqlite"):
+                await db.execute(statement)
             await db.execute("INSERT INTO schema_version VALUES (?)", (version,))
             await db.execute("COMMIT")
         except BaseException:

@@ -8,6 +8,7 @@ purpose (the PostgreSQL store runs the same statements with its own placeholders
 
 from __future__ import annotations
 
+import math
 import uuid
 from typing import Any
 
@@ -157,11 +158,13 @@ class OrderReads:
         rows = await self._db.execute_fetchall(sql, (*params, limit, offset))
         return [audit_from_row(*row) for row in rows]
 
-    async def attributed_counts(self, machine_id: str, since: float) -> list[AttributedCount]:
-        """A machine's counts with ``at`` at or after ``since`` and their operation, by time."""
+    async def attributed_counts(self, machine_id: str, since: float, until: float | None = None
+                                ) -> list[AttributedCount]:
+        """A machine's counts with ``at`` at or after ``since`` (and before ``until``) and their operation, by time."""
         rows = await self._db.execute_fetchall(
             f"SELECT edge_id, epoch, seq, order_id, op_seq, {_RECORD} FROM counts "  # noqa: S608 - fixed text
-            "WHERE machine_id = ? AND at >= ? ORDER BY at, edge_id, epoch, seq", (machine_id, since))
+            "WHERE machine_id = ? AND at >= ? AND at < ? ORDER BY at, edge_id, epoch, seq",
+            (machine_id, since, math.inf if until is None else until))
         return [AttributedCount(e, ep, int(sq), _record(rest), (o, int(s)) if o is not None else None)
                 for e, ep, sq, o, s, *rest in rows]
 

@@ -87,11 +87,19 @@
     return gw && gw.online !== null && gw.online !== undefined ? gw.online : m.gateway_online;
   }
 
+  // links to the other pages keep a key and language given in this page's address (such a key is not
+  // stored: the next page could not read without it)
+  function href(path) {
+    const url = new URL(path, location.origin);
+    for (const name of ["key", "lang"]) if (params.get(name)) url.searchParams.set(name, params.get(name));
+    return url.pathname + url.search;
+  }
+
   // the name opens the machine's page (its day, downtime causes, OEE, dispatch list); not on a board
   function machineLink(m) {
     if (board) return m.name || m.id;
     const a = el("a", null, m.name || m.id);
-    a.href = `/machines/${encodeURIComponent(m.id)}`;
+    a.href = href(`/machines/${encodeURIComponent(m.id)}`);
     return a;
   }
 
@@ -129,7 +137,14 @@
     if (m.operation) {
       // the PLC's program number matched to an order's operation: the work order, its progress and ETA
       const op = m.operation;
-      rows.push(el("p", "job", `${t("job")} `, el("strong", null, `${op.order_id}/${op.seq}`), op.name ? ` ${op.name}` : ""));
+      const ref = el("strong", null, `${op.order_id}/${op.seq}`);
+      if (!board) { // the order's page: its operations, projected finish and why it is at risk
+        const a = el("a", null, ref);
+        a.href = href(`/orders?order=${encodeURIComponent(op.order_id)}`);
+        rows.push(el("p", "job", `${t("job")} `, a, op.name ? ` ${op.name}` : ""));
+      } else {
+        rows.push(el("p", "job", `${t("job")} `, ref, op.name ? ` ${op.name}` : ""));
+      }
       const bar = el("div", "progress");
       bar.append(el("span", "bar"));
       bar.firstChild.style.width = `${Math.max(0, Math.min(100, op.percent || 0))}%`;
@@ -420,6 +435,7 @@
   }
 
   function start() {
+    for (const a of document.querySelectorAll(".nav a")) a.href = href(a.getAttribute("href"));
     phone.addEventListener("change", renderTiles);
     if (board) {
       document.body.classList.add("board");

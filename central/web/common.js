@@ -34,8 +34,18 @@
     return "en";
   }
 
+  // a link to another page keeps what this page's address was given (a board's key, language, board
+  // mode): a key given in the address is not stored, so a page opened without it could not read
+  const carried = ["key", "lang", "board"].filter((name) => params.get(name));
+  function href(path) {
+    if (!carried.length) return path;
+    const url = new URL(path, location.origin);
+    for (const name of carried) if (!url.searchParams.has(name)) url.searchParams.set(name, params.get(name));
+    return url.pathname + url.search;
+  }
+
   const PP = {
-    board, params, saved, $,
+    board, params, saved, $, href,
     lang: pickLang(),
     key: params.get("key") || saved.get("key"), // ?key= is for boards; it is not stored
     offset: 0, // central's clock minus the browser's, seconds
@@ -109,7 +119,7 @@
     const nav = PP.el("nav", "nav");
     for (const [href, name] of NAV) {
       const a = PP.el("a", location.pathname === href ? "here" : null, PP.t(name));
-      a.href = href + (board ? location.search : "");
+      a.href = PP.href(href);
       a.dataset.t = name;
       nav.append(a);
     }

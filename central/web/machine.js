@@ -25,7 +25,7 @@
     if (c.category === "fault") {
       return [c.code !== null ? `${t("faultCode")} ${c.code}` : t("state").fault, PP.pick(c.text)].filter(Boolean).join(" · ");
     }
-    if (c.category === "reason") return `${t("cause_idle")}: ${t("reason_" + c.reason)}`;
+    if (c.category === "reason") return `${t("cause_idle")} · ${t("reason_" + c.reason)}`;
     return t("cause_" + c.category);
   };
   const shortName = (c) => (c.category === "fault" ? String(c.code ?? "—")
@@ -177,6 +177,8 @@
         el("td", null, t("op_" + op.status) + (op.at_risk ? ` · ${t("st_at_risk")}` : "") + (op.shortage ? ` · ${t("cause_material")}` : "")),
         el("td", null, typeof op.projected_finish === "number" ? PP.dateTime(op.projected_finish) : "—"),
         el("td", null, typeof op.due === "number" ? PP.dateTime(op.due) : "—"));
+      row.children[4].dataset.label = t("projectedFinish");
+      row.children[5].dataset.label = t("due");
       row.dataset.op = `${op.order_id}/${op.seq}`;
       return row;
     });

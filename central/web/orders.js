@@ -69,6 +69,12 @@
     loadDetail().then(render);
   }
 
+  // a cell's column name, shown before it where the table is laid out as cards (a phone)
+  function labelled(td, name) {
+    td.dataset.label = t(name);
+    return td;
+  }
+
   function meter(percent) {
     const pct = Math.max(0, Math.min(100, percent || 0));
     const bar = el("span", "meter", el("span"));
@@ -99,9 +105,10 @@
         el("td", "phone-hide", [o.product, o.customer].filter(Boolean).join(" · ")),
         el("td", null, el("span", `badge st-${s}`, t("st_" + s))),
         el("td", null, meter(o.percent)),
-        el("td", slack !== null && slack > 0 ? "late-text" : null, typeof finish === "number" ? PP.dateTime(finish) : "—",
+        labelled(el("td", slack !== null && slack > 0 ? "late-text" : null, typeof finish === "number" ? PP.dateTime(finish) : "—",
           slack !== null && s !== "done" ? el("small", null, ` (${slack > 0 ? "+" : "−"}${PP.duration(Math.abs(slack))})`) : ""),
-        el("td", null, PP.dateTime(o.due)),
+        "projectedFinish"),
+        labelled(el("td", null, PP.dateTime(o.due)), "due"),
         el("td", "why", why(o.why)));
       row.dataset.order = o.id;
       row.dataset.status = s;
@@ -122,18 +129,19 @@
     const rows = (detail.operations || []).map((op) => {
       const machine = op.machine || (op.work_centre ? `${t("workCentre")} ${op.work_centre}` : "—");
       const link = op.machine ? el("a", null, machine) : machine;
-      if (op.machine) link.href = `/machines/${encodeURIComponent(op.machine)}`;
+      if (op.machine) link.href = PP.href(`/machines/${encodeURIComponent(op.machine)}`);
       const row = el("tr", `op-${op.status}`, el("td", "num", String(op.seq)), el("td", null, op.name),
         el("td", null, link, op.running_on && op.running_on.length ? ` (${op.running_on.join(", ")})` : ""),
         el("td", null, t("op_" + op.status) + (op.shortage ? ` · ${t("cause_material")}` : "")),
         el("td", null, meter(op.percent), el("small", null, ` ${op.good}/${op.quantity} · ${t("scrap")} ${op.scrap}`)),
         el("td", "phone-hide", typeof op.projected_start === "number" ? PP.dateTime(op.projected_start) : "—"),
-        el("td", null, typeof op.projected_finish === "number" ? PP.dateTime(op.projected_finish) : "—"));
+        labelled(el("td", null, typeof op.projected_finish === "number" ? PP.dateTime(op.projected_finish) : "—"),
+          "projectedFinish"));
       row.dataset.op = `${detail.id}/${op.seq}`;
       return row;
     });
     $("ops").querySelector("tbody").replaceChildren(...rows);
-    $("detail-cards").href = `/cards?orders=${encodeURIComponent(detail.id)}`;
+    $("detail-cards").href = PP.href(`/cards?orders=${encodeURIComponent(detail.id)}`);
   }
 
   function render() {

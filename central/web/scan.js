@@ -20,6 +20,7 @@
   let pending = load(); // [{client_id, path, body, made, tries, error}]
   const sent = []; // [{body, at, outcome}]
   let busy = false, retryTimer = null, camera = null;
+  let machines = []; // every machine (from the stream's snapshot): a work-centre operation's choices
 
   function load() {
     try { return JSON.parse(localStorage.getItem("plantpulse.scan.pending") || "[]"); } catch { return []; }
@@ -89,7 +90,9 @@
     if (!op) return;
     const operator = operatorId();
     if (!operator) return;
-    const body = { operator, order_id: op.order, seq: op.seq, kind, ...extra };
+    // a work-centre operation runs on one of the centre's machines: the operator says which
+    const where = info && !info.machine && info.work_centre ? $("where").value : "";
+    const body = { operator, order_id: op.order, seq: op.seq, kind, ...(where ? { machine: where } : {}), ...extra };
     queue("/api/v1/reports", body);
   }
 
@@ -98,7 +101,7 @@
     if (!op) return;
     const operator = operatorId();
     if (!operator) return;
-    const machine = info && (info.machine || (info.running_on || [])[0]);
+    const machine = info && (info.machine || (info.running_on || [])[0] || (info.work_centre ? $("where").value : ""));
     if (!machine) { say(t("stopNeedsMachine"), true); return; }
     const reason = $("stop-reason").value, note = $("stop-note").value.trim();
     if (reason === "other" && !note) { say(t("stopNeedsNote"), true); $("stop-note").focus(); return; }
@@ -244,6 +247,7 @@
       $("op-counts").textContent = info
         ? `${t("good")} ${info.good ?? 0} / ${info.quantity ?? "?"} · ${t("scrap")} ${info.scrap ?? 0}` : "";
       card.dataset.op = `${op.order}/${op.seq}`;
+      renderWhere();
     }
     for (const b of card.querySelectorAll("button.action")) b.disabled = busy;
     const select = $("stop-reason");
@@ -255,6 +259,16 @@
       ...sent.map((s) => el("li", s.outcome, `${PP.time(s.at)} ${describe(s.report.body)}` + (s.detail ? ` · ${s.detail}` : " ✓"))),
     ];
     $("sent").replaceChildren(...items);
+  }
+
+  function renderWhere() {
+    const centre = info && !info.machine ? info.work_centre : null;
+    $("where-row").hidden = !centre;
+    if (!centre) return;
+    const select = $("where"), chosen = select.value || (info.running_on || [])[0] || PP.saved.get("where");
+    const ids = machines.filter((m) => m.work_centre === centre).map((m) => m.id);
+    select.replaceChildren(...ids.map((id) => { const o = el("option", null, id); o.value = id; return o; }));
+    if (ids.includes(chosen)) select.value = chosen;
   }
 
   function describe(body) {
@@ -282,6 +296,7 @@
       $("code").select();
     });
     $("camera-button").addEventListener("click", startCamera);
+    $("where").addEventListener("change", () => PP.saved.set("where", $("where").value));
     $("do-start").addEventListener("click", () => makeReport("start"));
     $("do-finish").addEventListener("click", () => makeReport("finish"));
     $("do-stop").addEventListener("click", makeStop);
@@ -297,7 +312,7 @@
     title: "scanTitle",
     render,
     onKey: () => { refreshOp(); flush(); },
-    onSnapshot: () => refreshOp(),
+    onSnapshot: (data) => { machines = data.machines || []; refreshOp(); },
     on: { order: () => refreshOp(), progress: () => refreshOp(), operation: () => refreshOp() },
   });
   start();

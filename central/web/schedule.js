@@ -65,7 +65,7 @@
     }
     rows.forEach((row, i) => {
       const y = TOP + i * ROW;
-      const name = svg("a", { href: `/machines/${encodeURIComponent(row.machine_id)}` },
+      const name = svg("a", { href: PP.href(`/machines/${encodeURIComponent(row.machine_id)}`) },
         svg("text", { x: 6, y: y + ROW / 2 + 5, class: "g-machine" }, row.machine_id));
       chart.append(svg("rect", { x: LEFT, y, width: W - LEFT - 8, height: ROW - 4, class: "g-row" }), name);
       for (const b of row.blocks || []) {

@@ -131,6 +131,7 @@ class OpcuaCollector:
             values.setdefault(item.machine_id, {})[item.tag] = value
         for machine_id, machine_values in values.items():
             if machine_id in problems:
+                self.splitter.set_bad(machine_id, problems[machine_id])  # a later good value re-reads it
                 await report.failure(machine_id, problems[machine_id], latency)
             else:
                 await report.reading(machine_id, self.splitter.set_all(machine_id, machine_values), latency)

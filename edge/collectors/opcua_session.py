@@ -105,14 +105,26 @@ async def ensure_certificate(cfg: OpcuaMachine) -> None:
 
 
 async def close(client: Client, wait: float, *, lost: bool) -> None:
-    """Close politely when the server still listens (at most ``wait`` s), at once when it is gone; never raises."""
+    """Close politely when the server still listens (at most ``wait`` s), at once when it is gone; never raises.
+
+    The socket is closed here whatever state asyncua is left in: its ``disconnect_socket`` does
+    nothing while a cancelled close is "disconnecting", or after a connect cancelled between the
+    TCP connect and its return, and each such reconnect leaked a socket (found as ResourceWarnings
+    in the tests; a gateway reconnecting for weeks would run out of file descriptors).
+    """
+    protocol = getattr(client.uaclient, "protocol", None)  # the socket of this session, if one was opened
     with contextlib.suppress(Exception):
         async with asyncio.timeout(wait):
             if lost:
                 await client.close_session()  # stops asyncua's background tasks; the request itself fails
             else:
                 await client.disconnect()
-    client.disconnect_socket()
+    with contextlib.suppress(Exception):
+        client.disconnect_socket()
+    transport = getattr(protocol, "transport", None) or getattr(getattr(client.uaclient, "protocol", None),
+                                                                "transport", None)
+    if transport is not None and not transport.is_closing():
+        transport.close()
 
 
 async def resolve(client: Client, machines: Sequence[OpcuaMachine]) -> list[Item]:

@@ -15,7 +15,8 @@ the k-th change of the others, which is right for values that change together.
 
 A Bad status (e.g. ``BadNoCommunication`` from a gateway whose device is gone) puts the machine
 aside until a good value arrives again; then its values may be stale, so the collector is asked
-to re-read the whole machine (``Resync``) before readings flow again.
+to re-read the whole machine (``Resync``) before readings flow again. A re-read that still finds
+a Bad value puts it aside again (``set_bad``): the next good value asks for another.
 """
 
 from __future__ import annotations
@@ -172,6 +173,17 @@ class ChangeSplitter:
         m.pending.clear()
         m.bad, m.resyncing = None, False
         return Reading(**m.fields)
+
+    def set_bad(self, machine_id: str, reason: str) -> None:
+        """A full read of the machine found a Bad value: aside again until a good value arrives.
+
+        A server shows a device back one variable at a time, so the first good value may be notified
+        (and trigger the re-read) while others are still Bad; the next good value must trigger
+        another re-read, or the machine would stay aside until the session ends.
+        """
+        m = self._machines[machine_id]
+        m.bad, m.resyncing = reason, False
+        m.pending.clear()
 
     def value(self, machine_id: str, tag: str) -> Value | None:
         return self._machines[machine_id].values.get(tag)

@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
+import subprocess
+import sys
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -166,3 +170,22 @@ def test_stop_reasons_oee_repair_eta_and_reassignment(central: CentralProcess) -
     assert span["oee"]["planned"] >= 0 and len(span["spans"]) == 1
     assert central.get("/api/v1/counts/unassigned")["counts"] == []
     assert central.get("/api/v1/shift-summaries")["summaries"] == []
+
+
+def test_the_import_command_line_prints_row_errors_and_imports(central: CentralProcess, tmp_path: Path) -> None:
+    bad = tmp_path / "plan.csv"
+    bad.write_text(CSV.decode().replace("2026-12-04 16:00", "tomorrow"))
+    env = {**os.environ, "PLANTPULSE_KEY": WRITE}
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "central", "import-orders", *args, "--url", central.url],
+                              capture_output=True, text=True, env=env, timeout=60, check=False)
+
+    refused = run(str(bad))
+    assert refused.returncode == 1 and "row 2, due: 'tomorrow' is not a time" in refused.stderr
+    checked = run(str(REPO / "examples" / "orders-import.csv"), "--dry-run")
+    assert checked.returncode == 0 and "would import: 2 created" in checked.stdout
+    assert central.get("/api/v1/orders")["orders"] == []
+    done = run(str(REPO / "examples" / "orders-import.csv"))
+    assert done.returncode == 0 and "imported: 2 created" in done.stdout and "SO-1001: created" in done.stdout
+    assert len(central.get("/api/v1/orders")["orders"]) == 2

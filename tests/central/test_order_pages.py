@@ -91,19 +91,24 @@ def test_orders_page_shows_an_order_go_at_risk_when_the_simulator_faults(
         # 20 parts x 30 s = 10 min of work due in 40 min: on time, unless m1 is down for 2 h
         post_order(central, order("SO-1", 2400, (10, "turn", "m1", 20, 30.0)))
         post_order(central, order("SO-2", 6 * 3600, (10, "deburr", "m1", 5, 30.0)))
+        post_order(central, order("SO-0", -60, (10, "saw", "m1", 1, 30.0)))  # due a minute ago: late
         page, problems = open_page(contexts(locale="en-US", viewport={"width": 1280, "height": 800}), central.url)
         page.goto(f"{central.url}/orders")
         row = page.locator('#orders tr[data-order="SO-1"]')
         expect(row).to_have_attribute("data-status", "planned", timeout=SOON)
         expect(page.locator('#orders tr[data-order="SO-2"]')).to_be_visible()
         expect(page.locator("#banner")).to_be_hidden()
+        late = page.locator('#orders tr[data-order="SO-0"]')
+        expect(late).to_have_attribute("data-status", "late", timeout=SOON)
+        expect(late.locator(".badge")).to_have_text("Late")
+        expect(page.locator("#orders tbody tr").first).to_have_attribute("data-order", "SO-0")  # late first
 
         plant.act("m1", "fault", {"code": 321})
         expect(row).to_have_attribute("data-status", "at_risk", timeout=SOON)
         expect(row.locator(".badge")).to_have_text("At risk")
         expect(row.locator(".why")).to_contain_text("Machine down")
         expect(row.locator(".why")).to_contain_text("m1")
-        expect(page.locator("#orders tbody tr").first).to_have_attribute("data-order", "SO-1")  # most urgent first
+        expect(page.locator("#orders tbody tr").nth(1)).to_have_attribute("data-order", "SO-1")  # then at risk
 
         # filters, and one order's operations
         page.get_by_label("Status").select_option("at_risk")
@@ -112,6 +117,8 @@ def test_orders_page_shows_an_order_go_at_risk_when_the_simulator_faults(
         expect(page.locator("#detail-title")).to_contain_text("SO-1")
         expect(page.locator('#ops tr[data-op="SO-1/10"]')).to_contain_text("turn")
         expect(page.locator('#ops tr[data-op="SO-1/10"]')).to_contain_text("0/20")
+        page.get_by_label("Status").select_option("")
+        expect(page.locator("#orders tbody tr")).to_have_count(3)
         shoot(page, tmp_path, "orders-page.png", doc=True)
 
         # a TV board: no forms, no buttons, larger text, the same live list
@@ -137,6 +144,10 @@ def test_orders_page_shows_an_order_go_at_risk_when_the_simulator_faults(
         op = block.bounding_box()
         assert down is not None and op is not None and op["x"] >= down["x"] + down["width"] - 2, (down, op)
         shoot(gantt, tmp_path, "schedule-page.png", doc=True)
+        tv = contexts(locale="en-US", viewport={"width": 1920, "height": 1080}).new_page()
+        tv.goto(f"{central.url}/schedule?board=1")
+        expect(tv.locator('#gantt rect[data-op="SO-1/10"]')).to_have_count(1, timeout=SOON)
+        expect(tv.locator("button:visible, select:visible, nav:visible")).to_have_count(0)
 
         # repaired: the order is on time again, on both pages, live
         page.get_by_label("Status").select_option("")
@@ -166,11 +177,16 @@ def test_scan_reports_import_and_rush_order_from_the_pages(
     error and imports nothing; a rush order is inserted from the page."""
     keys = [*api_keys(), {"name": "line-phone", "role": "report",
                           "sha256": hashlib.sha256(REPORT_KEY.encode()).hexdigest()}]
-    central = central_factory(mosquitto, plant={"machines": [{"id": "m1"}, {"id": "m2"}]}, orders=ORDERS,
-                              api={"keys": keys, "open_reads": False})
+    central = central_factory(mosquitto, plant={"machines": [{"id": "m1"}, {"id": "m2"},
+                                                             {"id": "w1", "work_centre": "welding"},
+                                                             {"id": "w2", "work_centre": "welding"}]},
+                              orders=ORDERS, api={"keys": keys, "open_reads": False})
     body = order("SO-7", 86_400, (10, "assemble", "m2", 20, 60.0))
     body["operations"][0]["count_source"] = "reports"
     post_order(central, body)
+    welded = order("SO-8", 86_400, (10, "weld", "w1", 4, 60.0))
+    welded["operations"][0].update(machine=None, work_centre="welding", count_source="reports")
+    post_order(central, welded)
 
     # ---- the operator's phone: a report key, the card's code typed by a keyboard-wedge scanner
     phone_context = contexts(locale="zh-CN", viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
@@ -209,8 +225,20 @@ def test_scan_reports_import_and_rush_order_from_the_pages(
     expect(phone.locator("#sent li.pending")).to_contain_text("未送达", timeout=SOON)
     expect(phone.locator("#sent li.pending")).to_have_count(0, timeout=SOON)  # resent by itself
     expect(phone.locator("#op-counts")).to_contain_text("良品 7 / 20", timeout=SOON)
+
+    # no network at all: the report waits in the phone, survives a reload, and is sent once when back
+    phone.unroute("**/api/v1/reports")
+    phone.route("**/api/v1/reports", lambda route: route.abort("internetdisconnected"))
+    phone.locator("#good-qty").fill("1")
+    phone.get_by_role("button", name="报良品").click()
+    expect(phone.locator("#sent li.pending")).to_have_count(1, timeout=SOON)
+    phone.reload()
+    expect(phone.locator("#sent li.pending")).to_have_count(1, timeout=SOON)
+    phone.unroute("**/api/v1/reports")
+    expect(phone.locator("#sent li.pending")).to_have_count(0, timeout=SOON)
+    expect(phone.locator("#op-counts")).to_contain_text("良品 8 / 20", timeout=SOON)
     op = central.http.get("/api/v1/orders/SO-7", headers=WRITE).json()["operations"][0]
-    assert (op["good"], op["status"]) == (7, "running"), op
+    assert (op["good"], op["status"]) == (8, "running"), op
     assert lost and '"good":2' in lost[0].replace(" ", "")
     shoot(phone, tmp_path, "scan-page.png", doc=True)
 
@@ -221,13 +249,28 @@ def test_scan_reports_import_and_rush_order_from_the_pages(
     stops = central.http.get("/api/v1/stops", params={"machine": "m2"}, headers=WRITE).json()["stops"]
     assert [(s["machine"], s["reason"], s["operator"]) for s in stops] == [("m2", "material", "A017")], stops
 
+    # a work-centre operation: the operator says on which of the centre's machines it starts
+    phone.get_by_label("扫描或输入工序码").fill("SO-8/10")
+    phone.get_by_label("扫描或输入工序码").press("Enter")
+    where = phone.get_by_label("在哪台设备（工作中心）")
+    expect(where).to_be_visible(timeout=SOON)
+    expect(where.locator("option")).to_have_count(2)
+    where.select_option("w2")
+    phone.get_by_role("button", name="开工").click()
+    expect(phone.locator("#op-meta")).to_contain_text("生产中", timeout=SOON)
+    weld = central.http.get("/api/v1/orders/SO-8", headers=WRITE).json()["operations"][0]
+    assert weld["running_on"] == ["w2"], weld
+    phone.get_by_label("扫描或输入工序码").fill("SO-7/10")
+    phone.get_by_label("扫描或输入工序码").press("Enter")
+    expect(phone.locator("#where-row")).to_be_hidden(timeout=SOON)
+
     # ---- the planner's page: the progress is there; an import with a bad row changes nothing
     planner = contexts(locale="en-US", viewport={"width": 1280, "height": 900})
     page, more = open_page(planner, central.url)
     page.goto(f"{central.url}/orders?key={WRITE_KEY}")
     row = page.locator('#orders tr[data-order="SO-7"]')
     expect(row).to_have_attribute("data-status", "running", timeout=SOON)
-    expect(row).to_contain_text("35%")
+    expect(row).to_contain_text("40%")
     page.evaluate(f"localStorage.setItem('plantpulse.key', '{WRITE_KEY}')")
     page.locator("#import-file").set_input_files({"name": "plan.csv", "mimeType": "text/csv",
                                                    "buffer": BAD_PLAN.encode()})
@@ -236,7 +279,7 @@ def test_scan_reports_import_and_rush_order_from_the_pages(
     bad = page.locator('#import-errors tr[data-row="4"]')
     expect(bad).to_contain_text("due")
     listed = central.http.get("/api/v1/orders", headers=WRITE).json()["orders"]
-    assert [o["id"] for o in listed] == ["SO-7"], listed
+    assert [o["id"] for o in listed] == ["SO-7", "SO-8"], listed
     page.locator("#import-file").set_input_files({"name": "plan.csv", "mimeType": "text/csv",
                                                    "buffer": GOOD_PLAN.encode()})
     page.get_by_role("button", name="Import", exact=True).click()
@@ -244,7 +287,17 @@ def test_scan_reports_import_and_rush_order_from_the_pages(
     expect(page.locator('#orders tr[data-order="SO-10"]')).to_be_visible(timeout=SOON)
     expect(page.locator("#import-errors")).to_be_hidden()
 
-    # ---- a rush order from the page
+    # ---- a rush order from the page: a read key is refused (said so), the write key inserts it
+    reader_page, theirs = open_page(contexts(locale="en-US"), central.url)
+    reader_page.goto(f"{central.url}/orders?key={READ_KEY}")
+    for field, value in (("#r-id", "NOPE-1"), ("#r-product", "shaft"), ("#r-qty", "3"), ("#r-due", "2030-01-05T12:00")):
+        reader_page.locator(field).fill(value)
+    for name, value in (("name", "turn"), ("machine", "m1"), ("ideal_cycle_time", "40")):
+        reader_page.locator(f".r-op [name={name}]").first.fill(value)
+    reader_page.get_by_role("button", name="Insert").click()
+    expect(reader_page.locator("#rush-error")).to_contain_text("This key may only read", timeout=SOON)
+    expect(reader_page.locator("#key-dialog")).to_be_visible()
+    assert central.http.get("/api/v1/orders/NOPE-1", headers=WRITE).status_code == 404
     page.locator("#r-id").fill("RUSH-1")
     page.locator("#r-product").fill("shaft")
     page.locator("#r-qty").fill("3")
@@ -263,6 +316,23 @@ def test_scan_reports_import_and_rush_order_from_the_pages(
     assert [(d["order_id"], d["seq"]) for d in dispatch][:1] == [("RUSH-1", 10)], dispatch
     shoot(page, tmp_path, "orders-forms.png")
 
+    # ---- the status board's tile of m2 shows the operation it runs, linked to its order
+    status_page, seen = open_page(contexts(locale="en-US"), central.url)
+    status_page.goto(f"{central.url}/?key={READ_KEY}")
+    job = status_page.locator('.tile[data-machine="m2"] .job a')
+    expect(job).to_have_text("SO-7/10", timeout=SOON)
+    assert job.get_attribute("href") == f"/orders?order=SO-7&key={READ_KEY}"  # the board's key goes along
+    job.click()
+    expect(status_page.locator("#detail-title")).to_contain_text("SO-7", timeout=SOON)
+    assert [p for p in seen if "outside request" in p or "script error" in p] == [], seen
+
+    # ---- the orders on a phone: one column, nothing wider than the screen
+    phone.goto(f"{central.url}/orders?key={REPORT_KEY}")
+    expect(phone.locator('#orders tr[data-order="RUSH-1"]')).to_be_visible(timeout=SOON)
+    width = phone.evaluate("document.documentElement.scrollWidth")
+    shoot(phone, tmp_path, "orders-phone.png")
+    assert width <= 400, width
+
     # ---- job cards: one per operation, each with its QR code
     cards, again = open_page(contexts(locale="en-US", viewport={"width": 900, "height": 700}), central.url)
     cards.goto(f"{central.url}/cards?orders=SO-10&key={READ_KEY}")
@@ -271,11 +341,19 @@ def test_scan_reports_import_and_rush_order_from_the_pages(
     expect(cards.locator('.jobcard[data-op="SO-10/20"] img.qr')).to_have_attribute("src", re.compile("^data:image/svg"),
                                                                                  timeout=SOON)
     shoot(cards, tmp_path, "job-cards.png", doc=True)
+    cards.emulate_media(media="print")  # on paper: the cards only, no header or form
+    expect(cards.locator("#bar")).to_be_hidden()
+    expect(cards.locator("#cards-form")).to_be_hidden()
+    cards.pdf(path=tmp_path / "job-cards.pdf", format="A4")
+    assert (tmp_path / "job-cards.pdf").read_bytes().startswith(b"%PDF")
 
     # the operator finishes the operation: the order is done, and leaves the open orders
+    phone.goto(f"{central.url}/scan?op=SO-7%2F10&key={REPORT_KEY}")
+    expect(phone.locator("#op-title")).to_contain_text("assemble", timeout=SOON)
     phone.get_by_role("button", name="完工").click()
     expect(phone.locator("#op-meta")).to_contain_text("完工", timeout=SOON)
     expect(page.locator('#orders tr[data-order="SO-7"]')).to_have_count(0, timeout=SOON)
     page.get_by_label("Status").select_option("done")
     expect(page.locator('#orders tr[data-order="SO-7"]')).to_have_attribute("data-status", "done", timeout=SOON)
     assert problems == [] and more == [] and again == []
+    assert [p for p in theirs if "outside request" in p or "script error" in p] == [], theirs

@@ -113,7 +113,7 @@ def test_machine_page_day_pareto_oee_languages_and_live_state(
         expect(rows.first).to_contain_text("Fault 321 · hydraulic pressure low")
         expect(rows.first.locator("td").nth(2)).to_have_text("2")
         expect(page.locator("#causes")).to_contain_text("Setup")
-        expect(page.locator('#causes tr[data-cause="reason-material"]')).to_contain_text("Idle: Waiting for material")
+        expect(page.locator('#causes tr[data-cause="reason-material"]')).to_contain_text("Idle · Waiting for material")
         expect(page.locator("#pareto svg rect")).to_have_count(len(day["causes"]))
         expect(page.locator("#timeline rect.tl-fault")).to_have_count(2)
         expect(page.locator("#timeline rect.tl-setup")).to_have_count(1)
@@ -147,6 +147,16 @@ def test_machine_page_day_pareto_oee_languages_and_live_state(
         width = phone.evaluate("document.documentElement.scrollWidth")
         assert width <= 400, width
         shoot(phone, tmp_path, "machine-phone.png")
+
+        # a TV board: no controls, larger figures
+        board = contexts(locale="zh-CN", viewport={"width": 1920, "height": 1080}).new_page()
+        board.goto(f"{central.url}/machines/m1?board=1&key={READ_KEY}")
+        expect(board.locator("#causes tbody tr").first).to_contain_text("液压压力低", timeout=SOON)
+        expect(board.locator("button:visible, select:visible, nav:visible")).to_have_count(0)
+        big = board.locator("#k-oee").evaluate("e => parseFloat(getComputedStyle(e).fontSize)")
+        small = page.locator("#k-oee").evaluate("e => parseFloat(getComputedStyle(e).fontSize)")
+        assert big > 1.3 * small, (big, small)
+        shoot(board, tmp_path, "machine-board.png")
 
         # central goes away: the banner; it comes back: the page recovers on its own
         banner = page.locator("#banner")

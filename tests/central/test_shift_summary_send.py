@@ -89,7 +89,7 @@ async def test_a_summary_at_the_shift_end_is_sent_once_even_across_a_restart(
                                                            "quantity": 5, "ideal_cycle_time": 60}]})
         await central.orders.create(late, by="planning")
         now[0] = END + 5
-        await async_wait_until(lambda: robot.summaries() or central.failed, 10, what="the summary reached the robot")
+        await async_wait_until(lambda: robot.summaries() or central.failed, 30, what="the summary reached the robot")
         assert central.failed is None, central.failure
         ((path, text),) = robot.summaries()
         assert path == "/send"  # the generic receiver opted out of summaries (it still gets the overdue alert)

@@ -15,9 +15,11 @@ import yaml
 
 from central.influx.points import (
     COUNT_MEASUREMENT,
+    OEE_MEASUREMENT,
     STATE_CODES,
     STATE_MEASUREMENT,
     CountPoint,
+    OeePoint,
     StatePoint,
     line_protocol,
 )
@@ -32,13 +34,14 @@ Schema = dict[str, tuple[set[str], set[str]]]  # measurement -> (tags, fields)
 def written_schema() -> Schema:
     """Measurements, tags and fields of the points central's own builders make (every optional value set)."""
     records = [StatePoint("m1", "line-a", "s1", 1.0, "fault", 101, "J1"),
-               CountPoint("m1", "line-a", "s1", 0.0, 10.0, 3, 1, "J1")]
+               CountPoint("m1", "line-a", "s1", 0.0, 10.0, 3, 1, "J1"),
+               OeePoint("m1", "line-a", "s1", 0.0, 3600.0, 3600.0, 1800.0, 1080.0, 900.0, 30, 6, 0.5, 0.6, 0.8, 0.25)]
     schema: Schema = {}
     for line in line_protocol(records):
         head, fields, _ts = line.split(" ")
         measurement, *tags = head.split(",")
         schema[measurement] = ({t.split("=")[0] for t in tags}, {f.split("=")[0] for f in fields.split(",")})
-    assert set(schema) == {STATE_MEASUREMENT, COUNT_MEASUREMENT}
+    assert set(schema) == {STATE_MEASUREMENT, COUNT_MEASUREMENT, OEE_MEASUREMENT}
     return schema
 
 
@@ -141,8 +144,10 @@ def test_state_colours_and_names_follow_the_state_codes(name: str, dashboard: di
                 assert options[str(code)]["text"].split()[0] == state
 
 
-def test_every_measurement_is_on_a_dashboard_and_oee_is_not_claimed() -> None:
+def test_every_measurement_is_on_a_dashboard_and_oee_has_its_own() -> None:
     queries = " ".join(t["query"] for _, d in dashboards() for p in panels(d) for t in p.get("targets", []))
     for measurement in written_schema():
         assert f'"{measurement}"' in queries
-    assert "oee" not in queries.lower()  # central does not write OEE yet (docs/deployment.md)
+    oee = dict(dashboards())["oee.json"]
+    fields = {f for p in panels(oee) for t in p["targets"] for f in re.findall(r'r\._field == "(\w+)"', t["query"])}
+    assert {"oee", "fully_productive_s", "planned_s", "run_s", "net_run_s", "good", "scrap"} <= fields

@@ -114,3 +114,4 @@ def test_central_says_ready_once_the_api_serves_and_feeds_its_watchdog(
     listener.wait_for("STOPPING=1", 10)
     # wait for the ordered shutdown to end by itself: a second SIGTERM (stop()) would cut it short
     assert central.process.proc.wait(30) == 0
+    central.stop()  # the process has ended: this only closes the test's HTTP client

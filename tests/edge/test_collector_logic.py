@@ -178,3 +178,16 @@ def test_backoff_doubles_up_to_the_cap_with_jitter_and_resets() -> None:
     assert round(high.next(), 3) == 0.5
     with pytest.raises(ValueError, match="0 < base <= cap"):
         Backoff(2.0, 1.0)
+
+
+def test_a_re_read_that_still_finds_a_bad_value_waits_for_the_next_good_value_to_re_read_again() -> None:
+    """A server shows a device back one variable at a time (issue 11, chaos run): the re-read the first
+    good value triggers may still see a Bad one; the next good value must ask again."""
+    s = splitter()
+    s.feed([ch("state", None, good=False)])
+    assert s.feed([ch("state", 1)]) == [Resync("m")]
+    s.set_bad("m", "fault_code: BadNoCommunication")  # what the collector does when the re-read fails
+    assert s.is_bad("m")
+    assert s.feed([ch("fault_code", 0), ch("good_count", 12)]) == [Resync("m")]
+    assert s.set_all("m", {"state": 1, "fault_code": 0, "good_count": 12}) == Reading(state=1, fault_code=0, good=12)
+    assert s.feed([ch("good_count", 13)]) == [Moment("m", Reading(state=1, fault_code=0, good=13))]

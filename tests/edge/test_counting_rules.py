@@ -288,3 +288,65 @@ def test_parts_lost_to_a_power_cycle_while_unreachable_are_flagged() -> None:
     f.read(60, r(4, power_on=2))
     c = counts(f.events)
     assert total(f)[0] == 4 and c[-1].reset and c[-1].possibly_lost
+
+
+def test_parts_lost_to_a_power_cycle_across_a_job_change_are_flagged_naming_both_jobs() -> None:
+    """F + G (the chaos run): the PLC lost power while unreachable, and the job changed meanwhile.
+    The per-job counter splits what the PLC still shows exactly (all of the new job), but the lost
+    parts were made before the power loss, under the old job or the new one: the loss was flagged on
+    the new job alone, and the old job's missing parts were explained by nothing."""
+    f = Feed(MachineTracker(cfg(offline_after=1)))
+    f.read(0, Reading(state=1, good=300, job="A", job_good=12, power_on=1))
+    f.fail(5)
+    events = f.read(60, Reading(state=1, good=4, job="B", job_good=4, power_on=2))
+    c = counts(events)
+    assert [(x.job, x.job_from, x.good, x.possibly_lost) for x in c] == [("B", "A", 0, True), ("B", None, 4, False)]
+    assert total(f)[0] == 4
+
+
+def test_after_an_unobserved_window_only_the_new_jobs_parts_are_certain() -> None:
+    """F (the chaos run): a job came and went while the gateway was down; the per-job counter says what
+    the job shown now made, but the rest may be the old job's or the one in between: it spans the change
+    instead of being booked to the old job."""
+    f = Feed(MachineTracker(cfg()))
+    f.read(0, Reading(state=1, good=500, job="A", job_good=30))
+    f.read(1, Reading(state=1, good=501, job="A", job_good=31))
+    assert f.memory is not None
+    g = Feed(MachineTracker(cfg(), f.memory))  # restarted: what happened meanwhile was not watched
+    events = g.read(100, Reading(state=1, good=540, job="C", job_good=9))
+    assert [(x.job, x.job_from, x.good) for x in counts(events)] == [("C", "A", 30), ("C", None, 9)]
+
+
+def test_a_per_job_counter_not_yet_reset_at_a_job_change_says_nothing_about_the_new_job() -> None:
+    """F (the chaos run): an OPC UA server wrote the new job number before resetting the per-job scrap
+    counter; the reading that saw the job change still showed the old job's count, and the old job's
+    scrap part was booked to the new job. A per-job value that continues the old one may not be reset."""
+    f = Feed(MachineTracker(cfg()))
+    f.read(0, Reading(state=1, good=500, scrap=20, job="3172", job_good=12, job_scrap=0))
+    f.read(0.5, Reading(state=1, good=501, scrap=20, job="3172", job_good=13, job_scrap=0))  # counts go out
+    f.read(1, Reading(state=1, good=501, scrap=21, job="3172", job_good=13, job_scrap=1))  # pending
+    stale = f.read(1.5, Reading(state=2, good=501, scrap=21, job="3920", job_good=0, job_scrap=1))
+    assert [(x.job, x.job_from, x.good, x.scrap) for x in counts(stale)] == [("3172", None, 0, 1)]  # seen before
+    # the scrap part and the job change in one reading, the per-job counter still the old job's (0 + 1)
+    g = Feed(MachineTracker(cfg()))
+    g.read(0, Reading(state=1, good=500, scrap=20, job="3172", job_good=12, job_scrap=0))
+    merged = g.read(1.5, Reading(state=2, good=500, scrap=21, job="3920", job_good=0, job_scrap=1))
+    assert [(x.job, x.job_from, x.good, x.scrap) for x in counts(merged)] == [("3920", "3172", 0, 1)]
+    # a per-job counter that was reset says so: the new job's parts are its own
+    h = Feed(MachineTracker(cfg()))
+    h.read(0, Reading(state=1, good=500, scrap=20, job="A", job_good=12, job_scrap=3))
+    split = h.read(5, Reading(state=1, good=503, scrap=20, job="B", job_good=2, job_scrap=0))
+    assert [(x.job, x.job_from, x.good) for x in counts(split)] == [("A", None, 1), ("B", None, 2)]
+
+
+def test_a_preset_after_a_known_power_cycle_is_not_counted_as_parts() -> None:
+    """The chaos run: the PLC was power-cycled (power-on counter +1) and its counters preset to 4214 and
+    477 before the first read after it; counting the restarted counters from 0 made 4,691 parts."""
+    f = Feed(MachineTracker(cfg(offline_after=1)))
+    f.read(0, r(300, scrap=20, power_on=12))
+    f.fail(5)
+    events = f.read(10, r(4214, scrap=477, power_on=13))
+    c = counts(events)
+    assert [(x.good, x.scrap, x.reset, x.possibly_lost, x.rebased) for x in c] == [(0, 0, True, True, True)]
+    f.read(12, r(4215, scrap=477, power_on=13))
+    assert total(f) == (1, 0)

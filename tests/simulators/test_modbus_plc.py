@@ -356,6 +356,22 @@ async def test_restart_drops_connections_and_comes_back(plant: SimulatedPlant) -
         client.close()
 
 
+async def test_a_refusing_plc_stays_unreachable_through_a_restart(plant: SimulatedPlant) -> None:
+    """A restart is of a PLC that is up: one that refuses connections does not come back by it (chaos run)."""
+    plant.act("breaker", "unreachable", {"mode": "refuse"})
+    try:
+        plant.act("breaker", "restart", {"down_seconds": 0.2})
+        assert plant.machine("breaker")["reachability"] == "refuse"
+        ep = plant.endpoint("breaker")
+        c = AsyncModbusTcpClient(ep["host"], port=ep["port"], timeout=0.5, retries=0)
+        try:
+            assert not await c.connect()
+        finally:
+            c.close()
+    finally:
+        plant.act("breaker", "reachable")
+
+
 def test_unknown_machine_is_404(plant: SimulatedPlant) -> None:
     response = plant.http.post("/api/machines/nope/fault", json={"code": 1})
     assert response.status_code == 404 and "nope" in response.text

@@ -246,3 +246,21 @@ def test_demo_plant_file_is_valid() -> None:
     assert len(plant.machines) >= 8
     assert {m.protocol for m in plant.machines} == {"modbus", "opcua"}
     assert any(m.counter.bits == 16 and m.counter.good_start > 65000 for m in plant.machines)
+
+
+@pytest.mark.parametrize("action", ["fault", "maintenance", "setup", "clear", "job", "preset", "power_off"])
+def test_a_part_due_when_a_control_action_comes_is_in_the_facts(action: str) -> None:
+    """Found by the chaos run of issue 11: an action's own catch-up fired the part that was due (the
+    counter rose) but dropped its fact, so the ground truth missed a part the PLC showed."""
+    model = MachineModel(machine(job_quantity=[100, 100]), plant_seed=1, speed=1, min_state=0.0, now=T0)
+    assert not any(isinstance(f, PartFact) for f in model.advance(T0 + 5))  # mid-cycle; the part is due at T0 + 10
+    now = T0 + 10.5  # the action comes before the loop wakes for the part
+    calls = {
+        "fault": lambda: model.fault(now, 7), "maintenance": lambda: model.maintenance(now),
+        "setup": lambda: model.setup(now), "clear": lambda: model.clear(now),
+        "job": lambda: model.start_job(now, 42, 5, 0), "preset": lambda: model.preset(now, good=500),
+        "power_off": lambda: model.power_off(now),
+    }
+    facts = calls[action]()
+    parts = [f for f in facts if isinstance(f, PartFact)]
+    assert [p.ts for p in parts] == [T0 + 10] and model.good_total == 1

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import signal
+import subprocess
+from pathlib import Path
+
 from simulators.operator import QueuedOp, SimMachine, Switch, next_switch, predecessor_ready, queue_from_json
+from tests.fixtures.procs import REPO, free_port, python_module
+from tests.fixtures.waiting import wait_until
 
 IDLE = SimMachine("cnc-01", "idle", 0, 0)
 Q = [QueuedOp("A", 10, "planned", "1001", 20, 60.0), QueuedOp("B", 10, "planned", "1002", 5, 0.0)]
@@ -49,3 +55,21 @@ def test_queue_from_json() -> None:
     body = {"machine": "cnc-01", "operations": [{"order_id": "A", "seq": 10, "status": "running", "job": 1001,
                                                  "quantity": 20, "setup_time": 60}]}
     assert queue_from_json(body) == [QueuedOp("A", 10, "running", "1001", 20, 60.0)]
+
+
+def test_sigterm_ends_the_operator_process_cleanly(tmp_path: Path) -> None:
+    """make demo, systemd and docker stop it with SIGTERM: it exits 0, as with Ctrl-C (a real process)."""
+    log = tmp_path / "operator.log"
+    argv = python_module("simulators", "operator", "--central", f"http://127.0.0.1:{free_port()}",
+                         "--control", f"http://127.0.0.1:{free_port()}", "--interval", "0.1")
+    with log.open("wb") as out:
+        proc = subprocess.Popen(argv, cwd=REPO, stdout=out, stderr=subprocess.STDOUT)
+        try:  # running: it says that nothing answers and that it tries again
+            wait_until(lambda: "trying again" in log.read_text() or proc.poll() is not None, 30,
+                       what="the operator running")
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(15) == 0, log.read_text()
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()

@@ -12,10 +12,10 @@ router = APIRouter(tags=["system"])
 
 @router.get("/healthz", summary="Liveness: 200 when ingest runs and the broker is connected")
 async def healthz(central: CentralDep) -> JSONResponse:
-    ok = central.failed is None and central.ingest.connected
+    ok = central.failed is None and central.broker_connected
     body = {
         "status": "ok" if ok else "degraded",
-        "broker_connected": central.ingest.connected,
+        "broker_connected": central.broker_connected,
         "failed_task": central.failed,
         "failure": central.failure,
         "server_time": central.clock(),

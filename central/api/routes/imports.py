@@ -21,6 +21,7 @@ from central.api.schemas import Problem
 from central.imports.plant_time import CatalogTime
 from central.imports.rows import ImportRejectedError, parse_orders
 from central.imports.sheet import MAX_BYTES, SheetError, read_sheet
+from central.progress.orders import ConflictError, OrderError
 
 router = APIRouter(prefix="/api/v1", tags=["orders"])
 
@@ -104,5 +105,7 @@ async def import_orders(
         raise HTTPException(400, str(exc)) from None
     except ImportRejectedError as exc:
         return JSONResponse({"detail": str(exc), "errors": [e.as_dict() for e in exc.errors]}, status_code=422)
+    except OrderError as exc:  # the plan refuses it as a whole (nothing imported)
+        raise HTTPException(409 if isinstance(exc, ConflictError) else 400, str(exc)) from None
     return ImportResult(dry_run=dry_run, counts=result.counts(),
                         orders=[ImportedPublic.model_validate(r.as_dict()) for r in result.results])

@@ -111,6 +111,16 @@ async def test_every_operation_equals_the_truth_of_its_job_across_a_gateway_outa
             got = {k: (v["good"], v["scrap"], v["status"]) for k, v in ops().items()}
             raise AssertionError(f"central {got}\ntruth {expected}\n{operator.tail()}") from None
         assert all(op["status"] == "done" for op in ops().values())
+        # OEE over the run counts the same parts, per machine and per operation (over the time it ran)
+        assert line.resumed_at is not None
+        for m in ("cnc-01", "mill-01"):
+            (figures,) = central.get("/api/v1/oee", machine=m, start=line.resumed_at - 1)["machines"]
+            made_here = [v for (o, seq), v in expected.items() if dict((s, mm) for s, mm, _j, _n in
+                                                                         dict(ORDERS)[o])[seq] == m]
+            assert (figures["good"], figures["scrap"]) == tuple(map(sum, zip(*made_here, strict=True)))
+            assert figures["availability"] is not None and figures["performance"] is not None
+        first = central.get("/api/v1/orders/SO-1/operations/10/oee")["oee"]
+        assert (first["good"], first["scrap"]) == expected[("SO-1", 10)]
         assert all(central.get(f"/api/v1/orders/{o}")["status"] == "done" for o, _ in ORDERS)
         unassigned = central.get("/api/v1/machines/cnc-01/dispatch")
         assert (unassigned["unassigned_good"], unassigned["unassigned_scrap"]) == (0, 0)

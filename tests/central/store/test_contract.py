@@ -1,9 +1,9 @@
 """The store contract: what ingest, alerts, the sender and the API rely on, for every implementation.
 
-Each test takes the ``store`` fixture, parametrised over the implementations (SQLite now; the
-PostgreSQL store joins the list). A store passes when it keeps what a committed transaction wrote,
-atomically, durably across a reopen, each count once per (edge, epoch, seq), and answers the reads
-the API makes in the documented order.
+Each test takes the ``opener`` fixture, parametrised over the implementations (SQLite, and
+PostgreSQL in a database of its own on the machine's server). A store passes when it keeps what a
+committed transaction wrote, atomically, durably across a reopen, each count once per (edge, epoch,
+seq), and answers the reads the API makes in the documented order.
 """
 
 from __future__ import annotations
@@ -40,26 +40,33 @@ from central.store.records import (
 from plantpulse.protocol.models import MachineState
 from plantpulse.protocol.sequencer import Gap
 from tests.fixtures.ids import EPOCH1
+from tests.fixtures.postgres import create_database, drop_database, write_dsn_file
 
 T = 1_800_000_000.0
 DAY = 86_400.0
 Opener = Callable[[], Awaitable[Store]]
 
 
-@pytest.fixture(params=["sqlite"])
+@pytest.fixture(params=["sqlite", "postgresql"])
 async def opener(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Opener]:
     """Opens the same store again and again (to test durability across a reopen); closes them all."""
     opened: list[Store] = []
+    dsn = await create_database() if request.param == "postgresql" else None
+    cfg = (StoreConfig(kind="postgresql", dsn_file=write_dsn_file(tmp_path, dsn)) if dsn is not None
+           else StoreConfig(path=tmp_path / "central.sqlite"))
 
     async def open_() -> Store:
-        assert request.param == "sqlite"
-        store = await open_store(StoreConfig(path=tmp_path / "central.sqlite"))
+        store = await open_store(cfg)
         opened.append(store)
         return store
 
-    yield open_
-    for store in opened:
-        await store.close()
+    try:
+        yield open_
+    finally:
+        for store in opened:
+            await store.close()
+        if dsn is not None:
+            await drop_database(dsn)
 
 
 def count(seq: int, at: float, good: int = 1, machine: str = "m1", job: str | None = "J1", **flags: object) -> CountRow:

@@ -1,0 +1,302 @@
+"""The PostgreSQL store (asyncpg, a pool): the record shared by several ingest workers and API replicas.
+
+Same tables, same migrations (central/store/schema.py, rendered for PostgreSQL) and same contract
+as the SQLite store (tests/central/store/test_contract.py). What PostgreSQL adds is coordination:
+
+- Migrations run at open under ``pg_advisory_lock``: several processes starting together migrate
+  once, the others wait and find the schema current.
+- A commit locks the row of every gateway whose applied ranges it writes (``SELECT ... FOR UPDATE``
+  on ``gateway_leases``) and, when the store was opened with a ``Fence`` (an ingest worker), checks
+  in the same transaction that this worker still holds that gateway's lease with the token it took
+  it with. A worker whose lease was taken over fails its commit (``FencedError``) and applies
+  nothing: two processes can never both commit the same seq, even while ownership changes hands.
+- ``notify`` channels (``plantpulse_round``) tell API replicas that a round was committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING, Protocol
+
+import asyncpg
+
+from central.alerts.alert import Alert
+from central.alerts.notifications import Notification
+from central.progress.clock import Clamp
+from central.progress.counts import CountRecord
+from central.progress.timeline import StateInterval
+from central.store import pgrows
+from central.store.base import FencedError, Loaded, Retention, StoreError, StoreUnusableError
+from central.store.pgqmark import QmarkAdapter, as_aiosqlite
+from central.store.records import (
+    DeadLetter,
+    Delivery,
+    GapRow,
+    Transaction,
+    alert_from_json,
+    notification_from_json,
+)
+from central.store.schema import MIGRATIONS, statements
+from central.store.sqlite_extras import ExtraReads, write_extras
+from central.store.sqlite_orders import OrderReads, write_orders
+from plantpulse.protocol.sequencer import Gap
+
+if TYPE_CHECKING:
+    from central.store.pgrows import Conn
+
+log = logging.getLogger(__name__)
+
+MIGRATION_LOCK = 0x706C616E74  # pg_advisory_lock key of the migrations ("plant")
+ROUND_CHANNEL = "plantpulse_round"  # NOTIFY after each committed round: API replicas refresh
+# NOTIFY after a commit that is no gateway's round (a person's action on an alert, an order change, the
+# leader's projection): the workers re-read their alerts and the order book
+PEOPLE_CHANNEL = "plantpulse_people"
+CLAIM_SECONDS = 300.0  # a claimed delivery is another sender's again after this (its sender died)
+
+
+class Fence(Protocol):
+    """What the store asks an ingest worker at commit: which lease token it holds for a gateway."""
+
+    owner: str
+
+    def token(self, edge_id: str) -> int | None:
+        """The token this worker took the gateway's lease with, or None when it never took it or gave it up."""
+
+
+_COLS_IV = 'machine_id, state, start, "end", fault_code, job, reason, uncertain, repeats'
+
+
+class PostgresStore(OrderReads, ExtraReads):
+    def __init__(self, pool: asyncpg.Pool, dsn: str, fence: Fence | None = None) -> None:
+        self.pool = pool
+        self._db = as_aiosqlite(QmarkAdapter(pool))  # the order and extras reads, shared with SQLite
+        self.dsn = dsn
+        self.fence = fence
+        self._problem: str | None = None
+
+    @classmethod
+    async def open(cls, dsn: str, *, pool_size: int = 8, fence: Fence | None = None) -> PostgresStore:
+        try:
+            pool = await asyncpg.create_pool(dsn, min_size=1, max_size=pool_size, command_timeout=60)
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            raise StoreError(f"cannot connect to PostgreSQL ({type(exc).__name__}: {exc}): check store.dsn_file "
+                             "and that the server runs and accepts this user") from None
+        try:
+            async with pool.acquire() as con:
+                await migrate(con)
+        except BaseException:
+            await pool.close()
+            raise
+        return cls(pool, dsn, fence)
+
+    async def close(self) -> None:
+        """Close the pool, giving running queries a few seconds (a stop must not hang on a dead server)."""
+        try:
+            await asyncio.wait_for(self.pool.close(), 5.0)
+        except TimeoutError:
+            self.pool.terminate()
+
+    def problem(self) -> str | None:
+        """Why the store can no longer be trusted, or None (set when the server refused a commit for good)."""
+        return self._problem
+
+    # ----------------------------------------------------------------- write
+    async def commit(self, tx: Transaction) -> None:
+        """Write one ingest round atomically and durably, fenced by the leases of its gateways."""
+        if tx.empty():
+            return
+        try:
+            async with self.pool.acquire() as con, con.transaction():
+                await self._lock_gateways(con, tx)
+                await self._write(con, tx)
+                await con.execute("SELECT pg_notify($1, '')", ROUND_CHANNEL)
+                if not (tx.gateways or tx.epochs) and (tx.alerts or tx.orders is not None):
+                    await con.execute("SELECT pg_notify($1, '')", PEOPLE_CHANNEL)
+        except asyncpg.exceptions.DataError as exc:
+            raise ValueError(str(exc)) from exc
+        except asyncpg.exceptions.ReadOnlySQLTransactionError as exc:
+            self._problem = f"PostgreSQL refuses writes ({exc}): is this a standby? point store.dsn_file at the primary"
+            raise StoreUnusableError(self._problem) from exc
+
+    async def _lock_gateways(self, con: Conn, tx: Transaction) -> None:
+        """Lock the gateways' rows (sorted: two committers never deadlock) and check the fence."""
+        edges = sorted({edge for edge, _ in tx.epochs} | set(tx.gateways) | {c.edge_id for c in tx.counts})
+        if not edges:
+            return
+        sites = {g.edge_id: g.site for g in tx.gateways.values()}
+        await con.executemany(
+            "INSERT INTO gateway_leases (edge_id, site, owner, token, expires_at) VALUES ($1, $2, NULL, 0, 0) "
+            "ON CONFLICT (edge_id) DO NOTHING",
+            [(e, sites.get(e, "")) for e in edges],
+        )
+        rows = await con.fetch(
+            "SELECT edge_id, owner, token FROM gateway_leases WHERE edge_id = ANY($1::text[]) ORDER BY edge_id "
+            "FOR UPDATE", edges,
+        )
+        if self.fence is None:
+            return
+        fence = self.fence
+        lost = [r["edge_id"] for r in rows
+                if r["owner"] != fence.owner or r["token"] != fence.token(r["edge_id"])]
+        if lost:
+            raise FencedError(lost)
+
+    async def _write(self, con: Conn, tx: Transaction) -> None:
+        for sql, args in pgrows.inserts(tx):
+            await con.executemany(sql, args)
+        for iv in tx.removed_intervals:
+            await con.execute(
+                "DELETE FROM intervals WHERE id = (SELECT id FROM intervals WHERE machine_id = $1 AND start = $2 "
+                'AND "end" = $3 AND state = $4 LIMIT 1)', iv.machine_id, iv.start, iv.end, iv.state.value,
+            )
+        for sql, args in pgrows.upserts(tx):
+            await con.executemany(sql, args)
+        if tx.orders is not None:
+            await write_orders(as_aiosqlite(QmarkAdapter(con)), tx.orders)
+        if tx.extras is not None:
+            await write_extras(as_aiosqlite(QmarkAdapter(con)), tx.extras)
+
+    async def purge(self, now: float, retention: Retention) -> dict[str, int]:
+        """Delete what is older than the retention periods; returns rows deleted per table."""
+        day = 86_400.0
+        deleted: dict[str, int] = {}
+        async with self.pool.acquire() as con:
+            for table, column, days in pgrows.retained(retention):
+                status = await con.execute(f"DELETE FROM {table} WHERE {column} < $1", now - days * day)  # noqa: S608 - fixed names
+                deleted[table] = int(status.split()[-1])
+        return deleted
+
+    # ----------------------------------------------------------------- read
+    async def load(self) -> Loaded:
+        async with self.pool.acquire() as con, con.transaction(isolation="repeatable_read", readonly=True):
+            return await pgrows.load(con)
+
+    async def intervals(self, machine_id: str, start: float, end: float) -> list[StateInterval]:
+        rows = await self.pool.fetch(
+            f'SELECT {_COLS_IV} FROM intervals WHERE machine_id = $1 AND "end" >= $2 AND start < $3 '  # noqa: S608 - fixed text
+            "ORDER BY start, id", machine_id, start, end)
+        return pgrows.intervals(rows)
+
+    async def intervals_between(self, start: float, end: float) -> list[StateInterval]:
+        rows = await self.pool.fetch(
+            f"SELECT {_COLS_IV} FROM intervals WHERE start >= $1 AND start < $2 ORDER BY start, id",  # noqa: S608 - fixed text
+            start, end)
+        return pgrows.intervals(rows)
+
+    async def intervals_from(self, machine_id: str, at: float, limit: int = 4) -> list[StateInterval]:
+        rows = await self.pool.fetch(
+            f'SELECT {_COLS_IV} FROM intervals WHERE machine_id = $1 AND "end" > $2 ORDER BY start, id LIMIT $3',  # noqa: S608 - fixed text
+            machine_id, at, limit)
+        return pgrows.intervals(rows)
+
+    async def counts(self, machine_id: str | None, start: float, end: float) -> list[CountRecord]:
+        where, params = ("machine_id = $3 AND ", (machine_id,)) if machine_id else ("", ())
+        rows = await self.pool.fetch(
+            "SELECT machine_id, start, at, good, scrap, job, reset, possibly_lost, rebased, clamp, implausible, "  # noqa: S608 - fixed text
+            f"job_from FROM counts WHERE {where}at >= $1 AND at < $2 ORDER BY at", start, end, *params)
+        return [CountRecord(m, a, b, g, s, job, bool(r), bool(p), bool(rb), Clamp(c) if c else None, bool(imp), jf)
+                for m, a, b, g, s, job, r, p, rb, c, imp, jf in rows]
+
+    async def gaps(self, edge_id: str | None = None, limit: int = 100, offset: int = 0) -> list[GapRow]:
+        where, params = ("WHERE edge_id = $3 ", (edge_id,)) if edge_id else ("", ())
+        rows = await self.pool.fetch(
+            "SELECT id, edge_id, epoch, first, last, reason, count, start_ts, end_ts, recorded_at FROM gaps "  # noqa: S608 - fixed text
+            f"{where}ORDER BY id DESC LIMIT $1 OFFSET $2", limit, offset, *params)
+        return [GapRow(Gap(edge, epoch, first, last, reason, start_ts, end_ts, count), recorded, gid)
+                for gid, edge, epoch, first, last, reason, count, start_ts, end_ts, recorded in rows]
+
+    async def dead_letters(self, limit: int = 100, offset: int = 0) -> list[DeadLetter]:
+        rows = await self.pool.fetch(
+            "SELECT id, received_at, topic, payload, reason FROM dead_letters ORDER BY id DESC LIMIT $1 OFFSET $2",
+            limit, offset)
+        return [DeadLetter(r, t, bytes(p), reason, i) for i, r, t, p, reason in rows]
+
+    # ----------------------------------------------------------------- alerts and deliveries
+    async def active_alerts(self) -> list[Alert]:
+        rows = await self.pool.fetch("SELECT data FROM alerts WHERE status != 'resolved' OR condition_active = 1")
+        return [alert_from_json(r[0]) for r in rows]
+
+    async def alerts(self, *, status: str | None = None, rule: str | None = None, subject: str | None = None,
+                     since: float | None = None, limit: int = 100, offset: int = 0) -> list[Alert]:
+        where: list[str] = ["1 = 1"]
+        params: list[object] = []
+
+        def arg(value: object) -> str:
+            params.append(value)
+            return f"${len(params)}"
+
+        if status == "active":
+            where.append("status != 'resolved'")
+        elif status is not None:
+            where.append(f"status = {arg(status)}")
+        for column, value in (("rule", rule), ("subject", subject)):
+            if value is not None:
+                where.append(f"{column} = {arg(value)}")
+        if since is not None:
+            where.append(f"updated_at >= {arg(since)}")
+        sql = (f"SELECT data FROM alerts WHERE {' AND '.join(where)} ORDER BY opened_at DESC "  # noqa: S608 - fixed fragments
+               f"LIMIT {arg(limit)} OFFSET {arg(offset)}")
+        return [alert_from_json(r[0]) for r in await self.pool.fetch(sql, *params)]
+
+    async def alert(self, alert_id: str) -> Alert | None:
+        data = await self.pool.fetchval("SELECT data FROM alerts WHERE id = $1", alert_id)
+        return alert_from_json(data) if data is not None else None
+
+    async def due_deliveries(self, now: float, target: str, limit: int = 50) -> list[tuple[Delivery, Notification]]:
+        """Due deliveries, claimed for this sender: several workers' senders share one outbox.
+
+        Claimed in one transaction (``FOR UPDATE SKIP LOCKED``: another sender skips them instead of
+        waiting) by moving their ``next_at`` ``CLAIM_SECONDS`` ahead; the sender records the outcome
+        (``update_deliveries``) well before that. A sender that dies meanwhile leaves them to be sent
+        again after the claim: at least once, and the receiver recognises the stable id."""
+        lease = CLAIM_SECONDS
+        async with self.pool.acquire() as con, con.transaction():
+            rows = await con.fetch(
+                "SELECT d.notification_id, d.target, d.site, d.status, d.attempts, d.next_at, d.sent_at, "
+                "d.last_error, n.data FROM deliveries d JOIN notifications n ON n.id = d.notification_id "
+                "WHERE d.target = $1 AND d.status = 'pending' AND d.next_at <= $2 ORDER BY d.next_at LIMIT $3 "
+                "FOR UPDATE OF d SKIP LOCKED", target, now, limit)
+            await con.executemany(
+                "UPDATE deliveries SET next_at = $1 WHERE notification_id = $2 AND target = $3",
+                [(now + lease, r[0], r[1]) for r in rows])
+        return [(Delivery(*tuple(row)[:8]), notification_from_json(row[8])) for row in rows]
+
+    async def next_delivery_at(self, target: str) -> float | None:
+        value = await self.pool.fetchval(
+            "SELECT min(next_at) FROM deliveries WHERE target = $1 AND status = 'pending'", target)
+        return float(value) if value is not None else None
+
+    async def update_deliveries(self, done: list[Delivery]) -> None:
+        async with self.pool.acquire() as con, con.transaction():
+            await con.executemany(
+                "UPDATE deliveries SET status = $1, attempts = $2, next_at = $3, sent_at = $4, last_error = $5 "
+                "WHERE notification_id = $6 AND target = $7",
+                [(d.status, d.attempts, d.next_at, d.sent_at, d.last_error, d.notification_id, d.target)
+                 for d in done])
+
+    async def delivery_counts(self) -> dict[str, int]:
+        rows = await self.pool.fetch("SELECT status, count(*) FROM deliveries GROUP BY status")
+        return {status: int(n) for status, n in rows}
+
+
+async def migrate(con: Conn, upto: int | None = None) -> int:
+    """Apply the missing migrations (up to ``upto``, default all) under an advisory lock; returns the version."""
+    target = len(MIGRATIONS) if upto is None else upto
+    await con.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK)
+    try:
+        await con.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+        current = int(await con.fetchval("SELECT coalesce(max(version), 0) FROM schema_version"))
+        if current > len(MIGRATIONS):
+            raise StoreError(
+                f"the PostgreSQL store has schema version {current}, newer than this plantpulse knows "
+                f"({len(MIGRATIONS)}): run a newer plantpulse or restore a backup")
+        for version in range(current + 1, target + 1):
+            async with con.transaction():
+                for statement in statements(version, "postgresql"):
+                    await con.execute(statement)
+                await con.execute("INSERT INTO schema_version VALUES ($1)", version)
+            log.info("PostgreSQL store migrated to schema version %d", version)
+        return max(current, target)
+    finally:
+        await con.execute("SELECT pg_advisory_unlock($1)", MIGRATION_LOCK)
