@@ -176,6 +176,14 @@ def test_the_demo_plan_fits_the_demo_plant(var: Path) -> None:
     assert set(first) == waiting and set(first.values()) == {0.0}  # each has work, set up for its first
 
 
+def test_a_restarted_planner_posts_only_the_missing_seed_orders_and_numbers_on() -> None:
+    """docker compose keeps central's store: the planner resumes instead of posting an order twice."""
+    assert demo_plan.resume([]) == (list(range(1, demo_plan.SEED_ORDERS + 1)), demo_plan.SEED_ORDERS + 1)
+    some = [demo_plan.order_id(n) for n in (1, 2, 9)] + ["SO-1000", "PO-7", "SO-12x", "rush-1"]
+    assert demo_plan.resume(some) == ([3, 4, 5, 6], 10)
+    assert [demo_plan.order_number(o) for o in some] == [1, 2, 9, None, None, None, None]
+
+
 @pytest.mark.slow
 async def test_the_demo_plans_orders_and_the_operator_moves_them(var: Path) -> None:
     """The real demo (mosquitto, simulators, two gateways, central, the operator) on free ports: the plan is
