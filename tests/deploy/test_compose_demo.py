@@ -172,6 +172,8 @@ def test_the_planner_posts_the_demo_plan_once_and_resumes_after_a_restart(
         wait_until(lambda: "has the demo plan already" in planner.tail(), 30, what="the planner resuming")
         assert "refused" not in planner.tail() and planner.running()
         assert sorted(orders()) == sorted(before)  # nothing posted twice (fewer than 6 open: none finished)
+        audit = httpx.get(f"{central.url}/api/v1/audit", params={"order_id": "SO-1001"}, headers=read, timeout=10)
+        assert {a["by"] for a in audit.raise_for_status().json()["audit"]} == {PLANNER}  # the key's name
         # the operator's key reads the dispatch lists but cannot plan
         dispatch = httpx.get(f"{central.url}/api/v1/machines/cnc-01/dispatch", headers=read, timeout=10)
         assert dispatch.status_code == 200 and dispatch.json()["operations"]
