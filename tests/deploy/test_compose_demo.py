@@ -129,6 +129,16 @@ def test_the_demo_services_health_checks_read_what_they_write(compose: Compose) 
     assert sim["environment"]["PLANTPULSE_HEALTH"] == f"http://127.0.0.1:{plant_port}/api/machines"
 
 
+def test_the_scaled_form_makes_the_demo_keys_the_one_process_central_names(tmp_path: Path) -> None:
+    """deploy/scaled replaces the secrets command; the `central` service it keeps must still find its keys."""
+    scaled = Compose(tmp_path, overrides=("deploy/scaled/docker-compose.scaled.yml",))
+    scaled.run_init()
+    cfg = load_central_config(scaled.host_config("central", scaled.command_arg("central", "--config")))
+    assert {k.name for k in cfg.api.keys} >= set(DEMO_KEYS) and all(k.digest() for k in cfg.api.keys)
+    for name in DEMO_KEYS:
+        assert scaled.host_path(name, scaled.command_arg(name, "--key-file")).is_file()
+
+
 def test_an_unknown_manual_machine_is_a_clear_error() -> None:
     done = subprocess.run(python_module("simulators", "--plant", "simulators/plants/demo.yaml", "--manual-jobs",
                                         "cnc-01,lathe-9"), cwd=REPO, capture_output=True, text=True, timeout=60)
