@@ -3,13 +3,16 @@ the base file: the simulated plant, the demo planner and the simulated operator 
 own parsers accept their arguments, reach central and the simulators by the names and ports those listen on,
 and hold keys that central's shipped config accepts with the role each needs. Then the planner runs for real,
 as the container would (its command, its generated key file), against a real central with the shipped
-config's plant, keys and order settings: it posts the demo plan, and a restart posts nothing twice."""
+config's plant, keys and order settings: it posts the demo plan, and a restart posts nothing twice; then the
+simulators and the operator run with their containers' arguments and the operator loads the plan's jobs."""
 
 from __future__ import annotations
 
 import hashlib
+import json
 import subprocess
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -152,7 +155,7 @@ def _central(compose: Compose, central_cfg: CentralConfig, folder: Path, broker:
                           plant=shipped["plant"], orders=shipped["orders"]).start()
 
 
-def test_the_planner_posts_the_demo_plan_once_and_resumes_after_a_restart(
+def test_the_demo_services_run_natively_planner_then_operator(
     compose: Compose, central_cfg: CentralConfig, mosquitto: Mosquitto, tmp_path: Path,
 ) -> None:
     central = _central(compose, central_cfg, tmp_path / "central", mosquitto)
@@ -189,6 +192,63 @@ def test_the_planner_posts_the_demo_plan_once_and_resumes_after_a_restart(
         assert dispatch.status_code == 200 and dispatch.json()["operations"]
         denied = httpx.post(f"{central.url}/api/v1/orders", json=demo_plan.order(99, 0.0), headers=read, timeout=10)
         assert denied.status_code == 403
+        _operator_loads_the_plan(compose, central.url, tmp_path)
         planner.stop()
     finally:
         central.stop()
+
+
+def _with(command: list[str], **values: str) -> list[str]:
+    """``command`` with the value after each ``--flag`` replaced (``flag_name`` for ``--flag-name``)."""
+    out = list(command)
+    for name, value in values.items():
+        flag = "--" + name.replace("_", "-")
+        if flag in out:
+            out[out.index(flag) + 1] = value
+        else:
+            out += [flag, value]
+    return out
+
+
+def _operator_loads_the_plan(compose: Compose, central_url: str, tmp_path: Path) -> None:
+    """The simulators and the operator with the containers' arguments (free ports, host paths; the demo plant's
+    Modbus machines only, the OPC UA servers are slow to start): the waiting machines idle with no job until
+    the operator, with its key file, loads a job of the plan that central has."""
+    plant = yaml.safe_load((REPO / "simulators/plants/demo.yaml").read_text())
+    plant["machines"] = [dict(m, port=0) for m in plant["machines"] if m["protocol"] == "modbus"]
+    plant["control_port"] = 0
+    (tmp_path / "plant.yaml").write_text(yaml.safe_dump(plant))
+    here = {m["id"] for m in plant["machines"]}
+    manual = _machines(compose.command_arg("simulators", "--manual-jobs")) & here
+    sim_argv = _with(compose.services["simulators"]["command"][3:], plant=str(tmp_path / "plant.yaml"),
+                     host="127.0.0.1", state_dir=str(tmp_path / "sim"), manual_jobs=",".join(sorted(manual)),
+                     control_port="0", ready_file=str(tmp_path / "sim.json"))
+    sim = ManagedProcess("simulators", python_module("simulators", *sim_argv), tmp_path / "sim.log")
+    op: ManagedProcess | None = None
+    try:
+        sim.start()
+        wait_until(lambda: (tmp_path / "sim.json").exists() or not sim.running(), 60, what="the simulators ready")
+        control = json.loads((tmp_path / "sim.json").read_text())["control_url"]
+
+        def machines() -> dict[str, dict[str, Any]]:
+            return {m["id"]: m for m in httpx.get(f"{control}/api/machines", timeout=10).json()["machines"]}
+
+        before = machines()
+        assert all(before[m]["job"] == 0 and before[m]["job_remaining"] == 0 for m in manual), before
+        assert before["weld-02"]["job"] != 0  # not operated: picks its own jobs
+        op_argv = _with(compose.services[OPERATOR]["command"][4:], central=central_url, control=control,
+                        alive_file=str(tmp_path / "op-alive"), interval="0.2",
+                        key_file=str(compose.host_path(OPERATOR, compose.command_arg(OPERATOR, "--key-file"))))
+        op = ManagedProcess("operator", python_module("simulators", "operator", *op_argv), tmp_path / "op.log",
+                            env={"PLANTPULSE_KEY": ""})  # the key comes from the file
+        op.start()
+        jobs = {int(o["job"]) for body in demo_plan.seed(0.0) for o in body["operations"]}
+        alive = tmp_path / "op-alive"
+        wait_until(lambda: (any(m["job"] in jobs for m in machines().values()) and alive.exists())
+                   or not op.running(), 30, what="the operator loading a job of the plan")
+        assert op.running(), op.tail()
+        assert " -> job 2" in op.log_text()
+    finally:
+        if op is not None:
+            assert op.stop() == 0
+        sim.stop()
