@@ -150,7 +150,7 @@ def test_lan_demo_listens_on_every_interface_and_finds_its_address(var: Path) ->
 
 def test_the_demo_plan_fits_the_demo_plant(var: Path) -> None:
     """Every operation runs on a machine the operator drives (auto_jobs: false in the plant the demo writes;
-    the shipped plant file, which docker compose runs without an operator, keeps picking its own jobs), with
+    the shipped plant file keeps picking its own jobs; compose waits with --manual-jobs instead), with
     a job number the PLC's 16-bit register takes, never the same job twice in a row on one machine, and the
     ideal cycle time central knows for that machine."""
     plant = load_plant(demo._write_configs()["plant"])
