@@ -12,7 +12,8 @@ Why each rule is as it is:
   ``elapsed`` seconds. Everything below compares a delta with that limit.
 * **Rollover**: a drop whose wrapped delta ``2**bits - last + raw`` is plausible.
 * **Power cycle, known**: the power-on counter rose by one to three: the counters restarted at 0,
-  so ``raw`` is what was made since the power-up, whatever the value before.
+  so ``raw`` is what was made since the power-up, whatever the value before; a value the machine
+  could not have made since the last read was preset after the power-up as well: re-based there.
 * **Power cycle, possible**: without a power-on counter, a PLC that was out of sight (failed
   reads, offline, a stopped gateway) may have been power-cycled: a power cycle takes it off the
   network. If every counter now shows a value reachable from 0 in the window (the tracker decides,
@@ -101,6 +102,11 @@ class Counter:
         elapsed = _elapsed(now, mono, self.last_ts, self.last_mono)  # since the last value we accepted
         if ctx.power is True:  # the PLC restarted its counters: count from 0, whatever the value now
             self.suspect = None
+            if not self.fits(raw, elapsed):
+                # more than it could make since: the counter was also preset after the power-up (the
+                # chaos run counted a preset to 4,214 as parts): re-based there, nothing counted
+                flags.reset = flags.possibly_lost = flags.rebased = True
+                return self._accept(raw, 0, now, mono)
             return self._reset(raw, now, mono, flags)
         if ctx.maybe_power_cycle:
             # out of sight long enough to have restarted and made ``raw`` parts since: maybe a power cycle

@@ -24,6 +24,7 @@ from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from central.ingest.applier import Applier, Round
+from central.ingest.catchup import CatchUpLog
 from central.ingest.commands import CommandSigner
 from central.ingest.config import IngestConfig
 from central.ingest.live import LiveState
@@ -97,6 +98,7 @@ class IngestService:
         self._queue: asyncio.Queue[Incoming] = asyncio.Queue()
         self.purges = True  # retention runs here (scaled out: in the leading API replica, once for all)
         self._confirm: set[tuple[str, str]] = set()
+        self._catchup = CatchUpLog()  # progress lines while a gateway's backlog drains
         # settled ranges as last committed, per (edge, epoch): confirmations come only from here,
         # never from the sequencer's memory, which runs ahead of the store during a commit
         self._committed: dict[tuple[str, str], list[tuple[int, int]]] = {}
@@ -147,8 +149,9 @@ class IngestService:
             await self._between_rounds()
             timeout = max(0.0, next_tick - time.monotonic())
             batch: list[Incoming] = []
-            with contextlib.suppress(TimeoutError):
-                batch.append(await asyncio.wait_for(self._queue.get(), timeout))
+            with contextlib.suppress(TimeoutError):  # asyncio.timeout: wait_for can lose a cancellation (3.11)
+                async with asyncio.timeout(timeout):
+                    batch.append(await self._queue.get())
             while batch and len(batch) < self.cfg.batch_max_messages and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
             tick = time.monotonic() >= next_tick
@@ -286,6 +289,16 @@ class IngestService:
         while True:
             await asyncio.sleep(self.cfg.ack_interval)
             self.confirm_now()
+            self._log_catchup()
+
+    def _log_catchup(self) -> None:
+        now = self.clock()
+        for edge_id, gw in self.live.gateways.items():
+            seq = self.live.sequencers.get(edge_id)
+            line = self._catchup.observe(edge_id, seq.progress().applied if seq is not None else None,
+                                         gw.latest_seq, now)
+            if line is not None:
+                log.info("%s", line)
 
     def confirm_now(self) -> None:
         link = self.link

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import threading
 import time
 from pathlib import Path
@@ -19,6 +20,7 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from central.config import CentralConfig
+from central.ingest.catchup import CatchUpLog
 from central.runtime import Central
 from central.store.records import Transaction
 from central.store.sqlite import SqliteStore
@@ -39,7 +41,7 @@ def config(broker: Mosquitto, tmp_path: Path) -> CentralConfig:
 class Gateway:
     """A hand-made gateway: publishes batches and records the confirmations it receives."""
 
-    def __init__(self, broker: Mosquitto) -> None:
+    def __init__(self, broker: Mosquitto, latest: int | None = None) -> None:
         self.acks: list[list[tuple[int, int]]] = []
         self.subscribed = threading.Event()
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="hand-made-gw")
@@ -54,7 +56,8 @@ class Gateway:
         self.client.subscribe("plantpulse/v1/s/gw1/cmd/ack", qos=1)
         self.client.loop_start()
         assert self.subscribed.wait(10), "no SUBACK for the ack topic"
-        birth = Status(edge_id="gw1", online=True, birth=1, ts=time.time(), epoch=EPOCH1)
+        birth = Status(edge_id="gw1", online=True, birth=1, ts=time.time(), epoch=EPOCH1, oldest_seq=1,
+                       latest_seq=latest)
         self.client.publish("plantpulse/v1/s/gw1/status", birth.model_dump_json(), qos=1).wait_for_publish(5)
 
     def send(self, first: int, n: int) -> None:
@@ -100,6 +103,27 @@ async def test_confirmations_never_run_ahead_of_the_commit(mosquitto: Mosquitto,
             release.set()
             await async_wait_until(lambda: gw.acks and gw.acks[-1] == [(1, 20)], 10,
                                    what="the ack after the commit")
+        finally:
+            gw.close()
+
+
+async def test_a_backlog_being_caught_up_shows_its_progress_in_the_log(
+        mosquitto: Mosquitto, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="central.ingest.service")
+    async with Central.running(config(mosquitto, tmp_path)) as central:
+        await async_wait_until(lambda: central.ingest.connected, 10, what="central subscribed")
+        central.ingest._catchup = CatchUpLog(threshold=100, every=0.1)  # white box: a small backlog is enough
+        gw = Gateway(mosquitto, latest=1200)  # its birth says: 1,200 events held
+        try:
+            for first in range(1, 1201, 200):
+                gw.send(first, 200)
+                await async_wait_until(lambda f=first: gw.acks and gw.acks[-1] == [(1, f + 199)], 10,
+                                       what="the batch confirmed")
+            await async_wait_until(lambda: any("caught up" in r.getMessage() for r in caplog.records), 10,
+                                   what="the caught-up line")
+            lines = [r.getMessage() for r in caplog.records if "gateway gw1 c" in r.getMessage()]
+            assert lines[0].startswith("gateway gw1 catching up: ") and "of 1,200" in lines[0], lines
+            assert lines[-1].startswith("gateway gw1 caught up: "), lines
         finally:
             gw.close()
 

@@ -337,3 +337,16 @@ def test_a_per_job_counter_not_yet_reset_at_a_job_change_says_nothing_about_the_
     h.read(0, Reading(state=1, good=500, scrap=20, job="A", job_good=12, job_scrap=3))
     split = h.read(5, Reading(state=1, good=503, scrap=20, job="B", job_good=2, job_scrap=0))
     assert [(x.job, x.job_from, x.good) for x in counts(split)] == [("A", None, 1), ("B", None, 2)]
+
+
+def test_a_preset_after_a_known_power_cycle_is_not_counted_as_parts() -> None:
+    """The chaos run: the PLC was power-cycled (power-on counter +1) and its counters preset to 4214 and
+    477 before the first read after it; counting the restarted counters from 0 made 4,691 parts."""
+    f = Feed(MachineTracker(cfg(offline_after=1)))
+    f.read(0, r(300, scrap=20, power_on=12))
+    f.fail(5)
+    events = f.read(10, r(4214, scrap=477, power_on=13))
+    c = counts(events)
+    assert [(x.good, x.scrap, x.reset, x.possibly_lost, x.rebased) for x in c] == [(0, 0, True, True, True)]
+    f.read(12, r(4215, scrap=477, power_on=13))
+    assert total(f) == (1, 0)
