@@ -147,6 +147,7 @@ class Operator:
     key: str | None = None
     machines: frozenset[str] | None = None  # None: every machine of the simulated plant
     interval: float = 0.5
+    think: float = 0.0  # seconds a machine stands idle after its job before the next one is loaded
     alive_file: Path | None = None  # touched after every look that reached both APIs (a health check)
     handed: dict[str, list[OpKey]] = field(default_factory=dict)
     switches: list[Switch] = field(default_factory=list)
@@ -181,6 +182,9 @@ class Operator:
             machine = SimMachine(m["id"], m["state"], int(m["job"]), int(m["job_remaining"]), bool(m["powered"]))
             if machine.state != "idle" or machine.job_remaining > 0:
                 continue
+            idle_for = float(plant.get("server_time", 0.0)) - float(m.get("state_since") or 0.0)
+            if idle_for < self.think:
+                continue  # a person takes a moment; the gateway sees the machine stop before the next job
             answer = await api.get(f"/api/v1/machines/{machine.id}/dispatch")
             if answer.status_code == 404:
                 continue
@@ -232,6 +236,8 @@ def _parser() -> argparse.ArgumentParser:
     key.add_argument("--key-file", type=Path, help="file whose first line is a read key for central (instead)")
     p.add_argument("--machines", help="comma-separated machine ids (default: every machine of the plant)")
     p.add_argument("--interval", type=float, default=0.5, help="seconds between looks (default: %(default)s)")
+    p.add_argument("--think", type=float, default=0.0,
+                   help="seconds a finished machine stands idle before the next job is loaded (default: %(default)s)")
     p.add_argument("--alive-file", type=Path,
                    help="touched after every look that reached the simulator and central (health check)")
     p.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING (default: %(default)s)")
@@ -254,8 +260,8 @@ def _key(args: argparse.Namespace) -> str | None:
 def main(argv: list[str] | None = None) -> int:
     """``python -m simulators operator``: run the simulated operator until interrupted."""
     args = _parser().parse_args(argv)
-    if args.interval <= 0:
-        print("error: --interval must be greater than 0", file=sys.stderr)
+    if args.interval <= 0 or args.think < 0:
+        print("error: --interval must be greater than 0 and --think at least 0", file=sys.stderr)
         return 2
     try:
         key = _key(args)
@@ -267,7 +273,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("httpx").setLevel(logging.WARNING)
     machines = frozenset(m.strip() for m in args.machines.split(",") if m.strip()) if args.machines else None
     operator = Operator(args.central.rstrip("/"), args.control.rstrip("/"), key, machines, args.interval,
-                        alive_file=args.alive_file)
+                        think=args.think, alive_file=args.alive_file)
 
     def stop(*_: object) -> None:  # SIGTERM (make demo, systemd, docker stop) ends it like Ctrl-C: exit 0
         raise KeyboardInterrupt
