@@ -155,8 +155,9 @@ class Collection:
                     assert m.tracker is not None
                     await self._emit(m.tracker.tick(self.clock(), time.monotonic()))
             self._tick_next = wake
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._tick_wake.wait(), max(0.0, wake - self.clock()))
+            with contextlib.suppress(TimeoutError):  # not wait_for: on 3.11 it can lose a shutdown's cancellation
+                async with asyncio.timeout(max(0.0, wake - self.clock())):
+                    await self._tick_wake.wait()
 
     async def _flush_all(self) -> None:
         now = self.clock()

@@ -156,8 +156,8 @@ def _write_configs(open_mode: bool = False, *, lan: bool = False, ports: Ports |
         ]) + "\n"
     )
     files["mosquitto"] = conf
-    # the demo plant as shipped (docker compose runs it so: every machine picks its own jobs), except that
-    # the machines of the demo's plan wait for the simulated operator to load each job
+    # the demo plant as shipped, except that the machines of the demo's plan wait for the simulated operator
+    # to load each job (docker compose's demo profile does the same with the simulators' --manual-jobs)
     plant = yaml.safe_load(PLANT.read_text())
     plant["control_port"] = ports.control
     for machine in plant["machines"]:

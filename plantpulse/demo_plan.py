@@ -74,6 +74,22 @@ def order_id(n: int) -> str:
     return f"SO-{1000 + n}"
 
 
+def order_number(oid: str) -> int | None:
+    """``n`` of a demo order id (``order_id(n)``); None for any other id."""
+    digits = oid.removeprefix("SO-")
+    if digits == oid or not digits.isdigit() or int(digits) <= 1000:
+        return None
+    return int(digits) - 1000
+
+
+def resume(existing: Iterable[str]) -> tuple[list[int], int]:
+    """A planner (re)starting on a central that may know orders already (compose keeps central's store):
+    the seed orders still to post, and the first order number to release after them."""
+    numbers = {n for n in map(order_number, existing) if n is not None}
+    missing = [n for n in range(1, SEED_ORDERS + 1) if n not in numbers]
+    return missing, max([SEED_ORDERS, *numbers]) + 1
+
+
 def order(n: int, now: float, *, due_in: float | None = None, set_up: Iterable[str] = ()) -> dict[str, Any]:
     """Order ``n`` (1, 2, ...) as ``POST /api/v1/orders`` takes it, due ``due_in`` seconds after ``now``.
 

@@ -52,6 +52,14 @@ def check_file(path: Path, max_age: float, now: float | None = None) -> str | No
     return None if age <= max_age else f"{path} is {age:.0f} s old (more than {max_age:g} s)"
 
 
+def touch(path: Path | None) -> None:
+    """Mark a process alive for ``--file`` checks (a loop calls it after each round that worked).
+
+    Synchronous on purpose: a metadata write, cheap enough for an event loop; None does nothing."""
+    if path is not None:
+        path.touch()
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m plantpulse.healthcheck", description=__doc__.splitlines()[0])
     p.add_argument("url", nargs="?", help="healthy when this URL answers 200, e.g. http://127.0.0.1:8080/healthz")

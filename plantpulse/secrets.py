@@ -19,6 +19,8 @@ password file and ACL, the copies of the CA certificate)::
     OUT/influxdb/admin.pw, token              InfluxDB's first-start setup (DOCKER_INFLUXDB_INIT_*_FILE)
     OUT/grafana/admin.pw, influx.token        Grafana's admin password and its data source's token
     OUT/postgres/password, OUT/central/postgres.dsn   with --postgres HOST: central scaled out (docs/scaling.md)
+    OUT/central/api/demo-planner.key, demo-operator.key   with --demo-keys: the compose demo profile's API keys
+    OUT/demo-planner/api.key, OUT/demo-operator/api.key   ... and each demo service's copy of its own key
 
 Secrets are 32 random bytes (hex), files 0600, folders 0700. ``--owner ROLE=UID[:GID]`` hands a
 role's folder to the user its container runs as (mosquitto 1883, plantpulse 10001, influxdb
@@ -38,7 +40,9 @@ from pathlib import Path
 from plantpulse.broker_auth import ensure_secret, provision, write_file
 from plantpulse.tls import parse_names, provision_tls
 
-ROLES = ("mosquitto", "central", "edge", "influxdb", "grafana", "postgres")
+ROLES = ("mosquitto", "central", "edge", "influxdb", "grafana", "postgres", "demo-planner", "demo-operator")
+# with --demo-keys: the compose demo profile's services, their key's name in central's config and its role there
+DEMO_KEYS = {"demo-planner": "write", "demo-operator": "read"}
 
 
 @dataclass
@@ -63,7 +67,8 @@ def _copy(source: Path, target: Path) -> None:
 
 
 def generate(out: Path, site: str | None = None, edge_ids: Sequence[str] = (), *,
-             tls_names: Sequence[str] = (), clients: bool = False, postgres: str | None = None) -> Report:
+             tls_names: Sequence[str] = (), clients: bool = False, postgres: str | None = None,
+             demo_keys: bool = False) -> Report:
     """Make whatever is missing in ``out`` and write the derived files; see the module docstring."""
     report = Report()
     before = _files(out)
@@ -76,6 +81,11 @@ def generate(out: Path, site: str | None = None, edge_ids: Sequence[str] = (), *
             write_file(out / copy, token + "\n", 0o600)
     ensure_secret(out / "central/api/write.key")
     ensure_secret(out / "central/api/read.key")
+    if demo_keys:  # the demo profile's planner (posts orders) and simulated operator (reads dispatch lists)
+        for name in DEMO_KEYS:
+            key = ensure_secret(out / f"central/api/{name}.key")
+            if not (out / name / "api.key").exists() or (out / name / "api.key").read_text().strip() != key:
+                write_file(out / name / "api.key", key + "\n", 0o600)
     if postgres:  # the store of workers and API replicas: its password, and central's connection string
         password = ensure_secret(out / "postgres/password")
         dsn = f"postgresql://plantpulse:{password}@{postgres}:5432/plantpulse\n"
@@ -148,6 +158,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--client-certs", action="store_true", help="also issue a TLS client certificate per gateway")
     p.add_argument("--postgres", metavar="HOST", help="also a PostgreSQL password and central's store.dsn_file "
                    "for a server at HOST (central scaled out, docs/scaling.md)")
+    p.add_argument("--demo-keys", action="store_true", help="also API keys for the demo profile's planner "
+                   f"and simulated operator ({', '.join(f'{k}: {r}' for k, r in DEMO_KEYS.items())})")
     p.add_argument("--owner", action="append", type=_owner, default=[], metavar="ROLE=UID[:GID]",
                    help=f"hand a role's folder to a user; roles: {', '.join(ROLES)}")
     args = p.parse_args(argv)
@@ -156,7 +168,8 @@ def main(argv: list[str] | None = None) -> int:
     owners = dict(args.owner)
     try:
         report = generate(args.out, args.site, args.edge_ids, tls_names=parse_names(args.tls_name),
-                          clients=args.client_certs, postgres=args.postgres)
+                          clients=args.client_certs, postgres=args.postgres,
+                          demo_keys=args.demo_keys)
         hand_over(args.out, owners)
     except (OSError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)

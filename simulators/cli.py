@@ -14,7 +14,7 @@ from pathlib import Path
 import uvicorn
 
 from plantpulse.configfile import ConfigError
-from simulators.config import PlantConfig, load_plant
+from simulators.config import PlantConfig, load_plant, with_manual_jobs
 from simulators.control import create_app
 from simulators.plant import Plant
 
@@ -36,6 +36,9 @@ def _parser() -> argparse.ArgumentParser:
         default=Path("var/simulators"),
         help="ground truth and certificates (default: %(default)s)",
     )
+    p.add_argument("--manual-jobs", metavar="IDS",
+                   help="comma-separated machine ids that wait idle after each job for POST /api/machines/{id}/job "
+                        "(auto_jobs: false), e.g. the machines the simulated operator drives")
     p.add_argument("--ready-file", type=Path, help="write the control URL and endpoints here (JSON) once serving")
     p.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING (default: %(default)s)")
     return p
@@ -53,6 +56,12 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if args.manual_jobs:
+        try:
+            cfg = with_manual_jobs(cfg, [m.strip() for m in args.manual_jobs.split(",") if m.strip()])
+        except ValueError as exc:
+            print(f"error: --manual-jobs: {exc}", file=sys.stderr)
+            return 2
     if args.speed is not None:
         if args.speed <= 0:
             print("error: --speed must be greater than 0", file=sys.stderr)

@@ -8,6 +8,7 @@ seconds, except ``min_state_duration``, which is wall-clock on purpose: a test p
 from __future__ import annotations
 
 import typing
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Literal
 
@@ -219,3 +220,17 @@ def load_plant(path: Path | str) -> PlantConfig:
 
 def parse_plant(text: str, source: str = "<plant>") -> PlantConfig:
     return parse_yaml_model(PlantConfig, text, source=source)
+
+
+def with_manual_jobs(cfg: PlantConfig, machine_ids: Iterable[str]) -> PlantConfig:
+    """``cfg`` with ``auto_jobs: false`` on ``machine_ids``: they wait for an outside driver such as the
+    simulated operator (``--manual-jobs``). Why an option and not a second plant file: docker compose's
+    demo runs the shipped plant with its operator, and two copies of the plant would drift apart.
+    Raises ValueError naming an id the plant does not have."""
+    wanted = set(machine_ids)
+    unknown = wanted - {m.id for m in cfg.machines}
+    if unknown:
+        raise ValueError(f"no machine {', '.join(sorted(unknown))} in plant '{cfg.name}' "
+                         f"(machines: {', '.join(m.id for m in cfg.machines)})")
+    machines = [m.model_copy(update={"auto_jobs": False}) if m.id in wanted else m for m in cfg.machines]
+    return cfg.model_copy(update={"machines": machines})

@@ -15,18 +15,26 @@ keyed into the simulated PLC and is skipped (logged once); two operations in a r
 same job number on one machine look like one job to the machine.
 
 Run it: ``python -m simulators operator --central http://127.0.0.1:8080 --control
-http://127.0.0.1:8081`` with the read key in ``PLANTPULSE_KEY`` (docs/simulators.md).
+http://127.0.0.1:8081`` with the read key in ``PLANTPULSE_KEY`` or a file (``--key-file``; docker
+compose's demo profile, docs/deployment.md) (docs/simulators.md).
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import logging
+import os
+import signal
+import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 import httpx
+
+from plantpulse.healthcheck import touch
 
 log = logging.getLogger("simulators.operator")
 
@@ -139,6 +147,8 @@ class Operator:
     key: str | None = None
     machines: frozenset[str] | None = None  # None: every machine of the simulated plant
     interval: float = 0.5
+    think: float = 0.0  # seconds a machine stands idle after its job before the next one is loaded
+    alive_file: Path | None = None  # touched after every look that reached both APIs (a health check)
     handed: dict[str, list[OpKey]] = field(default_factory=dict)
     switches: list[Switch] = field(default_factory=list)
     _skipped: set[OpKey] = field(default_factory=set)
@@ -147,11 +157,18 @@ class Operator:
         headers = {"Authorization": f"Bearer {self.key}"} if self.key else {}
         async with httpx.AsyncClient(base_url=self.central, headers=headers, timeout=10) as api, \
                 httpx.AsyncClient(base_url=self.control, timeout=10) as sim:
+            failing = False
             while True:
                 try:
                     await self.step(api, sim)
+                    touch(self.alive_file)
+                    if failing:
+                        log.info("operator: central and the simulators answer again")
+                    failing = False
                 except (httpx.HTTPError, ValueError, KeyError) as exc:
-                    log.warning("operator: %s (trying again)", exc)
+                    if not failing:  # once per episode (e.g. while central starts), not twice a second
+                        log.warning("operator: %s (trying again every %g s)", exc, self.interval)
+                    failing = True
                 await asyncio.sleep(self.interval)
 
     async def step(self, api: httpx.AsyncClient, sim: httpx.AsyncClient) -> list[Switch]:
@@ -165,6 +182,9 @@ class Operator:
             machine = SimMachine(m["id"], m["state"], int(m["job"]), int(m["job_remaining"]), bool(m["powered"]))
             if machine.state != "idle" or machine.job_remaining > 0:
                 continue
+            idle_for = float(plant.get("server_time", 0.0)) - float(m.get("state_since") or 0.0)
+            if idle_for < self.think:
+                continue  # a person takes a moment; the gateway sees the machine stop before the next job
             answer = await api.get(f"/api/v1/machines/{machine.id}/dispatch")
             if answer.status_code == 404:
                 continue
@@ -204,33 +224,57 @@ class Operator:
                             "start it with the API or a scan", op.order_id, op.seq, op.job)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """``python -m simulators operator``: run the simulated operator until interrupted."""
-    import argparse
-    import os
-    import signal
-    import sys
-
+def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m simulators operator",
                                 description="A simulated operator loading each machine's next job from central's "
                                             "dispatch lists (machines with auto_jobs: false).")
     p.add_argument("--central", required=True, help="central's URL, e.g. http://127.0.0.1:8080")
     p.add_argument("--control", required=True, help="the simulator's control API, e.g. http://127.0.0.1:8081")
-    p.add_argument("--key-env", default="PLANTPULSE_KEY",
-                   help="environment variable holding a read key for central (default: %(default)s)")
+    key = p.add_mutually_exclusive_group()
+    key.add_argument("--key-env", default="PLANTPULSE_KEY",
+                     help="environment variable holding a read key for central (default: %(default)s)")
+    key.add_argument("--key-file", type=Path, help="file whose first line is a read key for central (instead)")
     p.add_argument("--machines", help="comma-separated machine ids (default: every machine of the plant)")
     p.add_argument("--interval", type=float, default=0.5, help="seconds between looks (default: %(default)s)")
+    p.add_argument("--think", type=float, default=0.0,
+                   help="seconds a finished machine stands idle before the next job is loaded (default: %(default)s)")
+    p.add_argument("--alive-file", type=Path,
+                   help="touched after every look that reached the simulator and central (health check)")
     p.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING (default: %(default)s)")
-    args = p.parse_args(argv)
-    if args.interval <= 0:
-        print("error: --interval must be greater than 0", file=sys.stderr)
+    return p
+
+
+def _key(args: argparse.Namespace) -> str | None:
+    """The read key from ``--key-file`` or the ``--key-env`` variable; ValueError when the file has none."""
+    if args.key_file is None:
+        return os.environ.get(args.key_env) or None
+    try:
+        key = next(iter(args.key_file.read_text(encoding="utf-8").splitlines()), "").strip()
+    except OSError as exc:
+        raise ValueError(f"cannot read the key from {args.key_file}: {exc.strerror}") from None
+    if not key:
+        raise ValueError(f"{args.key_file} holds no key (its first line is empty)")
+    return key
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m simulators operator``: run the simulated operator until interrupted."""
+    args = _parser().parse_args(argv)
+    if args.interval <= 0 or args.think < 0:
+        print("error: --interval must be greater than 0 and --think at least 0", file=sys.stderr)
+        return 2
+    try:
+        key = _key(args)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return 2
     logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
     machines = frozenset(m.strip() for m in args.machines.split(",") if m.strip()) if args.machines else None
-    operator = Operator(args.central.rstrip("/"), args.control.rstrip("/"), os.environ.get(args.key_env) or None,
-                        machines, args.interval)
+    operator = Operator(args.central.rstrip("/"), args.control.rstrip("/"), key, machines, args.interval,
+                        think=args.think, alive_file=args.alive_file)
+
     def stop(*_: object) -> None:  # SIGTERM (make demo, systemd, docker stop) ends it like Ctrl-C: exit 0
         raise KeyboardInterrupt
 

@@ -106,7 +106,8 @@ def test_the_secrets_service_makes_what_every_service_reads_and_keeps_it(compose
 
 def test_central_config_validates_and_every_secret_it_names_is_there(central_cfg: CentralConfig) -> None:
     assert central_cfg.mqtt.password()
-    assert {k.name: k.role for k in central_cfg.api.keys} == {"operator": "write", "board": "read"}
+    assert {k.name: k.role for k in central_cfg.api.keys} == {
+        "operator": "write", "board": "read", "demo-planner": "write", "demo-operator": "read"}
     assert all(len(k.digest()) == 64 for k in central_cfg.api.keys)
     assert central_cfg.influx is not None and central_cfg.influx.token()
     assert central_cfg.api.open_reads is False

@@ -78,8 +78,11 @@ class Sender:
             nxt = await self.store.next_delivery_at(target)
             wait = _IDLE_POLL if nxt is None else min(_IDLE_POLL, max(0.05, nxt - self.clock()))
             wake.clear()
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for loses a cancellation that coincides with
+            # the wake-up (a shutdown just after a commit that woke the sender), and central never stops
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(wake.wait(), wait)
+                async with asyncio.timeout(wait):
+                    await wake.wait()
 
     async def _send(self, http: httpx.AsyncClient, d: Delivery, n: Notification) -> Delivery:
         now = self.clock()
@@ -111,7 +114,8 @@ class Sender:
         if not link.connected:
             raise ConnectionError("not connected to the MQTT broker")
         topic, payload = mqtt_message(n, d.site or "unknown", View(self.lang, self.tz))
-        await asyncio.wait_for(link.publish(topic, payload, qos=1), self.timeout)
+        async with asyncio.timeout(self.timeout):  # not wait_for: it can lose a shutdown's cancellation (3.11)
+            await link.publish(topic, payload, qos=1)
 
     async def _webhook(
         self, http: httpx.AsyncClient, target: WebhookTarget, d: Delivery, n: Notification, now: float

@@ -69,8 +69,9 @@ class StreamClient:
                 timeout: float | None = max(0.01, earliest - now)
             else:
                 timeout = None
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.wake.wait(), timeout)
+            with contextlib.suppress(TimeoutError):  # asyncio.timeout: wait_for can lose a cancellation (3.11)
+                async with asyncio.timeout(timeout):
+                    await self.wake.wait()
 
 
 class StreamHub:

@@ -69,8 +69,9 @@ class Follower:
 
     async def _follow(self, con: asyncpg.Connection) -> None:
         while not con.is_closed():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), _IDLE_RELOAD)
+            with contextlib.suppress(TimeoutError):  # not wait_for: on 3.11 it can lose a shutdown's cancellation
+                async with asyncio.timeout(_IDLE_RELOAD):
+                    await self._changed.wait()
             self._changed.clear()
             await self.refresh()
             await asyncio.sleep(self.interval)

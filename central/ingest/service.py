@@ -149,8 +149,9 @@ class IngestService:
             await self._between_rounds()
             timeout = max(0.0, next_tick - time.monotonic())
             batch: list[Incoming] = []
-            with contextlib.suppress(TimeoutError):
-                batch.append(await asyncio.wait_for(self._queue.get(), timeout))
+            with contextlib.suppress(TimeoutError):  # asyncio.timeout: wait_for can lose a cancellation (3.11)
+                async with asyncio.timeout(timeout):
+                    batch.append(await self._queue.get())
             while batch and len(batch) < self.cfg.batch_max_messages and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
             tick = time.monotonic() >= next_tick

@@ -100,7 +100,7 @@ class Attribution:
                     if rec.job is not None:
                         items.append((rec.at, _JOB, 0, rec.machine_id, rec.job))
                     items.append((rec.at, _COUNT, i, rec.machine_id, None))
-        items.sort(key=lambda x: (x[0], x[1], x[2]))
+        items.sort()  # plain tuples: time, then a job change before the counts it explains (no key: fast)
         plan, book = ob.plan, dict(ob.book)
         changed: dict[str, float] = {}
         centres: dict[str, str | None] = {}
@@ -110,8 +110,15 @@ class Attribution:
                 centres[machine_id] = ob.catalog.machine(machine_id).work_centre
             return centres[machine_id]
 
+        seen: dict[str, str | None] = {}  # machine -> the job it reported last in this walk
+        quick: dict[OpKey, int] = {}  # operation -> good parts below which no count can complete it
         for at, kind, index, machine_id, job in items:
             if kind == _JOB:
+                # the same job again, later: a no-op (its operation runs, or it is unmatched, or it is done
+                # and over-producing), except where a completion may start the next one (auto_next)
+                if seen.get(machine_id, "") == job and not ob.auto_next.get(machine_id):
+                    continue
+                seen[machine_id] = job
                 step = observe_job(book, plan, machine_id, job, at, work_centre=centre(machine_id))
                 if not step.facts:
                     continue
@@ -133,9 +140,17 @@ class Attribution:
                 continue
             ops[index] = key
             touched.add(key[0])
+            tally = ob.tallies[key]
             if rec.job_from is not None:
-                ob.tallies[key].spanning += 1
+                tally.spanning += 1
+            below = quick.get(key)
+            if below is not None and tally.good < below:
+                continue
             plan, book = self._complete(plan, book, key, rec.at, changed)
+            if plan.operations[key].status.open:  # not complete: the bound holds until the plan changes
+                quick[key] = self._bound(plan, key)
+            else:
+                quick.clear()  # statuses changed: bounds of other operations may have too
         recounts = await ob.recount(book, changed, undo) if changed else []
         if not (ops or changed or recounts or plan is not ob.plan):
             return
@@ -193,6 +208,17 @@ class Attribution:
             for i in indices:
                 ops[i] = key
         return True
+
+    def _bound(self, plan: Plan, key: OpKey) -> int:
+        """Machine-counted good parts below which ``key`` cannot complete (reports' corrections included)."""
+        op = plan.operations[key]
+        if op.count_source is not CountSource.MACHINE:
+            return 2**62
+        before = plan.predecessor(key)
+        if before is not None and before.status is OpStatus.DONE:
+            return 0  # capped by what its predecessor delivered: check every count
+        reported = self.orders.reported.get(key)
+        return op.quantity - (reported.good if reported else 0)
 
     def _complete(self, plan: Plan, book: dict[str, Timeline], key: OpKey, at: float,
                   changed: dict[str, float]) -> tuple[Plan, dict[str, Timeline]]:

@@ -55,6 +55,7 @@ RULES: Mapping[OrderRule, Rule] = {OrderRule.AT_RISK: Rule.ORDER_AT_RISK, OrderR
 IDLE_EVERY = 30.0  # seconds: re-evaluated at least this often (confirmation times, due times pass)
 MTTR_WINDOW = 30 * 86_400.0  # mean repair time measured over this look-back
 MTTR_REFRESH = 600.0
+MEASURE_PER_PASS = 10  # machines whose availability one pass may measure (each reads hours of history)
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,6 +222,7 @@ class Projector:
             q for q in book.plan.dispatch if not q.startswith("wc:")}
         running = book.running()
         on_machine = {m: k for k, ms in running.items() for m in ms}
+        budget = [MEASURE_PER_PASS]
         for machine_id in machines:
             info = self.catalog.machine(machine_id)
             st = self.live.statuses.get(machine_id)
@@ -234,7 +236,7 @@ class Projector:
                 setup_left = max(0.0, book.plan.operations[key].setup_time - (now - st.since))
             busy = machine_id in book.plan.dispatch or (info.work_centre is not None
                                                          and "wc:" + info.work_centre in book.plan.dispatch)
-            share = await self._availability(machine_id, now) if busy else 1.0
+            share = await self._availability(machine_id, now, budget) if busy else 1.0
             outlooks[machine_id] = MachineOutlook(machine_id, self.calendar(machine_id), share,
                                                   info.work_centre, down, setup_left)
         historic = any(self.alerts.track.historic.values())
@@ -255,12 +257,18 @@ class Projector:
             found = self._calendars[key] = Overtime(base, spans)
         return found
 
-    async def _availability(self, machine_id: str, now: float) -> float:
+    async def _availability(self, machine_id: str, now: float, budget: list[int]) -> float:
         """The machine's running share of its planned time over ``orders.availability_hours`` (1.0 with less
-        than an hour of evidence), refreshed every ``MTTR_REFRESH`` seconds: the projection's long-run rate."""
+        than an hour of evidence), refreshed every ``MTTR_REFRESH`` seconds: the projection's long-run rate.
+
+        At most ``budget[0]`` machines are measured per pass (it reads their history on the event loop
+        ingest runs on); the others keep their last figure (1.0 before the first) until a later pass."""
         known = self.shares.get(machine_id)
         if known is not None and now - known[0] < MTTR_REFRESH:
             return known[1]
+        if budget[0] <= 0:
+            return known[1] if known is not None else 1.0
+        budget[0] -= 1
         info = self.catalog.machine(machine_id)
         window = self.cfg.availability_hours * 3600.0
         intervals = await self.store.intervals(machine_id, now - window, now)

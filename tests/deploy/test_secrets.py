@@ -80,3 +80,17 @@ def test_command_line_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str])
         main(["--out", str(tmp_path), "--owner", "nobody=1"])
     assert "role is one of" in capsys.readouterr().err
     assert main(["--out", str(tmp_path), "--site", "demo", "bad id"]) == 2
+
+
+def test_demo_keys_only_when_asked_each_demo_service_a_copy_of_its_own(tmp_path: Path) -> None:
+    generate(tmp_path / "plain", "demo", ["edge-1"])
+    assert not list((tmp_path / "plain").glob("demo-*")) and not list((tmp_path / "plain").rglob("demo-*.key"))
+    out = tmp_path / "demo"
+    report = generate(out, "demo", ["edge-1"], demo_keys=True)
+    files = _contents(out)
+    assert files["central/api/demo-planner.key"] == files["demo-planner/api.key"]
+    assert files["central/api/demo-operator.key"] == files["demo-operator/api.key"]
+    keys = [files[f"central/api/{k}.key"] for k in ("write", "read", "demo-planner", "demo-operator")]
+    assert len(set(keys)) == 4 and "demo-planner/api.key" in report.created
+    assert generate(out, "demo", ["edge-1"], demo_keys=True).created == []
+    assert _contents(out)["demo-planner/api.key"] == files["demo-planner/api.key"]  # kept

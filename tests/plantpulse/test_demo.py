@@ -150,7 +150,7 @@ def test_lan_demo_listens_on_every_interface_and_finds_its_address(var: Path) ->
 
 def test_the_demo_plan_fits_the_demo_plant(var: Path) -> None:
     """Every operation runs on a machine the operator drives (auto_jobs: false in the plant the demo writes;
-    the shipped plant file, which docker compose runs without an operator, keeps picking its own jobs), with
+    the shipped plant file keeps picking its own jobs; compose waits with --manual-jobs instead), with
     a job number the PLC's 16-bit register takes, never the same job twice in a row on one machine, and the
     ideal cycle time central knows for that machine."""
     plant = load_plant(demo._write_configs()["plant"])
@@ -174,6 +174,14 @@ def test_the_demo_plan_fits_the_demo_plant(var: Path) -> None:
         for op in b["operations"]:
             first.setdefault(op["machine"], op["setup_time"])
     assert set(first) == waiting and set(first.values()) == {0.0}  # each has work, set up for its first
+
+
+def test_a_restarted_planner_posts_only_the_missing_seed_orders_and_numbers_on() -> None:
+    """docker compose keeps central's store: the planner resumes instead of posting an order twice."""
+    assert demo_plan.resume([]) == (list(range(1, demo_plan.SEED_ORDERS + 1)), demo_plan.SEED_ORDERS + 1)
+    some = [demo_plan.order_id(n) for n in (1, 2, 9)] + ["SO-1000", "PO-7", "SO-12x", "rush-1"]
+    assert demo_plan.resume(some) == ([3, 4, 5, 6], 10)
+    assert [demo_plan.order_number(o) for o in some] == [1, 2, 9, None, None, None, None]
 
 
 @pytest.mark.slow

@@ -6,7 +6,18 @@ import signal
 import subprocess
 from pathlib import Path
 
-from simulators.operator import QueuedOp, SimMachine, Switch, next_switch, predecessor_ready, queue_from_json
+import pytest
+
+from simulators.operator import (
+    QueuedOp,
+    SimMachine,
+    Switch,
+    _key,
+    _parser,
+    next_switch,
+    predecessor_ready,
+    queue_from_json,
+)
 from tests.fixtures.procs import REPO, free_port, python_module
 from tests.fixtures.waiting import wait_until
 
@@ -73,3 +84,18 @@ def test_sigterm_ends_the_operator_process_cleanly(tmp_path: Path) -> None:
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
+
+
+def test_the_key_file_gives_the_read_key_and_an_empty_one_is_a_clear_error(tmp_path: Path) -> None:
+    """docker compose hands the operator its key as a file (--key-file), never in the environment."""
+    key = tmp_path / "api.key"
+    key.write_text("k-123\n")
+    args = _parser().parse_args(["--central", "http://c", "--control", "http://s", "--key-file", str(key)])
+    assert _key(args) == "k-123"
+    key.write_text("\n")
+    with pytest.raises(ValueError, match="holds no key"):
+        _key(args)
+    done = subprocess.run(python_module("simulators", "operator", "--central", "http://c", "--control", "http://s",
+                                        "--key-file", str(tmp_path / "missing.key")),
+                          cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "cannot read the key from" in done.stderr

@@ -73,7 +73,7 @@ async def test_every_operation_equals_the_truth_of_its_job_across_a_gateway_outa
     line = Line(plant, edge, CentralReader(central), ("cnc-01", "mill-01"))
     operator = ManagedProcess("operator", python_module(
         "simulators", "operator", "--central", central.url, "--control", plant.ready["control_url"],
-        "--interval", "0.1", "--log-level", "INFO"), tmp_path / "operator.log")
+        "--interval", "0.1", "--think", "0.5", "--log-level", "INFO"), tmp_path / "operator.log")
 
     def ops() -> dict[tuple[str, int], dict[str, Any]]:
         return {(o, op["seq"]): op for o, _ in ORDERS for op in central.get(f"/api/v1/orders/{o}")["operations"]}
