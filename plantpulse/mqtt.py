@@ -169,11 +169,14 @@ class MqttLink:
         if graceful and self.connected:
             self._client.disconnect()
         await asyncio.to_thread(self._client.loop_stop)
-        # paho's loop_stop only ends its thread: a socket still open (an ungraceful stop, a connect in
-        # flight) would stay open until the garbage collector finds it; a Will still fires on close
-        sock = self._client.socket()
-        if sock is not None:
-            with contextlib.suppress(OSError):
+        # paho's loop_stop only ends its thread: its socket (an ungraceful stop, a connect in flight) and
+        # the loopback socket pair it wakes its loop with stay open until the garbage collector finds the
+        # client, in a cycle, where they are reported as leaked; close them now (a Will still fires)
+        with contextlib.suppress(OSError):
+            reset = getattr(self._client, "_reset_sockets", None)  # paho 2.x; private but what __del__ calls
+            if reset is not None:
+                reset()
+            elif (sock := self._client.socket()) is not None:
                 sock.close()
         for fut in self._pending.values():
             if not fut.done():
