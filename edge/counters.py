@@ -79,11 +79,14 @@ class Counter:
     last: int | None = None
     last_ts: float = -math.inf  # when ``last`` was read (-inf: before a restart, unknown)
     last_mono: float | None = None  # the same on the monotonic clock (None: since a restart)
+    last_sent: float | None = None  # when that read was asked for (monotonic): its value is from after it
     pending: int = 0
     suspect: int | None = None
     suspect_ts: float = 0.0
     suspect_mono: float | None = None
     suspect_power: bool | None = None  # the power context of the read that showed the suspect
+    suspect_sent: float | None = None
+    _sent: float | None = None  # the request time of the read being taken
 
     @property
     def modulus(self) -> int:
@@ -94,12 +97,20 @@ class Counter:
         return None if self.last is None else (self.last - self.pending) % self.modulus
 
     # ----------------------------------------------------------------- the rules
-    def observe(self, raw: int, now: float, mono: float | None, ctx: Context, flags: Flags) -> int:
-        """Take one read of the counter; returns the parts it adds (also added to ``pending``)."""
+    def observe(self, raw: int, now: float, mono: float | None, ctx: Context, flags: Flags,
+                sent: float | None = None) -> int:
+        """Take one read of the counter; returns the parts it adds (also added to ``pending``).
+
+        ``mono``: when the read's answer arrived; ``sent``: when it was asked for (default: the same).
+        The PLC's value is from between the two, so the time that can have passed between two reads
+        is at most this answer's arrival minus the last accepted read's request: a late answer (a
+        loaded PLC, network or gateway) never makes parts look too many for the time.
+        """
+        self._sent = mono if sent is None else sent
         if self.last is None:  # first read ever: the counter's history before us is not ours to count
             self._accept(raw, 0, now, mono)
             return 0
-        elapsed = _elapsed(now, mono, self.last_ts, self.last_mono)  # since the last value we accepted
+        elapsed = _elapsed(now, mono, self.last_ts, self._since(self.last_mono, self.last_sent))
         if ctx.power is True:  # the PLC restarted its counters: count from 0, whatever the value now
             self.suspect = None
             if not self.fits(raw, elapsed):
@@ -121,7 +132,12 @@ class Counter:
         if self.fits(delta, elapsed):
             return self._accept(raw, delta, now, mono)
         self.suspect, self.suspect_ts, self.suspect_mono, self.suspect_power = raw, now, mono, ctx.power
+        self.suspect_sent = self._sent
         return 0
+
+    @staticmethod
+    def _since(mono: float | None, sent: float | None) -> float | None:
+        return sent if sent is not None else mono
 
     def _resolve(self, raw: int, now: float, mono: float | None, elapsed: float, flags: Flags) -> int:
         """The read after a suspect value decides: glitch, reset, or a preset counter."""
@@ -129,7 +145,7 @@ class Counter:
         suspect, last = self.suspect, self.last
         self.suspect = None
         from_last = (raw - last) % self.modulus
-        since_suspect = _elapsed(now, mono, self.suspect_ts, self.suspect_mono)
+        since_suspect = _elapsed(now, mono, self.suspect_ts, self._since(self.suspect_mono, self.suspect_sent))
         from_suspect = (raw - suspect) % self.modulus
         if self.fits(from_last, elapsed):
             # a glitch, or (the suspect lies between the two values) production a late read made look
@@ -138,7 +154,7 @@ class Counter:
         if not self.fits(from_suspect, since_suspect):
             flags.rebased = True  # a counter we cannot follow: start again here, count nothing
             return self._accept(raw, 0, now, mono)
-        before = _elapsed(self.suspect_ts, self.suspect_mono, self.last_ts, self.last_mono)
+        before = _elapsed(self.suspect_ts, self.suspect_mono, self.last_ts, self._since(self.last_mono, self.last_sent))
         if suspect < last and self.suspect_power is None and self.fits(suspect, before):
             # dropped to a value reachable from 0 since the last read, and kept counting: a reset
             self._reset(suspect, self.suspect_ts, self.suspect_mono, flags)
@@ -153,7 +169,7 @@ class Counter:
         """
         if self.suspect is None or self.last is None:
             return 0
-        before = _elapsed(self.suspect_ts, self.suspect_mono, self.last_ts, self.last_mono)
+        before = _elapsed(self.suspect_ts, self.suspect_mono, self.last_ts, self._since(self.last_mono, self.last_sent))
         return self._resolve(self.suspect, self.suspect_ts, self.suspect_mono, before, flags)
 
     def _reset(self, raw: int, now: float, mono: float | None, flags: Flags) -> int:
@@ -164,13 +180,19 @@ class Counter:
     def _accept(self, raw: int, parts: int, now: float, mono: float | None) -> int:
         self.pending += parts
         self.last, self.last_ts, self.last_mono = raw, now, mono
+        if mono is None:
+            self.last_sent = None
+        elif mono == self.suspect_mono and self.suspect_sent is not None:  # the suspect read, accepted late
+            self.last_sent = self.suspect_sent
+        else:
+            self.last_sent = self._sent if self._sent is not None else mono
         return parts
 
     def could_restart(self, raw: int, now: float, mono: float | None) -> bool:
         """Could the counter have restarted at 0 since its last accepted read and reached ``raw``?"""
         if self.last is None:
             return False
-        return self.fits(raw, _elapsed(now, mono, self.last_ts, self.last_mono))
+        return self.fits(raw, _elapsed(now, mono, self.last_ts, self._since(self.last_mono, self.last_sent)))
 
     def fits(self, parts: int, elapsed: float) -> bool:
         """Could the machine have made ``parts`` parts in ``elapsed`` seconds?"""

@@ -110,8 +110,10 @@ class MachineTracker:
         self._last_reading: Reading | None = None
 
     # ----------------------------------------------------------------- inputs
-    def on_reading(self, reading: Reading, now: float, mono: float | None = None) -> TrackerOutput:
-        """``now``: wall-clock time (stamps events); ``mono``: a monotonic clock for elapsed times.
+    def on_reading(self, reading: Reading, now: float, mono: float | None = None,
+                   sent: float | None = None) -> TrackerOutput:
+        """``now``: wall-clock time (stamps events); ``mono``: a monotonic clock for elapsed times, when
+        the answer came; ``sent``: on the same clock, when the read was asked for (default ``mono``).
 
         Plausibility needs the time that really passed between two reads: a wall clock stepped by
         NTP (or an RTC reset at boot) would make parts look impossible or a glitch plausible.
@@ -138,9 +140,9 @@ class MachineTracker:
             self._emit_count(out, self._last_read_ts if self._last_read_ts is not None else now, now)
         ctx = self._context(reading, now, mono)
         if reading.good is not None:
-            self._good.observe(reading.good, now, mono, ctx, self._flags)
+            self._good.observe(reading.good, now, mono, ctx, self._flags, sent)
         if reading.scrap is not None:
-            self._scrap.observe(reading.scrap, now, mono, ctx, self._flags)
+            self._scrap.observe(reading.scrap, now, mono, ctx, self._flags, sent)
         if reading.power_on is not None:
             self.power_on = reading.power_on
         watched = not self._unobserved

@@ -350,3 +350,25 @@ def test_a_preset_after_a_known_power_cycle_is_not_counted_as_parts() -> None:
     assert [(x.good, x.scrap, x.reset, x.possibly_lost, x.rebased) for x in c] == [(0, 0, True, True, True)]
     f.read(12, r(4215, scrap=477, power_on=13))
     assert total(f) == (1, 0)
+
+
+def test_a_late_answer_does_not_make_the_next_reads_parts_look_impossible() -> None:
+    """Found in full CI runs: a read answered (or looked at) 0.5 s late, then the next read at once,
+    made six real parts look impossible in no time: taken for a preset, re-based, lost. The PLC's value
+    is from after the read was asked for, so the time that can have passed runs from the request."""
+    from edge.counters import Context, Counter, Flags
+
+    c = Counter(bits=16, min_cycle_time=0.05)
+    flags = Flags()
+    ctx = Context(power=None)
+    c.observe(100, 0.0, 0.0, ctx, flags)
+    # asked at 0.1, the answer (value 102) arrived 0.5 s late; asked again at once, 6 parts later
+    assert c.observe(102, 0.6, 0.6, ctx, flags, sent=0.1) == 2
+    assert c.observe(108, 0.62, 0.62, ctx, flags, sent=0.61) == 6
+    assert c.suspect is None and not flags.rebased and c.pending == 8
+    # without the request time the same reads were judged impossible (the old behaviour)
+    old = Counter(bits=16, min_cycle_time=0.05)
+    old_flags = Flags()
+    old.observe(100, 0.0, 0.0, ctx, old_flags)
+    old.observe(102, 0.6, 0.6, ctx, old_flags)
+    assert old.observe(108, 0.62, 0.62, ctx, old_flags) == 0 and old.suspect == 108
