@@ -44,7 +44,7 @@ import socket
 import sys
 import time
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -75,9 +75,11 @@ class Ports:
     plcs: Mapping[int, int] = field(default_factory=dict)  # the plant file's PLC port -> the one used
 
     @classmethod
-    def free(cls) -> Ports:
-        plcs = {int(p): _free_port() for p in sorted(set(re.findall(r"\bport: (\d+)", PLANT.read_text())))}
-        return cls(_free_port(), _free_port(), _free_port(), plcs)
+    def free(cls, pick: Callable[[], int] | None = None) -> Ports:
+        """Ports free now; ``pick`` chooses each one (tests hand out ports that no other test is given)."""
+        pick = pick or _free_port
+        plcs = {int(p): pick() for p in sorted(set(re.findall(r"\bport: (\d+)", PLANT.read_text())))}
+        return cls(pick(), pick(), pick(), plcs)
 
     def plc(self, port: int) -> int:
         return self.plcs.get(port, port)
@@ -322,13 +324,13 @@ def _write_private(path: Path, data: dict[str, Any]) -> None:
 
 
 async def run(stop: asyncio.Event, *, open_mode: bool = False, lan: str | None = None,
-              free_ports: bool = False) -> int:
+              free_ports: bool | Ports = False) -> int:
     """Run the demo until ``stop``; ``lan``: the LAN address to print (central then listens on all).
 
     Once everything runs, ``var/demo/demo.json`` (owner-only) says the URLs and keys.
     """
     api_host = "0.0.0.0" if lan else "127.0.0.1"  # noqa: S104 - only with --lan
-    ports = Ports.free() if free_ports else Ports()
+    ports = free_ports if isinstance(free_ports, Ports) else Ports.free() if free_ports else Ports()
     for port, what, host in ((ports.broker, "the demo's MQTT broker", "127.0.0.1"),
                              (ports.api, "central's page and API", api_host),
                              (ports.control, "the simulators' control API", "127.0.0.1")):

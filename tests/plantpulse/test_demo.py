@@ -191,7 +191,7 @@ async def test_the_demo_plans_orders_and_the_operator_moves_them(var: Path) -> N
     loads jobs, every page answers, and Ctrl-C (``stop``) ends every process. Nothing is reported from the
     floor here, so the operation's good parts are its machine's counts."""
     stop = asyncio.Event()
-    task = asyncio.create_task(demo.run(stop, free_ports=True))
+    task = asyncio.create_task(demo.run(stop, free_ports=demo.Ports.free(free_port)))
     try:
         ready = var / "demo.json"
         deadline = time.monotonic() + 120
