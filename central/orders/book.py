@@ -242,7 +242,7 @@ class OrderBook:
         for machine_id, since in step.changed_from.items():
             w.segments(machine_id, since, book.get(machine_id, ()))
         undo = _Undo()
-        recounts = await self.recount(book, step.changed_from, undo)
+        recounts = await self.recount(book, step.changed_from, undo, plan)
         w.recounted.extend(recounts)
         try:
             await self.store.commit(Transaction(orders=w))
@@ -259,12 +259,15 @@ class OrderBook:
         return frozenset(q for q in w.dispatch if not q.startswith("wc:"))
 
     # ----------------------------------------------------------------- counts under a changed timeline
-    async def recount(self, book: Book, changed_from: Mapping[str, float], undo: _Undo) -> list[Recount]:
-        """Stored counts whose operation the changed timelines move: their new operation, tallies moved."""
+    async def recount(self, book: Book, changed_from: Mapping[str, float], undo: _Undo,
+                      plan: Plan) -> list[Recount]:
+        """Stored counts whose operation the changed timelines move: their new operation, tallies moved.
+
+        ``plan``: the plan these timelines go with (its jobs decide the counts at a job change's instant)."""
         out: list[Recount] = []
         for machine_id, since in changed_from.items():
             for c in await self.store.attributed_counts(machine_id, since):
-                new = attribute_one(book, c.record)
+                new = attribute_one(book, c.record, plan)
                 if new == c.op:
                     continue
                 self.take(c.op, machine_id, c.record.good, c.record.scrap, -1, undo)

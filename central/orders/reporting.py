@@ -104,7 +104,7 @@ class FloorWrites:
                 for machine_id, since in changed.items():
                     w.segments(machine_id, since, book.get(machine_id, ()))
                 undo = _Undo()
-                w.recounted.extend(await ob.recount(book, changed, undo))
+                w.recounted.extend(await ob.recount(book, changed, undo, plan))
                 try:
                     await ob.store.commit(Transaction(orders=w))
                 except BaseException:
@@ -172,7 +172,7 @@ class FloorWrites:
             step, audit = reassign(ob.book, machine_id, key, start, end, by=by, now=now)
             book = dict(step.book)
             undo = _Undo()
-            recounts = await ob.recount(book, step.changed_from, undo)
+            recounts = await ob.recount(book, step.changed_from, undo, ob.plan)
             w = OrderWrites(audit=[audit])
             for m, since in step.changed_from.items():
                 w.segments(m, since, book.get(m, ()))
