@@ -255,7 +255,8 @@ class PostgresStore(OrderReads, ExtraReads):
             rows = await con.fetch(
                 "SELECT d.notification_id, d.target, d.site, d.status, d.attempts, d.next_at, d.sent_at, "
                 "d.last_error, n.data FROM deliveries d JOIN notifications n ON n.id = d.notification_id "
-                "WHERE d.target = $1 AND d.status = 'pending' AND d.next_at <= $2 ORDER BY d.next_at LIMIT $3 "
+                "WHERE d.target = $1 AND d.status = 'pending' AND d.next_at <= $2 "
+                "ORDER BY n.priority, n.created_at, d.notification_id LIMIT $3 "
                 "FOR UPDATE OF d SKIP LOCKED", target, now, limit)
             await con.executemany(
                 "UPDATE deliveries SET next_at = $1 WHERE notification_id = $2 AND target = $3",
