@@ -12,8 +12,9 @@ A webhook with ``max_per_minute`` (the chat robots: 20) gets at most that many r
 most urgent first, and the rest stay pending as they were (no attempt counted) until the window has
 room again. Every request counts, refused or not: the robot counted it. MQTT has no limit: the broker
 is ours, it takes thousands a second, and holding alerts back there would only delay the systems that
-read them. The window lives in this process: after a restart, or with several ingest workers each
-sending (docs/scaling.md), the robot can see up to one more window's worth.
+read them. A restarted sender starts its window from the last minute's sends the store kept (a crash
+loop in a storm must not give the robot a fresh minute each time); with several ingest workers each
+counts only its own sends (docs/scaling.md).
 """
 
 from __future__ import annotations
@@ -83,6 +84,9 @@ class Sender:
     async def _worker(self, http: httpx.AsyncClient, target: str) -> None:
         wake = self._wakes[target]
         window = self._windows.get(target)
+        if window is not None:  # a restart (a crash loop in a storm) must not give the robot a fresh minute
+            for at in await self.store.sent_since(target, self.clock() - window.window):
+                window.record(at)
         while True:
             wake.clear()  # before looking: a commit from here on wakes the wait below
             now = self.clock()
@@ -143,8 +147,8 @@ class Sender:
         if d.target in self._failing:
             self._failing.discard(d.target)
             log.info("notifications to %s are delivered again", d.target)
-        self.sent += 1
-        return replace(d, status="sent", attempts=d.attempts + 1, sent_at=now, last_error=None)
+        self.sent += 1  # sent_at: when it was accepted (a restarted sender's window starts from it)
+        return replace(d, status="sent", attempts=d.attempts + 1, sent_at=self.clock(), last_error=None)
 
     async def _mqtt(self, d: Delivery, n: Notification) -> None:
         link = self.link

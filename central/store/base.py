@@ -107,6 +107,10 @@ class Store(Protocol):
 
     async def next_delivery_at(self, target: str) -> float | None: ...
 
+    async def sent_since(self, target: str, since: float) -> list[float]:
+        """When ``target``'s deliveries sent at or after ``since`` were sent, oldest first: a restarted sender
+        starts its rate window from them (central/alerts/ratelimit.py)."""
+
     async def delivery_counts(self) -> dict[str, int]: ...
 
     # ----------------------------------------------------------------- work orders (issue 13)

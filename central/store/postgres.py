@@ -268,6 +268,11 @@ class PostgresStore(OrderReads, ExtraReads):
             "SELECT min(next_at) FROM deliveries WHERE target = $1 AND status = 'pending'", target)
         return float(value) if value is not None else None
 
+    async def sent_since(self, target: str, since: float) -> list[float]:
+        rows = await self.pool.fetch(
+            "SELECT sent_at FROM deliveries WHERE target = $1 AND sent_at >= $2 ORDER BY sent_at", target, since)
+        return [float(r[0]) for r in rows]
+
     async def update_deliveries(self, done: list[Delivery]) -> None:
         async with self.pool.acquire() as con, con.transaction():
             await con.executemany(

@@ -345,6 +345,11 @@ class SqliteStore(OrderReads, ExtraReads):
         ))
         return float(rows[0][0]) if rows and rows[0][0] is not None else None
 
+    async def sent_since(self, target: str, since: float) -> list[float]:
+        rows = await self._db.execute_fetchall(
+            "SELECT sent_at FROM deliveries WHERE target = ? AND sent_at >= ? ORDER BY sent_at", (target, since))
+        return [float(at) for (at,) in rows]
+
     async def update_deliveries(self, done: list[Delivery]) -> None:
         async with self._lock:
             await self._db.execute("BEGIN IMMEDIATE")

@@ -201,6 +201,10 @@ async def test_due_deliveries_come_most_urgent_first_then_oldest(opener: Opener)
     rest = await store.due_deliveries(T + 11, "robot")  # not claimed by the first call (PostgreSQL): untouched
     assert [n.alert_id for _, n in rest] == ["a2", "a5", "a1", "a0"]
     assert all(d.attempts == 0 and d.status == "pending" for d, _ in rest)
+    await store.update_deliveries([replace(rest[0][0], status="sent", attempts=1, sent_at=T + 70)])
+    assert await store.sent_since("robot", T + 10) == [T + 10] * 3 + [T + 70]
+    assert await store.sent_since("robot", T + 11) == [T + 70]
+    assert await store.sent_since("other", T) == []
 
 
 async def test_retention_deletes_only_what_is_older(opener: Opener) -> None:
