@@ -134,7 +134,7 @@ class Attribution:
                     changed[m] = min(since, changed.get(m, since))
                 continue
             rec = rnd.tx.counts[index].record
-            key = attribute_one(book, rec)
+            key = attribute_one(book, rec, plan)
             ob.take(key, machine_id, rec.good, rec.scrap, 1, undo)
             if key is None:
                 continue
@@ -151,7 +151,7 @@ class Attribution:
                 quick[key] = self._bound(plan, key)
             else:
                 quick.clear()  # statuses changed: bounds of other operations may have too
-        recounts = await ob.recount(book, changed, undo) if changed else []
+        recounts = await ob.recount(book, changed, undo, plan) if changed else []
         if not (ops or changed or recounts or plan is not ob.plan):
             return
         w = rnd.tx.order_writes()

@@ -177,9 +177,14 @@ class OrderBook:
         await self._change(lambda: changes.set_shortage(self.plan, key, status.shortage(), by=by, now=self.clock()))
 
     async def start(self, key: OpKey, *, by: str, machine: str | None = None,
-                    cause: StartCause = StartCause.API) -> str:
-        """Start (or resume) an operation on a machine now; returns the machine."""
+                    cause: StartCause = StartCause.API, report: Report | None = None) -> str | None:
+        """Start (or resume) an operation on a machine now; returns the machine.
+
+        ``report``: the scan that asked for it, recorded in the same commit (None returned when the same
+        scan was recorded meanwhile: nothing is done twice)."""
         async with self.lock:
+            if report is not None and report.content.client_id in self.reports:
+                return None
             op = self.plan.operation(key)
             if not op.status.open:
                 raise ConflictError(f"operation {key[1]} of {key[0]!r} is {op.status}: it cannot start")
@@ -197,17 +202,19 @@ class OrderBook:
             plan = apply_facts(self.plan, step.book, step.facts)
             audit = Audit(now, by, "start", key[0], key[1], before={"status": op.status.value},
                           after={"status": "running", "machine": where})
-            await self._commit(self.plan, plan, [audit], step)
+            await self._commit(self.plan, plan, [audit], step, report)
             return where
 
-    async def pause(self, key: OpKey, *, by: str) -> None:
-        await self._stop(key, by=by, cause=EndCause.PAUSE)
+    async def pause(self, key: OpKey, *, by: str, report: Report | None = None) -> None:
+        await self._stop(key, by=by, cause=EndCause.PAUSE, report=report)
 
-    async def finish(self, key: OpKey, *, by: str) -> None:
-        await self._stop(key, by=by, cause=EndCause.FINISH)
+    async def finish(self, key: OpKey, *, by: str, report: Report | None = None) -> None:
+        await self._stop(key, by=by, cause=EndCause.FINISH, report=report)
 
-    async def _stop(self, key: OpKey, *, by: str, cause: EndCause) -> None:
+    async def _stop(self, key: OpKey, *, by: str, cause: EndCause, report: Report | None) -> None:
         async with self.lock:
+            if report is not None and report.content.client_id in self.reports:
+                return
             op = self.plan.operation(key)
             if not op.status.open:
                 raise ConflictError(f"operation {key[1]} of {key[0]!r} is {op.status} already")
@@ -227,22 +234,24 @@ class OrderBook:
             new_status = plan.operations[key].status.value
             audit = Audit(now, by, cause.value, key[0], key[1], before={"status": op.status.value},
                           after={"status": new_status, "machines": machines})
-            await self._commit(self.plan, plan, [audit], step)
+            await self._commit(self.plan, plan, [audit], step, report)
 
     async def _change(self, make: Callable[[], Change]) -> None:
         async with self.lock:
             change = make()  # computed on the state under the lock; raises OrderError, changing nothing
             await self._commit(self.plan, change.plan, [change.audit], Step(self.book))
 
-    async def _commit(self, before: Plan, plan: Plan, audit: list[Audit], step: Step) -> None:
-        """Write a person's change (with its re-attributed counts), then make it the state. Holds ``lock``."""
-        w = OrderWrites(audit=list(audit))
+    async def _commit(self, before: Plan, plan: Plan, audit: list[Audit], step: Step,
+                      report: Report | None = None) -> None:
+        """Write a person's change (with its re-attributed counts and the scan that asked for it, if any),
+        then make it the state. Holds ``lock``."""
+        w = OrderWrites(audit=list(audit), reports=[report] if report is not None else [])
         w.plan(before, plan)
         book = dict(step.book)
         for machine_id, since in step.changed_from.items():
             w.segments(machine_id, since, book.get(machine_id, ()))
         undo = _Undo()
-        recounts = await self.recount(book, step.changed_from, undo)
+        recounts = await self.recount(book, step.changed_from, undo, plan)
         w.recounted.extend(recounts)
         try:
             await self.store.commit(Transaction(orders=w))
@@ -250,6 +259,8 @@ class OrderBook:
             self.restore(undo)
             raise
         self.plan, self.book = plan, book
+        if report is not None:
+            self.reports = {**self.reports, report.content.client_id: report}
         touched = {a.order_id for a in audit} | {k[0] for k in w.operations}
         self._tell(BookChanged(frozenset(touched), frozenset(step.changed_from) | self._queues_machines(w),
                                by_people=True))
@@ -259,12 +270,15 @@ class OrderBook:
         return frozenset(q for q in w.dispatch if not q.startswith("wc:"))
 
     # ----------------------------------------------------------------- counts under a changed timeline
-    async def recount(self, book: Book, changed_from: Mapping[str, float], undo: _Undo) -> list[Recount]:
-        """Stored counts whose operation the changed timelines move: their new operation, tallies moved."""
+    async def recount(self, book: Book, changed_from: Mapping[str, float], undo: _Undo,
+                      plan: Plan) -> list[Recount]:
+        """Stored counts whose operation the changed timelines move: their new operation, tallies moved.
+
+        ``plan``: the plan these timelines go with (its jobs decide the counts at a job change's instant)."""
         out: list[Recount] = []
         for machine_id, since in changed_from.items():
             for c in await self.store.attributed_counts(machine_id, since):
-                new = attribute_one(book, c.record)
+                new = attribute_one(book, c.record, plan)
                 if new == c.op:
                     continue
                 self.take(c.op, machine_id, c.record.good, c.record.scrap, -1, undo)

@@ -9,8 +9,8 @@ listeners (the projector, the stream) hear of it like of any change.
   other content with a known id is a 409). A count report joins the operation's parts (a signed
   correction on a machine-counted operation, the count on a report-counted one, which completes
   when its good parts reach its planned quantity). A start, pause or finish report drives the
-  assignment timeline through the book (cause ``scan``); it is recorded once that succeeded, so a
-  refused start (operation done ...) records nothing.
+  assignment timeline through the book (cause ``scan``) and is recorded in that change's commit, so a
+  refused start (operation done ...) records nothing and a crash never keeps the one without the other.
 * **Stop reasons** (``stops.accept_stop``): same idempotency, stored for downtime and OEE.
 * **Imports** (``imports.upsert``): every order of the file in one commit, with one audit row each.
 * **Reassignment** of unassigned counts to an operation (``assignment.reassign``), audited.
@@ -59,19 +59,16 @@ class FloorWrites:
         if checked.outcome is Outcome.DUPLICATE:
             return ReportResult(checked.report, checked.outcome)
         by = actor(key_name, body.operator)
-        if body.kind is ReportKind.START:
-            await ob.start(body.key, by=by, machine=body.machine, cause=StartCause.SCAN)
+        report = Report(body, ob.clock(), checked.report.correction)
+        if body.kind is ReportKind.START:  # the action and its report commit together: a crash keeps both or none
+            await ob.start(body.key, by=by, machine=body.machine, cause=StartCause.SCAN, report=report)
         elif body.kind is ReportKind.PAUSE:
-            await ob.pause(body.key, by=by)
+            await ob.pause(body.key, by=by, report=report)
         else:
-            await ob.finish(body.key, by=by)
-        async with ob.lock:
-            known = ob.reports.get(body.client_id)
-            if known is not None:  # the same scan twice at once: the other one recorded it
-                return ReportResult(known, Outcome.DUPLICATE)
-            report = Report(body, ob.clock(), checked.report.correction)
-            await ob.store.commit(Transaction(orders=OrderWrites(reports=[report])))
-            ob.reports = {**ob.reports, body.client_id: report}
+            await ob.finish(body.key, by=by, report=report)
+        known = ob.reports[body.client_id]
+        if known is not report:  # the same scan twice at once: the other one did it and recorded it
+            return ReportResult(known, Outcome.DUPLICATE)
         return ReportResult(report, Outcome.NEW)
 
     async def _count(self, body: ReportIn) -> ReportResult:
@@ -104,7 +101,7 @@ class FloorWrites:
                 for machine_id, since in changed.items():
                     w.segments(machine_id, since, book.get(machine_id, ()))
                 undo = _Undo()
-                w.recounted.extend(await ob.recount(book, changed, undo))
+                w.recounted.extend(await ob.recount(book, changed, undo, plan))
                 try:
                     await ob.store.commit(Transaction(orders=w))
                 except BaseException:
@@ -172,7 +169,7 @@ class FloorWrites:
             step, audit = reassign(ob.book, machine_id, key, start, end, by=by, now=now)
             book = dict(step.book)
             undo = _Undo()
-            recounts = await ob.recount(book, step.changed_from, undo)
+            recounts = await ob.recount(book, step.changed_from, undo, ob.plan)
             w = OrderWrites(audit=[audit])
             for m, since in step.changed_from.items():
                 w.segments(m, since, book.get(m, ()))

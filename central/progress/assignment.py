@@ -307,17 +307,37 @@ class Attribution:
         tally.spanning += rec.job_from is not None
 
 
-def attribute_one(book: Book, rec: CountRecord) -> OpKey | None:
-    """The operation running on the record's machine at its time ``at``, else None (unassigned)."""
-    seg = running_at(book.get(rec.machine_id, ()), rec.at)
+def attribute_one(book: Book, rec: CountRecord, plan: Plan | None = None) -> OpKey | None:
+    """The operation running on the record's machine at its time ``at``, else None (unassigned).
+
+    At a job change's instant the record's job decides: the gateway sends the old job's last parts
+    (those its read before the change saw, or a per-job counter split off) stamped with the very time
+    the new job starts, naming the old job. Such a record goes to the operation that ended at that
+    instant when that one carries the record's job and the new one does not (``plan`` gives the jobs;
+    without it the instant belongs to the new operation).
+    """
+    timeline = book.get(rec.machine_id, ())
+    i = bisect.bisect_right(timeline, rec.at, key=lambda a: a.start) - 1
+    seg = timeline[i] if i >= 0 and timeline[i].covers(rec.at) else None
+    if plan is not None and rec.job is not None:
+        before = timeline[i - 1] if seg is not None and seg.start == rec.at and i > 0 else \
+            timeline[i] if seg is None and i >= 0 else None
+        if before is not None and before.end == rec.at and _job(plan, before.key) == rec.job and \
+                (seg is None or _job(plan, seg.key) != rec.job):
+            return before.key
     return seg.key if seg is not None else None
 
 
-def attribute(book: Book, records: Iterable[CountRecord]) -> Attribution:
+def _job(plan: Plan, key: OpKey) -> str | None:
+    op = plan.operations.get(key)
+    return op.job if op is not None else None
+
+
+def attribute(book: Book, records: Iterable[CountRecord], plan: Plan | None = None) -> Attribution:
     """Every record to the operation running at its ``at``; assigned + unassigned = all parts."""
     out = Attribution()
     for rec in records:
-        out.add(attribute_one(book, rec), rec)
+        out.add(attribute_one(book, rec, plan), rec)
     return out
 
 

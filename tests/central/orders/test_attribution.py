@@ -23,6 +23,7 @@ from central.ingest.live import LiveState
 from central.ingest.messages import Incoming
 from central.orders.attribution import Attribution
 from central.orders.book import OrderBook
+from central.progress.assignment import Tally
 from central.progress.clock import ClockRule
 from central.progress.machines import Catalog, MachinesConfig
 from central.progress.orders import ConflictError, OpStatus, OrderError, WorkOrderIn
@@ -105,6 +106,26 @@ async def test_a_job_number_starts_its_operation_and_counts_follow_event_time(ri
     assert again.plan.operations == book.plan.operations and again.book == book.book
     assert {k: (t.good, t.scrap) for k, t in again.tallies.items()} == {k: (t.good, t.scrap)
                                                                        for k, t in book.tallies.items()}
+
+
+async def test_the_old_jobs_last_parts_sent_at_the_change_instant_stay_with_its_operation(rig: Rig) -> None:
+    """The gateway's read that sees the job change sends the old job's parts of that read stamped with the
+    change's instant and naming the old job, then the state with the new job (edge/tracker.py): they went
+    to the new job's operation, whether in the same round, or stored before a late job change re-attributed
+    them."""
+    await rig.book.create(order("SO-1", "1001"), by="planner")
+    await rig.book.create(order("SO-2", "1002"), by="planner")
+    await rig.book.create(order("SO-3", "1003"), by="planner")
+    await rig.send(("state", 10, "1001", 0), ("count", 20, "1001", 1))
+    await rig.send(("count", 30, "1001", 2), ("state", 30, "1002", 0), ("count", 30, "1002", 1))
+    book = rig.book
+    assert (book.tallies[("SO-1", 10)].good, book.tallies[("SO-2", 10)].good) == (3, 1)
+    await rig.send(("count", 50, "1002", 2))  # stored first; the change at that instant arrives later
+    await rig.send(("state", 50, "1003", 0))
+    assert (book.tallies[("SO-2", 10)].good, book.tallies.get(("SO-3", 10), Tally()).good) == (3, 0)
+    again = OrderBook(rig.store, book.catalog, clock=time.time)
+    await again.load()
+    assert {k: t.good for k, t in again.tallies.items()} == {k: t.good for k, t in book.tallies.items()}
 
 
 async def test_completion_at_the_planned_quantity_records_over_production(rig: Rig) -> None:

@@ -10,7 +10,7 @@ import pytest
 
 from central.config import CentralConfig
 from central.progress.orders import WorkOrderIn
-from central.progress.reports import Outcome, ReportConflictError, ReportIn
+from central.progress.reports import Outcome, ReportConflictError, ReportIn, ReportKind
 from central.runtime import Central
 from tests.fixtures.mosquitto import Mosquitto
 from tests.fixtures.waiting import async_wait_until
@@ -50,3 +50,24 @@ async def test_a_double_scan_sent_twice_at_once_counts_once_and_survives_a_resta
         done = ReportIn(client_id="c-2", operator="W-1", order_id="SO-1", seq=10, good=6)
         assert (await again.floor.report(done, key_name="scanner")).outcome is Outcome.NEW
         assert again.orders.plan.operations[("SO-1", 10)].status.value == "done"  # counted by reports: complete
+
+
+async def test_a_start_scan_sent_twice_at_once_starts_once_with_its_report_in_the_same_commit(
+    mosquitto: Mosquitto, tmp_path: Path,
+) -> None:
+    """The action and its report are one commit: the stored audit row and report come and go together
+    (a crash between two commits kept the start and lost the report, so the retried scan started again)."""
+    start = ReportIn(client_id="s-1", operator="W-1", order_id="SO-1", seq=10, kind=ReportKind.START)
+    async with Central.running(config(mosquitto, tmp_path)) as central:
+        await async_wait_until(lambda: central.ingest.connected, 10)
+        await central.orders.create(ORDER, by="planning")
+        first, second = await asyncio.gather(central.floor.report(start, key_name="scanner"),
+                                             central.floor.report(start, key_name="scanner"))
+        assert sorted([first.outcome, second.outcome]) == [Outcome.DUPLICATE, Outcome.NEW]
+        assert central.orders.plan.operations[("SO-1", 10)].status.value == "running"
+    async with Central.running(config(mosquitto, tmp_path)) as again:
+        await async_wait_until(lambda: again.ingest.connected, 10)
+        audit = [a for a in await again.store.audit_trail(order_id="SO-1") if a.action == "start"]
+        assert len(audit) == 1 and audit[0].by == "W-1 via scanner"
+        assert list(again.orders.reports) == ["s-1"]
+        assert (await again.floor.report(start, key_name="scanner")).outcome is Outcome.DUPLICATE

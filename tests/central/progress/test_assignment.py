@@ -95,6 +95,21 @@ def test_late_counts_go_to_the_operation_running_at_their_time_not_now() -> None
     assert early.unassigned == [count(500, 7)] and early.per_op == {}
 
 
+def test_the_old_jobs_last_parts_at_the_change_instant_stay_with_the_old_operation() -> None:
+    """The read that sees a job change: the gateway sends the old job's parts of that read (split off by a
+    per-job counter) stamped with the change's time, naming the old job; they were booked to the new
+    job's operation, which starts at that same instant."""
+    plan = plan3()
+    book = observe_job({}, plan, "m1", "1001", 1000.0).book
+    book = observe_job(book, plan, "m1", "1002", 5000.0).book
+    result = attribute(book, [count(5000, 2, 1, job="1001"), count(5000, 3, job="1002"), count(5000, 4)], plan)
+    assert (result.per_op[A].good, result.per_op[A].scrap) == (2, 1)
+    assert result.per_op[B].good == 7  # its own job, and a count naming no job: the instant is the new one's
+    finished = finish(book, B, 6000.0).book  # an explicit finish: its last parts at that instant are still its
+    assert attribute(finished, [count(6000, 1, job="1002")], plan).per_op[B].good == 1
+    assert attribute(finished, [count(6000, 1, job="1002")]).unassigned != []  # without the plan: unassigned
+
+
 def test_events_in_any_order_build_the_same_timeline() -> None:
     plan = plan3()
     in_order = observe_job(observe_job({}, plan, "m1", "1001", 100.0).book, plan, "m1", "1002", 200.0).book
