@@ -121,7 +121,7 @@ class Central:
         self.sender = Sender(store, cfg.notify.webhooks, tz=ZoneInfo(cfg.plant.timezone), lang=cfg.notify.lang,
                              link=self.ingest.link, clock=clock)
         self.summaries = SummaryTask(self, interval=cfg.notify.summary_check)
-        self.metrics: CollectorRegistry = registry(self.ingest)
+        self.metrics: CollectorRegistry = registry(self.ingest, self.sender)
         self.failed: str | None = None  # the background task that failed
         self.failure: str | None = None  # why, said on /healthz
         self._failed = asyncio.Event()
