@@ -159,6 +159,7 @@ async def central_drain(port: int, folder: Path, client_id: str, acks: AckWatche
     acks.expect(epoch, total)
     started = time.perf_counter()
     async with Central.running(cfg) as central:
+        ready = time.perf_counter()  # store, order book and alerts loaded, subscribed: ingest starts
         applied_at = 0.0
         deadline = time.monotonic() + 900
         while not acks.done.is_set():
@@ -170,6 +171,7 @@ async def central_drain(port: int, folder: Path, client_id: str, acks: AckWatche
             await asyncio.sleep(0.005)
         c = central.live.counters
         return {"applied_s": (applied_at or acks.at) - started, "confirmed_s": acks.at - started,
+                "ready_s": ready - started,
                 "applied": c.events_applied, "duplicates": c.duplicates, "dead": c.dead_letters,
                 "rounds": c.rounds, "commit_s": c.commit_seconds}
 

@@ -98,6 +98,7 @@ class IngestService:
         self.orders = orders
         self._queue: asyncio.Queue[Incoming] = asyncio.Queue()
         self.load = RoundLoad()  # share of time in rounds: background work holds back while it is high
+        self._round_since: float | None = None  # when the round under way began
         self.purges = True  # retention runs here (scaled out: in the leading API replica, once for all)
         self._confirm: set[tuple[str, str]] = set()
         self._catchup = CatchUpLog()  # progress lines while a gateway's backlog drains
@@ -144,8 +145,11 @@ class IngestService:
 
     @property
     def saturated(self) -> bool:
-        """Ingest runs flat out (a backlog drains): background work should hold back."""
-        return self.load.flat_out
+        """Ingest runs flat out (a backlog drains; or a round has been running for over half a second, as
+        the first round of a backlog does, where a live one takes milliseconds): background work should
+        hold back."""
+        since = self._round_since
+        return self.load.flat_out or (since is not None and time.monotonic() - since > 0.5)
 
     # ----------------------------------------------------------------- rounds
     async def run(self) -> None:
@@ -168,8 +172,11 @@ class IngestService:
                 problem = self.store.problem()
                 if problem is not None:  # nothing is acknowledged any more: the broker keeps it all
                     raise StoreUnusableError(problem)
-            started = time.monotonic()
-            await self._round(batch, tick)
+            started = self._round_since = time.monotonic()
+            try:
+                await self._round(batch, tick)
+            finally:
+                self._round_since = None
             self.load.add(time.monotonic() - started, started - waiting)
             if self.purges and time.monotonic() >= next_purge:
                 next_purge = time.monotonic() + _PURGE_EVERY

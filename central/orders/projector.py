@@ -163,8 +163,12 @@ class Projector:
                 self.states[alert.subject] = RiskState(alert.since, raised=True)
 
     async def run(self) -> None:
-        """Pass after pass: woken by a change (``_kick``), paced to one per interval unless ``_urgent``."""
-        last = -math.inf
+        """Pass after pass: woken by a change (``_kick``), paced to one per interval unless ``_urgent``.
+
+        The first pass comes one interval after the start (or at a person's change), not at once: a
+        central restarting into a backlog is flat out by then and holds it back like any other (``_pace``)."""
+        last = time.monotonic()
+        self._kick.set()
         while True:
             # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancellation that
             # coincides with the event (a shutdown right after a write would then wait forever)
