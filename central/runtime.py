@@ -225,6 +225,7 @@ class Central:
         self.hub.close()
         if self.follower is not None:
             return
+        await self.ingest.settle()
         self.ingest.confirm_now()
         if isinstance(self.ingest, WorkerIngest):
             await self.ingest.leave()  # hand the leases back: the others take the gateways at once

@@ -99,6 +99,7 @@ class IngestService:
         self._queue: asyncio.Queue[Incoming] = asyncio.Queue()
         self.load = RoundLoad()  # share of time in rounds: background work holds back while it is high
         self._round_since: float | None = None  # when the round under way began
+        self._committing: asyncio.Future[None] | None = None  # the last round's commit (shielded)
         self.purges = True  # retention runs here (scaled out: in the leading API replica, once for all)
         self._confirm: set[tuple[str, str]] = set()
         self._catchup = CatchUpLog()  # progress lines while a gateway's backlog drains
@@ -137,6 +138,14 @@ class IngestService:
 
     async def stop(self) -> None:
         await self.link.stop()
+
+    async def settle(self) -> None:
+        """Wait for a commit a shutdown's cancellation left running (shielded), so the store is not closed
+        under it; its round is not acknowledged, so the broker sends it again either way."""
+        committing = self._committing
+        if committing is not None and not committing.done():
+            with contextlib.suppress(Exception):
+                await committing
 
     def _on_message(self, topic: str, payload: bytes, mid: int, qos: int) -> None:
         # Bounded by the broker: with manual acknowledgement it sends at most its inflight limit
@@ -272,8 +281,10 @@ class IngestService:
 
     async def _commit(self, rnd: Round) -> None:
         started = time.monotonic()
-        # a cancellation (shutdown) must not abort a commit half way: let it finish or fail whole
-        await asyncio.shield(self.store.commit(rnd.tx))
+        # a cancellation (shutdown) must not abort a commit half way: let it finish or fail whole, and
+        # ``settle`` lets the shutdown wait for it before the store closes
+        self._committing = asyncio.ensure_future(self.store.commit(rnd.tx))
+        await asyncio.shield(self._committing)
         for (edge_id, epoch), row in rnd.tx.epochs.items():
             self._committed[(edge_id, epoch)] = list(row.settled)
         self.live.counters.commit_seconds += time.monotonic() - started
