@@ -72,15 +72,15 @@ class Rig:
 
 
 def long_plan() -> Plan:
-    """One order of ``LONG`` operations chained over the machines (the first 10 done), built as the
-    benchmark builds its 10,000 (the API caps a routing at 200); one of them counted by reports."""
+    """One order of ``LONG`` operations chained over the machines, built as the benchmark builds its
+    10,000 (the API caps a routing at 200); one of them counted by reports, two cancelled (one the last)."""
     now = time.time()
     operations: dict[OpKey, Operation] = {}
     dispatch: dict[str, list[OpKey]] = {}
     seqs = []
     for k in range(LONG):
         seq, m = (k + 1) * 10, MACHINES[k % len(MACHINES)]
-        status = OpStatus.DONE if k < 10 else OpStatus.PLANNED
+        status = OpStatus.CANCELLED if k in (5, LONG - 1) else OpStatus.PLANNED
         source = CountSource.REPORTS if k == 40 else CountSource.MACHINE
         operations[("BIG", seq)] = Operation("BIG", seq, f"op{seq}", m, None, 20, 15, 60, f"J{k}",
                                              count_source=source, status=status)
@@ -125,7 +125,7 @@ async def test_the_incremental_answer_is_the_whole_answer_after_every_change(rig
     await rig.projector.project_now()
     rig.check()
     assert rows.rendered == LONG + 3  # a pass moves projected times only: no row rendered again
-    assert rows.placed == 2 * (LONG + 3)  # every row's projected part written again
+    assert rows.placed == 2 * (LONG + 3)  # every row's projected part written again (cancelled ones: null)
 
     # counts on some operations: only their rows are rendered again
     before = rows.rendered
@@ -145,8 +145,14 @@ async def test_the_incremental_answer_is_the_whole_answer_after_every_change(rig
     await book.start(("SO-7", 20), by="planner", machine="m3")
     rig.check()
     assert rows.rendered == before + 2
-    await book.finish(("BIG", 110), by="planner")  # done with 0 of 20: every later quantity is capped
+    before = rows.rendered
+    await book.finish(("BIG", 110), by="planner")  # done with 0 of 20: every later quantity is capped to 0
     rig.check()
+    assert rows.rendered >= before + LONG - 12
+    before = rows.rendered
+    await rig.count(("BIG", 110), 6)  # parts on the done operation: the cap moves to 6
+    rig.check()
+    assert rows.rendered >= before + LONG - 12
     await book.material(("BIG", 150), ShortageIn(short=True, expected=time.time() + 7200, note="铸件 \"late\""),
                         by="buyer")
     await book.change("SO-7", OrderChangeIn(quantity=20, priority=5, notes="更改"), by="planner")
