@@ -10,18 +10,19 @@ again and again. Now a row is kept per operation in two parts:
   ``render.operation_public`` as the full answer, and redone only when its inputs differ: the
   operation record of the plan (immutable: identity, then equality), its effective planned quantity
   (capped by an upstream operation done short), its good and scrap (book counts and reports), and the
-  machines running it. A count on one operation redoes one row (two when it changes a cap);
+  machines running it. A count on one operation redoes its row (and, on an operation done short,
+  the rows whose cap it moves);
 * **its projected part** (``projected_start``, ``projected_finish``, ``bound_by``), from the
   projector's current result. A pass moves nearly every operation's times (they start from "now"),
   so they are all written again when the projection is another one, column-wise and cheaply: every
   row's times in one ``to_json`` call (pydantic-core's own float format, the one ``model_dump_json``
   writes), the labels from a table.
 
-Finding what changed costs no loop in Python over every row for the usual changes: rows are compared
-with their inputs only where those can differ (the plan's operations only when the plan is another
-object; quantities only when the plan changed or an operation done counted; good and scrap of the
-operations that have parts; the machines running), and the answer is put together by slice
-assignments and one ``bytes.join``. The order-level fields (status, percent, finished, projected
+Finding what changed takes little Python per row: inputs are compared only where they can differ
+(the plan's operations only when the plan is another object, by identity first; quantities only when
+the plan changed or an operation done counted; good and scrap of the operations that have parts, found
+by one comprehension over the order's operations; the machines running), and the answer is put
+together by slice assignments and one ``bytes.join``. The order-level fields (status, percent, finished, projected
 finish, risk and why) are rendered at every assembly by ``render.order_head`` (one small model);
 percent and finished are summed again only after a row changed, with the same arithmetic, in the same
 order, as ``order_progress``. No per-row pydantic validation on the path of a pass or of a count
@@ -31,7 +32,8 @@ elsewhere than on the counted operation.
 remaining time (``order_progress`` uses "now" only for those), ``rate_per_hour`` comes from the ideal
 cycle time, and everything that moves with time (projected times, the order's projected finish,
 at risk, overdue, why) is the projector's, made at its pass. So rows need no time bucket: a pass
-changes the projection, which each row compares; ``answers.MAX_AGE`` still bounds a kept answer's age.
+brings another projection, from which every row's projected part is written again (the test renders
+the same answer with the clock a month on); ``answers.MAX_AGE`` still bounds a kept answer's age.
 
 Rows are kept for the most recently asked orders, up to ``ROWS_KEPT`` rows in all (the order just
 asked is always kept). The test ``tests/central/orders/test_order_rows.py`` compares the answer byte
