@@ -8,12 +8,14 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from central.alerts.sender import Sender
 from central.ingest.service import IngestService
 
 
 class _CentralCollector(Collector):
-    def __init__(self, ingest: IngestService) -> None:
+    def __init__(self, ingest: IngestService, sender: Sender | None = None) -> None:
         self.ingest = ingest
+        self.sender = sender
 
     def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
         ingest = self.ingest
@@ -43,6 +45,14 @@ class _CentralCollector(Collector):
         if signer is not None:
             counters["commands_signed"] = ("commands to gateways signed with their key", signer.signed)
             counters["commands_unsigned"] = ("commands sent unsigned: no usable key for the gateway", signer.unsigned)
+        sender = self.sender
+        if sender is not None:
+            counters["notifications_sent"] = ("notifications delivered (MQTT and webhooks)", sender.sent)
+            counters["notification_failures"] = ("notification attempts that failed (retried with backoff)",
+                                                  sender.failures)
+            counters["notification_throttled_waits"] = ("waits for a webhook's max_per_minute window while "
+                                                        "notifications were due (the most urgent go first)",
+                                                        sender.throttled)
         for name, (doc, value) in counters.items():
             family = CounterMetricFamily(f"plantpulse_central_{name}", doc)
             family.add_metric([], value)
@@ -69,7 +79,7 @@ class _CentralCollector(Collector):
         yield skew
 
 
-def registry(ingest: IngestService) -> CollectorRegistry:
+def registry(ingest: IngestService, sender: Sender | None = None) -> CollectorRegistry:
     reg = CollectorRegistry(auto_describe=False)
-    reg.register(_CentralCollector(ingest))
+    reg.register(_CentralCollector(ingest, sender))
     return reg

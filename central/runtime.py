@@ -85,7 +85,7 @@ class Central:
         # work orders (issue 13): the book, the attribution of counts inside rounds, the projector beside them
         self.orders = OrderBook(store, self.catalog, clock=clock, auto_next=cfg.orders.auto_next)
         self.projector = Projector(self.orders, self.live, self.catalog, cfg.orders, self.alerts, store, clock=clock,
-                                   publish=self._publish_orders)
+                                   publish=self._publish_orders, busy=lambda: self.ingest.saturated)
         self.floor = FloorWrites(self.orders)  # reports, stop reasons, imports, reassignment, repair ETAs
         self.order_answers = OrderAnswers(self.orders, self.projector)
         self.views = LiveViews(self.live, self.catalog, operation=self.projector.operation_view)
@@ -121,7 +121,7 @@ class Central:
         self.sender = Sender(store, cfg.notify.webhooks, tz=ZoneInfo(cfg.plant.timezone), lang=cfg.notify.lang,
                              link=self.ingest.link, clock=clock)
         self.summaries = SummaryTask(self, interval=cfg.notify.summary_check)
-        self.metrics: CollectorRegistry = registry(self.ingest)
+        self.metrics: CollectorRegistry = registry(self.ingest, self.sender)
         self.failed: str | None = None  # the background task that failed
         self.failure: str | None = None  # why, said on /healthz
         self._failed = asyncio.Event()

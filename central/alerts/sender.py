@@ -6,6 +6,15 @@ runs beside ingest and never blocks it: each receiver has its own worker, so a d
 webhook only delays its own rows. Every request
 carries the notification's stable id, so a receiver recognises the one resend that can happen
 when central dies between sending and marking a row sent.
+
+A webhook with ``max_per_minute`` (the chat robots: 20) gets at most that many requests in any 60 s
+(``central/alerts/ratelimit.py``): its worker asks the store for only as many due rows as it may send,
+most urgent first, and the rest stay pending as they were (no attempt counted) until the window has
+room again. Every request counts, refused or not: the robot counted it. MQTT has no limit: the broker
+is ours, it takes thousands a second, and holding alerts back there would only delay the systems that
+read them. A restarted sender starts its window from the last minute's sends the store kept (a crash
+loop in a storm must not give the robot a fresh minute each time); with several ingest workers each
+counts only its own sends (docs/scaling.md).
 """
 
 from __future__ import annotations
@@ -25,6 +34,7 @@ from central.alerts.conditions import Lang
 from central.alerts.engine import MQTT_TARGET
 from central.alerts.notifications import Notification
 from central.alerts.notify_format import View, mqtt_message
+from central.alerts.ratelimit import SendWindow
 from central.alerts.targets import WebhookTarget, build_request
 from central.store.base import Store
 from central.store.records import Delivery
@@ -37,6 +47,7 @@ _BASE_DELAY = 2.0
 _MAX_DELAY = 600.0
 _GIVE_UP_AFTER = 7 * 86_400.0  # a row still failing a week after its notification is marked failed
 _IDLE_POLL = 5.0
+_BATCH = 50
 
 
 class Sender:
@@ -53,6 +64,9 @@ class Sender:
         self.timeout = timeout
         self.sent = 0
         self.failures = 0
+        self.throttled = 0  # waits for a receiver's send window while its notifications were due
+        self._windows = {t.name: SendWindow(t.max_per_minute) for t in webhooks if t.max_per_minute is not None}
+        self._holding: set[str] = set()  # receivers whose limit holds due rows back now
         self._wakes = {name: asyncio.Event() for name in [MQTT_TARGET, *self.targets]}
         self._failing: set[str] = set()
 
@@ -69,20 +83,47 @@ class Sender:
 
     async def _worker(self, http: httpx.AsyncClient, target: str) -> None:
         wake = self._wakes[target]
+        window = self._windows.get(target)
+        if window is not None:  # a restart (a crash loop in a storm) must not give the robot a fresh minute
+            for at in await self.store.sent_since(target, self.clock() - window.window):
+                window.record(at)
         while True:
-            due = await self.store.due_deliveries(self.clock(), target)
-            if due:
-                done = [await self._send(http, d, n) for d, n in due]  # in order, one at a time
+            wake.clear()  # before looking: a commit from here on wakes the wait below
+            now = self.clock()
+            room = _BATCH if window is None else min(_BATCH, window.room(now))
+            if room and (due := await self.store.due_deliveries(now, target, limit=room)):
+                done = []
+                for d, n in due:  # in order, one at a time
+                    done.append(await self._send(http, d, n))
+                    if window is not None:
+                        window.record(self.clock())  # after the request: the robot counted it on arrival
                 await self.store.update_deliveries(done)
                 continue
             nxt = await self.store.next_delivery_at(target)
-            wait = _IDLE_POLL if nxt is None else min(_IDLE_POLL, max(0.05, nxt - self.clock()))
-            wake.clear()
+            wait = _IDLE_POLL if nxt is None else min(_IDLE_POLL, max(0.05, nxt - now))
+            if window is not None:
+                wait = self._held(target, window, nxt, now, wait)
             # asyncio.timeout, not wait_for: on Python 3.11 wait_for loses a cancellation that coincides with
             # the wake-up (a shutdown just after a commit that woke the sender), and central never stops
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(wait):
                     await wake.wait()
+
+    def _held(self, target: str, window: SendWindow, nxt: float | None, now: float, wait: float) -> float:
+        """How long to wait when the window is full and rows are due (until it has room; a commit's wake-up
+        only looks again), counted; the log says so once per spell."""
+        held = window.room(now) == 0 and nxt is not None and nxt <= now
+        if not held:
+            if target in self._holding:
+                self._holding.discard(target)
+                log.info("notifications to %s are within its limit again", target)
+            return wait
+        self.throttled += 1
+        if target not in self._holding:
+            self._holding.add(target)
+            log.warning("notifications to %s held back: %d sent in the last %g s, its max_per_minute; the most "
+                        "urgent go first as the window frees", target, window.limit, window.window)
+        return min(_IDLE_POLL, max(0.05, window.free_at(now) - now))
 
     async def _send(self, http: httpx.AsyncClient, d: Delivery, n: Notification) -> Delivery:
         now = self.clock()
@@ -106,8 +147,8 @@ class Sender:
         if d.target in self._failing:
             self._failing.discard(d.target)
             log.info("notifications to %s are delivered again", d.target)
-        self.sent += 1
-        return replace(d, status="sent", attempts=d.attempts + 1, sent_at=now, last_error=None)
+        self.sent += 1  # sent_at: when it was accepted (a restarted sender's window starts from it)
+        return replace(d, status="sent", attempts=d.attempts + 1, sent_at=self.clock(), last_error=None)
 
     async def _mqtt(self, d: Delivery, n: Notification) -> None:
         link = self.link

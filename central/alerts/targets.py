@@ -11,11 +11,17 @@ Example::
         url: https://oapi.dingtalk.com/robot/send?access_token=...
         secret: SEC...               # 加签
         min_level: 1                 # only alerts nobody acknowledged in time
+        max_per_minute: 20           # the robots' limit (the default of wecom, dingtalk and feishu)
       - name: mes
         kind: generic
         url: https://mes.example.local/hooks/plantpulse
         secret: ...                  # X-Plantpulse-Signature
         lang: en
+
+``max_per_minute`` keeps a receiver under its rate limit: at most that many requests in any 60 s, the
+most urgent first (``central/alerts/ratelimit.py``). Chat robots default to 20, their documented limit
+(DingTalk throttles a robot for 10 minutes beyond it); a generic receiver has none unless set; ``null``
+removes a robot's.
 
 A webhook URL with a ``key`` or ``access_token`` is a secret as much as ``secret`` is: log
 ``redacted_url()`` only.
@@ -52,6 +58,10 @@ class WebhookKind(enum.StrEnum):
     FEISHU = "feishu"
 
 
+ROBOT_LIMIT = 20  # messages a minute: WeCom's and DingTalk's documented robot limit; Feishu's allow more
+_ROBOTS = frozenset({WebhookKind.WECOM.value, WebhookKind.DINGTALK.value, WebhookKind.FEISHU.value})
+
+
 class WebhookTarget(BaseModel):
     """One receiver of notifications."""
 
@@ -80,6 +90,11 @@ class WebhookTarget(BaseModel):
     shift_summaries: bool = Field(
         True, description="send the summary at each shift's end here (whatever min_severity and events say)"
     )
+    max_per_minute: int | None = Field(
+        None,
+        description="at most this many requests in any 60 s, most urgent first; default 20 for wecom, dingtalk "
+        "and feishu (the robots' limit), none for generic; null: no limit",
+    )
     events: list[TransitionKind] = Field(
         default_factory=lambda: sorted(NOTIFYING),
         description="which transitions to send: opened, confirmed, escalated, acknowledged, resolved",
@@ -88,10 +103,13 @@ class WebhookTarget(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _secrets_from_outside(cls, data: object) -> object:
-        """``url_env``/``url_file`` and ``secret_env``/``secret_file``: keep the tokens out of the file."""
+        """``url_env``/``url_file`` and ``secret_env``/``secret_file``: keep the tokens out of the file; and
+        the kind's ``max_per_minute`` when it is left out (an explicit null means no limit)."""
         if not isinstance(data, dict):
             return data
         data = dict(data)
+        if "max_per_minute" not in data:
+            data["max_per_minute"] = ROBOT_LIMIT if str(data.get("kind")) in _ROBOTS else None
         for field in ("url", "secret"):
             env, file = data.pop(f"{field}_env", None), data.pop(f"{field}_file", None)
             if env is None and file is None:
@@ -117,6 +135,9 @@ class WebhookTarget(BaseModel):
             raise ValueError(f"webhook {self.name}: url must be an http:// or https:// URL")
         if self.kind is WebhookKind.WECOM and self.secret is not None:
             raise ValueError(f"webhook {self.name}: WeCom group robots have no signature; remove secret")
+        if self.max_per_minute is not None and self.max_per_minute < 1:
+            raise ValueError(f"webhook {self.name}: max_per_minute must be at least 1 (requests in any 60 s); "
+                             "leave it out for the kind's default, or null for no limit")
         quiet = [e.value for e in self.events if e not in NOTIFYING]
         if quiet:
             raise ValueError(f"webhook {self.name}: {', '.join(quiet)} never notifies; choose from {_events()}")

@@ -28,6 +28,7 @@ from central.ingest.catchup import CatchUpLog
 from central.ingest.commands import CommandSigner
 from central.ingest.config import IngestConfig
 from central.ingest.live import LiveState
+from central.ingest.load import RoundLoad
 from central.ingest.messages import MAX_REASON, Incoming
 from central.progress.clock import ClockRule
 from central.store.base import FencedError, Loaded, Retention, Store, StoreUnusableError
@@ -96,6 +97,7 @@ class IngestService:
         self.hook = hook
         self.orders = orders
         self._queue: asyncio.Queue[Incoming] = asyncio.Queue()
+        self.load = RoundLoad()  # share of time in rounds: background work holds back while it is high
         self.purges = True  # retention runs here (scaled out: in the leading API replica, once for all)
         self._confirm: set[tuple[str, str]] = set()
         self._catchup = CatchUpLog()  # progress lines while a gateway's backlog drains
@@ -140,6 +142,11 @@ class IngestService:
         # (mosquitto's max_inflight_messages) of unacknowledged QoS 1 messages.
         self._queue.put_nowait(Incoming(topic, payload, mid, qos, self.clock(), self.link.generation))
 
+    @property
+    def saturated(self) -> bool:
+        """Ingest runs flat out (a backlog drains): background work should hold back."""
+        return self.load.flat_out
+
     # ----------------------------------------------------------------- rounds
     async def run(self) -> None:
         """Apply rounds forever; run next to ``confirm_loop`` in the same task group."""
@@ -148,6 +155,7 @@ class IngestService:
         while True:
             await self._between_rounds()
             timeout = max(0.0, next_tick - time.monotonic())
+            waiting = time.monotonic()
             batch: list[Incoming] = []
             with contextlib.suppress(TimeoutError):  # asyncio.timeout: wait_for can lose a cancellation (3.11)
                 async with asyncio.timeout(timeout):
@@ -160,7 +168,9 @@ class IngestService:
                 problem = self.store.problem()
                 if problem is not None:  # nothing is acknowledged any more: the broker keeps it all
                     raise StoreUnusableError(problem)
+            started = time.monotonic()
             await self._round(batch, tick)
+            self.load.add(time.monotonic() - started, started - waiting)
             if self.purges and time.monotonic() >= next_purge:
                 next_purge = time.monotonic() + _PURGE_EVERY
                 deleted = await self.store.purge(self.clock(), self.retention)

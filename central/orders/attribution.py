@@ -35,7 +35,6 @@ from central.progress.assignment import (
 )
 from central.progress.orders import CountSource, OpKey, OpStatus, Plan
 from central.progress.progress import effective_quantities
-from central.store.records import CountRow
 from plantpulse.protocol.models import StateEvent
 
 if TYPE_CHECKING:
@@ -93,8 +92,9 @@ class Attribution:
             per_machine.setdefault(row.record.machine_id, []).append(i)
             if row.record.job is not None:
                 jobs.setdefault(row.record.machine_id, set()).add(row.record.job)
+        completions: list[tuple[OpKey, float]] = []
         for machine_id, indices in per_machine.items():
-            if not self._bulk(rnd, machine_id, indices, jobs.get(machine_id, set()), ops, touched, undo):
+            if not self._bulk(rnd, machine_id, indices, jobs.get(machine_id, set()), ops, touched, undo, completions):
                 for i in indices:
                     rec = rnd.tx.counts[i].record
                     if rec.job is not None:
@@ -103,6 +103,8 @@ class Attribution:
         items.sort()  # plain tuples: time, then a job change before the counts it explains (no key: fast)
         plan, book = ob.plan, dict(ob.book)
         changed: dict[str, float] = {}
+        for done, when in completions:  # found by ``_bulk``; they change nothing any other count goes to
+            plan, book = self._complete(plan, book, done, when, changed)
         centres: dict[str, str | None] = {}
 
         def centre(machine_id: str) -> str | None:
@@ -162,18 +164,21 @@ class Attribution:
         w.recounted.extend(recounts)
         counts = rnd.tx.counts
         for index, key in ops.items():
-            row = counts[index]
-            counts[index] = CountRow(row.edge_id, row.epoch, row.seq, row.record, key)
+            counts[index].op = key
         touched |= {k[0] for k in w.operations}
         ob.plan, ob.book = plan, book
         self._pending = BookChanged(frozenset(touched), frozenset(changed))
 
     def _bulk(self, rnd: Round, machine_id: str, indices: list[int], jobs: set[str], ops: dict[int, OpKey],
-              touched: set[str], undo: _Undo) -> bool:
+              touched: set[str], undo: _Undo, completions: list[tuple[OpKey, float]]) -> bool:
         """The usual case in one step: every count of the machine in this round is after the start of what
-        it runs now (or it runs nothing and nothing ends later), its job numbers are that operation's, and
-        they do not complete it. Then they all belong to it (or are unassigned) with no rule to walk
-        count by count. False: walk them one by one (``_attribute``)."""
+        it runs now (or it runs nothing and nothing ends later) and its job numbers are that operation's.
+        Then they all belong to it (or are unassigned) with no rule to walk count by count. If they complete
+        it, the count that does is found by a running sum and the completion goes to ``completions``, as
+        long as completing changes where no later count goes: an operation of this machine alone (not a
+        work centre's, whose other machines' counts interleave), not capped by a finished predecessor, and
+        no ``auto_next`` (which starts the next operation at that instant). False: walk them one by one
+        (``_attribute``)."""
         ob = self.orders
         timeline = ob.book.get(machine_id, ())
         first = min(rnd.tx.counts[i].record.at for i in indices)
@@ -199,8 +204,11 @@ class Attribution:
                 machine, reported = ob.tallies.get(key), ob.reported.get(key)
                 so_far = (machine.good if machine else 0) + (reported.good if reported else 0)
                 before = ob.plan.predecessor(key)
-                if so_far + good >= op.quantity or (before is not None and before.status is OpStatus.DONE):
-                    return False  # it may complete inside this round: find the exact count
+                capped = before is not None and before.status is OpStatus.DONE
+                if capped or (so_far + good >= op.quantity and (op.machine is None or ob.auto_next.get(machine_id))):
+                    return False  # its completion may move later counts: walk them to find the exact count
+                if so_far + good >= op.quantity:
+                    completions.append((key, _crossing(rnd, indices, op.quantity - so_far)))
         ob.take(key, machine_id, good, scrap, 1, undo, events=len(indices))
         if key is not None:
             ob.tallies[key].spanning += spanning
@@ -248,3 +256,16 @@ class Attribution:
         for m, since in step.changed_from.items():
             changed[m] = min(since, changed.get(m, since))
         return plan, book
+
+
+def _crossing(rnd: Round, indices: list[int], need: int) -> float:
+    """The time of the count (in event time order, as the walk takes them) whose good parts reach ``need``."""
+    total = 0
+    at = -1.0
+    for _, i in sorted((rnd.tx.counts[i].record.at, i) for i in indices):
+        rec = rnd.tx.counts[i].record
+        total += rec.good
+        at = rec.at
+        if total >= need:
+            break
+    return at

@@ -40,6 +40,10 @@ class OrdersConfig(BaseModel):
     projection_interval: float = Field(
         5.0, ge=0.2, le=600, description="seconds: re-project at most this often after ingest changes, e.g. 5"
     )
+    projection_interval_busy: float = Field(
+        30.0, ge=0.2, le=3600, description="seconds: while ingest runs flat out (a backlog drains), re-project at "
+        "most this often instead; a person's change still re-projects at once. e.g. 30"
+    )
     margin: float = Field(3600.0, ge=0, le=30 * 86_400, description="seconds: at risk when projected past due "
                                                                      "minus this, e.g. 3600")
     confirm: float = Field(300.0, ge=0, le=86_400, description="seconds the projection must stay past due minus "

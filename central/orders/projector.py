@@ -55,6 +55,7 @@ RULES: Mapping[OrderRule, Rule] = {OrderRule.AT_RISK: Rule.ORDER_AT_RISK, OrderR
 IDLE_EVERY = 30.0  # seconds: re-evaluated at least this often (confirmation times, due times pass)
 MTTR_WINDOW = 30 * 86_400.0  # mean repair time measured over this look-back
 MTTR_REFRESH = 600.0
+BUSY_CHECK = 1.0  # seconds between looks at whether ingest still runs flat out, while a pass waits for it
 MEASURE_PER_PASS = 10  # machines whose availability one pass may measure (each reads hours of history)
 
 
@@ -106,8 +107,10 @@ class Snapshot:
 class Projector:
     def __init__(self, book: OrderBook, live: LiveState, catalog: Catalog, cfg: OrdersConfig, alerts: AlertEngine,
                  store: Store, *, clock: Callable[[], float],
-                 publish: Callable[[list[Summary], set[str], Transaction], None] | None = None) -> None:
+                 publish: Callable[[list[Summary], set[str], Transaction], None] | None = None,
+                 busy: Callable[[], bool] = lambda: False) -> None:
         self.book, self.live, self.catalog, self.cfg = book, live, catalog, cfg
+        self.busy = busy  # ingest runs flat out: passes keep to ``projection_interval_busy``
         self.alerts, self.store, self.clock = alerts, store, clock
         self.publish = publish  # the stream and the sender, told after a pass (changed orders, machines, alerts)
         self.projection: Projection | None = None
@@ -121,6 +124,7 @@ class Projector:
         self._calendars: dict[tuple[int, tuple[tuple[float, float], ...]], Calendar] = {}
         self.machine_ops: dict[str, tuple[Any, ...]] = {}  # machine -> what its tile shows of its operation
         self.passes = 0
+        self.held_back = 0  # looks at a due pass that found ingest flat out and waited (a second each)
         self.last_seconds = 0.0
         self._dirty = True
         self._urgent = asyncio.Event()  # a person's change: no pacing
@@ -160,7 +164,6 @@ class Projector:
 
     async def run(self) -> None:
         """Pass after pass: woken by a change (``_kick``), paced to one per interval unless ``_urgent``."""
-        interval = self.cfg.projection_interval
         last = -math.inf
         while True:
             # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancellation that
@@ -169,11 +172,7 @@ class Projector:
                 async with asyncio.timeout(max(0.0, last + IDLE_EVERY - time.monotonic())):
                     await self._kick.wait()
             self._kick.clear()
-            pace = last + interval - time.monotonic()
-            if pace > 0 and not self._urgent.is_set():
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(pace):
-                        await self._urgent.wait()
+            await self._pace(last)
             self._urgent.clear()
             last = time.monotonic()
             self._dirty = False
@@ -186,6 +185,23 @@ class Projector:
                 self._kick.set()
             self._finished = self._started
             self._done.set()
+
+    async def _pace(self, last: float) -> None:
+        """Wait until the pass is due: ``projection_interval`` after the last one, or, while ingest runs
+        flat out, up to ``projection_interval_busy``: a pass over thousands of operations takes CPU (and the
+        GIL) from ingest exactly when a backlog is draining, and its findings then age in seconds anyway.
+        A person's change (``_urgent``) never waits."""
+        while not self._urgent.is_set():
+            now = time.monotonic()
+            due = last + self.cfg.projection_interval
+            if now >= due:
+                if not self.busy() or now >= last + self.cfg.projection_interval_busy:
+                    return
+                self.held_back += 1
+                due = min(now + BUSY_CHECK, last + self.cfg.projection_interval_busy)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(due - now):
+                    await self._urgent.wait()
 
     # ----------------------------------------------------------------- one pass
     async def project_now(self) -> None:

@@ -100,9 +100,16 @@ class Store(Protocol):
     async def alert(self, alert_id: str) -> Alert | None: ...
 
     async def due_deliveries(self, now: float, target: str,
-                             limit: int = 50) -> list[tuple[Delivery, Notification]]: ...
+                             limit: int = 50) -> list[tuple[Delivery, Notification]]:
+        """Up to ``limit`` of ``target``'s pending deliveries due at ``now``, most urgent first (the
+        notification's ``priority``, central/alerts/ratelimit.py), oldest first within a priority: a sender
+        held to a rate limit asks for as many as it may send and the rest wait where they are."""
 
     async def next_delivery_at(self, target: str) -> float | None: ...
+
+    async def sent_since(self, target: str, since: float) -> list[float]:
+        """When ``target``'s deliveries sent at or after ``since`` were sent, oldest first: a restarted sender
+        starts its rate window from them (central/alerts/ratelimit.py)."""
 
     async def delivery_counts(self) -> dict[str, int]: ...
 

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 
 import asyncpg
 
+from central.alerts.ratelimit import priority
 from central.progress.timeline import StateInterval
 from central.store.base import Loaded, Retention
 from central.store.pgqmark import numbered
@@ -76,8 +77,9 @@ def upserts(tx: Transaction) -> list[Statement]:
         "severity = excluded.severity, updated_at = excluded.updated_at, data = excluded.data",
         ((a.id, a.rule.value, a.subject, a.status.value, int(a.condition_active), int(a.historic), a.severity.value,
           a.opened_at, a.history[-1].at if a.history else a.opened_at, alert_to_json(a)) for a in tx.alerts.values()))
-    add("INSERT INTO notifications VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
-        ((n.id, n.alert_id, n.at, notification_to_json(n)) for n in tx.notifications))
+    add("INSERT INTO notifications (id, alert_id, created_at, data, priority) VALUES ($1, $2, $3, $4, $5) "
+        "ON CONFLICT DO NOTHING",
+        ((n.id, n.alert_id, n.at, notification_to_json(n), priority(n)) for n in tx.notifications))
     add("INSERT INTO deliveries VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
         ((d.notification_id, d.target, d.site, d.status, d.attempts, d.next_at, d.sent_at, d.last_error)
          for d in tx.deliveries))

@@ -255,7 +255,8 @@ class PostgresStore(OrderReads, ExtraReads):
             rows = await con.fetch(
                 "SELECT d.notification_id, d.target, d.site, d.status, d.attempts, d.next_at, d.sent_at, "
                 "d.last_error, n.data FROM deliveries d JOIN notifications n ON n.id = d.notification_id "
-                "WHERE d.target = $1 AND d.status = 'pending' AND d.next_at <= $2 ORDER BY d.next_at LIMIT $3 "
+                "WHERE d.target = $1 AND d.status = 'pending' AND d.next_at <= $2 "
+                "ORDER BY n.priority, n.created_at, d.notification_id LIMIT $3 "
                 "FOR UPDATE OF d SKIP LOCKED", target, now, limit)
             await con.executemany(
                 "UPDATE deliveries SET next_at = $1 WHERE notification_id = $2 AND target = $3",
@@ -266,6 +267,11 @@ class PostgresStore(OrderReads, ExtraReads):
         value = await self.pool.fetchval(
             "SELECT min(next_at) FROM deliveries WHERE target = $1 AND status = 'pending'", target)
         return float(value) if value is not None else None
+
+    async def sent_since(self, target: str, since: float) -> list[float]:
+        rows = await self.pool.fetch(
+            "SELECT sent_at FROM deliveries WHERE target = $1 AND sent_at >= $2 ORDER BY sent_at", target, since)
+        return [float(r[0]) for r in rows]
 
     async def update_deliveries(self, done: list[Delivery]) -> None:
         async with self.pool.acquire() as con, con.transaction():

@@ -42,8 +42,11 @@ class RawMessage:
     payload: bytes
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class CountRow:
+    """A count event of a round; ``op`` is set by the round's attribution (so not frozen: one write per
+    count, not a new row)."""
+
     edge_id: str
     epoch: str
     seq: int

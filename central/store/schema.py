@@ -131,6 +131,13 @@ MIGRATIONS: list[str] = [
         edge_id TEXT PRIMARY KEY, site TEXT NOT NULL, owner TEXT, token {int} NOT NULL, expires_at {real} NOT NULL);
     CREATE TABLE workers (id TEXT PRIMARY KEY, expires_at {real} NOT NULL, started_at {real} NOT NULL);
     """,
+    # 8: the priority of a notification (central/alerts/ratelimit.py, lower first): when a receiver's rate limit
+    # holds deliveries back, the most urgent go out first; rows written before it rank after failure alerts.
+    # The sends of a receiver's last minute by time: a restarted sender starts from its window.
+    """
+    ALTER TABLE notifications ADD COLUMN priority {int} NOT NULL DEFAULT 20;
+    CREATE INDEX deliveries_sent ON deliveries (target, sent_at);
+    """,
 ]
 
 _TOKEN = re.compile(r"\{(\w+)\}")

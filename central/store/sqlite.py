@@ -21,6 +21,7 @@ import aiosqlite
 
 from central.alerts.alert import Alert
 from central.alerts.notifications import Notification
+from central.alerts.ratelimit import priority
 from central.progress.clock import Clamp
 from central.progress.counts import CountRecord
 from central.progress.timeline import StateInterval
@@ -169,8 +170,9 @@ class SqliteStore(OrderReads, ExtraReads):
                 )
             if tx.notifications:
                 await db.executemany(
-                    "INSERT OR IGNORE INTO notifications VALUES (?, ?, ?, ?)",
-                    [(n.id, n.alert_id, n.at, notification_to_json(n)) for n in tx.notifications],
+                    "INSERT OR IGNORE INTO notifications (id, alert_id, created_at, data, priority) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    [(n.id, n.alert_id, n.at, notification_to_json(n), priority(n)) for n in tx.notifications],
                 )
             if tx.deliveries:
                 await db.executemany(
@@ -331,7 +333,8 @@ class SqliteStore(OrderReads, ExtraReads):
         rows = await self._db.execute_fetchall(
             "SELECT d.notification_id, d.target, d.site, d.status, d.attempts, d.next_at, d.sent_at, d.last_error, "
             "n.data FROM deliveries d JOIN notifications n ON n.id = d.notification_id "
-            "WHERE d.target = ? AND d.status = 'pending' AND d.next_at <= ? ORDER BY d.next_at LIMIT ?",
+            "WHERE d.target = ? AND d.status = 'pending' AND d.next_at <= ? "
+            "ORDER BY n.priority, n.created_at, d.notification_id LIMIT ?",
             (target, now, limit),
         )
         return [(Delivery(*row[:8]), notification_from_json(row[8])) for row in rows]
@@ -341,6 +344,11 @@ class SqliteStore(OrderReads, ExtraReads):
             "SELECT min(next_at) FROM deliveries WHERE target = ? AND status = 'pending'", (target,)
         ))
         return float(rows[0][0]) if rows and rows[0][0] is not None else None
+
+    async def sent_since(self, target: str, since: float) -> list[float]:
+        rows = await self._db.execute_fetchall(
+            "SELECT sent_at FROM deliveries WHERE target = ? AND sent_at >= ? ORDER BY sent_at", (target, since))
+        return [float(at) for (at,) in rows]
 
     async def update_deliveries(self, done: list[Delivery]) -> None:
         async with self._lock:

@@ -13,6 +13,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from prometheus_client import generate_latest
 
 from central.config import CentralConfig
 from central.progress.orders import WorkOrderIn
@@ -98,6 +99,10 @@ async def test_a_summary_at_the_shift_end_is_sent_once_even_across_a_restart(
         rows = await central.store.shift_summaries()
         assert [r.id for r in rows] == [f"a/day/{int(START)}"] and rows[0].data["late"][0]["order"] == "SO-7"
         assert central.summaries.sent == 1
+        metrics = generate_latest(central.metrics).decode()  # the sender's counters (nothing was held back here)
+        assert "plantpulse_central_notification_throttled_waits_total 0.0" in metrics
+        assert "plantpulse_central_notification_failures_total 0.0" in metrics
+        assert f"plantpulse_central_notifications_sent_total {float(central.sender.sent)}" in metrics
     async with Central.running(cfg, clock=lambda: now[0]) as again:
         await async_wait_until(lambda: again.ingest.connected, 10)
         now[0] = END + 120

@@ -11,7 +11,7 @@ from central.alerts.alert import AlertStatus, TransitionKind
 from central.alerts.conditions import Rule, Severity, Texts
 from central.alerts.config import AlertsConfig
 from central.alerts.notifications import Notification
-from central.alerts.targets import WebhookTarget, build_request, wants
+from central.alerts.targets import WebhookKind, WebhookTarget, build_request, wants
 from plantpulse.configfile import ConfigError, parse_yaml_model
 from plantpulse.protocol.models import MachineState
 
@@ -124,12 +124,26 @@ def test_build_request_dispatches_on_kind_and_signs_with_the_secret() -> None:
     ("{name: w, kind: slack, url: 'https://x'}", "generic, wecom, dingtalk or feishu"),
     ("{name: w, kind: generic, url: 'ftp://x/y?token=hidden'}", "must be an http:// or https:// URL"),
     ("{name: w, kind: generic, url: 'https://x', events: [cleared]}", "cleared never notifies"),
+    ("{name: w, kind: dingtalk, url: 'https://x?access_token=hidden', max_per_minute: 0}",
+     "webhook w: max_per_minute must be at least 1"),
+    ("{name: w, kind: generic, url: 'https://x', max_per_minute: lots}", "max_per_minute"),
 ])
 def test_target_errors_say_what_to_fix_without_printing_secrets(yaml_text: str, expected: str) -> None:
     with pytest.raises(ConfigError) as info:
         parse_yaml_model(WebhookTarget, yaml_text)
     assert expected in str(info.value)
     assert "hidden" not in str(info.value)
+
+
+def test_robots_are_limited_to_their_rate_by_default_generic_receivers_are_not() -> None:
+    url = "url: 'https://robot.example/x'"
+    assert [target(f"{{name: r, kind: {kind}, {url}}}").max_per_minute
+            for kind in ("wecom", "dingtalk", "feishu", "generic")] == [20, 20, 20, None]
+    assert target(f"{{name: r, kind: feishu, {url}, max_per_minute: 90}}").max_per_minute == 90
+    assert target(f"{{name: r, kind: wecom, {url}, max_per_minute: null}}").max_per_minute is None  # said so
+    assert target(f"{{name: r, kind: generic, {url}, max_per_minute: 100}}").max_per_minute == 100
+    made = WebhookTarget.model_validate({"name": "r", "kind": WebhookKind.DINGTALK, "url": "https://robot.example/x"})
+    assert made.max_per_minute == 20
 
 
 def test_secrets_do_not_show_in_the_target_repr() -> None:

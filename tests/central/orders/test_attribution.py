@@ -140,6 +140,21 @@ async def test_completion_at_the_planned_quantity_records_over_production(rig: R
     assert book.plan.dispatch.get("m1") == ()
 
 
+async def test_a_round_that_completes_a_running_operation_finds_the_count_that_did(rig: Rig) -> None:
+    """The fast path (all of a machine's counts of a round to what it runs) also completes: at the count
+    whose parts reach the quantity, in event time order (the counts arrive out of order here), exactly as
+    the count-by-count walk does; the parts after it are over-production on the same operation."""
+    await rig.book.create(order("SO-1", "1001", quantity=10), by="planner")
+    await rig.book.create(order("SO-2", "1002", quantity=10), by="planner")
+    await rig.send(("state", 10, "1001", 0), ("count", 15, "1001", 1))
+    await rig.send(("count", 40, "1001", 3), ("count", 20, "1001", 3), ("count", 30, "1001", 2),
+                   ("count", 50, "1001", 2))
+    book = rig.book
+    assert book.plan.operations[("SO-1", 10)].status is OpStatus.DONE
+    assert book.completed[("SO-1", 10)].at == T + 50  # 1 + 3 (at 20) + 2 (at 30) + 3 (at 40) = 9, + 2 (at 50)
+    assert book.tallies[("SO-1", 10)].good == 11 and book.plan.operations[("SO-2", 10)].status is OpStatus.PLANNED
+
+
 async def test_an_unmatched_job_leaves_the_current_operation_and_is_shown(rig: Rig) -> None:
     await rig.book.create(order("SO-1", "1001"), by="planner")
     await rig.send(("state", 10, "1001", 0), ("count", 20, "1001", 2))

@@ -14,8 +14,10 @@ from pathlib import Path
 
 import pytest
 
+from central.alerts.alert import AlertStatus, TransitionKind
 from central.alerts.conditions import Condition, Rule, Severity, Texts
 from central.alerts.lifecycle import reconcile
+from central.alerts.notifications import Notification
 from central.progress.assignment import EndCause, StartCause, assign, release
 from central.progress.changes import create_order, set_shortage
 from central.progress.counts import CountRecord
@@ -174,6 +176,35 @@ async def test_alerts_notifications_and_deliveries(opener: Opener) -> None:
     # the same notification row committed again (a replayed round) is kept once
     await store.commit(Transaction(notifications=list(result.notifications)))
     assert len(await store.due_deliveries(T + 5, "mqtt")) == 1
+
+
+async def test_due_deliveries_come_most_urgent_first_then_oldest(opener: Opener) -> None:
+    """A rate-limited sender asks for as many as it may send: it gets the most urgent (critical failure
+    alerts, then by severity, order alerts, shift summaries), the oldest first within each; the rest stay
+    as they were, and the same order holds after a reopen."""
+    store = await opener()
+
+    def note(i: int, rule: Rule, severity: Severity, at: float) -> Notification:
+        return Notification(id=f"a{i}.0-opened", alert_id=f"a{i}", kind=TransitionKind.OPENED, at=at, rule=rule,
+                            subject="m1", severity=severity, status=AlertStatus.OPEN, level=0,
+                            message=Texts("x", "x"), details={}, since=None, opened_at=at)
+
+    notes = [note(0, Rule.SHIFT_SUMMARY, Severity.INFO, T), note(1, Rule.ORDER_AT_RISK, Severity.CRITICAL, T + 1),
+             note(2, Rule.LONG_STOP, Severity.WARNING, T + 2), note(3, Rule.FAULT, Severity.CRITICAL, T + 5),
+             note(4, Rule.FAULT, Severity.CRITICAL, T + 3), note(5, Rule.DATA_GAP, Severity.INFO, T + 4),
+             note(6, Rule.LONG_STOP, Severity.WARNING, T + 1)]
+    await store.commit(Transaction(notifications=notes, deliveries=[Delivery(n.id, "robot", next_at=T) for n in notes]))
+    first = await store.due_deliveries(T + 10, "robot", limit=3)
+    assert [n.alert_id for _, n in first] == ["a4", "a3", "a6"]
+    await store.update_deliveries([replace(d, status="sent", attempts=1, sent_at=T + 10) for d, _ in first])
+    store = await opener()
+    rest = await store.due_deliveries(T + 11, "robot")  # not claimed by the first call (PostgreSQL): untouched
+    assert [n.alert_id for _, n in rest] == ["a2", "a5", "a1", "a0"]
+    assert all(d.attempts == 0 and d.status == "pending" for d, _ in rest)
+    await store.update_deliveries([replace(rest[0][0], status="sent", attempts=1, sent_at=T + 70)])
+    assert await store.sent_since("robot", T + 10) == [T + 10] * 3 + [T + 70]
+    assert await store.sent_since("robot", T + 11) == [T + 70]
+    assert await store.sent_since("other", T) == []
 
 
 async def test_retention_deletes_only_what_is_older(opener: Opener) -> None:
