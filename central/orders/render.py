@@ -19,29 +19,22 @@ from central.orders.views import (
     Schedule,
     WhyPublic,
 )
-from central.progress.assignment import machines_running
 from central.progress.delay import CAUSE_TEXTS
-from central.progress.orders import OpKey
-from central.progress.progress import effective_quantities, order_progress
+from central.progress.orders import Operation, OpKey, WorkOrder
+from central.progress.outlook import OpProjection
+from central.progress.progress import OperationProgress, effective_quantities, order_progress
 from central.progress.shifts import Calendar
 
 MAX_BLOCKS = 5000
 
 
 def order_public(book: OrderBook, projector: Projector, order_id: str, *, operations: bool) -> OrderPublic:
-    """One order (``operations``: with each operation's progress and projected times). NotFoundError if unknown."""
+    """One order (``operations``: with each operation's progress and projected times). NotFoundError if unknown.
+
+    ``GET /api/v1/orders/{id}`` answers the same content incrementally (``central/orders/rows.py``)."""
     plan = book.plan
     order = plan.order(order_id)
-    summary = projector.summaries.get(order_id)
     projection = projector.projection
-    finding = summary.finding if summary is not None else None
-    why = None
-    if finding is not None and finding.why is not None:
-        w = finding.why
-        why = WhyPublic(cause=w.cause.value, order_id=w.operation[0] if w.operation else None,
-                        seq=w.operation[1] if w.operation else None, machine=w.machine,
-                        lost_seconds=finite(w.lost), down=w.down.value if w.down else None, rush_order=w.rush_order,
-                        text_zh=finding.message.zh, text_en=finding.message.en)
     ops = None
     parts = {k: book.parts(k) for k in order.op_keys()}
     finishes: dict[OpKey, float | None] = {}
@@ -50,28 +43,48 @@ def order_public(book: OrderBook, projector: Projector, order_id: str, *, operat
     progress = order_progress(plan, order_id, parts, {}, projector.clock(), finishes=finishes)
     if operations:
         quantities = effective_quantities(plan, order, parts)
-        ops = []
-        for p in progress.operations:
-            op = plan.operations[p.key]
-            proj = projection.ops.get(p.key) if projection is not None else None
-            ops.append(OperationPublic(
-                seq=op.seq, name=op.name, machine=op.machine, work_centre=op.work_centre, job=op.job,
-                status=op.status.value, quantity=quantities[p.key], good=p.good, scrap=p.scrap, over=p.over,
-                percent=round(p.percent, 2), rate_per_hour=round(p.rate_per_hour, 3),
-                ideal_cycle_time=op.ideal_cycle_time, setup_time=op.setup_time,
-                running_on=machines_running(book.book, p.key),
-                projected_start=finite(proj.start) if proj else None,
-                projected_finish=finite(proj.finish) if proj else None,
-                bound_by=proj.binding.value if proj else None,
-                shortage={"expected": op.shortage.expected, "note": op.shortage.note} if op.shortage else None,
-            ))
+        running = book.running()
+        ops = [operation_public(plan.operations[p.key], p, quantities[p.key], running.get(p.key, []),
+                                projection.ops.get(p.key) if projection is not None else None)
+               for p in progress.operations]
+    return order_head(projector, order, percent=round(progress.percent, 2), finished=progress.finished,
+                      operations=ops)
+
+
+def operation_public(op: Operation, p: OperationProgress, quantity: int, running_on: list[str],
+                     proj: OpProjection | None) -> OperationPublic:
+    """One operation's row: its plan record, progress (``p``, of ``quantity``) and projected times."""
+    return OperationPublic(
+        seq=op.seq, name=op.name, machine=op.machine, work_centre=op.work_centre, job=op.job,
+        status=op.status.value, quantity=quantity, good=p.good, scrap=p.scrap, over=p.over,
+        percent=round(p.percent, 2), rate_per_hour=round(p.rate_per_hour, 3),
+        ideal_cycle_time=op.ideal_cycle_time, setup_time=op.setup_time, running_on=running_on,
+        projected_start=finite(proj.start) if proj else None,
+        projected_finish=finite(proj.finish) if proj else None,
+        bound_by=proj.binding.value if proj else None,
+        shortage={"expected": op.shortage.expected, "note": op.shortage.note} if op.shortage else None,
+    )
+
+
+def order_head(projector: Projector, order: WorkOrder, *, percent: float, finished: int,
+               operations: list[OperationPublic] | None) -> OrderPublic:
+    """The order-level fields (its risk and projected finish from the projector's summary) around ``operations``."""
+    summary = projector.summaries.get(order.id)
+    finding = summary.finding if summary is not None else None
+    why = None
+    if finding is not None and finding.why is not None:
+        w = finding.why
+        why = WhyPublic(cause=w.cause.value, order_id=w.operation[0] if w.operation else None,
+                        seq=w.operation[1] if w.operation else None, machine=w.machine,
+                        lost_seconds=finite(w.lost), down=w.down.value if w.down else None, rush_order=w.rush_order,
+                        text_zh=finding.message.zh, text_en=finding.message.en)
     eta = summary.eta if summary is not None and order.status.value == "open" else None
     return OrderPublic(
         id=order.id, product=order.product, customer=order.customer, quantity=order.quantity, due=order.due,
         priority=order.priority, notes=order.notes, rush=order.rush, status=order.status.value,
-        percent=round(progress.percent, 2), finished=progress.finished, projected_finish=eta,
+        percent=percent, finished=finished, projected_finish=eta,
         at_risk=bool(summary and summary.at_risk), overdue=bool(summary and summary.overdue), why=why,
-        created_at=order.created_at, operations=ops,
+        created_at=order.created_at, operations=operations,
     )
 
 
