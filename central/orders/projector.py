@@ -12,8 +12,9 @@ Each pass takes a snapshot of the book and the machines' live state, projects in
 (``delay.evaluate``: confirmation time, hysteresis, the cause) and reconciles their findings with
 the order alerts in one transaction of their own (alert changes, notifications and deliveries:
 the same outbox as every alert). Orders made late by one cause on one machine that open together
-share one notification. Findings are historic while a gateway's backlog is being applied: they
-are recorded and page nobody. The summaries per order and machine then go to the stream.
+share one notification. Findings of an order with an operation on a machine whose gateway's backlog is
+being applied are historic: recorded, paging nobody (other orders page as usual). The summaries per
+order and machine then go to the stream.
 """
 
 from __future__ import annotations
@@ -100,7 +101,7 @@ class Snapshot:
     running: dict[OpKey, list[str]]
     outlooks: dict[str, MachineOutlook]
     states: dict[str, RiskState]
-    historic: bool
+    historic: frozenset[str]  # machines whose status comes from a backlog being applied
     calendars: dict[str, Calendar] = field(default_factory=dict)
 
 
@@ -259,7 +260,7 @@ class Projector:
             share = await self._availability(machine_id, now, budget) if busy else 1.0
             outlooks[machine_id] = MachineOutlook(machine_id, self.calendar(machine_id), share,
                                                   info.work_centre, down, setup_left)
-        historic = any(self.alerts.track.historic.values())
+        historic = frozenset(m for m, old in self.alerts.track.historic.items() if old)
         return Snapshot(now, book.plan, book.all_parts(), running, outlooks, dict(self.states), historic)
 
     def calendar(self, machine_id: str) -> Calendar:
@@ -327,7 +328,7 @@ class Projector:
             return snap.outlooks[machine].calendar if machine in snap.outlooks else self.catalog.calendar("")
 
         result = evaluate(snap.plan, projection, snap.states, snap.now, config=self.cfg.delay(),
-                          historic=snap.historic, calendar_of=calendar_of)
+                          historic_machines=snap.historic, calendar_of=calendar_of)
         return projection, result, self._summaries(snap, projection, result, before)
 
     @staticmethod
