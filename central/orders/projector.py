@@ -46,6 +46,7 @@ from central.progress.reliability import reliability
 from central.progress.shifts import Calendar
 from central.progress.timetable import Overtime
 from central.store.base import Store
+from central.store.extra_records import RepairEta
 from central.store.records import Transaction
 from plantpulse.protocol.models import MachineState
 
@@ -119,7 +120,7 @@ class Projector:
         self.summaries: dict[str, Summary] = {}
         self.findings: dict[str, OrderFinding] = {}  # order id (or "order/seq" for material) -> finding
         self.states: dict[str, RiskState] = {}
-        self.repair_eta: dict[str, float] = {}  # machine -> repair ETA entered by maintenance
+        self.repair_eta: dict[str, RepairEta] = {}  # machine -> repair ETA entered by maintenance
         self.mttr: dict[str, tuple[float, float | None]] = {}  # machine -> (measured at, MTTR)
         self.shares: dict[str, tuple[float, float]] = {}  # machine -> (measured at, availability)
         self._calendars: dict[tuple[int, tuple[tuple[float, float], ...]], Calendar] = {}
@@ -249,8 +250,9 @@ class Projector:
             st = self.live.statuses.get(machine_id)
             state = st.state if st is not None else None
             mean = await self._mttr(machine_id, now) if state is MachineState.FAULT else None
-            down = down_until(state, st.since if st else None, now, eta=self.repair_eta.get(machine_id), mean=mean,
-                              default=self.cfg.default_repair)
+            eta = self.repair_eta.get(machine_id)
+            down = down_until(state, st.since if st else None, now, eta=eta.until if eta else None,
+                              eta_at=eta.at if eta else None, mean=mean, default=self.cfg.default_repair)
             setup_left = None
             key = on_machine.get(machine_id)
             if st is not None and state is MachineState.SETUP and key is not None and st.since is not None:
