@@ -20,6 +20,7 @@ reassignable) and the book as it was: ingest never stops for orders.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from central.orders.book import BookChanged, OrderBook, _Undo
@@ -41,6 +42,17 @@ if TYPE_CHECKING:
     from central.ingest.applier import Round
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class _MachineCounts:
+    """One machine's counts in a round, summed in one pass (what the fast path needs)."""
+
+    first: float  # the earliest ``at``
+    indices: list[int] = field(default_factory=list)
+    good: int = 0
+    scrap: int = 0
+    spanning: int = 0
 _JOB, _COUNT = 0, 1  # at equal times a job change comes before the count it explains
 
 
@@ -87,15 +99,25 @@ class Attribution:
             if isinstance(event, StateEvent) and event.job is not None:
                 items.append((ev.at, _JOB, 0, event.machine_id, event.job))
                 jobs.setdefault(event.machine_id, set()).add(event.job)
-        per_machine: dict[str, list[int]] = {}
-        for i, row in enumerate(rnd.tx.counts):
-            per_machine.setdefault(row.record.machine_id, []).append(i)
-            if row.record.job is not None:
-                jobs.setdefault(row.record.machine_id, set()).add(row.record.job)
+        per_machine: dict[str, _MachineCounts] = {}
+        for i, row in enumerate(rnd.tx.counts):  # one pass: the fast path needs nothing else of each count
+            rec = row.record
+            mc = per_machine.get(rec.machine_id)
+            if mc is None:
+                mc = per_machine[rec.machine_id] = _MachineCounts(rec.at)
+            mc.indices.append(i)
+            mc.first = min(mc.first, rec.at)
+            mc.good += rec.good
+            mc.scrap += rec.scrap
+            if rec.job_from is not None:
+                mc.spanning += 1
+            if rec.job is not None:
+                jobs.setdefault(rec.machine_id, set()).add(rec.job)
         completions: list[tuple[OpKey, float]] = []
-        for machine_id, indices in per_machine.items():
-            if not self._bulk(rnd, machine_id, indices, jobs.get(machine_id, set()), ops, touched, undo, completions):
-                for i in indices:
+        bulk: list[tuple[list[int], OpKey]] = []
+        for machine_id, mc in per_machine.items():
+            if not self._bulk(rnd, machine_id, mc, jobs.get(machine_id, set()), bulk, touched, undo, completions):
+                for i in mc.indices:
                     rec = rnd.tx.counts[i].record
                     if rec.job is not None:
                         items.append((rec.at, _JOB, 0, rec.machine_id, rec.job))
@@ -154,7 +176,7 @@ class Attribution:
             else:
                 quick.clear()  # statuses changed: bounds of other operations may have too
         recounts = await ob.recount(book, changed, undo, plan) if changed else []
-        if not (ops or changed or recounts or plan is not ob.plan):
+        if not (ops or bulk or changed or recounts or plan is not ob.plan):
             return
         w = rnd.tx.order_writes()
         if plan is not ob.plan:
@@ -165,12 +187,16 @@ class Attribution:
         counts = rnd.tx.counts
         for index, key in ops.items():
             counts[index].op = key
+        for indices, key in bulk:
+            for index in indices:
+                counts[index].op = key
         touched |= {k[0] for k in w.operations}
         ob.plan, ob.book = plan, book
         self._pending = BookChanged(frozenset(touched), frozenset(changed))
 
-    def _bulk(self, rnd: Round, machine_id: str, indices: list[int], jobs: set[str], ops: dict[int, OpKey],
-              touched: set[str], undo: _Undo, completions: list[tuple[OpKey, float]]) -> bool:
+    def _bulk(self, rnd: Round, machine_id: str, mc: _MachineCounts, jobs: set[str],
+              bulk: list[tuple[list[int], OpKey]], touched: set[str], undo: _Undo,
+              completions: list[tuple[OpKey, float]]) -> bool:
         """The usual case in one step: every count of the machine in this round is after the start of what
         it runs now (or it runs nothing and nothing ends later) and its job numbers are that operation's.
         Then they all belong to it (or are unassigned) with no rule to walk count by count. If they complete
@@ -181,7 +207,7 @@ class Attribution:
         (``_attribute``)."""
         ob = self.orders
         timeline = ob.book.get(machine_id, ())
-        first = min(rnd.tx.counts[i].record.at for i in indices)
+        first, good, scrap, indices = mc.first, mc.good, mc.scrap, mc.indices
         last = timeline[-1] if timeline else None
         key: OpKey | None = None
         if last is None or last.end is not None:
@@ -192,12 +218,6 @@ class Attribution:
             if op is None or first < last.start or any(job != op.job for job in jobs):
                 return False
             key = last.key
-        good = scrap = spanning = 0
-        for i in indices:
-            rec = rnd.tx.counts[i].record
-            good += rec.good
-            scrap += rec.scrap
-            spanning += rec.job_from is not None
         if key is not None:
             op = ob.plan.operations[key]
             if op.status.open and op.count_source is CountSource.MACHINE:
@@ -211,10 +231,9 @@ class Attribution:
                     completions.append((key, _crossing(rnd, indices, op.quantity - so_far)))
         ob.take(key, machine_id, good, scrap, 1, undo, events=len(indices))
         if key is not None:
-            ob.tallies[key].spanning += spanning
+            ob.tallies[key].spanning += mc.spanning
             touched.add(key[0])
-            for i in indices:
-                ops[i] = key
+            bulk.append((indices, key))
         return True
 
     def _bound(self, plan: Plan, key: OpKey) -> int:
