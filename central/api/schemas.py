@@ -159,6 +159,10 @@ class Downtime(_Public):
     fault: dict[str, float] = Field(..., description="fault seconds per fault code ('none': without a code)")
     setup: float
     idle: float
+    idle_by_reason: dict[str, float] = Field(
+        default_factory=dict, description="idle seconds operators explained with a stop reason (POST /api/v1/stops), "
+        "per reason, e.g. {\"material\": 1800}; the rest of idle has no reason given"
+    )
     maintenance: float
     offline: float
     no_data: float

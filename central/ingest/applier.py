@@ -95,6 +95,10 @@ class Applier:
                 rnd.tx.dead_letters.append(parsed)
                 self.live.counters.dead_letters += 1
                 continue
+            known = self.live.gateways.get(parsed.edge_id)
+            if known is not None and known.site != parsed.site:
+                self._site_conflict(parsed, known.site, rnd)
+                continue
             rnd = await self._message(parsed, rnd)
         return rnd
 
@@ -151,6 +155,16 @@ class Applier:
             return await self._decide(p.site, p.edge_id, decision, p.received_at, rnd)
         assert isinstance(msg, Snapshot)  # live values only: never counted, nothing to store
         return rnd
+
+    def _site_conflict(self, p: Parsed, owner: str, rnd: Round) -> None:
+        """Central keys a gateway by its edge id alone (issue 15 will add the site to every key). The broker
+        lets two sites reuse an edge id (``<edge_id>@<site>`` users), and merged they would share one
+        sequencer: one site's events taken as the other's duplicates, lost. The first site keeps the id;
+        the other's messages are set aside, counted and said, never merged."""
+        self.live.counters.site_conflicts += 1
+        self._dead(rnd, p, p.payload, f"edge id {p.edge_id!r} already belongs to site {owner!r} in this central, and "
+                   f"site {p.site!r} uses it too: give one of the gateways another edge_id, or run one central per "
+                   "site (ingest.sites)")
 
     def set_aside(self, msg: Incoming, reason: str) -> Round:
         """A round for a message that made central fail: dead-lettered, acknowledged, its seqs settled.

@@ -12,8 +12,9 @@ Each pass takes a snapshot of the book and the machines' live state, projects in
 (``delay.evaluate``: confirmation time, hysteresis, the cause) and reconciles their findings with
 the order alerts in one transaction of their own (alert changes, notifications and deliveries:
 the same outbox as every alert). Orders made late by one cause on one machine that open together
-share one notification. Findings are historic while a gateway's backlog is being applied: they
-are recorded and page nobody. The summaries per order and machine then go to the stream.
+share one notification. Findings of an order with an operation on a machine whose gateway's backlog is
+being applied are historic: recorded, paging nobody (other orders page as usual). The summaries per
+order and machine then go to the stream.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ from central.progress.reliability import reliability
 from central.progress.shifts import Calendar
 from central.progress.timetable import Overtime
 from central.store.base import Store
+from central.store.extra_records import RepairEta
 from central.store.records import Transaction
 from plantpulse.protocol.models import MachineState
 
@@ -100,7 +102,7 @@ class Snapshot:
     running: dict[OpKey, list[str]]
     outlooks: dict[str, MachineOutlook]
     states: dict[str, RiskState]
-    historic: bool
+    historic: frozenset[str]  # machines whose status comes from a backlog being applied
     calendars: dict[str, Calendar] = field(default_factory=dict)
 
 
@@ -118,7 +120,7 @@ class Projector:
         self.summaries: dict[str, Summary] = {}
         self.findings: dict[str, OrderFinding] = {}  # order id (or "order/seq" for material) -> finding
         self.states: dict[str, RiskState] = {}
-        self.repair_eta: dict[str, float] = {}  # machine -> repair ETA entered by maintenance
+        self.repair_eta: dict[str, RepairEta] = {}  # machine -> repair ETA entered by maintenance
         self.mttr: dict[str, tuple[float, float | None]] = {}  # machine -> (measured at, MTTR)
         self.shares: dict[str, tuple[float, float]] = {}  # machine -> (measured at, availability)
         self._calendars: dict[tuple[int, tuple[tuple[float, float], ...]], Calendar] = {}
@@ -248,8 +250,9 @@ class Projector:
             st = self.live.statuses.get(machine_id)
             state = st.state if st is not None else None
             mean = await self._mttr(machine_id, now) if state is MachineState.FAULT else None
-            down = down_until(state, st.since if st else None, now, eta=self.repair_eta.get(machine_id), mean=mean,
-                              default=self.cfg.default_repair)
+            eta = self.repair_eta.get(machine_id)
+            down = down_until(state, st.since if st else None, now, eta=eta.until if eta else None,
+                              eta_at=eta.at if eta else None, mean=mean, default=self.cfg.default_repair)
             setup_left = None
             key = on_machine.get(machine_id)
             if st is not None and state is MachineState.SETUP and key is not None and st.since is not None:
@@ -259,7 +262,7 @@ class Projector:
             share = await self._availability(machine_id, now, budget) if busy else 1.0
             outlooks[machine_id] = MachineOutlook(machine_id, self.calendar(machine_id), share,
                                                   info.work_centre, down, setup_left)
-        historic = any(self.alerts.track.historic.values())
+        historic = frozenset(m for m, old in self.alerts.track.historic.items() if old)
         return Snapshot(now, book.plan, book.all_parts(), running, outlooks, dict(self.states), historic)
 
     def calendar(self, machine_id: str) -> Calendar:
@@ -327,7 +330,7 @@ class Projector:
             return snap.outlooks[machine].calendar if machine in snap.outlooks else self.catalog.calendar("")
 
         result = evaluate(snap.plan, projection, snap.states, snap.now, config=self.cfg.delay(),
-                          historic=snap.historic, calendar_of=calendar_of)
+                          historic_machines=snap.historic, calendar_of=calendar_of)
         return projection, result, self._summaries(snap, projection, result, before)
 
     @staticmethod

@@ -185,7 +185,7 @@ class FloorWrites:
 
     # ----------------------------------------------------------------- repair ETAs
     async def repair_eta(self, machine_id: str, until: float | None, *, by: str, note: str | None,
-                         etas: dict[str, float]) -> RepairEta:
+                         etas: dict[str, RepairEta]) -> RepairEta:
         """Record maintenance's ETA for ``machine_id`` (None withdraws it) and put it in ``etas`` (the projector's)."""
         ob = self.book
         eta = RepairEta(machine_id, until, by, ob.clock(), note)
@@ -193,6 +193,6 @@ class FloorWrites:
         if until is None:
             etas.pop(machine_id, None)
         else:
-            etas[machine_id] = until
+            etas[machine_id] = eta
         self._tell(BookChanged(machines=frozenset({machine_id}), by_people=True))
         return eta

@@ -36,10 +36,11 @@ from __future__ import annotations
 import enum
 import math
 from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 
 from central.alerts.conditions import AlertKey, Condition, Detail, Evaluation, Rule, Severity, Texts
-from central.progress.orders import OpKey, OrderStatus, Plan
+from central.progress.orders import OpKey, OrderStatus, Plan, WorkOrder
 from central.progress.projection import Binding, DownCause, Projection
 from central.progress.shifts import Calendar
 
@@ -187,9 +188,13 @@ def _predecessor(plan: Plan, key: OpKey) -> OpKey | None:
 def evaluate(
     plan: Plan, projection: Projection, states: Mapping[str, RiskState], now: float, *,
     config: DelayConfig = DelayConfig(), historic: bool = False,  # a frozen default: shared safely
-    calendar_of: Callable[[str], Calendar] | None = None,
+    calendar_of: Callable[[str], Calendar] | None = None, historic_machines: AbstractSet[str] = frozenset(),
 ) -> DelayResult:
     """Every order's at-risk, overdue and material findings at ``now`` and the rule's new memory.
+
+    ``historic``: every finding is historic; ``historic_machines``: machines whose status comes from a
+    backlog being applied: an order with an open operation projected on one of them rests on history
+    still arriving, and its findings are historic (recorded, paging nobody); other orders page as usual.
 
     ``calendar_of(order_id)``: the calendar the order finishes on (its last operation's line); with it,
     lateness and how far ahead are measured in planned time (see ``step_risk``).
@@ -207,11 +212,13 @@ def evaluate(
         finish = projection.orders.get(order.id)
         if finish is None:  # nothing left to project (all done, status not updated yet)
             continue
+        order_historic = historic or (bool(historic_machines) and _on_history(order, projection, historic_machines))
         base: dict[str, Detail] = {"order": order.id, "due": order.due, "projected_finish": _finite(finish),
                                    "customer": order.customer, "product": order.product}
         if now >= order.due:
             why = explain(plan, projection, order.id)
-            findings.append(_finding(OrderRule.OVERDUE, order.id, config.overdue, order.due, base, why, historic))
+            findings.append(_finding(OrderRule.OVERDUE, order.id, config.overdue, order.due, base, why,
+                                     order_historic))
             continue
         calendar = calendar_of(order.id) if calendar_of is not None else None
         state = step_risk(states.get(order.id, RiskState()), finish, order.due, now, config,
@@ -220,12 +227,13 @@ def evaluate(
         if state.raised:
             why = explain(plan, projection, order.id)
             findings.append(_finding(OrderRule.AT_RISK, order.id, config.at_risk, state.pending_since, base, why,
-                                     historic))
+                                     order_historic))
         for key in order.op_keys():
             p = projection.ops.get(key)
             op = plan.operations[key]
             if p is not None and op.shortage is not None and p.binding is Binding.MATERIAL:
-                findings.append(_material(key, p.start, op.shortage.expected, order.due, finish, config, historic))
+                findings.append(_material(key, p.start, op.shortage.expected, order.due, finish, config,
+                                          order_historic))
     return DelayResult(tuple(findings), new_states, frozenset(judged))
 
 
@@ -263,6 +271,14 @@ def _planned_seconds(calendar: Calendar) -> Callable[[float, float], float]:
 
 def _finite(t: float) -> float | None:
     return None if t == INF else t
+
+
+def _on_history(order: WorkOrder, projection: Projection, machines: AbstractSet[str]) -> bool:
+    for key in order.op_keys():
+        p = projection.ops.get(key)
+        if p is not None and any(m in machines for m in p.machines):
+            return True
+    return False
 
 
 def _op_subject(key: OpKey) -> str:

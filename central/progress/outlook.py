@@ -43,17 +43,21 @@ _DOWN = {MachineState.FAULT: DownCause.FAULT, MachineState.MAINTENANCE: DownCaus
 
 def down_until(
     state: MachineState | None, since: float | None, now: float, *, eta: float | None = None,
-    mean: float | None = None, default: float = DEFAULT_DOWN, floor: float = DOWN_FLOOR,
+    eta_at: float | None = None, mean: float | None = None, default: float = DEFAULT_DOWN, floor: float = DOWN_FLOOR,
 ) -> tuple[float, DownCause] | None:
     """When a machine in fault, maintenance or offline is expected back, or None if it is up.
 
-    The ETA maintenance entered when still ahead; else the mean duration (MTTR for a fault) less
-    the time already spent; else ``default`` less it. Never less than ``floor`` from now: a repair
-    running past its mean is not about to end this instant (and remaining time is never negative).
+    The ETA maintenance entered (at ``eta_at``) when still ahead and about this stop, i.e. entered after
+    it began (one left from an earlier fault, withdrawn only once central sees the machine run, says
+    nothing of a new one); else the mean duration (MTTR for a fault) less the time already spent; else
+    ``default`` less it. Never less than ``floor`` from now: a repair running past its mean is not about
+    to end this instant (and remaining time is never negative).
     """
     cause = _DOWN.get(state) if state is not None else None
     if cause is None:
         return None
+    if eta_at is not None and since is not None and eta_at < since:
+        eta = None
     if eta is not None and eta > now:
         return max(eta, now), cause
     spent = now - since if since is not None else 0.0

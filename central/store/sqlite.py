@@ -12,9 +12,11 @@ than this program is refused with a clear message instead of being misread.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
+import sqlite3
 from pathlib import Path
 
 import aiosqlite
@@ -25,6 +27,7 @@ from central.progress.timeline import StateInterval
 from central.store.base import Loaded, Retention, StoreError
 from central.store.records import (
     DeadLetter,
+    Delivery,
     EpochRow,
     GapRow,
     GatewayRow,
@@ -104,8 +107,8 @@ class SqliteStore(OrderReads, ExtraReads, AlertReads):
 
     async def _commit(self, tx: Transaction) -> None:
         db = self._db
-        await db.execute("BEGIN IMMEDIATE")
         try:
+            await db.execute("BEGIN IMMEDIATE")
             if tx.messages:
                 await db.executemany(
                     "INSERT INTO messages (received_at, topic, edge_id, payload) VALUES (?, ?, ?, ?)",
@@ -163,7 +166,7 @@ class SqliteStore(OrderReads, ExtraReads, AlertReads):
                 await write_extras(db, tx.extras)
             await db.execute("COMMIT")
         except BaseException:
-            await db.execute("ROLLBACK")
+            await rollback(db)
             raise
 
     async def purge(self, now: float, retention: Retention) -> dict[str, int]:
@@ -269,6 +272,23 @@ class SqliteStore(OrderReads, ExtraReads, AlertReads):
         )
         return [DeadLetter(r, t, bytes(p), reason, i) for i, r, t, p, reason in rows]
 
+    # ----------------------------------------------------------------- the notification queue
+    async def update_deliveries(self, done: list[Delivery]) -> None:
+        """Record delivery attempts: a transaction of its own (the SQL of the queue is in ``sqlite_alerts``)."""
+        async with self._lock:
+            try:
+                await self._db.execute("BEGIN IMMEDIATE")
+                await self._db.executemany(
+                    "UPDATE deliveries SET status = ?, attempts = ?, next_at = ?, sent_at = ?, last_error = ? "
+                    "WHERE notification_id = ? AND target = ?",
+                    [(d.status, d.attempts, d.next_at, d.sent_at, d.last_error, d.notification_id, d.target)
+                     for d in done],
+                )
+                await self._db.execute("COMMIT")
+            except BaseException:
+                await rollback(self._db)
+                raise
+
 
 async def _migrate(db: aiosqlite.Connection, path: Path) -> None:
     await db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
@@ -281,14 +301,14 @@ async def _migrate(db: aiosqlite.Connection, path: Path) -> None:
             "run a newer plantpulse or restore a backup"
         )
     for version in range(current + 1, len(MIGRATIONS) + 1):
-        await db.execute("BEGIN IMMEDIATE")
         try:
+            await db.execute("BEGIN IMMEDIATE")
             for statement in statements(version, "sqlite"):
                 await db.execute(statement)
             await db.execute("INSERT INTO schema_version VALUES (?)", (version,))
             await db.execute("COMMIT")
         except BaseException:
-            await db.execute("ROLLBACK")
+            await rollback(db)
             raise
         log.info("store %s migrated to schema version %d", path, version)
 
@@ -299,3 +319,15 @@ def _intervals(rows: object) -> list[StateInterval]:
                       repeats=tuple(json.loads(rep)) if rep else ())
         for m, s, a, b, fc, job, reason, u, rep in rows  # type: ignore[attr-defined]
     ]
+
+
+async def rollback(db: aiosqlite.Connection) -> None:
+    """Undo what a failed or cancelled transaction left open, and let the original error through.
+
+    aiosqlite runs statements in its own thread, in order: a cancellation stops the await, not the
+    statement, so the BEGIN or COMMIT being awaited may still run. The ROLLBACK is queued behind it
+    either way; when the COMMIT went through there is nothing to undo, and SQLite's "no transaction is
+    active" must not replace the cancellation (the sender's task once died of it at a shutdown).
+    """
+    with contextlib.suppress(sqlite3.OperationalError):
+        await db.execute("ROLLBACK")

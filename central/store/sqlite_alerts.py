@@ -1,14 +1,13 @@
 """The SQLite store's part for alerts, their notifications and deliveries; mixed into ``SqliteStore``.
 
 Like ``sqlite_orders`` and ``sqlite_extras``: the writes run inside the store's open transaction
-(``write_alerts``), the reads and the delivery updates are a mixin over the store's one connection
-and its lock. The notifier's queue is the ``deliveries`` table: due ones by priority, the next due
-time, and what was sent lately (the rate limit after a restart).
+(``write_alerts``), the reads are a mixin over the store's one connection. The notifier's queue is
+the ``deliveries`` table: due ones by priority, the next due time, and what was sent lately (the
+rate limit after a restart). Opening transactions stays with the store (``sqlite.py``: the lock,
+and the rollback after a cancellation), so its ``update_deliveries`` is there.
 """
 
 from __future__ import annotations
-
-import asyncio
 
 import aiosqlite
 
@@ -52,10 +51,9 @@ async def write_alerts(db: aiosqlite.Connection, tx: Transaction) -> None:
 
 
 class AlertReads:
-    """Alerts and the notification queue (mixed into ``SqliteStore``, which owns ``_db`` and ``_lock``)."""
+    """Alerts and the notification queue (mixed into ``SqliteStore``, which owns ``_db``)."""
 
     _db: aiosqlite.Connection
-    _lock: asyncio.Lock
 
     async def active_alerts(self) -> list[Alert]:
         """Alerts holding their (rule, subject) key: not resolved, or resolved by hand while still true."""
@@ -108,21 +106,6 @@ class AlertReads:
         rows = await self._db.execute_fetchall(
             "SELECT sent_at FROM deliveries WHERE target = ? AND sent_at >= ? ORDER BY sent_at", (target, since))
         return [float(at) for (at,) in rows]
-
-    async def update_deliveries(self, done: list[Delivery]) -> None:
-        async with self._lock:
-            await self._db.execute("BEGIN IMMEDIATE")
-            try:
-                await self._db.executemany(
-                    "UPDATE deliveries SET status = ?, attempts = ?, next_at = ?, sent_at = ?, last_error = ? "
-                    "WHERE notification_id = ? AND target = ?",
-                    [(d.status, d.attempts, d.next_at, d.sent_at, d.last_error, d.notification_id, d.target)
-                     for d in done],
-                )
-                await self._db.execute("COMMIT")
-            except BaseException:
-                await self._db.execute("ROLLBACK")
-                raise
 
     async def delivery_counts(self) -> dict[str, int]:
         rows = await self._db.execute_fetchall("SELECT status, count(*) FROM deliveries GROUP BY status")

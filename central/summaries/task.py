@@ -126,7 +126,7 @@ class SummaryTask:
         c = self.central
         for eta in await c.store.repair_etas():
             if eta.until is not None:
-                c.projector.repair_eta[eta.machine_id] = eta.until
+                c.projector.repair_eta[eta.machine_id] = eta
         last = await c.store.shift_summaries(limit=1)
         self._since = last[0].end if last else c.clock()
 
@@ -167,10 +167,10 @@ class SummaryTask:
 
     async def _withdraw_stale_etas(self, now: float) -> None:
         c = self.central
-        for machine_id, until in list(c.projector.repair_eta.items()):
+        for machine_id, eta in list(c.projector.repair_eta.items()):
             status = c.live.statuses.get(machine_id)
             if status is None or status.state is None or status.state.value != "running":
                 continue
             del c.projector.repair_eta[machine_id]
             await c.store.commit(Transaction(extras=ExtraWrites(repairs=[RepairEta(
-                machine_id, None, "plantpulse", now, f"withdrawn: running again (ETA was {until:.0f})")])))
+                machine_id, None, "plantpulse", now, f"withdrawn: running again (ETA was {eta.until:.0f})")])))

@@ -71,3 +71,27 @@ async def test_two_late_states_in_one_round_splice_history_consistently(tmp_path
         assert all(iv.uncertain for iv in history[2:])
     finally:
         await store.close()
+
+
+async def test_a_second_sites_gateway_with_the_same_edge_id_is_set_aside_never_merged(tmp_path: Path) -> None:
+    """The broker lets two sites reuse an edge id (users ``<edge_id>@<site>``); central keys gateways by edge id,
+    so site b's gw1 would share site a's sequencer and its events be taken as duplicates (lost). The first
+    site keeps the id, also after a restart; the other's messages are dead-lettered, counted and say why."""
+    store = await SqliteStore.open(tmp_path / "c.sqlite")
+    try:
+        live = LiveState(IngestConfig(), Catalog(MachinesConfig()))
+        applier = Applier(live, ClockRule(), store.intervals_from)
+        rnd = await applier.messages([birth(), batch(state(1, MachineState.RUNNING, 0))], Round())
+        await store.commit(rnd.tx)
+        other = [Incoming(m.topic.replace("/s/", "/b/"), m.payload, 2, 1, T + 101)
+                 for m in (birth(), batch(state(1, MachineState.IDLE, 5)))]
+        rnd = await applier.messages(other, Round())
+        await store.commit(rnd.tx)
+        assert live.counters.site_conflicts == 2 and live.statuses["m1"].state is MachineState.RUNNING
+        assert all("already belongs to site 's'" in d.reason and "'b'" in d.reason for d in rnd.tx.dead_letters)
+        live = LiveState(IngestConfig(), Catalog(MachinesConfig()))  # a restart: the owner comes from the store
+        live.restore(await store.load())
+        rnd = await Applier(live, ClockRule(), store.intervals_from).messages(other[:1], Round())
+        assert live.counters.site_conflicts == 1 and live.gateways["gw1"].site == "s"
+    finally:
+        await store.close()

@@ -108,7 +108,8 @@ def _machine(central: Any, machine_id: str) -> None:
 @router.get("/machines/{machine_id}/repair-eta", summary="The repair ETA maintenance entered (null: none)")
 async def get_repair_eta(machine_id: str, central: CentralDep) -> dict[str, Any]:
     _machine(central, machine_id)
-    return {"machine": machine_id, "until": central.projector.repair_eta.get(machine_id)}
+    eta = central.projector.repair_eta.get(machine_id)
+    return {"machine": machine_id, "until": eta.until if eta is not None else None}
 
 
 @router.put("/machines/{machine_id}/repair-eta", summary="Maintenance: when the machine will run again")

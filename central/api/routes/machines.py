@@ -20,6 +20,7 @@ from central.api.schemas import (
 from central.progress.counts import summarize
 from central.progress.downtime import downtime
 from central.progress.reliability import reliability
+from central.progress.stops import explain_idle
 from central.progress.timeline import StateInterval, clip
 from central.runtime import Central
 
@@ -76,11 +77,15 @@ async def machine_downtime(machine_id: str, central: CentralDep, win: Window) ->
     )
     rel = reliability(report)
     parts = summarize(await central.store.counts(machine_id, start, end), start, end, machine_id=machine_id)
+    reasons = await central.store.stop_reasons(machine_id, start, end)
+    explained = explain_idle(intervals, reasons, central.catalog.calendar(machine_id).planned(start, end), start, end,
+                             micro_stop_threshold=margin)
     return Downtime(
         machine_id=machine_id, start=start, end=end, server_time=central.clock(),
         planned=report.planned, unplanned=report.unplanned, unplanned_running=report.unplanned_running,
         running=report.running, fault={("none" if k is None else str(k)): v for k, v in report.fault.items()},
-        setup=report.setup, idle=report.idle, maintenance=report.maintenance, offline=report.offline,
+        setup=report.setup, idle=report.idle, idle_by_reason={c.value: v for c, v in explained.items() if v > 0},
+        maintenance=report.maintenance, offline=report.offline,
         no_data=report.no_data, downtime=report.downtime, micro_stops=report.micro_stops,
         micro_stop_time=report.micro_stop_time, failures=report.failures, uncertain=report.uncertain,
         mtbf=rel.mtbf, mttr=rel.mttr, good=parts.good, scrap=parts.scrap,

@@ -126,6 +126,17 @@ def test_overdue_and_history() -> None:
     assert evaluate(done, project(done, {}, now), {}, now, config=CONFIG).findings == ()
 
 
+def test_only_orders_on_a_machine_whose_backlog_is_applied_are_historic() -> None:
+    """One gateway catching up must not silence the whole plant's delay alerts: an order with an open
+    operation on a machine whose status comes from history is historic; the others page."""
+    plan = plan_of(order_in("A", 1 * H, {"machine": "m1", "cycle": 360}),
+                   order_in("B", 1 * H, {"machine": "m2", "cycle": 360}))
+    now = 1.5 * H
+    result = evaluate(plan, project(plan, {}, now), {}, now, config=CONFIG, historic_machines=frozenset({"m1"}))
+    assert {f.subject: f.historic for f in result.findings} == {"A": True, "B": False}
+    assert [n.subject for n in reconcile([], to_evaluation(result, RULES), now).notifications] == ["B"]
+
+
 def test_a_projection_far_ahead_is_trusted_only_to_its_uncertainty_band() -> None:
     """Late by 20 minutes of work: noise when the finish is 10 h of work ahead (30% band: 3 h), a
     warning when it is 1 h ahead (band 18 min); measured in planned time, so a finish pushed over a

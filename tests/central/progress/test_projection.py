@@ -86,6 +86,11 @@ def test_a_machine_in_fault_projects_from_its_repair_eta_or_mttr_never_negative(
     assert down_until(MachineState.FAULT, now - 600, now, eta=now + 7200, mean=1800) == (now + 7200, DownCause.FAULT)
     assert down_until(MachineState.FAULT, now - 5000, now, mean=1800) == (now + 300, DownCause.FAULT)  # floor
     assert down_until(MachineState.FAULT, now - 600, now, eta=now - 1) == (now + 1200, DownCause.FAULT)
+    # an ETA entered during this fault counts; one left from an earlier fault (entered before it began) does not
+    assert down_until(MachineState.FAULT, now - 600, now, eta=now + 7200, eta_at=now - 300,
+                      mean=1800) == (now + 7200, DownCause.FAULT)
+    assert down_until(MachineState.FAULT, now - 600, now, eta=now + 7200, eta_at=now - 900,
+                      mean=1800) == (now + 1200, DownCause.FAULT)
     assert down_until(MachineState.MAINTENANCE, now, now, default=900) == (now + 900, DownCause.MAINTENANCE)
     assert down_until(MachineState.RUNNING, now, now) is None
     plan = plan_of(order_in("A", DUE, {"machine": "m1", "cycle": 60}),

@@ -8,6 +8,7 @@ seq), and answers the reads the API makes in the documented order.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 from pathlib import Path
@@ -305,3 +306,28 @@ async def test_a_failed_commit_leaves_no_order_behind(opener: Opener) -> None:
         await store.commit(tx)
     loaded = await store.load_orders()
     assert loaded.plan == Plan() and await store.audit_trail() == []
+
+
+async def test_a_cancellation_anywhere_in_a_write_leaves_the_store_usable(opener: Opener) -> None:
+    """A shutdown cancels what is awaiting the store: at any point of a commit or of a deliveries update
+    the caller gets its cancellation (not a database error: SQLite's ROLLBACK after a COMMIT that went
+    through said 'no transaction is active', and the sender's task died of it), and the next write works."""
+    store = await opener()
+    note = Notification(id="a1.0-opened", alert_id="a1", kind=TransitionKind.OPENED, at=T, rule=Rule.FAULT,
+                        subject="m1", severity=Severity.CRITICAL, status=AlertStatus.OPEN, level=0,
+                        message=Texts("x", "x"), details={}, since=None, opened_at=T)
+    await store.commit(Transaction(notifications=[note], deliveries=[Delivery(note.id, "robot", next_at=T)]))
+    for steps in range(40):
+        tx = Transaction(counts=[count(100 + 2 * steps, T + steps), count(101 + 2 * steps, T + steps)])
+        for write in (store.commit(tx),
+                      store.update_deliveries([Delivery(note.id, "robot", None, "pending", steps, T, None, None)])):
+            task = asyncio.ensure_future(write)
+            for _ in range(steps):
+                await asyncio.sleep(0)
+            task.cancel()
+            (outcome,) = await asyncio.gather(task, return_exceptions=True)
+            assert outcome is None or isinstance(outcome, asyncio.CancelledError), repr(outcome)
+    await store.commit(Transaction(counts=[count(1000, T + 100, 7)]))
+    assert sum(c.good for c in await store.counts("m1", T + 99, T + 101)) == 7
+    store = await opener()  # nothing left half done
+    assert sum(c.good for c in await store.counts("m1", T + 99, T + 101)) == 7
