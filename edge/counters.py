@@ -85,8 +85,7 @@ class Counter:
     suspect_ts: float = 0.0
     suspect_mono: float | None = None
     suspect_power: bool | None = None  # the power context of the read that showed the suspect
-    suspect_sent: float | None = None
-    _sent: float | None = None  # the request time of the read being taken
+    suspect_sent: float | None = None  # when the read that showed the suspect was asked for
 
     @property
     def modulus(self) -> int:
@@ -106,9 +105,10 @@ class Counter:
         is at most this answer's arrival minus the last accepted read's request: a late answer (a
         loaded PLC, network or gateway) never makes parts look too many for the time.
         """
-        self._sent = mono if sent is None else sent
+        if sent is None:
+            sent = mono
         if self.last is None:  # first read ever: the counter's history before us is not ours to count
-            self._accept(raw, 0, now, mono)
+            self._accept(raw, 0, now, mono, sent)
             return 0
         elapsed = _elapsed(now, mono, self.last_ts, self._since(self.last_mono, self.last_sent))
         if ctx.power is True:  # the PLC restarted its counters: count from 0, whatever the value now
@@ -117,30 +117,34 @@ class Counter:
                 # more than it could make since: the counter was also preset after the power-up (the
                 # chaos run counted a preset to 4,214 as parts): re-based there, nothing counted
                 flags.reset = flags.possibly_lost = flags.rebased = True
-                return self._accept(raw, 0, now, mono)
-            return self._reset(raw, now, mono, flags)
+                return self._accept(raw, 0, now, mono, sent)
+            return self._reset(raw, now, mono, sent, flags)
         if ctx.maybe_power_cycle:
             # out of sight long enough to have restarted and made ``raw`` parts since: maybe a power cycle
             self.suspect = None
             flags.possibly_lost = True
             if raw < self.last:
-                return self._reset(raw, now, mono, flags)
-            return self._accept(raw, raw - self.last, now, mono)
+                return self._reset(raw, now, mono, sent, flags)
+            return self._accept(raw, raw - self.last, now, mono, sent)
         if self.suspect is not None:
-            return self._resolve(raw, now, mono, elapsed, flags)
+            return self._resolve(raw, now, mono, sent, elapsed, flags)
         delta = (raw - self.last) % self.modulus  # a rise, or a rollover
         if self.fits(delta, elapsed):
-            return self._accept(raw, delta, now, mono)
+            return self._accept(raw, delta, now, mono, sent)
         self.suspect, self.suspect_ts, self.suspect_mono, self.suspect_power = raw, now, mono, ctx.power
-        self.suspect_sent = self._sent
+        self.suspect_sent = sent
         return 0
 
     @staticmethod
     def _since(mono: float | None, sent: float | None) -> float | None:
         return sent if sent is not None else mono
 
-    def _resolve(self, raw: int, now: float, mono: float | None, elapsed: float, flags: Flags) -> int:
-        """The read after a suspect value decides: glitch, reset, or a preset counter."""
+    def _resolve(self, raw: int, now: float, mono: float | None, sent: float | None, elapsed: float,
+                 flags: Flags) -> int:
+        """The read after a suspect value decides: glitch, reset, or a preset counter.
+
+        ``now``/``mono``/``sent``: the deciding read (the suspect's own read when silence confirms it).
+        """
         assert self.suspect is not None and self.last is not None
         suspect, last = self.suspect, self.last
         self.suspect = None
@@ -150,17 +154,17 @@ class Counter:
         if self.fits(from_last, elapsed):
             # a glitch, or (the suspect lies between the two values) production a late read made look
             # implausible: either way what was made is the climb from the old value
-            return self._accept(raw, from_last, now, mono)
+            return self._accept(raw, from_last, now, mono, sent)
         if not self.fits(from_suspect, since_suspect):
             flags.rebased = True  # a counter we cannot follow: start again here, count nothing
-            return self._accept(raw, 0, now, mono)
+            return self._accept(raw, 0, now, mono, sent)
         before = _elapsed(self.suspect_ts, self.suspect_mono, self.last_ts, self._since(self.last_mono, self.last_sent))
         if suspect < last and self.suspect_power is None and self.fits(suspect, before):
             # dropped to a value reachable from 0 since the last read, and kept counting: a reset
-            self._reset(suspect, self.suspect_ts, self.suspect_mono, flags)
-            return suspect + self._accept(raw, from_suspect, now, mono)
+            self._reset(suspect, self.suspect_ts, self.suspect_mono, self.suspect_sent, flags)
+            return suspect + self._accept(raw, from_suspect, now, mono, sent)
         flags.rebased = True  # a preset: the counter now counts from the suspect value
-        return self._accept(raw, from_suspect, now, mono)
+        return self._accept(raw, from_suspect, now, mono, sent)
 
     def confirm(self, flags: Flags) -> int:
         """The suspect value stood (a subscription stayed silent long enough): it was real, as of its read.
@@ -170,22 +174,22 @@ class Counter:
         if self.suspect is None or self.last is None:
             return 0
         before = _elapsed(self.suspect_ts, self.suspect_mono, self.last_ts, self._since(self.last_mono, self.last_sent))
-        return self._resolve(self.suspect, self.suspect_ts, self.suspect_mono, before, flags)
+        return self._resolve(self.suspect, self.suspect_ts, self.suspect_mono, self.suspect_sent, before, flags)
 
-    def _reset(self, raw: int, now: float, mono: float | None, flags: Flags) -> int:
+    def _reset(self, raw: int, now: float, mono: float | None, sent: float | None, flags: Flags) -> int:
         """The counter restarted at 0 and now shows ``raw``: count it; what came before the loss is unseen."""
         flags.reset = flags.possibly_lost = True
-        return self._accept(raw, raw, now, mono)
+        return self._accept(raw, raw, now, mono, sent)
 
-    def _accept(self, raw: int, parts: int, now: float, mono: float | None) -> int:
+    def _accept(self, raw: int, parts: int, now: float, mono: float | None, sent: float | None) -> int:
+        """Take ``raw`` as the counter's value, read at ``now``/``mono`` and asked for at ``sent``.
+
+        The request time is the one of the read whose value is accepted (the suspect's own read when
+        a suspect is accepted late): the next plausibility window starts there.
+        """
         self.pending += parts
         self.last, self.last_ts, self.last_mono = raw, now, mono
-        if mono is None:
-            self.last_sent = None
-        elif mono == self.suspect_mono and self.suspect_sent is not None:  # the suspect read, accepted late
-            self.last_sent = self.suspect_sent
-        else:
-            self.last_sent = self._sent if self._sent is not None else mono
+        self.last_sent = None if mono is None else (sent if sent is not None else mono)
         return parts
 
     def could_restart(self, raw: int, now: float, mono: float | None) -> bool:

@@ -27,7 +27,7 @@ import asyncpg
 from central.cluster.balance import Lease, plan
 
 if TYPE_CHECKING:
-    from central.store.pgrows import Conn
+    from central.store.pgqmark import Conn
 
 log = logging.getLogger(__name__)
 

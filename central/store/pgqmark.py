@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, TypeAlias, cast
 
 import aiosqlite
 import asyncpg
 
 if TYPE_CHECKING:
-    from central.store.pgrows import Conn
+    from asyncpg.pool import PoolConnectionProxy
+
+    # an asyncpg connection, taken alone or from the pool: what the PostgreSQL store's queries run on
+    Conn: TypeAlias = asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]
 
 
 @functools.lru_cache(maxsize=512)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
 
@@ -28,9 +28,7 @@ from plantpulse.protocol.models import MachineState
 
 Statement = tuple[str, list[tuple[Any, ...]]]
 if TYPE_CHECKING:
-    from asyncpg.pool import PoolConnectionProxy
-
-    Conn: TypeAlias = asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]
+    from central.store.pgqmark import Conn
 
 
 def inserts(tx: Transaction) -> list[Statement]:

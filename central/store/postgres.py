@@ -43,7 +43,7 @@ from central.store.sqlite_orders import OrderReads, write_orders
 from plantpulse.protocol.sequencer import Gap
 
 if TYPE_CHECKING:
-    from central.store.pgrows import Conn
+    from central.store.pgqmark import Conn
 
 log = logging.getLogger(__name__)
 

@@ -21,9 +21,6 @@ from pathlib import Path
 
 import aiosqlite
 
-from central.alerts.alert import Alert
-from central.alerts.notifications import Notification
-from central.alerts.ratelimit import priority
 from central.progress.clock import Clamp
 from central.progress.counts import CountRecord
 from central.progress.timeline import StateInterval
@@ -35,14 +32,11 @@ from central.store.records import (
     GapRow,
     GatewayRow,
     Transaction,
-    alert_from_json,
-    alert_to_json,
-    notification_from_json,
-    notification_to_json,
     status_from_json,
     status_to_json,
 )
 from central.store.schema import MIGRATIONS, statements
+from central.store.sqlite_alerts import AlertReads, write_alerts
 from central.store.sqlite_extras import ExtraReads, write_extras
 from central.store.sqlite_orders import COUNT_INSERT, OrderReads, count_values, write_orders
 from plantpulse.protocol.models import MachineState
@@ -51,7 +45,7 @@ from plantpulse.protocol.sequencer import Gap
 log = logging.getLogger(__name__)
 
 
-class SqliteStore(OrderReads, ExtraReads):
+class SqliteStore(OrderReads, ExtraReads, AlertReads):
     def __init__(self, db: aiosqlite.Connection, path: Path) -> None:
         self._db = db
         self.path = path
@@ -160,28 +154,7 @@ class SqliteStore(OrderReads, ExtraReads):
                     [(g.gap.edge_id, g.gap.epoch, g.gap.first, g.gap.last, g.gap.reason, g.gap.count,
                       g.gap.start_ts, g.gap.end_ts, g.recorded_at) for g in tx.gaps],
                 )
-            if tx.alerts:
-                await db.executemany(
-                    "INSERT INTO alerts VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
-                    "status = excluded.status, condition_active = excluded.condition_active, "
-                    "historic = excluded.historic, severity = excluded.severity, updated_at = excluded.updated_at, "
-                    "data = excluded.data",
-                    [(a.id, a.rule.value, a.subject, a.status.value, int(a.condition_active), int(a.historic),
-                      a.severity.value, a.opened_at, a.history[-1].at if a.history else a.opened_at,
-                      alert_to_json(a)) for a in tx.alerts.values()],
-                )
-            if tx.notifications:
-                await db.executemany(
-                    "INSERT OR IGNORE INTO notifications (id, alert_id, created_at, data, priority) "
-                    "VALUES (?, ?, ?, ?, ?)",
-                    [(n.id, n.alert_id, n.at, notification_to_json(n), priority(n)) for n in tx.notifications],
-                )
-            if tx.deliveries:
-                await db.executemany(
-                    "INSERT OR IGNORE INTO deliveries VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    [(d.notification_id, d.target, d.site, d.status, d.attempts, d.next_at, d.sent_at, d.last_error)
-                     for d in tx.deliveries],
-                )
+            await write_alerts(db, tx)
             if tx.dead_letters:
                 await db.executemany(
                     "INSERT INTO dead_letters (received_at, topic, payload, reason) VALUES (?, ?, ?, ?)",
@@ -299,60 +272,9 @@ class SqliteStore(OrderReads, ExtraReads):
         )
         return [DeadLetter(r, t, bytes(p), reason, i) for i, r, t, p, reason in rows]
 
-    # ----------------------------------------------------------------- alerts and deliveries
-    async def active_alerts(self) -> list[Alert]:
-        """Alerts holding their (rule, subject) key: not resolved, or resolved by hand while still true."""
-        rows = await self._db.execute_fetchall(
-            "SELECT data FROM alerts WHERE status != 'resolved' OR condition_active = 1"
-        )
-        return [alert_from_json(data) for (data,) in rows]
-
-    async def alerts(self, *, status: str | None = None, rule: str | None = None, subject: str | None = None,
-                     since: float | None = None, limit: int = 100, offset: int = 0) -> list[Alert]:
-        where: list[str] = ["1 = 1"]
-        params: list[object] = []
-        if status == "active":
-            where.append("status != 'resolved'")
-        elif status is not None:
-            where.append("status = ?")
-            params.append(status)
-        for column, value in (("rule", rule), ("subject", subject)):
-            if value is not None:
-                where.append(f"{column} = ?")
-                params.append(value)
-        if since is not None:
-            where.append("updated_at >= ?")
-            params.append(since)
-        sql = f"SELECT data FROM alerts WHERE {' AND '.join(where)} ORDER BY opened_at DESC LIMIT ? OFFSET ?"  # noqa: S608 - fixed fragments
-        rows = await self._db.execute_fetchall(sql, (*params, limit, offset))
-        return [alert_from_json(data) for (data,) in rows]
-
-    async def alert(self, alert_id: str) -> Alert | None:
-        rows = list(await self._db.execute_fetchall("SELECT data FROM alerts WHERE id = ?", (alert_id,)))
-        return alert_from_json(rows[0][0]) if rows else None
-
-    async def due_deliveries(self, now: float, target: str, limit: int = 50) -> list[tuple[Delivery, Notification]]:
-        rows = await self._db.execute_fetchall(
-            "SELECT d.notification_id, d.target, d.site, d.status, d.attempts, d.next_at, d.sent_at, d.last_error, "
-            "n.data FROM deliveries d JOIN notifications n ON n.id = d.notification_id "
-            "WHERE d.target = ? AND d.status = 'pending' AND d.next_at <= ? "
-            "ORDER BY n.priority, n.created_at, d.notification_id LIMIT ?",
-            (target, now, limit),
-        )
-        return [(Delivery(*row[:8]), notification_from_json(row[8])) for row in rows]
-
-    async def next_delivery_at(self, target: str) -> float | None:
-        rows = list(await self._db.execute_fetchall(
-            "SELECT min(next_at) FROM deliveries WHERE target = ? AND status = 'pending'", (target,)
-        ))
-        return float(rows[0][0]) if rows and rows[0][0] is not None else None
-
-    async def sent_since(self, target: str, since: float) -> list[float]:
-        rows = await self._db.execute_fetchall(
-            "SELECT sent_at FROM deliveries WHERE target = ? AND sent_at >= ? ORDER BY sent_at", (target, since))
-        return [float(at) for (at,) in rows]
-
+    # ----------------------------------------------------------------- the notification queue
     async def update_deliveries(self, done: list[Delivery]) -> None:
+        """Record delivery attempts: a transaction of its own (the SQL of the queue is in ``sqlite_alerts``)."""
         async with self._lock:
             try:
                 await self._db.execute("BEGIN IMMEDIATE")
@@ -366,10 +288,6 @@ class SqliteStore(OrderReads, ExtraReads):
             except BaseException:
                 await rollback(self._db)
                 raise
-
-    async def delivery_counts(self) -> dict[str, int]:
-        rows = await self._db.execute_fetchall("SELECT status, count(*) FROM deliveries GROUP BY status")
-        return {status: int(n) for status, n in rows}
 
 
 async def _migrate(db: aiosqlite.Connection, path: Path) -> None:

@@ -35,6 +35,9 @@ The caller applies ``Decision.apply`` durably, storing each epoch's ``settled`` 
 transaction, and only then acknowledges ``ack_ranges()`` to the gateway: a confirmation never
 runs ahead of the commit. Held events live in memory only: they are not confirmed, so after a
 consumer crash the gateway sends them again.
+
+The values it decides (``Applied``, ``Gap``, ``ReplayRequest``, ``Decision``, ``StreamProgress``) are
+in ``plantpulse.protocol.decisions``.
 """
 
 from __future__ import annotations
@@ -43,50 +46,15 @@ import heapq
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from plantpulse.protocol.decisions import Applied, Decision, Gap, ReplayRequest, StreamProgress
 from plantpulse.protocol.models import MAX_REPLAY, CountEvent, DroppedRange, Event, EventBatch, StateEvent, Status
 from plantpulse.protocol.ranges import RangeSet
 
+# the decisions are re-exported: the consumer, the stores and the tests import them from here
+__all__ = ["MAX_RANGES_ASKED", "Applied", "Decision", "EpochState", "Gap", "GatewaySequencer", "ReplayRequest",
+           "StreamProgress"]
+
 MAX_RANGES_ASKED = 100  # missing ranges asked for per input: the rest on the next ticks
-
-
-@dataclass(frozen=True)
-class Applied:
-    """An event to apply now; ``uncertain``: released past a gap; ``late``: older than applied states."""
-
-    epoch: str
-    event: Event
-    uncertain: bool = False
-    late: bool = False
-
-
-@dataclass(frozen=True)
-class Gap:
-    """Seqs the consumer will never get: recorded as a data gap (API, metrics, alerts)."""
-
-    edge_id: str
-    epoch: str
-    first: int
-    last: int
-    reason: str  # buffer_full, disk_full, unavailable, epoch_replaced, rejected
-    start_ts: float | None = None
-    end_ts: float | None = None
-    count: int | None = None
-
-
-@dataclass(frozen=True)
-class ReplayRequest:
-    epoch: str
-    first: int
-    last: int
-
-
-@dataclass
-class Decision:
-    apply: list[Applied] = field(default_factory=list)
-    duplicates: int = 0
-    gaps: list[Gap] = field(default_factory=list)
-    replays: list[ReplayRequest] = field(default_factory=list)
-    unannounced: bool = False  # the input's epoch was never announced by a birth: nothing was done
 
 
 @dataclass
@@ -108,21 +76,6 @@ class EpochState:
 
     def contiguous(self) -> int:
         return self.settled.contiguous_from(1)
-
-
-@dataclass(frozen=True)
-class StreamProgress:
-    """Where a gateway's current epoch stands, for the API, metrics and alert rules."""
-
-    epoch: str | None
-    applied: int | None  # every seq of the epoch up to this one is settled (None: no epoch yet)
-    held: int  # state events waiting behind a gap
-    missing: list[tuple[int, int]]  # unsettled ranges below the highest seq received
-
-    def caught_up(self, announced_latest: int | None) -> bool:
-        """Nothing held and every seq the gateway announced is settled."""
-        return (self.applied is not None and self.held == 0 and announced_latest is not None
-                and self.applied >= announced_latest)
 
 
 class GatewaySequencer:

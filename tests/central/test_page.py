@@ -113,10 +113,12 @@ def test_page_and_its_files_are_served_from_central_only(
     types = {"app.js": "text/javascript", "style.css": "text/css", "icon.svg": "image/svg+xml"}
     for name, kind in types.items():
         assert central.http.get(f"/static/{name}").headers["content-type"].startswith(kind)
-    for path in sorted(p for p in WEB.iterdir() if p.is_file()):  # an XML namespace is a name, not fetched
+    files = [*WEB.iterdir(), *(WEB / "pages").iterdir()]  # the static files, and the parts of the pages
+    for path in sorted(p for p in files if p.is_file()):  # an XML namespace is a name, not fetched
         text = re.sub(r'xmlns="[^"]*"|"http://www\.w3\.org/2000/svg"', "", path.read_text())
         assert not re.search(r"(?:https?:)?//[a-z0-9.-]+\.[a-z]{2,}", text), f"outside URL in {path.name}"
     assert central.http.head("/").status_code == 200
+    assert central.http.head("/orders").status_code == 200 and not central.http.head("/orders").content
     for bad in ("/static/nope.js", "/static/..%2Fapi%2Fapp.py", "/static/..%2F__init__.py", "/static/.hidden.js",
                 "/static/app.py"):
         assert central.http.get(bad).status_code == 404, bad

@@ -18,7 +18,7 @@ import yaml
 
 from central.config import load_central_config
 from edge.config import load_edge_config
-from plantpulse import demo, demo_plan, demo_planner
+from plantpulse import demo, demo_config, demo_plan, demo_planner
 from simulators.config import load_plant
 from tests.fixtures.mosquitto import Login, login_accepted, mosquitto_binary
 from tests.fixtures.procs import ManagedProcess, free_port, port_open, python_module
@@ -32,7 +32,7 @@ def var(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def test_demo_is_secure_by_default(var: Path) -> None:
-    files = demo._write_configs()
+    files = demo_config.write_configs(var)
     conf = files["mosquitto"].read_text()
     assert "allow_anonymous false" in conf and "password_file" in conf and "acl_file" in conf
     edge = load_edge_config(files["edge-modbus"])  # every secret file it names exists and is usable
@@ -58,7 +58,7 @@ def test_demo_is_secure_by_default(var: Path) -> None:
 
 
 def test_open_demo_is_an_explicit_choice(var: Path) -> None:
-    files = demo._write_configs(open_mode=True)
+    files = demo_config.write_configs(var, open_mode=True)
     assert "allow_anonymous true" in files["mosquitto"].read_text()
     assert load_edge_config(files["edge-opcua"]).commands.secret_file is None
     assert load_central_config(files["central"]).commands.keys_dir is None
@@ -68,7 +68,7 @@ def test_open_demo_is_an_explicit_choice(var: Path) -> None:
 def test_demo_reads_need_a_key_and_the_page_url_carries_the_read_key(var: Path, tmp_path: Path) -> None:
     """The demo's central as generated, on a free port: nothing without a key, everything with ?key=<read key>,
     and only the write key may write."""
-    files = demo._write_configs()
+    files = demo_config.write_configs(var)
     cfg = yaml.safe_load(files["central"].read_text())
     assert cfg["api"]["open_reads"] is False and cfg["api"]["host"] == "127.0.0.1"
     cfg["api"]["port"] = 0
@@ -132,7 +132,7 @@ async def _plan_and_top_up(url: str, log_path: Path) -> str:
 
 
 def test_lan_demo_listens_on_every_interface_and_finds_its_address(var: Path) -> None:
-    files = demo._write_configs(lan=True)
+    files = demo_config.write_configs(var, lan=True)
     assert load_central_config(files["central"]).api.host == "0.0.0.0"
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
         try:
@@ -153,7 +153,7 @@ def test_the_demo_plan_fits_the_demo_plant(var: Path) -> None:
     the shipped plant file keeps picking its own jobs; compose waits with --manual-jobs instead), with
     a job number the PLC's 16-bit register takes, never the same job twice in a row on one machine, and the
     ideal cycle time central knows for that machine."""
-    plant = load_plant(demo._write_configs()["plant"])
+    plant = load_plant(demo_config.write_configs(var)["plant"])
     waiting = {m.id for m in plant.machines if not m.auto_jobs}
     assert waiting == demo_plan.OPERATED
     assert all(m.auto_jobs for m in load_plant(demo.PLANT).machines)
