@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from central.progress.assignment import Timeline
 from central.progress.counts import CountRecord
@@ -27,9 +27,6 @@ from central.progress.status import MachineStatus
 from central.progress.stops import StopCause, explain_idle, with_reasons
 from central.progress.timeline import StateInterval
 from central.store.base import Store
-
-if TYPE_CHECKING:
-    from central.runtime import Central
 
 
 class _Statuses(Protocol):
@@ -55,6 +52,18 @@ class Sources(Protocol):
     def orders(self) -> _Plan: ...
     @property
     def clock(self) -> Callable[[], float]: ...
+
+
+class _Book(_Plan, Protocol):
+    @property
+    def book(self) -> Mapping[str, Timeline]: ...
+
+
+class OperationSources(Sources, Protocol):
+    """What an operation's OEE also needs: where it ran (the order book's timelines)."""
+
+    @property
+    def orders(self) -> _Book: ...
 
 
 async def history(central: Sources, machine_id: str, start: float, end: float) -> list[StateInterval]:
@@ -128,7 +137,7 @@ def machine_ids(central: Sources) -> list[str]:
     return sorted(set(central.catalog.configured_ids()) | set(central.live.statuses))
 
 
-async def plant_oee(central: Central, start: float, end: float, *, machine: str | None = None,
+async def plant_oee(central: Sources, start: float, end: float, *, machine: str | None = None,
                     line: str | None = None) -> dict[str, object]:
     """Per machine, per line and for the plant (time-weighted sums), filtered by machine or line."""
     ids = [m for m in machine_ids(central) if (machine is None or m == machine)
@@ -159,7 +168,7 @@ def spans_of(book: dict[str, Timeline], key: OpKey, start: float, end: float, no
     return sorted(out, key=lambda s: s[1])
 
 
-async def operation_oee(central: Central, key: OpKey, start: float, end: float) -> tuple[Oee, list[Oee]]:
+async def operation_oee(central: OperationSources, key: OpKey, start: float, end: float) -> tuple[Oee, list[Oee]]:
     """The operation's OEE over the spans it ran (on each machine) inside the window, and each span's."""
     spans = spans_of(dict(central.orders.book), key, start, end, central.clock())
     parts = [await machine_oee(central, m, a, b, key=key) for m, a, b in spans]
