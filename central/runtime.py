@@ -43,8 +43,9 @@ from central.metrics import registry
 from central.orders.answers import OrderAnswers
 from central.orders.attribution import Attribution
 from central.orders.book import OrderBook
-from central.orders.projector import Projector, Summary, order_event
+from central.orders.projector import Projector
 from central.orders.reporting import FloorWrites
+from central.orders.summary import Summary, order_event
 from central.progress.machines import Catalog
 from central.store.base import Store, StoreError, StoreUnusableError
 from central.store.open import open_store

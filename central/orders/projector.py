@@ -22,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -34,6 +33,7 @@ from central.alerts.engine import AlertEngine
 from central.ingest.live import LiveState
 from central.orders.book import BookChanged, OrderBook
 from central.orders.config import OrdersConfig
+from central.orders.summary import Summary, finite
 from central.progress.assignment import Tally
 from central.progress.delay import DelayResult, OrderFinding, OrderRule, RiskState, evaluate, to_evaluation
 from central.progress.downtime import downtime
@@ -59,37 +59,6 @@ MTTR_WINDOW = 30 * 86_400.0  # mean repair time measured over this look-back
 MTTR_REFRESH = 600.0
 BUSY_CHECK = 1.0  # seconds between looks at whether ingest still runs flat out, while a pass waits for it
 MEASURE_PER_PASS = 10  # machines whose availability one pass may measure (each reads hours of history)
-
-
-@dataclass(frozen=True, slots=True)
-class Summary:
-    """One order as the lists, the stream and the machine tiles show it."""
-
-    order_id: str
-    status: str
-    percent: float
-    finished: int
-    eta: float | None
-    at_risk: bool
-    overdue: bool
-    finding: OrderFinding | None = None
-
-    def same(self, other: Summary | None) -> bool:
-        """What a list row shows is unchanged (percent to 0.1, finish to the minute, risk and its cause)."""
-        return other is not None and self._shown() == other._shown()
-
-    def _shown(self) -> tuple[object, ...]:
-        why = self.finding.why if self.finding is not None else None
-        return (self.status, round(self.percent, 1), self.finished, _minute(self.eta), self.at_risk, self.overdue,
-                why.cause if why else None, why.machine if why else None)
-
-
-def _minute(t: float | None) -> float | None:
-    return None if t is None else round(t / 60.0)
-
-
-def finite(t: float | None) -> float | None:
-    return None if t is None or math.isinf(t) else t
 
 
 @dataclass
@@ -411,11 +380,3 @@ def _group(tx: Transaction) -> None:
     if drop:
         tx.notifications = [n for n in tx.notifications if n.id not in drop]
         tx.deliveries = [d for d in tx.deliveries if d.notification_id not in drop]
-
-
-def order_event(s: Summary) -> dict[str, Any]:
-    """An order's change on the stream (``event: order``): enough for a list row; GET /orders/{id} has the rest."""
-    why = s.finding.why if s.finding is not None else None
-    return {"id": s.order_id, "status": s.status, "percent": round(s.percent, 1), "finished": s.finished,
-            "projected_finish": s.eta, "at_risk": s.at_risk, "overdue": s.overdue,
-            "cause": why.cause.value if why else None, "machine": why.machine if why else None}

@@ -8,7 +8,8 @@ projected finish until the next pass (the API waits briefly for it after a write
 from __future__ import annotations
 
 from central.orders.book import OrderBook
-from central.orders.projector import Projector, finite
+from central.orders.projector import Projector
+from central.orders.summary import finite
 from central.orders.views import (
     DispatchEntry,
     DispatchList,
