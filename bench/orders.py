@@ -206,6 +206,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=200, help="progress requests per order (default 200)")
     parser.add_argument("--projection-interval", type=float, help="orders.projection_interval for the ingest "
                         "runs (default: the shipped 5 s; e.g. 600 to see ingest without the projector's passes)")
+    parser.add_argument("--projection-interval-busy", type=float, help="orders.projection_interval_busy for the "
+                        "ingest runs (default: the shipped 30 s; 5 makes the projector pass every 5 s during the "
+                        "backlog too, as before it held back)")
     parser.add_argument("--changes", type=int, default=20, help="first requests after a count, and after a "
                         "projector pass, each (default 20)")
     parser.add_argument("--only", choices=("ingest", "progress"), help="run only this part")
@@ -222,8 +225,9 @@ def main(argv: list[str] | None = None) -> int:
         root = Path(tmp)
         broker = stack.started(Mosquitto(root / "broker", BrokerOptions(anonymous=True, max_queued_messages=1_000_000)))
         broker.start()
-        pace = (OrdersConfig(projection_interval=args.projection_interval)
-                if args.projection_interval is not None else None)
+        paces = {k: v for k, v in (("projection_interval", args.projection_interval),
+                                   ("projection_interval_busy", args.projection_interval_busy)) if v is not None}
+        pace = OrdersConfig.model_validate(paces) if paces else None
         if args.only != "progress":
             ok &= ingest_table(ingest(broker, root, events, ops, repeat, pace), ops)
             print()
