@@ -21,15 +21,11 @@ import asyncio
 import logging
 import math
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING
 
 from central.influx.points import OEE_PERIOD, OeePoint
 from central.influx.writer import InfluxWriter
 from central.orders.oee_window import Sources, machine_figures, machine_ids
 from central.store.base import StoreUnusableError
-
-if TYPE_CHECKING:
-    from central.runtime import Central
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +66,7 @@ async def machine_points(central: Sources, site_of: SiteOf, start: float, period
 class OeeFeed:
     """The periodic task (see the module docstring); ``step`` does one look and returns the points queued."""
 
-    def __init__(self, central: Central, writer: InfluxWriter, site_of: SiteOf, *, interval: float = 30.0,
+    def __init__(self, central: Sources, writer: InfluxWriter, site_of: SiteOf, *, interval: float = 30.0,
                  rewrite: int = 1) -> None:
         self.central = central
         self.writer = writer

@@ -18,14 +18,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from central.alerts.alert import AlertStatus, TransitionKind
 from central.alerts.conditions import Rule, Severity
 from central.alerts.engine import MQTT_TARGET
 from central.alerts.notifications import Notification
 from central.alerts.targets import wants
-from central.orders.oee_window import machine_figures, machine_ids
+from central.orders.oee_window import Sources, machine_figures, machine_ids
 from central.progress.downtime import DowntimeReport
 from central.progress.oee import Oee, combine
 from central.progress.orders import OrderStatus, Plan
@@ -37,7 +37,24 @@ from central.summaries.texts import summary_texts
 from central.summaries.windows import ended
 
 if TYPE_CHECKING:
-    from central.runtime import Central
+    from central.alerts.sender import Sender
+    from central.config import CentralConfig
+    from central.orders.book import OrderBook
+    from central.orders.projector import Projector
+
+
+class Central(Sources, Protocol):
+    """What the summaries read and write of central (``central.runtime.Central``), named here so that this
+    module does not import the runtime that starts it."""
+
+    @property
+    def orders(self) -> OrderBook: ...
+    @property
+    def projector(self) -> Projector: ...
+    @property
+    def sender(self) -> Sender: ...
+    @property
+    def cfg(self) -> CentralConfig: ...
 
 log = logging.getLogger(__name__)
 
