@@ -28,6 +28,7 @@ import asyncpg
 
 from central.cluster.config import ClusterConfig
 from central.cluster.ownership import Changes, Ownership
+from central.ingest.applier import Round
 from central.ingest.messages import Incoming
 from central.ingest.service import IngestService
 from central.store.base import FencedError, Loaded
@@ -168,6 +169,13 @@ class WorkerIngest(IngestService):
         loaded = await self.store.load()
         return replace(loaded, epochs=[r for r in loaded.epochs if self.owns(r.edge_id)],
                        gateways={e: g for e, g in loaded.gateways.items() if self.owns(e)})
+
+    def _new_round(self) -> Round:
+        """A round fenced by the tokens held as it begins: a lease lost and taken again (a new token) while
+        the round ran makes it fail, as it was computed on what the store held before the other owner's commits."""
+        rnd = Round()
+        rnd.tx.tokens = dict(self.ownership.tokens)
+        return rnd
 
     async def _fenced(self, exc: FencedError, batch: list[Incoming]) -> None:
         log.warning("%s: applying the rest of the round without them", exc)

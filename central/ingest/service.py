@@ -203,7 +203,7 @@ class IngestService:
 
     async def _round_locked(self, batch: list[Incoming], tick: bool) -> None:
         try:
-            rnd = Round()
+            rnd = self._new_round()
             if batch:
                 rnd = await self.applier.messages(batch, rnd)
             if tick:
@@ -229,10 +229,13 @@ class IngestService:
             return
         self._after_commit(rnd)
 
+    def _new_round(self) -> Round:
+        return Round()
+
     async def _alone(self, msg: Incoming) -> None:
         """Apply one message in its own round; if it fails, dead-letter it (and acknowledge it)."""
         try:
-            rnd = await self.applier.messages([msg], Round())
+            rnd = await self.applier.messages([msg], self._new_round())
             if self.orders is not None:
                 await self.orders.on_round(rnd, self.clock())
             self._evaluate(rnd, complete=False)

@@ -137,8 +137,8 @@ class PostgresStore(OrderReads, ExtraReads):
         if self.fence is None:
             return
         fence = self.fence
-        lost = [r["edge_id"] for r in rows
-                if r["owner"] != fence.owner or r["token"] != fence.token(r["edge_id"])]
+        held = tx.tokens.get if tx.tokens is not None else fence.token  # the tokens the round was computed under
+        lost = [r["edge_id"] for r in rows if r["owner"] != fence.owner or r["token"] != held(r["edge_id"])]
         if lost:
             raise FencedError(lost)
 

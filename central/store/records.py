@@ -140,6 +140,9 @@ class Transaction:
     deliveries: list[Delivery] = field(default_factory=list)
     orders: OrderWrites | None = None  # work orders (issue 13): central/store/order_records.py
     extras: ExtraWrites | None = None  # stop reasons, shift summaries (issue 13): central/store/extra_records.py
+    # an ingest worker's lease tokens when the round began (its fencing tokens: the round was computed while
+    # holding these); None: the fence's current tokens
+    tokens: dict[str, int] | None = None
 
     def empty(self) -> bool:
         return not (self.messages or self.statuses or self.epochs or self.gateways or self.gaps or self.dead_letters

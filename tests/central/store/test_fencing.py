@@ -88,18 +88,19 @@ async def test_two_concurrent_committers_never_both_commit_a_seq(pg_dsn: str) ->
             (a if owner == "a" else b).tokens["gw1"] = token
 
         async def commit(store: PostgresStore, who: str, seq: int) -> None:
-            # a worker that took a gateway over reloads what the store applied and applies only the rest
-            # (central/cluster): without that, the old holder's commit of a seq just before the hand-over
-            # and the new holder's of the same seq just after are both legitimate, and the test failed
-            # so once in a loaded run; the fence is what stops the old holder's commits after it
+            # as central/cluster does: a round reads what the store applied (a worker that took a gateway
+            # over reloads it) and commits under the token it held when it began (Transaction.tokens); a
+            # hand-over after that read fences the commit. Without the pinned token, the old holder's commit
+            # of a seq just before the hand-over and the new holder's just after were both let through (the
+            # test failed so once in a loaded run: its model read the token at commit time)
             leases = a if who == "a" else b
             token = leases.token("gw1")
             if await store.pool.fetchval("SELECT count(*) FROM messages WHERE received_at = $1", T + seq):
                 return
-            if leases.token("gw1") != token:
-                return  # taken over while reloading: reload again (at the next seq)
+            tx = a_round(seq, who)
+            tx.tokens = {"gw1": token} if token is not None else {}
             try:
-                await store.commit(a_round(seq, who))
+                await store.commit(tx)
                 committed[who].append(seq)
             except FencedError:
                 pass
