@@ -121,7 +121,7 @@ def ingest(broker: Mosquitto, root: Path, events: int, ops: int, repeat: int,
     acks = AckWatcher(broker.port).start()
     machines = machine_ids(MACHINES)
     plan = open_plan(ops, machines)
-    rates: dict[str, list[float]] = {"none": [], "orders": []}
+    rates: dict[str, list[float]] = {"none": [], "orders": [], "none ready": [], "orders ready": []}
     shares: list[float] = []
     try:
         for run in range(repeat):
@@ -139,6 +139,7 @@ def ingest(broker: Mosquitto, root: Path, events: int, ops: int, repeat: int,
                 if result["applied"] != events or result["duplicates"] or result["dead"]:
                     raise RuntimeError(f"central did not apply every event exactly once: {result}")
                 rates[kind].append(events / result["confirmed_s"])
+                rates[f"{kind} ready"].append(events / (result["confirmed_s"] - result["ready_s"]))
                 if kind == "orders":
                     with_op, total = attributed(folder / "central.sqlite")
                     shares.append(with_op / total if total else 0.0)
@@ -237,13 +238,20 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def ingest_table(rates: dict[str, list[float]], ops: int) -> bool:
-    base, loaded = statistics.median(rates["none"]), statistics.median(rates["orders"])
-    widths = (70, 11, 9)
-    print(row(["ingest: events applied, stored and confirmed per second", "events/s", "x none"], widths))
-    print(row(["central, no orders (baseline)", f"{base:,.0f}", "1.000"], widths))
+    """From central's start (the order book's loading included), and from when it was ready (subscribed):
+    the target is judged on ingest, the second; the first shows what a restart costs on top."""
+    widths = (70, 11, 9, 11, 9)
+    print(row(["ingest: events applied, stored and confirmed per second", "from start", "x none", "from ready",
+               "x none"], widths))
+    base, base_ready = statistics.median(rates["none"]), statistics.median(rates["none ready"])
+    loaded, loaded_ready = statistics.median(rates["orders"]), statistics.median(rates["orders ready"])
+    print(row(["central, no orders (baseline)", f"{base:,.0f}", "1.000", f"{base_ready:,.0f}", "1.000"], widths))
     print(row([f"central, {ops:,} open operations (counts attributed: "
-               f"{statistics.median(rates['attributed']):.0%})", f"{loaded:,.0f}", f"{loaded / base:.3f}"], widths))
-    met = loaded / base >= INGEST_TARGET
+               f"{statistics.median(rates['attributed']):.0%})", f"{loaded:,.0f}", f"{loaded / base:.3f}",
+               f"{loaded_ready:,.0f}", f"{loaded_ready / base_ready:.3f}"], widths))
+    pairs = sorted(o / n for o, n in zip(rates["orders ready"], rates["none ready"], strict=True))
+    print(f"  each repeat's ratio (from ready, side by side): {', '.join(f'{r:.2f}' for r in pairs)}")
+    met = loaded_ready / base_ready >= INGEST_TARGET
     print(f"  target: at least {INGEST_TARGET:.0%} of the baseline: {'met' if met else 'MISSED'}")
     return met
 
