@@ -13,7 +13,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ from tests.fixtures.plant import SimulatedPlant
 from tests.fixtures.procs import free_port
 from tests.fixtures.services import CentralProcess, EdgeProcess, modbus_machine
 from tests.fixtures.waiting import wait_until
+from tests.fixtures.webhook import serve
 
 pytestmark = pytest.mark.slow
 WRITE, READ = "write-key-for-tests", "read-key-for-tests"
@@ -43,26 +44,14 @@ class Receiver:
         self.server: ThreadingHTTPServer | None = None
 
     def start(self) -> None:
-        receiver = self
+        self.server = serve(self.port, self._post)
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers["content-length"])))
-                receiver.ids.append(body["id"])
-                if receiver.hang.is_set():
-                    receiver.release.wait(60)
-                    return  # no answer at all: the connection just dies with the process
-                self.send_response(200)
-                self.send_header("content-type", "application/json")
-                self.end_headers()
-                self.wfile.write(b'{"ok": true}')
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+    def _post(self, _path: str, body: dict[str, Any]) -> bytes | None:
+        self.ids.append(body["id"])
+        if self.hang.is_set():
+            self.release.wait(60)
+            return None  # no answer at all: the connection just dies with the process
+        return b'{"ok": true}'
 
     def stop(self) -> None:
         self.release.set()

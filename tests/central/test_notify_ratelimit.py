@@ -11,11 +11,8 @@ of the sender in the middle of the storm (it starts from the sends of the last m
 from __future__ import annotations
 
 import asyncio
-import json
 import re
-import threading
 from collections.abc import AsyncIterator, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -36,6 +33,7 @@ from plantpulse.mqtt import MqttConfig, MqttLink
 from tests.fixtures.postgres import create_database, drop_database, write_dsn_file
 from tests.fixtures.procs import free_port
 from tests.fixtures.waiting import async_wait_until
+from tests.fixtures.webhook import ROBOT_OK, serve
 
 T = 1_800_000_000.0
 LIMIT = 5
@@ -48,24 +46,13 @@ class Robot:
     def __init__(self, now: list[float]) -> None:
         self.port = free_port()
         self.got: list[tuple[float, str]] = []
-        robot = self
+        self.now = now
+        self.server = serve(self.port, self._post)
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers["content-length"])))
-                found = ID.search(body["markdown"]["text"])
-                robot.got.append((now[0], found.group(0) if found else "?"))
-                self.send_response(200)
-                self.send_header("content-type", "application/json")
-                self.end_headers()
-                self.wfile.write(b'{"errcode": 0, "errmsg": "ok"}')
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+    def _post(self, _path: str, body: dict[str, Any]) -> bytes:
+        found = ID.search(body["markdown"]["text"])
+        self.got.append((self.now[0], found.group(0) if found else "?"))
+        return ROBOT_OK
 
     def ids(self) -> list[str]:
         return [i for _, i in self.got]

@@ -4,10 +4,8 @@ restart (central in-process on a clock the test moves; a real broker, store and 
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 from datetime import datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -21,6 +19,7 @@ from central.runtime import Central
 from tests.fixtures.mosquitto import Mosquitto
 from tests.fixtures.procs import free_port
 from tests.fixtures.waiting import async_wait_until
+from tests.fixtures.webhook import ROBOT_OK, serve
 
 SH = ZoneInfo("Asia/Shanghai")
 START = datetime(2026, 12, 3, 8, tzinfo=SH).timestamp()
@@ -36,24 +35,12 @@ class Robot:
     def __init__(self) -> None:
         self.port = free_port()
         self.received: list[tuple[str, str]] = []
-        robot = self
+        self.server = serve(self.port, self._post)
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers["content-length"])))
-                robot.received.append((self.path, json.dumps(body, ensure_ascii=False)
-                                       if "markdown" not in body else body["markdown"]["content"]))
-                self.send_response(200)
-                self.send_header("content-type", "application/json")
-                self.end_headers()
-                self.wfile.write(b'{"errcode": 0, "errmsg": "ok"}')
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+    def _post(self, path: str, body: dict[str, Any]) -> bytes:
+        self.received.append((path, json.dumps(body, ensure_ascii=False)
+                              if "markdown" not in body else body["markdown"]["content"]))
+        return ROBOT_OK
 
 
 @pytest.fixture
