@@ -247,6 +247,27 @@ class Applier:
         rnd.tx.dead_letters.append(DeadLetter(p.received_at, p.topic, payload, reason))
         self.live.counters.dead_letters += 1
 
+    def _other_sites_machine(self, site: str, machine_id: str) -> str | None:
+        """The site that already reports ``machine_id`` here, if it is another one (``None``: ours, or new)."""
+        owner = self.live.machine_gateway.get(machine_id)
+        gw = self.live.gateways.get(owner) if owner is not None else None
+        return gw.site if gw is not None and gw.site != site else None
+
+    def _machine_conflict(self, site: str, edge_id: str, item: Applied, owner: str, received_at: float,
+                          rnd: Round) -> None:
+        """A machine id another site's gateway reports in this central (machine ids are keys without the
+        site until issue 15's site keys): the event is set aside, not merged into the other plant's
+        machine. Its seq is settled (the gateway is answered); the event is kept as a dead letter."""
+        event = item.event
+        self.live.counters.site_conflicts += 1
+        self.live.counters.dead_letters += 1
+        topic = f"plantpulse/v1/{site}/{edge_id}/events"
+        rnd.tx.dead_letters.append(DeadLetter(
+            received_at, topic, event.model_dump_json().encode(),
+            f"machine id {event.machine_id!r} already belongs to site {owner!r} in this central, and site {site!r} "
+            f"reports it too (gateway {edge_id!r}, seq {event.seq}): give one of the machines another id, or run one "
+            "central per site (ingest.sites)"[:MAX_REASON]))
+
     def held_unannounced(self) -> int:
         return sum(len(v) for v in self._unannounced.values())
 
@@ -254,6 +275,10 @@ class Applier:
     async def _decide(self, site: str, edge_id: str, d: Decision, received_at: float, rnd: Round) -> Round:
         live = self.live
         for item in d.apply:
+            owner = self._other_sites_machine(site, item.event.machine_id)
+            if owner is not None:
+                self._machine_conflict(site, edge_id, item, owner, received_at, rnd)
+                continue
             rnd = await self._apply(edge_id, item, received_at, rnd)
         self._fold_counts(edge_id, received_at, rnd)
         live.counters.duplicates += d.duplicates

@@ -95,3 +95,32 @@ async def test_a_second_sites_gateway_with_the_same_edge_id_is_set_aside_never_m
         assert live.counters.site_conflicts == 1 and live.gateways["gw1"].site == "s"
     finally:
         await store.close()
+
+
+async def test_a_machine_id_another_sites_gateway_reports_is_set_aside_never_merged(tmp_path: Path) -> None:
+    """Site b's gateway gw2 reports a machine m1 while site s's gw1 already reports its own m1: b's events are
+    dead-lettered with the reason and counted (its seqs settled, so the gateway is answered), s's m1 stays
+    as it was; a machine moving between gateways of one site is still followed."""
+    store = await SqliteStore.open(tmp_path / "c.sqlite")
+    try:
+        live = LiveState(IngestConfig(), Catalog(MachinesConfig()))
+        applier = Applier(live, ClockRule(), store.intervals_from)
+        rnd = await applier.messages([birth(), batch(state(1, MachineState.RUNNING, 0))], Round())
+        await store.commit(rnd.tx)
+
+        def of(edge: str, site: str, message: Incoming) -> Incoming:
+            body = message.payload.replace(b'"gw1"', f'"{edge}"'.encode())
+            return Incoming(message.topic.replace("/s/gw1/", f"/{site}/{edge}/"), body, 3, 1, T + 102)
+
+        rnd = await applier.messages([of("gw2", "b", birth()), of("gw2", "b", batch(state(1, MachineState.FAULT, 5)))],
+                                     Round())
+        await store.commit(rnd.tx)
+        assert live.counters.site_conflicts == 1 and live.statuses["m1"].state is MachineState.RUNNING
+        (dead,) = rnd.tx.dead_letters
+        assert "machine id 'm1' already belongs to site 's'" in dead.reason and b'"fault"' in dead.payload
+        assert live.sequencers["gw2"].progress().applied == 1  # settled: the gateway is answered, not asked again
+        rnd = await applier.messages([of("gw3", "s", birth()), of("gw3", "s", batch(state(1, MachineState.IDLE, 6)))],
+                                     Round())
+        assert live.statuses["m1"].state is MachineState.IDLE  # moved to another gateway of the same site
+    finally:
+        await store.close()
