@@ -24,6 +24,7 @@ import argparse
 import random
 import statistics
 import sys
+from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -129,7 +130,7 @@ def central_tick(plan: Plan, plant: Plant, t: float, states: dict[str, RiskState
     return dict(result.states), causes
 
 
-def run(seed: int, n_orders: int, config: DelayConfig) -> int:
+def run(seed: int, n_orders: int, config: DelayConfig, *, verbose: bool = True) -> tuple[Score, Score]:
     rng = random.Random(seed)
     plan = initial_plan(rng, n_orders)
     plant = Plant(CAL, MACHINES, random.Random(seed + 1), mtbf=MTBF, mttr=MTTR, slowdown=slowdown)
@@ -179,21 +180,70 @@ def run(seed: int, n_orders: int, config: DelayConfig) -> int:
                                             planned=PLANNED)
                 if naive[order.id].raised and order.id not in first_naive:
                     first_naive[order.id] = t
-    return report(plan, plant, finished, first, first_naive, cause_at_first)
+    return report(plan, plant, finished, first, first_naive, cause_at_first, verbose=verbose)
+
+
+@dataclass(frozen=True, slots=True)
+class Score:
+    """One method's figures on one seed (see the module docstring for the targets)."""
+
+    late: int  # orders finished after their due time (or never)
+    warned: int  # ... of them alerted before their due time
+    alerts: int  # orders alerted at all
+    false_alarms: int  # ... that finished on time
+    early_cause: int  # late orders whose cause came 30+ plant minutes before due
+    ahead: int  # ... of them warned 30+ minutes ahead
+    leads: tuple[float, ...]  # minutes of warning, per warned late order
+
+    @property
+    def recall_met(self) -> bool:
+        return self.warned == self.late
+
+    @property
+    def ahead_met(self) -> bool:
+        return self.ahead == self.early_cause
+
+    @property
+    def false_met(self) -> bool:
+        return self.false_alarms < 0.1 * self.alerts or self.alerts == 0
+
+    @property
+    def share(self) -> float:
+        return self.false_alarms / self.alerts if self.alerts else 0.0
+
+    def cells(self) -> tuple[str, str, str, str]:
+        lead = f"{statistics.median(self.leads):.0f} min" if self.leads else "-"
+        return (f"{self.warned}/{self.late}", f"{self.false_alarms}/{self.alerts} {100 * self.share:.0f}%", lead,
+                f"{self.ahead}/{self.early_cause}")
+
+
+def score(plan: Plan, late_orders: list[str], events: dict[str, float | None], alerts: dict[str, float]) -> Score:
+    warned = [o for o in late_orders if o in alerts and alerts[o] < plan.orders[o].due]
+    on_time = [o for o in alerts if o not in late_orders]
+    early = [o for o in late_orders if (at := events.get(o)) is not None and at <= plan.orders[o].due - 1800]
+    ahead = [o for o in early if o in warned and plan.orders[o].due - alerts[o] >= 1800]
+    return Score(len(late_orders), len(warned), len(alerts), len(on_time), len(early), len(ahead),
+                 tuple((plan.orders[o].due - alerts[o]) / 60 for o in warned))
 
 
 def report(plan: Plan, plant: Plant, finished: dict[str, float], first: dict[str, float],
-           first_naive: dict[str, float], causes: dict[str, tuple[Cause, str | None]]) -> int:
+           first_naive: dict[str, float], causes: dict[str, tuple[Cause, str | None]], *, verbose: bool = True,
+           ) -> tuple[Score, Score]:
     def hm(ts: float | None) -> str:
         if ts is None:
             return "-"
         local = datetime.fromtimestamp(ts, TZ)
         return local.strftime("%a %H:%M")
 
+    def say(line: str = "") -> None:
+        if verbose:
+            print(line)
+
     kinds = {Cause.FAULT: "fault", Cause.RUSH_AHEAD: "rush", Cause.MATERIAL: "material", Cause.SLOW_RATE: "slowdown"}
-    print(f"{'order':<8} {'due':>9} {'finished':>9} {'late':>5}  {'event that made it late':<48} {'at':>9}"
-          f" {'alert':>9} {'naive':>9}")
-    late_orders, events = [], {}
+    say(f"{'order':<8} {'due':>9} {'finished':>9} {'late':>5}  {'event that made it late':<48} {'at':>9}"
+        f" {'alert':>9} {'naive':>9}")
+    late_orders: list[str] = []
+    events: dict[str, float | None] = {}
     for order in sorted(plan.orders.values(), key=lambda o: o.due):
         done = finished.get(order.id)
         late = done is None or done > order.due
@@ -205,27 +255,58 @@ def report(plan: Plan, plant: Plant, finished: dict[str, float], first: dict[str
                           and e.at <= first.get(order.id, order.due)]
             event = candidates[-1] if candidates else None
             text = event.detail if event is not None else f"{cause.value} on {machine}"
+        elif order.id in causes:
+            text = f"(on time; alerted for {causes[order.id][0].value} on {causes[order.id][1]})"
         else:
             text = "-"
         if late:
             late_orders.append(order.id)
             events[order.id] = event.at if event is not None else None
-        print(f"{order.id:<8} {hm(order.due):>9} {hm(done):>9} {'LATE' if late else '':>5}  {text[:48]:<48}"
-              f" {hm(event.at if event else None):>9} {hm(first.get(order.id)):>9} {hm(first_naive.get(order.id)):>9}")
-    print()
-    print(f"{'':<34} {'recall':>8} {'false alarms':>13} {'median lead':>12} {'30-min rule':>12}")
-    for name, alerts in (("projection + delay rules", first), ("naive baseline (spreadsheet ETA)", first_naive)):
-        warned = [o for o in late_orders if o in alerts and alerts[o] < plan.orders[o].due]
-        alerted_on_time = [o for o in alerts if o not in late_orders]
-        leads = [(plan.orders[o].due - alerts[o]) / 60 for o in warned]
-        early_cause = [o for o in late_orders if events.get(o) is not None and events[o] <= plan.orders[o].due - 1800]
-        ahead = [o for o in early_cause if o in warned and plan.orders[o].due - alerts[o] >= 1800]
-        recall = f"{len(warned)}/{len(late_orders)}"
-        share = f" {100 * len(alerted_on_time) / len(alerts):.0f}%" if alerts else ""
-        fa = f"{len(alerted_on_time)}/{len(alerts)}{share}"
-        lead = f"{statistics.median(leads):.0f} min" if leads else "-"
-        print(f"{name:<34} {recall:>8} {fa:>13} {lead:>12} {f'{len(ahead)}/{len(early_cause)}':>12}")
-    print(f"{len(plan.orders)} orders, {len(late_orders)} late; {sum(e.kind == 'fault' for e in plant.events)} faults")
+        say(f"{order.id:<8} {hm(order.due):>9} {hm(done):>9} {'LATE' if late else '':>5}  {text[:48]:<48}"
+            f" {hm(event.at if event else None):>9} {hm(first.get(order.id)):>9} {hm(first_naive.get(order.id)):>9}")
+    ours, naive = score(plan, late_orders, events, first), score(plan, late_orders, events, first_naive)
+    say()
+    say(f"{'':<34} {'recall':>8} {'false alarms':>13} {'median lead':>12} {'30-min rule':>12}")
+    for name, figures in (("projection + delay rules", ours), ("naive baseline (spreadsheet ETA)", naive)):
+        recall, fa, lead, rule = figures.cells()
+        say(f"{name:<34} {recall:>8} {fa:>13} {lead:>12} {rule:>12}")
+    say(f"{len(plan.orders)} orders, {len(late_orders)} late; {sum(e.kind == 'fault' for e in plant.events)} faults")
+    return ours, naive
+
+
+def seed_list(text: str) -> list[int]:
+    """``1-20,13,21`` -> [1, ..., 20, 13, 21] without repeats, in the order given."""
+    seeds: list[int] = []
+    for part in text.split(","):
+        lo, _, hi = part.strip().partition("-")
+        for seed in range(int(lo), int(hi or lo) + 1):
+            if seed not in seeds:
+                seeds.append(seed)
+    return seeds
+
+
+def summary(seeds: list[int], n_orders: int, config: DelayConfig) -> int:
+    """One line per seed (ours, then naive) and how many seeds meet each target."""
+    print(f"{'seed':>4} {'late':>4}  {'recall':>7} {'false alarms':>12} {'lead':>8} {'30-min':>6}   |"
+          f" naive: {'recall':>7} {'false alarms':>12} {'lead':>8} {'30-min':>6}")
+    scores: list[tuple[Score, Score]] = []
+    for seed in seeds:
+        ours, naive = run(seed, n_orders, config, verbose=False)
+        scores.append((ours, naive))
+        a, b = ours.cells(), naive.cells()
+        print(f"{seed:>4} {ours.late:>4}  {a[0]:>7} {a[1]:>12} {a[2]:>8} {a[3]:>6}   |"
+              f"        {b[0]:>7} {b[1]:>12} {b[2]:>8} {b[3]:>6}")
+    n = len(scores)
+    for i, name in enumerate(("ours", "naive")):
+        mine = [s[i] for s in scores]
+        leads = [lead for s in mine for lead in s.leads]
+        print(f"{name:>5}: recall met on {sum(s.recall_met for s in mine)}/{n} seeds"
+              f" ({sum(s.warned for s in mine)}/{sum(s.late for s in mine)} orders),"
+              f" 30-min rule on {sum(s.ahead_met for s in mine)}/{n}"
+              f" ({sum(s.ahead for s in mine)}/{sum(s.early_cause for s in mine)}),"
+              f" false alarms < 10% on {sum(s.false_met for s in mine)}/{n}"
+              f" ({sum(s.false_alarms for s in mine)}/{sum(s.alerts for s in mine)} alerts),"
+              f" median lead {statistics.median(leads) if leads else 0:.0f} min")
     return 0
 
 
@@ -235,13 +316,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--orders", type=int, default=45)
     parser.add_argument("--margin", type=float, default=CONFIG.margin / 60, help="at-risk margin, minutes")
     parser.add_argument("--confirm", type=float, default=CONFIG.confirm / 60, help="confirmation time, minutes")
+    parser.add_argument("--seeds", type=seed_list, default=None,
+                        help="several seeds, e.g. 1-20,21: one summary line each and the seeds meeting each target")
     parser.add_argument("--quick", action="store_true", help="(same run: it takes a few seconds)")
     args = parser.parse_args(argv)
     config = DelayConfig(margin=args.margin * 60, confirm=args.confirm * 60, hysteresis=CONFIG.hysteresis)
-    print(f"foresight: seed {args.seed}, {args.orders} orders, {len(MACHINES)} machines, plant minute steps,"
+    seeds = ",".join(map(str, args.seeds)) if args.seeds else args.seed
+    print(f"foresight: seed {seeds}, {args.orders} orders, {len(MACHINES)} machines, plant minute steps,"
           f" central every {TICK / 60:.0f} plant minutes; margin {config.margin / 60:.0f} min,"
           f" confirm {config.confirm / 60:.0f} min, hysteresis {config.hysteresis / 60:.0f} min")
-    return run(args.seed, args.orders, config)
+    if args.seeds:
+        return summary(args.seeds, args.orders, config)
+    run(args.seed, args.orders, config)
+    return 0
 
 
 if __name__ == "__main__":
