@@ -198,8 +198,10 @@ class _Pass:
 
         An operation whose material arrives after the machine is free is set aside (``held``) and
         the machine goes on with its list, as an operator would; it is taken back as soon as the
-        machine is free after its arrival, and at the latest when the list is done. None: the next
-        operation waits for a predecessor not projected yet (``q`` is woken when it is) or nothing is left.
+        machine is free after its arrival (also while the machine would stand idle waiting for the next
+        operation's predecessor, if the material comes first), and at the latest when the list is done.
+        None: the next operation waits for a predecessor not projected yet (``q`` is woken when it is) or
+        nothing is left.
         """
         held = self.held.get(q)
         free = self.free_of(q)
@@ -217,10 +219,18 @@ class _Pass:
                 assert pred is not None
                 self.waiters.setdefault(pred, []).append(q)
                 return None
-            self.pos[q] += 1
             if ready[1] is Binding.MATERIAL and free < ready[0] < INF:
+                self.pos[q] += 1
                 self.held.setdefault(q, []).append((key, ready))
                 continue
+            aside = self.held.get(q)
+            if aside and ready[0] > free:
+                # the machine would stand idle until ``key`` is ready: an operation set aside whose material
+                # arrives before that goes first (it is ahead of ``key`` in the list); ``key`` stays next
+                first = min(range(len(aside)), key=lambda j: aside[j][1][0])
+                if aside[first][1][0] <= ready[0]:
+                    return aside.pop(first)
+            self.pos[q] += 1
             return key, ready
         waiting = self.held.get(q)
         if waiting:

@@ -130,6 +130,27 @@ def test_material_shortage_holds_the_operation_until_arrival_and_the_machine_goe
     assert (q.ops[("B", 10)].start, q.ops[("B", 10)].finish) == (0.0, 600.0)  # held indefinitely: skipped
 
 
+def test_an_operation_set_aside_for_material_goes_first_when_the_machine_would_otherwise_stand_idle() -> None:
+    """m2's list: [A20 (short, material at 1000), B10, C20]. B10 runs [0, 600); C20 waits for C10 on m1
+    (10 x 300 s: until 3000). The machine is free from 600 and idle until 3000: A20 (it has no predecessor
+    left open here, its material comes at 1000) is taken at 1000 and runs [1000, 1600), then C20 [3000, 3600).
+    Before, A20 came only after C20 ([3600, 4200)): a 43-minute ghost delay of order A."""
+    plan = plan_of(order_in("A", DUE, {"machine": "m2", "cycle": 60}),
+                   order_in("B", DUE, {"machine": "m2", "cycle": 60}),
+                   order_in("C", DUE, {"machine": "m1", "cycle": 300}, {"machine": "m2", "cycle": 60}))
+    plan = set_shortage(plan, ("A", 10), Shortage(1000.0), by="store", now=0.0).plan
+    assert plan.dispatch["m2"] == (("A", 10), ("B", 10), ("C", 20))
+    p = project(plan, {}, 0.0)
+    a, c = p.ops[("A", 10)], p.ops[("C", 20)]
+    assert (p.ops[("B", 10)].start, p.ops[("B", 10)].finish) == (0.0, 600.0)
+    assert (a.start, a.finish, a.binding, a.wait) == (1000.0, 1600.0, Binding.MATERIAL, 400.0)
+    assert (c.start, c.finish, c.binding) == (3000.0, 3600.0, Binding.PREDECESSOR)
+    # material after C20 could start (3500 > 3000): C20 goes on at 3000, A20 after it at 3600
+    later = set_shortage(plan, ("A", 10), Shortage(3500.0), by="store", now=0.0).plan
+    q = project(later, {}, 0.0)
+    assert (q.ops[("C", 20)].start, q.ops[("A", 10)].start, q.ops[("A", 10)].finish) == (3000.0, 3600.0, 4200.0)
+
+
 def test_a_work_centre_operation_is_split_so_its_machines_finish_together() -> None:
     """100 x 60 s on m1 (free at 1000) and m2 (50% available, free now): rates 1/60 and 1/120 per s.
     m2 alone would need 12000 s, so m1 joins at 1000: P(T) = (100 + 1000/60) / (1/60 + 1/120) = 4666.7 s."""
