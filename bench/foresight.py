@@ -3,7 +3,7 @@
 ``python -m bench foresight`` (or ``python -m bench.foresight [--seed N] [--orders N] [--quick]``) plays a
 plant day without sleeping: 12 machines on a two-shift calendar (06:00-22:00 with breaks), 45 orders of
 2-6 operations, random faults, two rush orders (at 09:00 and 13:00), one material shortage (announced at
-07:00, arriving at 12:20 instead of the announced 12:00), one machine losing speed through the day. The
+07:00 for an operation not started yet, arriving at 12:20 instead of the announced 12:00), one machine losing speed through the day. The
 plant is ``bench/_plant.py`` (a small seeded model stepped every plant minute, not the simulators'
 ``MachineModel``: see its docstring). Every 5 plant minutes central's own code runs on what the plant
 shows: ``projection.project`` and ``delay.evaluate`` (confirmation 5 min, margin 15 min, hysteresis
@@ -137,7 +137,6 @@ def run(seed: int, n_orders: int, config: DelayConfig, *, verbose: bool = True) 
     plant.events.append(PlantEvent(
         T0, "slowdown", SLOW, f"{SLOW} loses speed (x1.6 by 22:00 Mon)"))
     rushes = {T0 + 3 * H: "RUSH-1", T0 + 7 * H: "RUSH-2"}
-    short_key = next(k for k in plan.operations if k[1] == 20 and plan.orders[k[0]].due > T0 + 8 * H)
     states: dict[str, RiskState] = {}
     naive: dict[str, RiskState] = {}
     first: dict[str, float] = {}
@@ -152,6 +151,10 @@ def run(seed: int, n_orders: int, config: DelayConfig, *, verbose: bool = True) 
             where = ", ".join(o.machine or "" for o in rush.operations)
             plant.events.append(PlantEvent(t, "rush", None, f"rush order {rush.id} inserted on {where}"))
         if t == T0 + 1 * H:
+            # castings short for a job not started yet (one already running has its material at the machine,
+            # and the plant only holds back an operation it has not started)
+            short_key = next(k for k, op in plan.operations.items() if k[1] == 20 and op.status is OpStatus.PLANNED
+                             and k not in plant.ops and plan.orders[k[0]].due > T0 + 8 * H)
             plan = set_shortage(plan, short_key, Shortage(T0 + 6 * H, "castings"), by="store", now=t).plan
             plant.arrivals[short_key] = T0 + 6 * H + 20 * 60
             plant.events.append(PlantEvent(
