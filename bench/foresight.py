@@ -1,14 +1,14 @@
 """Foresight: does the at-risk alert come before orders are late? A seeded day in virtual time (issue 13).
 
 ``python -m bench foresight`` (or ``python -m bench.foresight [--seed N] [--orders N] [--quick]``) plays a
-plant day without sleeping: 12 machines on a two-shift calendar (06:00-22:00 with breaks), 45 orders of
-2-6 operations, random faults, two rush orders (at 09:00 and 13:00), one material shortage (announced at
-07:00 for an operation not started yet, arriving at 12:20 instead of the announced 12:00), one machine losing speed through the day. The
-plant is ``bench/_plant.py`` (a small seeded model stepped every plant minute, not the simulators'
-``MachineModel``: see its docstring). Every 5 plant minutes central's own code runs on what the plant
-shows: ``projection.project`` and ``delay.evaluate`` (confirmation 5 min, margin 15 min, hysteresis
-15 min). The **naive baseline** feeds the same at-risk rule with a spreadsheet ETA: now plus the
-remaining planned durations of the order's operations, one after the other (no queue, faults or shifts).
+plant day without sleeping: 12 machines on a two-shift calendar (06:00-22:00 with breaks), 45 orders of 2-6
+operations, random faults, two rush orders (at 09:00 and 13:00), one material shortage (announced at 07:00 for
+an operation not started yet, arriving at 12:20 instead of the announced 12:00), one machine losing speed
+through the day. The plant is ``bench/_plant.py`` (a small seeded model stepped every plant minute, not the
+simulators' ``MachineModel``: see its docstring). Every 5 plant minutes central's own code runs on what the
+plant shows: ``projection.project`` and ``delay.evaluate`` (confirmation 5 min, margin 15 min, hysteresis 15
+min). The **naive baseline** feeds the same at-risk rule with a spreadsheet ETA: now plus the remaining
+planned durations of the order's operations, one after the other (no queue, faults or shifts).
 
 Printed per order: due, actual finish, the event that made it late (the cause the first alert named,
 matched to the plant event of that kind on that machine) and when, and when each method's at-risk alert
