@@ -154,3 +154,21 @@ def test_a_projection_far_ahead_is_trusted_only_to_its_uncertainty_band() -> Non
     next_morning = 2 * day + 6 * H + 600  # 40 planned minutes after 21:30 (30 before 22:00, 10 after 06:00)
     assert nights(evening_due, next_morning) == 2400
     assert not step_risk(RiskState(), next_morning, evening_due, day + 9 * H, config, planned=nights).raised
+
+
+def test_a_repair_overrunning_its_mean_warns_while_the_order_can_still_be_helped() -> None:
+    """A: 10 x 60 s on m1, due at 4800 s (threshold 3900 with a 15-min margin); m1 in fault since 0, MTTR 40 min.
+    At 2700 (45 min spent) the repair is assumed to need half its mean more: back at 3900, A ends at 4500, 600 s
+    past the threshold, more than the band (0.3 x 1800 s ahead = 540): pending. At 3000 back at 4200, A ends at
+    4800: raised, 30 min before due. "MTTR less spent" (5 min floor) said 3600 then 3900: on time both rounds."""
+    config = DelayConfig(margin=900.0, confirm=300.0, hysteresis=900.0, uncertainty=0.3)
+    plan = plan_of(order_in("A", 4800.0, {"machine": "m1", "cycle": 60}))
+    states: dict[str, RiskState] = {}
+    for now, finish, raised in ((2700.0, 4500.0, False), (3000.0, 4800.0, True)):
+        down = MachineOutlook("m1", down=down_until(MachineState.FAULT, 0.0, now, mean=2400.0))
+        projection = project(plan, {"m1": down}, now)
+        assert projection.orders["A"] == finish
+        result = evaluate(plan, projection, states, now, config=config)
+        states = dict(result.states)
+        assert states["A"] == RiskState(2700.0, raised)
+    assert [f.why.cause for f in result.findings if f.why is not None] == [Cause.FAULT]

@@ -84,7 +84,12 @@ def test_a_machine_in_fault_projects_from_its_repair_eta_or_mttr_never_negative(
     now = 10_000.0
     assert down_until(MachineState.FAULT, now - 600, now, mean=1800) == (now + 1200, DownCause.FAULT)
     assert down_until(MachineState.FAULT, now - 600, now, eta=now + 7200, mean=1800) == (now + 7200, DownCause.FAULT)
-    assert down_until(MachineState.FAULT, now - 5000, now, mean=1800) == (now + 300, DownCause.FAULT)  # floor
+    # a repair half its mean old or more still needs half the mean (repair times spread): not just the floor
+    assert down_until(MachineState.FAULT, now - 900, now, mean=1800) == (now + 900, DownCause.FAULT)
+    assert down_until(MachineState.FAULT, now - 1200, now, mean=1800) == (now + 900, DownCause.FAULT)
+    assert down_until(MachineState.FAULT, now - 5000, now, mean=1800) == (now + 900, DownCause.FAULT)
+    assert down_until(MachineState.FAULT, now - 5000, now, mean=300) == (now + 300, DownCause.FAULT)  # floor
+    assert down_until(MachineState.MAINTENANCE, now - 5000, now) == (now + 300, DownCause.MAINTENANCE)  # no mean
     assert down_until(MachineState.FAULT, now - 600, now, eta=now - 1) == (now + 1200, DownCause.FAULT)
     # an ETA entered during this fault counts; one left from an earlier fault (entered before it began) does not
     assert down_until(MachineState.FAULT, now - 600, now, eta=now + 7200, eta_at=now - 300,
