@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from central.ingest.applier import Round
 
 log = logging.getLogger(__name__)
+_JOB, _COUNT = 0, 1  # at equal times a job change comes before the count it explains
 
 
 @dataclass(slots=True)
@@ -53,7 +54,6 @@ class _MachineCounts:
     good: int = 0
     scrap: int = 0
     spanning: int = 0
-_JOB, _COUNT = 0, 1  # at equal times a job change comes before the count it explains
 
 
 class Attribution:

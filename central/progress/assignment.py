@@ -317,14 +317,11 @@ def attribute_one(book: Book, rec: CountRecord, plan: Plan | None = None) -> OpK
     without it the instant belongs to the new operation).
     """
     timeline = book.get(rec.machine_id, ())
-    i = bisect.bisect_right(timeline, rec.at, key=lambda a: a.start) - 1
-    seg = timeline[i] if i >= 0 and timeline[i].covers(rec.at) else None
-    if plan is not None and rec.job is not None:
-        before = timeline[i - 1] if seg is not None and seg.start == rec.at and i > 0 else \
-            timeline[i] if seg is None and i >= 0 else None
-        if before is not None and before.end == rec.at and _job(plan, before.key) == rec.job and \
-                (seg is None or _job(plan, seg.key) != rec.job):
-            return before.key
+    seg = running_at(timeline, rec.at)
+    if plan is not None and rec.job is not None and (seg is None or _job(plan, seg.key) != rec.job):
+        i = bisect.bisect_left(timeline, rec.at, key=lambda a: a.start) - 1  # the last one begun before ``at``
+        if i >= 0 and timeline[i].end == rec.at and _job(plan, timeline[i].key) == rec.job:
+            return timeline[i].key
     return seg.key if seg is not None else None
 
 
