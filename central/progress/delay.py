@@ -26,9 +26,10 @@ largest names the cause, its operation and machine; with none of them, ``shift_e
 runs over a shift's end, else ``load`` (the queued work alone exceeds the time to the due date).
 ``group`` puts orders made late by the same cause on the same machine into one notification.
 
-**History.** ``historic=True`` (a backlog is being applied) marks findings historic: the lifecycle
-records them and pages nobody, and live facts later confirm what still stands. An order that was
-finished by the time its backlog arrives is done: nothing is raised for it at all.
+**History.** ``historic_machines`` (machines whose backlog is being applied) marks the findings of
+the orders with an open operation on them historic: the lifecycle records them and pages nobody, and
+live facts later confirm what still stands. An order that was finished by the time its backlog arrives
+is done: nothing is raised for it at all.
 """
 
 from __future__ import annotations
@@ -187,14 +188,14 @@ def _predecessor(plan: Plan, key: OpKey) -> OpKey | None:
 
 def evaluate(
     plan: Plan, projection: Projection, states: Mapping[str, RiskState], now: float, *,
-    config: DelayConfig = DelayConfig(), historic: bool = False,  # a frozen default: shared safely
+    config: DelayConfig = DelayConfig(),  # a frozen default: shared safely
     calendar_of: Callable[[str], Calendar] | None = None, historic_machines: AbstractSet[str] = frozenset(),
 ) -> DelayResult:
     """Every order's at-risk, overdue and material findings at ``now`` and the rule's new memory.
 
-    ``historic``: every finding is historic; ``historic_machines``: machines whose status comes from a
-    backlog being applied: an order with an open operation projected on one of them rests on history
-    still arriving, and its findings are historic (recorded, paging nobody); other orders page as usual.
+    ``historic_machines``: machines whose status comes from a backlog being applied: an order with an open
+    operation projected on one of them rests on history still arriving, and its findings are historic
+    (recorded, paging nobody); other orders page as usual.
 
     ``calendar_of(order_id)``: the calendar the order finishes on (its last operation's line); with it,
     lateness and how far ahead are measured in planned time (see ``step_risk``).
@@ -212,7 +213,7 @@ def evaluate(
         finish = projection.orders.get(order.id)
         if finish is None:  # nothing left to project (all done, status not updated yet)
             continue
-        order_historic = historic or (bool(historic_machines) and _on_history(order, projection, historic_machines))
+        order_historic = bool(historic_machines) and _on_history(order, projection, historic_machines)
         base: dict[str, Detail] = {"order": order.id, "due": order.due, "projected_finish": _finite(finish),
                                    "customer": order.customer, "product": order.product}
         if now >= order.due:

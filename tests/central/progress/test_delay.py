@@ -117,7 +117,7 @@ def test_material_shortage_that_delays_an_operation_is_an_alert_and_the_cause() 
 def test_overdue_and_history() -> None:
     plan = plan_of(order_in("A", 1 * H, {"machine": "m1", "cycle": 360}))
     now = 1.5 * H
-    result = evaluate(plan, project(plan, {}, now), {}, now, config=CONFIG, historic=True)
+    result = evaluate(plan, project(plan, {}, now), {}, now, config=CONFIG, historic_machines=frozenset({"m1"}))
     (finding,) = result.findings
     assert finding.rule is OrderRule.OVERDUE and finding.since == 1 * H and finding.historic
     opened = reconcile([], to_evaluation(result, RULES), now)
