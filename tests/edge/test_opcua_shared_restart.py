@@ -7,7 +7,8 @@ online and keep counting, without another outage and without restarting the gate
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import contextlib
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -57,14 +58,30 @@ def opcua_yaml(plant: SimulatedPlant, mid: str) -> str:
 """
 
 
-@pytest.mark.slow
-async def test_every_machine_behind_a_restarted_shared_server_comes_back(plant: SimulatedPlant) -> None:
+@contextlib.asynccontextmanager
+async def counting_exactly(plant: SimulatedPlant) -> AsyncIterator[Gateway]:
+    """A gateway reading every machine from a paused plant; when the block ends, the plant is paused
+    again, every machine settled, and each one's counts must equal the plant's truth over the span."""
     since = plant.pause()
     gw = Gateway("".join(opcua_yaml(plant, mid) for mid in MACHINES)).start()
     try:
         for mid in MACHINES:
             await gw.wait_read(mid, plant)
         plant.resume()
+        yield gw
+        until = plant.pause()
+        for mid in MACHINES:
+            await gw.settle(plant, mid)
+    finally:
+        await gw.stop()
+        plant.resume()
+    for mid in MACHINES:
+        assert gw.counts(mid) == gw.expected(plant, mid, since, until), mid
+
+
+@pytest.mark.slow
+async def test_every_machine_behind_a_restarted_shared_server_comes_back(plant: SimulatedPlant) -> None:
+    async with counting_exactly(plant) as gw:
         for round_ in range(2):
             plant.act("sa", "restart", {"down_seconds": 1.0})
             for mid in MACHINES:
@@ -78,26 +95,13 @@ async def test_every_machine_behind_a_restarted_shared_server_comes_back(plant: 
                 return all(gw.snapshot(m).good_raw != raws[m] for m in MACHINES)  # noqa: B023 - awaited here
 
             await async_wait_until(moved, 15, what=f"every machine counting again after restart {round_}")
-        until = plant.pause()
-        for mid in MACHINES:
-            await gw.settle(plant, mid)
-    finally:
-        await gw.stop()
-        plant.resume()
-    for mid in MACHINES:
-        assert gw.counts(mid) == gw.expected(plant, mid, since, until), mid
 
 
 @pytest.mark.slow
 async def test_a_dead_device_stays_dead_through_a_restart_of_its_shared_server_and_comes_back_after(
     plant: SimulatedPlant,
 ) -> None:
-    since = plant.pause()
-    gw = Gateway("".join(opcua_yaml(plant, mid) for mid in MACHINES)).start()
-    try:
-        for mid in MACHINES:
-            await gw.wait_read(mid, plant)
-        plant.resume()
+    async with counting_exactly(plant) as gw:
         plant.act("sb", "unreachable", {"mode": "refuse"})
         await async_wait_until(in_state(gw, "sb", MachineState.OFFLINE), 10, what="sb offline")
         plant.act("sa", "restart", {"down_seconds": 0.5})
@@ -110,14 +114,6 @@ async def test_a_dead_device_stays_dead_through_a_restart_of_its_shared_server_a
         await async_wait_until(in_state(gw, "sb", None), 15, what="sb back once reachable")
         good = gw.snapshot("sb").good_raw
         await async_wait_until(lambda: gw.snapshot("sb").good_raw != good, 15, what="sb counting again")
-        until = plant.pause()
-        for mid in MACHINES:
-            await gw.settle(plant, mid)
-    finally:
-        await gw.stop()
-        plant.resume()
-    for mid in MACHINES:
-        assert gw.counts(mid) == gw.expected(plant, mid, since, until), mid
 
 
 @pytest.mark.slow
