@@ -52,6 +52,7 @@ from central.store.open import open_store
 from central.store.postgres import PostgresStore
 from central.store.records import Transaction
 from central.summaries.task import SummaryTask
+from plantpulse.tasks import cancel_all
 
 log = logging.getLogger(__name__)
 
@@ -218,11 +219,7 @@ class Central:
                 log.info("retention: deleted %s", deleted)
 
     async def _stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await cancel_all(self._tasks)
         self.hub.close()
         if self.follower is not None:
             return

@@ -61,6 +61,7 @@ from plantpulse.demo_config import (
     write_configs,
 )
 from plantpulse.demo_planner import PlanRefusedError, planner, seed_orders
+from plantpulse.tasks import cancel_all
 
 # the set-up's names are re-exported: the demo's tests and callers use them as ``demo.<name>``
 __all__ = ["API_PORT", "BROKER_PORT", "CONTROL_PORT", "PLANT", "REPO", "VAR", "Demo", "DemoError", "Ports", "banner",
@@ -257,11 +258,7 @@ async def run(stop: asyncio.Event, *, open_mode: bool = False, lan: str | None =
                     await asyncio.wait_for(stop.wait(), 1.0)
             return 0
         finally:
-            for task in tasks:
-                task.cancel()
-            for task in tasks:
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
+            await cancel_all(tasks)
             await demo.stop()
 
 

@@ -18,6 +18,8 @@ from typing import Any
 
 import asyncpg
 
+from plantpulse.tasks import cancel_all
+
 log = logging.getLogger(__name__)
 
 LEADER_LOCK = 0x706C6C6472  # pg_advisory_lock key of the leader ("pplldr")
@@ -62,8 +64,4 @@ class Leader:
                 if t.done() and t.exception() is not None:
                     raise t.exception()  # type: ignore[misc]
         finally:
-            for t in running:
-                t.cancel()
-            for t in running:
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await t
+            await cancel_all(running)
