@@ -33,9 +33,9 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Mapping, Sequence
-from typing import NamedTuple
 
 from central.progress.assignment import Tally
+from central.progress.centre_split import Row, split
 from central.progress.orders import CENTRE, Operation, OpKey, OpStatus, Plan
 from central.progress.outlook import (
     DEFAULT_DOWN,
@@ -60,21 +60,6 @@ __all__ = [  # the projection's inputs and outputs live in outlook.py; importabl
 
 DAY = 86_400.0
 DEFAULT_HORIZON = 120 * DAY
-SPLIT_PRECISION = 60.0  # seconds: a work-centre split's finish is found to within a minute (never early)
-
-
-class _Row(NamedTuple):
-    """One machine's part in scheduling an operation."""
-
-    machine: str
-    begin: float
-    binding: Binding
-    wait: float
-    start: float
-    setup_end: float
-    rate: float  # good parts per planned second
-    tt: Timetable
-    setup: float
 
 
 class _Pass:
@@ -347,7 +332,7 @@ class _Pass:
         op = self.ops[key]
         cycle = self.cycles.get(key, op.ideal_cycle_time)
         remaining = self.remaining[key]
-        rows: list[_Row] = []
+        rows: list[Row] = []
         for m in machines:
             outlook, tt, free = self.outlook[m], self.table[m], self.free[m]
             if ready == INF:
@@ -361,8 +346,8 @@ class _Pass:
             else:
                 setup = op.setup_time
             start, setup_end, _ = tt.run(begin, setup, 0.0)
-            rows.append(_Row(m, begin, binding, wait, start, setup_end, outlook.availability / cycle, tt, setup))
-        finish, used = self.split(rows, remaining)
+            rows.append(Row(m, begin, binding, wait, start, setup_end, outlook.availability / cycle, tt, setup))
+        finish, used = split(rows, remaining)
         first = min(used, key=lambda r: r.start)
         # the planned seconds the machines need together (what slow-rate attribution compares with the ideal)
         work = remaining / sum(r.rate for r in used) if finish < INF else INF
@@ -420,51 +405,6 @@ class _Pass:
         if transfer <= made:
             return start
         return min(finish, tt.advance(setup_end, (transfer - made) / rate))
-
-    def split(self, rows: list[_Row], remaining: int) -> tuple[float, list[_Row]]:
-        """The finish time when the machines of ``rows`` share ``remaining`` parts, each from its own
-        setup end at its own rate (binary search to ``SPLIT_PRECISION``), and the machines that take part."""
-        usable = [r for r in rows if r.setup_end < INF]
-        if not usable:
-            return INF, rows[:1]
-        lo = min(r.setup_end for r in usable)
-        if remaining <= 0:
-            return lo, [min(usable, key=lambda r: r.setup_end)]
-        tt = usable[0].tt
-        if all(r.tt is tt for r in usable):
-            return self.fill(tt, usable, remaining)
-        hi = min(r.tt.advance(r.setup_end, remaining / r.rate) for r in usable)
-        if hi == INF:
-            return INF, usable[:1]
-        for _ in range(64):
-            if hi - lo < SPLIT_PRECISION:
-                break
-            mid = (lo + hi) / 2
-            made = sum(r.tt.planned_between(r.setup_end, mid) * r.rate for r in usable if r.setup_end < mid)
-            if made >= remaining:
-                hi = mid
-            else:
-                lo = mid
-        return hi, [r for r in usable if r.setup_end < hi]
-
-    @staticmethod
-    def fill(tt: Timetable, rows: list[_Row], remaining: int) -> tuple[float, list[_Row]]:
-        """``split`` for machines on one calendar, exactly: on the planned-time axis P, machine i makes
-        ``rate_i x (P(T) - P_i)`` parts by T, so with the k earliest machines taking part
-        ``P(T) = (remaining + sum rate_i P_i) / sum rate_i``; add machines while T passes the next one's start."""
-        rows = sorted(rows, key=lambda r: r.setup_end)
-        starts = [tt.position(r.setup_end) for r in rows]
-        total_rate = weighted = 0.0
-        used = 0
-        target = INF
-        for i, r in enumerate(rows):
-            if used and target <= starts[i]:
-                break
-            total_rate += r.rate
-            weighted += r.rate * starts[i]
-            used = i + 1
-            target = (remaining + weighted) / total_rate
-        return tt.at_position(target), rows[:used]
 
     def finish(self, key: OpKey, q: str, result: OpProjection) -> None:
         self.done[key] = result
