@@ -184,7 +184,7 @@ def test_a_store_file_made_read_only_stops_acknowledging_and_loses_nothing(
 ) -> None:
     if not immutable_supported(tmp_path):
         pytest.skip("this file system has no immutable flag (chattr +i): the read-only case cannot be made here")
-    central = central_factory(mosquitto, ingest={"client_id": "ro"})
+    central = central_factory(mosquitto, site="s", ingest={"client_id": "ro"})
     gw = Gateway(mosquitto)
     store = Path(central.config["store"]["path"])
     try:
