@@ -38,7 +38,7 @@ def state(seq: int, s: MachineState, at: float) -> StateEvent:
 
 
 async def test_two_late_states_in_one_round_splice_history_consistently(tmp_path: Path) -> None:
-    store = await SqliteStore.open(tmp_path / "c.sqlite")
+    store = await SqliteStore.open(tmp_path / "c.sqlite", "s")
     live = LiveState(IngestConfig(hold_max_age=1.0), Catalog(MachinesConfig()))
     applier = Applier(live, ClockRule(), store.intervals_from)
     try:
@@ -77,7 +77,7 @@ async def test_a_second_sites_gateway_with_the_same_edge_id_is_set_aside_never_m
     """The broker lets two sites reuse an edge id (users ``<edge_id>@<site>``); central keys gateways by edge id,
     so site b's gw1 would share site a's sequencer and its events be taken as duplicates (lost). The first
     site keeps the id, also after a restart; the other's messages are dead-lettered, counted and say why."""
-    store = await SqliteStore.open(tmp_path / "c.sqlite")
+    store = await SqliteStore.open(tmp_path / "c.sqlite", "s")
     try:
         live = LiveState(IngestConfig(), Catalog(MachinesConfig()))
         applier = Applier(live, ClockRule(), store.intervals_from)
@@ -101,7 +101,7 @@ async def test_a_machine_id_another_sites_gateway_reports_is_set_aside_never_mer
     """Site b's gateway gw2 reports a machine m1 while site s's gw1 already reports its own m1: b's events are
     dead-lettered with the reason and counted (its seqs settled, so the gateway is answered), s's m1 stays
     as it was; a machine moving between gateways of one site is still followed."""
-    store = await SqliteStore.open(tmp_path / "c.sqlite")
+    store = await SqliteStore.open(tmp_path / "c.sqlite", "s")
     try:
         live = LiveState(IngestConfig(), Catalog(MachinesConfig()))
         applier = Applier(live, ClockRule(), store.intervals_from)
