@@ -120,7 +120,7 @@ class Db:
             await con.close()
 
     async def _migrate(self) -> None:
-        await (await PostgresStore.open(self.dsn, pool_size=1)).close()
+        await (await PostgresStore.open(self.dsn, "fleet", pool_size=1)).close()
 
     def query(self, sql: str, *args: Any) -> list[asyncpg.Record]:
         async def go() -> list[asyncpg.Record]:
@@ -168,7 +168,8 @@ class Bench:
             if db is None:
                 procs.append(self.central(run / "central", "run", {"path": str(run / "central.sqlite")}))
             else:
-                db.query("INSERT INTO gateway_leases SELECT 'gw' || lpad(i::text, 3, '0'), 'fleet', NULL, 0, 0 "
+                db.query("INSERT INTO gateway_leases (site, edge_id, owner, token, expires_at) "
+                         "SELECT 'fleet', 'gw' || lpad(i::text, 3, '0'), NULL, 0, 0 "
                          "FROM generate_series(0, $1 - 1) AS i", self.gateways)
                 dsn_file = run / "pg.dsn"
                 run.mkdir(parents=True, exist_ok=True)

@@ -100,7 +100,7 @@ def long_order(ops: int, machines: list[str]) -> Plan:
 
 
 async def store_plan(path: Path, plan: Plan) -> None:
-    store = await open_store(StoreConfig(path=path))
+    store = await open_store(StoreConfig(path=path), "s")
     try:
         w = OrderWrites()
         w.plan(Plan(), plan)

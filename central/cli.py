@@ -141,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
 async def _backfill(cfg: CentralConfig, start: float, end: float) -> int:
     if cfg.influx is None:
         raise ValueError("there is no 'influx:' section in the configuration: nothing to backfill into")
-    store = await open_store(cfg.store)
+    store = await open_store(cfg.store, cfg.site)
     bar = Progress("backfill", 1)
 
     def show(chunks: int, steps: int, points: int) -> None:

@@ -137,10 +137,10 @@ class Central:
         if role != "run" and cfg.store.kind != "postgresql":
             raise StoreError(f"python -m central {role} runs beside other central processes and needs a shared "
                              "store: set store.kind: postgresql (docs/scaling.md), or use python -m central run")
-        ownership = (await Ownership.open(cfg.store.dsn(), lease_seconds=cfg.cluster.lease_seconds,
+        ownership = (await Ownership.open(cfg.store.dsn(), cfg.site, lease_seconds=cfg.cluster.lease_seconds,
                                           moves=cfg.cluster.moves_per_cycle) if role == "ingest" else None)
         try:
-            store = await open_store(cfg.store, fence=ownership)
+            store = await open_store(cfg.store, cfg.site, fence=ownership)
             try:
                 central = cls(cfg, store, clock=clock, role=role, ownership=ownership)
                 await central._start()

@@ -64,8 +64,9 @@ class Follower:
                 with contextlib.suppress(Exception):
                     await con.close()
 
-    def _notified(self, *_: object) -> None:
-        self._changed.set()
+    def _notified(self, _con: object, _pid: int, _channel: str, site: object) -> None:
+        if site == self.store.site:  # another site's central may share the database
+            self._changed.set()
 
     async def _follow(self, con: asyncpg.Connection) -> None:
         while not con.is_closed():

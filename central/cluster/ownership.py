@@ -58,8 +58,10 @@ class Changes:
 class Ownership:
     """This worker's leases; the store's ``Fence`` (``owner``, ``token``)."""
 
-    def __init__(self, pool: asyncpg.Pool, *, lease_seconds: float, moves: int, owner: str | None = None) -> None:
+    def __init__(self, pool: asyncpg.Pool, site: str, *, lease_seconds: float, moves: int,
+                 owner: str | None = None) -> None:
         self.pool = pool
+        self.site = site  # the workers of one site share its gateways; another site's are none of theirs
         self.owner = owner or new_worker_id()
         self.lease_seconds = lease_seconds
         self.moves = moves
@@ -69,14 +71,14 @@ class Ownership:
         self.giving_up: set[str] = set()
 
     @classmethod
-    async def open(cls, dsn: str, *, lease_seconds: float, moves: int) -> Ownership:
+    async def open(cls, dsn: str, site: str, *, lease_seconds: float, moves: int) -> Ownership:
         """Its own small pool: renewals never wait behind ingest commits for a connection. Its
         connections carry the worker's id (``application_name``): see ``_bury``."""
         owner = new_worker_id()
         pool = await asyncpg.create_pool(dsn, min_size=1, max_size=2, command_timeout=max(2.0, lease_seconds / 3),
                                          max_inactive_connection_lifetime=0,
                                          server_settings={"application_name": APP_PREFIX + owner})
-        return cls(pool, lease_seconds=lease_seconds, moves=moves, owner=owner)
+        return cls(pool, site, lease_seconds=lease_seconds, moves=moves, owner=owner)
 
     async def close(self) -> None:
         await self.pool.close()
@@ -94,8 +96,8 @@ class Ownership:
     async def seen(self, site: str, edge_id: str) -> None:
         """A gateway announced itself: make it known (a free lease) so that some worker takes it."""
         await self.pool.execute(
-            "INSERT INTO gateway_leases (edge_id, site, owner, token, expires_at) VALUES ($1, $2, NULL, 0, 0) "
-            "ON CONFLICT (edge_id) DO NOTHING", edge_id, site)
+            "INSERT INTO gateway_leases (site, edge_id, owner, token, expires_at) VALUES ($1, $2, NULL, 0, 0) "
+            "ON CONFLICT (site, edge_id) DO NOTHING", site, edge_id)
 
     async def cycle(self) -> Changes:
         """Renew, then take and give up per the balancing rule. Raises on a database error (retry later)."""
@@ -103,30 +105,35 @@ class Ownership:
         changes = Changes()
         async with self.pool.acquire() as con:
             await con.execute(
-                f"INSERT INTO workers VALUES ($1, {_NOW} + $2, {_NOW}) "  # noqa: S608 - fixed text
-                "ON CONFLICT (id) DO UPDATE SET expires_at = excluded.expires_at", self.owner, self.lease_seconds)
+                f"INSERT INTO workers (id, expires_at, started_at, site) VALUES ($1, {_NOW} + $2, {_NOW}, $3) "  # noqa: S608 - fixed text
+                "ON CONFLICT (id) DO UPDATE SET expires_at = excluded.expires_at", self.owner, self.lease_seconds,
+                self.site)
             renewed = {r["edge_id"]: r["token"] for r in await con.fetch(
-                f"UPDATE gateway_leases SET expires_at = {_NOW} + $2 WHERE owner = $1 "  # noqa: S608 - fixed text
+                f"UPDATE gateway_leases SET expires_at = {_NOW} + $2 WHERE owner = $1 AND site = $4 "  # noqa: S608 - fixed text
                 "AND edge_id = ANY($3::text[]) RETURNING edge_id, token", self.owner, self.lease_seconds,
-                list(self.tokens))}
+                list(self.tokens), self.site)}
             # rows still naming this worker that it no longer counts as its own (a fenced round): free them
             await con.execute("UPDATE gateway_leases SET owner = NULL, expires_at = 0 WHERE owner = $1 "
-                              "AND NOT (edge_id = ANY($2::text[]))", self.owner, list(renewed))
+                              "AND NOT (site = $3 AND edge_id = ANY($2::text[]))", self.owner, list(renewed),
+                              self.site)
             changes.lost = sorted(e for e, t in self.tokens.items() if renewed.get(e) != t)
             self.tokens = {e: t for e, t in self.tokens.items() if renewed.get(e) == t}
             self.valid_until = started + self.lease_seconds - _MARGIN
             await self._bury(con)
             now = float(await con.fetchval(f"SELECT {_NOW}"))
-            workers = int(await con.fetchval("SELECT count(*) FROM workers WHERE expires_at > $1", now))
+            workers = int(await con.fetchval("SELECT count(*) FROM workers WHERE site = $2 AND expires_at > $1", now,
+                                             self.site))
             leases = [Lease(r["edge_id"], r["site"], r["owner"], r["token"], r["expires_at"]) for r in
-                      await con.fetch("SELECT edge_id, site, owner, token, expires_at FROM gateway_leases")]
+                      await con.fetch("SELECT edge_id, site, owner, token, expires_at FROM gateway_leases "
+                                      "WHERE site = $1", self.site)]
             self.sites.update({le.edge_id: le.site for le in leases})
             todo = plan(self.owner, leases, workers, now, moves=self.moves)
             for edge in todo.take:
                 row = await con.fetchrow(
                     f"UPDATE gateway_leases SET owner = $1, token = token + 1, expires_at = {_NOW} + $3 "  # noqa: S608 - fixed text
-                    f"WHERE edge_id = $2 AND (owner IS NULL OR expires_at <= {_NOW}) RETURNING token, site",
-                    self.owner, edge, self.lease_seconds)
+                    f"WHERE site = $4 AND edge_id = $2 AND (owner IS NULL OR expires_at <= {_NOW}) "
+                    "RETURNING token, site",
+                    self.owner, edge, self.lease_seconds, self.site)
                 if row is not None:  # another worker may have been faster
                     self.tokens[edge] = row["token"]
                     changes.gained[edge] = row["site"]
@@ -155,8 +162,9 @@ class Ownership:
         """Hand gateways back (after their last round was committed): free at once for another worker."""
         async with self.pool.acquire() as con:
             await con.executemany(
-                "UPDATE gateway_leases SET owner = NULL, expires_at = 0 WHERE edge_id = $1 AND owner = $2 "
-                "AND token = $3", [(e, self.owner, self.tokens[e]) for e in edges if e in self.tokens])
+                "UPDATE gateway_leases SET owner = NULL, expires_at = 0 WHERE site = $4 AND edge_id = $1 "
+                "AND owner = $2 AND token = $3",
+                [(e, self.owner, self.tokens[e], self.site) for e in edges if e in self.tokens])
         for e in edges:
             self.tokens.pop(e, None)
             self.giving_up.discard(e)

@@ -91,13 +91,17 @@ class WorkerIngest(IngestService):
                 self.ownership.giving_up |= set(changes.give_up)
             await asyncio.sleep(self.cluster.cycle_seconds())
 
+    def _people_changed(self, _con: object, _pid: int, _channel: str, site: object) -> None:
+        if site == self.ownership.site:  # another site's central may share the database
+            self._people = True
+
     async def people_loop(self) -> None:
         """Listen for commits made by people (through an API replica) and the leader: flag a refresh."""
         while True:
             try:
                 con = await asyncpg.connect(self.dsn)
                 try:
-                    await con.add_listener(PEOPLE_CHANNEL, lambda *_: setattr(self, "_people", True))
+                    await con.add_listener(PEOPLE_CHANNEL, self._people_changed)
                     self._people = True  # whatever happened while not listening
                     while not con.is_closed():
                         await asyncio.sleep(self.cluster.cycle_seconds())

@@ -8,10 +8,11 @@ from central.store.postgres import Fence, PostgresStore
 from central.store.sqlite import SqliteStore
 
 
-async def open_store(cfg: StoreConfig, *, fence: Fence | None = None) -> Store:
-    """Open (and migrate) the configured store; raises ``StoreError`` saying what to do when it cannot.
+async def open_store(cfg: StoreConfig, site: str, *, fence: Fence | None = None) -> Store:
+    """Open (and migrate) the configured store for ``site`` (central's ``site``: it reads and writes only that
+    site's rows); raises ``StoreError`` saying what to do when it cannot.
 
     ``fence``: an ingest worker's leases, checked by every commit (PostgreSQL only)."""
     if cfg.kind == "postgresql":
-        return await PostgresStore.open(cfg.dsn(), pool_size=cfg.pool_size, fence=fence)
-    return await SqliteStore.open(cfg.path)
+        return await PostgresStore.open(cfg.dsn(), site, pool_size=cfg.pool_size, fence=fence)
+    return await SqliteStore.open(cfg.path, site)

@@ -13,6 +13,8 @@ from __future__ import annotations
 import re
 from typing import Literal
 
+from plantpulse.protocol.models import ID_PATTERN
+
 Dialect = Literal["sqlite", "postgresql"]
 
 DIALECTS: dict[Dialect, dict[str, str]] = {
@@ -138,14 +140,169 @@ MIGRATIONS: list[str] = [
     ALTER TABLE notifications ADD COLUMN priority {int} NOT NULL DEFAULT 20;
     CREATE INDEX deliveries_sent ON deliveries (target, sent_at);
     """,
+    # 9: the site in every key (issue 15): two plants sharing one PostgreSQL never merge their cnc-01. A store is
+    # opened for one site (central's ``site``) and reads and writes only its rows. Tables keyed by a name are
+    # rebuilt with the site first in their primary key (SQLite cannot change a key in place); tables numbered by
+    # ``id`` get a site column and site-first indexes. Rows written before belong to the site of the central that
+    # migrates (``{site}``); a lease keeps its gateway's own site.
+    """
+    CREATE TABLE gateways_9 (site TEXT NOT NULL, edge_id TEXT NOT NULL, data TEXT NOT NULL,
+        PRIMARY KEY (site, edge_id));
+    INSERT INTO gateways_9 SELECT {site}, edge_id, data FROM gateways;
+    DROP TABLE gateways;
+    ALTER TABLE gateways_9 RENAME TO gateways;
+    CREATE TABLE epochs_9 (
+        site TEXT NOT NULL, edge_id TEXT NOT NULL, epoch TEXT NOT NULL, settled TEXT NOT NULL, current {int} NOT NULL,
+        PRIMARY KEY (site, edge_id, epoch));
+    INSERT INTO epochs_9 SELECT {site}, edge_id, epoch, settled, current FROM epochs;
+    DROP TABLE epochs;
+    ALTER TABLE epochs_9 RENAME TO epochs;
+    CREATE TABLE machine_status_9 (site TEXT NOT NULL, machine_id TEXT NOT NULL, data TEXT NOT NULL,
+        PRIMARY KEY (site, machine_id));
+    INSERT INTO machine_status_9 SELECT {site}, machine_id, data FROM machine_status;
+    DROP TABLE machine_status;
+    ALTER TABLE machine_status_9 RENAME TO machine_status;
+    CREATE TABLE counts_9 (
+        site TEXT NOT NULL, edge_id TEXT NOT NULL, epoch TEXT NOT NULL, seq {int} NOT NULL, machine_id TEXT NOT NULL,
+        job TEXT, start {real} NOT NULL, at {real} NOT NULL, good {int} NOT NULL, scrap {int} NOT NULL,
+        reset {int} NOT NULL, possibly_lost {int} NOT NULL, rebased {int} NOT NULL, clamp TEXT,
+        implausible {int} NOT NULL DEFAULT 0, job_from TEXT, order_id TEXT, op_seq {int},
+        PRIMARY KEY (site, edge_id, epoch, seq));
+    INSERT INTO counts_9 SELECT {site}, edge_id, epoch, seq, machine_id, job, start, at, good, scrap, reset,
+        possibly_lost, rebased, clamp, implausible, job_from, order_id, op_seq FROM counts;
+    DROP TABLE counts;
+    ALTER TABLE counts_9 RENAME TO counts;
+    CREATE INDEX counts_machine ON counts (site, machine_id, at);
+    CREATE INDEX counts_op ON counts (site, order_id, op_seq);
+    ALTER TABLE intervals ADD COLUMN site TEXT NOT NULL DEFAULT '';
+    UPDATE intervals SET site = {site};
+    DROP INDEX intervals_machine;
+    CREATE INDEX intervals_machine ON intervals (site, machine_id, start);
+    ALTER TABLE messages ADD COLUMN site TEXT NOT NULL DEFAULT '';
+    UPDATE messages SET site = {site};
+    ALTER TABLE gaps ADD COLUMN site TEXT NOT NULL DEFAULT '';
+    UPDATE gaps SET site = {site};
+    CREATE INDEX gaps_site ON gaps (site, id);
+    ALTER TABLE dead_letters ADD COLUMN site TEXT NOT NULL DEFAULT '';
+    UPDATE dead_letters SET site = {site};
+    CREATE INDEX dead_letters_site ON dead_letters (site, id);
+    CREATE TABLE alerts_9 (
+        site TEXT NOT NULL, id TEXT NOT NULL, rule TEXT NOT NULL, subject TEXT NOT NULL, status TEXT NOT NULL,
+        condition_active {int} NOT NULL, historic {int} NOT NULL, severity TEXT NOT NULL,
+        opened_at {real} NOT NULL, updated_at {real} NOT NULL, data TEXT NOT NULL, PRIMARY KEY (site, id));
+    INSERT INTO alerts_9 SELECT {site}, id, rule, subject, status, condition_active, historic, severity, opened_at,
+        updated_at, data FROM alerts;
+    DROP TABLE alerts;
+    ALTER TABLE alerts_9 RENAME TO alerts;
+    CREATE INDEX alerts_active ON alerts (site, status, condition_active);
+    CREATE INDEX alerts_opened ON alerts (site, opened_at);
+    CREATE TABLE notifications_9 (
+        site TEXT NOT NULL, id TEXT NOT NULL, alert_id TEXT NOT NULL, created_at {real} NOT NULL, data TEXT NOT NULL,
+        priority {int} NOT NULL DEFAULT 20, PRIMARY KEY (site, id));
+    INSERT INTO notifications_9 SELECT {site}, id, alert_id, created_at, data, priority FROM notifications;
+    DROP TABLE notifications;
+    ALTER TABLE notifications_9 RENAME TO notifications;
+    CREATE TABLE deliveries_9 (
+        site TEXT NOT NULL, notification_id TEXT NOT NULL, target TEXT NOT NULL, status TEXT NOT NULL,
+        attempts {int} NOT NULL, next_at {real} NOT NULL, sent_at {real}, last_error TEXT,
+        PRIMARY KEY (site, notification_id, target));
+    INSERT INTO deliveries_9 SELECT {site}, notification_id, target, status, attempts, next_at, sent_at, last_error
+        FROM deliveries;
+    DROP TABLE deliveries;
+    ALTER TABLE deliveries_9 RENAME TO deliveries;
+    CREATE INDEX deliveries_due ON deliveries (site, status, next_at);
+    CREATE INDEX deliveries_sent ON deliveries (site, target, sent_at);
+    CREATE TABLE orders_9 (
+        site TEXT NOT NULL, id TEXT NOT NULL, status TEXT NOT NULL, due {real} NOT NULL, priority {int} NOT NULL,
+        created_at {real} NOT NULL, data TEXT NOT NULL, PRIMARY KEY (site, id));
+    INSERT INTO orders_9 SELECT {site}, id, status, due, priority, created_at, data FROM orders;
+    DROP TABLE orders;
+    ALTER TABLE orders_9 RENAME TO orders;
+    CREATE INDEX orders_status_due ON orders (site, status, due);
+    CREATE TABLE operations_9 (
+        site TEXT NOT NULL, order_id TEXT NOT NULL, seq {int} NOT NULL, queue TEXT NOT NULL, status TEXT NOT NULL,
+        data TEXT NOT NULL, PRIMARY KEY (site, order_id, seq));
+    INSERT INTO operations_9 SELECT {site}, order_id, seq, queue, status, data FROM operations;
+    DROP TABLE operations;
+    ALTER TABLE operations_9 RENAME TO operations;
+    CREATE TABLE dispatch_9 (
+        site TEXT NOT NULL, queue TEXT NOT NULL, position {int} NOT NULL, order_id TEXT NOT NULL, seq {int} NOT NULL,
+        PRIMARY KEY (site, queue, position));
+    INSERT INTO dispatch_9 SELECT {site}, queue, position, order_id, seq FROM dispatch;
+    DROP TABLE dispatch;
+    ALTER TABLE dispatch_9 RENAME TO dispatch;
+    CREATE TABLE assignments_9 (
+        site TEXT NOT NULL, machine_id TEXT NOT NULL, start_at {real} NOT NULL, end_at {real}, order_id TEXT NOT NULL,
+        seq {int} NOT NULL, started_by TEXT NOT NULL, ended_by TEXT, PRIMARY KEY (site, machine_id, start_at));
+    INSERT INTO assignments_9 SELECT {site}, machine_id, start_at, end_at, order_id, seq, started_by, ended_by
+        FROM assignments;
+    DROP TABLE assignments;
+    ALTER TABLE assignments_9 RENAME TO assignments;
+    CREATE TABLE reports_9 (
+        site TEXT NOT NULL, client_id TEXT NOT NULL, order_id TEXT NOT NULL, seq {int} NOT NULL, operator TEXT NOT NULL,
+        kind TEXT NOT NULL, good {int} NOT NULL, scrap {int} NOT NULL, at {real} NOT NULL,
+        correction {int} NOT NULL, data TEXT NOT NULL, PRIMARY KEY (site, client_id));
+    INSERT INTO reports_9 SELECT {site}, client_id, order_id, seq, operator, kind, good, scrap, at, correction, data
+        FROM reports;
+    DROP TABLE reports;
+    ALTER TABLE reports_9 RENAME TO reports;
+    CREATE INDEX reports_at ON reports (site, at);
+    CREATE INDEX reports_op ON reports (site, order_id, seq);
+    CREATE TABLE audit_9 (
+        site TEXT NOT NULL, id TEXT NOT NULL, at {real} NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL,
+        order_id TEXT NOT NULL, seq {int}, data TEXT NOT NULL, PRIMARY KEY (site, id));
+    INSERT INTO audit_9 SELECT {site}, id, at, actor, action, order_id, seq, data FROM audit;
+    DROP TABLE audit;
+    ALTER TABLE audit_9 RENAME TO audit;
+    CREATE INDEX audit_at ON audit (site, at);
+    CREATE INDEX audit_order ON audit (site, order_id, at);
+    CREATE TABLE stop_reasons_9 (
+        site TEXT NOT NULL, client_id TEXT NOT NULL, machine_id TEXT NOT NULL, start_at {real} NOT NULL,
+        end_at {real}, reason TEXT NOT NULL, operator TEXT NOT NULL, at {real} NOT NULL, data TEXT NOT NULL,
+        PRIMARY KEY (site, client_id));
+    INSERT INTO stop_reasons_9 SELECT {site}, client_id, machine_id, start_at, end_at, reason, operator, at, data
+        FROM stop_reasons;
+    DROP TABLE stop_reasons;
+    ALTER TABLE stop_reasons_9 RENAME TO stop_reasons;
+    CREATE INDEX stop_reasons_machine ON stop_reasons (site, machine_id, start_at);
+    CREATE TABLE shift_summaries_9 (
+        site TEXT NOT NULL, id TEXT NOT NULL, line TEXT, shift TEXT NOT NULL, start_at {real} NOT NULL,
+        end_at {real} NOT NULL, at {real} NOT NULL, data TEXT NOT NULL, PRIMARY KEY (site, id));
+    INSERT INTO shift_summaries_9 SELECT {site}, id, line, shift, start_at, end_at, at, data FROM shift_summaries;
+    DROP TABLE shift_summaries;
+    ALTER TABLE shift_summaries_9 RENAME TO shift_summaries;
+    CREATE INDEX shift_summaries_end ON shift_summaries (site, end_at);
+    CREATE TABLE repair_etas_9 (
+        site TEXT NOT NULL, machine_id TEXT NOT NULL, until_at {real}, actor TEXT NOT NULL, at {real} NOT NULL,
+        note TEXT, PRIMARY KEY (site, machine_id));
+    INSERT INTO repair_etas_9 SELECT {site}, machine_id, until_at, actor, at, note FROM repair_etas;
+    DROP TABLE repair_etas;
+    ALTER TABLE repair_etas_9 RENAME TO repair_etas;
+    CREATE TABLE gateway_leases_9 (
+        site TEXT NOT NULL, edge_id TEXT NOT NULL, owner TEXT, token {int} NOT NULL, expires_at {real} NOT NULL,
+        PRIMARY KEY (site, edge_id));
+    INSERT INTO gateway_leases_9 SELECT site, edge_id, owner, token, expires_at FROM gateway_leases;
+    DROP TABLE gateway_leases;
+    ALTER TABLE gateway_leases_9 RENAME TO gateway_leases;
+    ALTER TABLE workers ADD COLUMN site TEXT NOT NULL DEFAULT '';
+    UPDATE workers SET site = {site};
+    """,
 ]
 
 _TOKEN = re.compile(r"\{(\w+)\}")
+SITE_PATTERN = re.compile(ID_PATTERN)
 
 
-def render(sql: str, dialect: Dialect) -> str:
-    """The text of a migration for one engine; an unknown token is a programming error, said at once."""
-    words = DIALECTS[dialect]
+def check_site(site: str) -> None:
+    """A store serves one named site; the name goes into migration 9's SQL, so it is checked first."""
+    if not SITE_PATTERN.match(site):
+        raise ValueError(f"site {site!r}: letters, digits, '_', '.', '-' (up to 64), e.g. suzhou-1")
+
+
+def render(sql: str, dialect: Dialect, site: str = "") -> str:
+    """The text of a migration for one engine; ``{site}`` is the migrating store's site as an SQL literal (rows
+    written before migration 9 are its). An unknown token is a programming error, said at once."""
+    words = {**DIALECTS[dialect], "site": "'" + site.replace("'", "''") + "'"}
 
     def one(match: re.Match[str]) -> str:
         name = match.group(1)
@@ -156,6 +313,6 @@ def render(sql: str, dialect: Dialect) -> str:
     return _TOKEN.sub(one, sql)
 
 
-def statements(version: int, dialect: Dialect) -> list[str]:
+def statements(version: int, dialect: Dialect, site: str = "") -> list[str]:
     """The statements of migration ``version`` (1-based) for ``dialect``, in order."""
-    return [s for s in render(MIGRATIONS[version - 1], dialect).split(";") if s.strip()]
+    return [s for s in render(MIGRATIONS[version - 1], dialect, site).split(";") if s.strip()]

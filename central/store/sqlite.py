@@ -35,7 +35,7 @@ from central.store.records import (
     status_from_json,
     status_to_json,
 )
-from central.store.schema import MIGRATIONS, statements
+from central.store.schema import MIGRATIONS, check_site, statements
 from central.store.sqlite_alerts import AlertReads, write_alerts
 from central.store.sqlite_extras import ExtraReads, write_extras
 from central.store.sqlite_orders import COUNT_INSERT, OrderReads, count_values, write_orders
@@ -46,9 +46,10 @@ log = logging.getLogger(__name__)
 
 
 class SqliteStore(OrderReads, ExtraReads, AlertReads):
-    def __init__(self, db: aiosqlite.Connection, path: Path) -> None:
+    def __init__(self, db: aiosqlite.Connection, path: Path, site: str) -> None:
         self._db = db
         self.path = path
+        self.site = site  # every row this store reads or writes is this site's (schema.py, migration 9)
         self._lock = asyncio.Lock()  # one transaction at a time on the one connection
         st = os.stat(path)
         self._identity = (st.st_dev, st.st_ino)
@@ -81,18 +82,19 @@ class SqliteStore(OrderReads, ExtraReads, AlertReads):
         return None
 
     @classmethod
-    async def open(cls, path: Path) -> SqliteStore:
+    async def open(cls, path: Path, site: str) -> SqliteStore:
+        check_site(site)
         path.parent.mkdir(parents=True, exist_ok=True)
         db = await aiosqlite.connect(path, isolation_level=None)
         try:
             await db.execute("PRAGMA journal_mode=WAL")
             await db.execute("PRAGMA synchronous=FULL")
             await db.execute("PRAGMA foreign_keys=ON")
-            await _migrate(db, path)
+            await _migrate(db, path, site)
         except BaseException:
             await db.close()
             raise
-        return cls(db, path)
+        return cls(db, path, site)
 
     async def close(self) -> None:
         await self._db.close()
@@ -106,64 +108,65 @@ class SqliteStore(OrderReads, ExtraReads, AlertReads):
             await self._commit(tx)
 
     async def _commit(self, tx: Transaction) -> None:
-        db = self._db
+        db, site = self._db, self.site
         try:
             await db.execute("BEGIN IMMEDIATE")
             if tx.messages:
                 await db.executemany(
-                    "INSERT INTO messages (received_at, topic, edge_id, payload) VALUES (?, ?, ?, ?)",
-                    [(m.received_at, m.topic, m.edge_id, m.payload) for m in tx.messages],
+                    "INSERT INTO messages (site, received_at, topic, edge_id, payload) VALUES (?, ?, ?, ?, ?)",
+                    [(site, m.received_at, m.topic, m.edge_id, m.payload) for m in tx.messages],
                 )
             if tx.counts:
-                await db.executemany(COUNT_INSERT, count_values(tx.counts))
+                await db.executemany(COUNT_INSERT, count_values(site, tx.counts))
             for iv in tx.removed_intervals:
                 await db.execute(
-                    "DELETE FROM intervals WHERE id = (SELECT id FROM intervals WHERE machine_id = ? AND start = ? "
-                    "AND end = ? AND state = ? LIMIT 1)",
-                    (iv.machine_id, iv.start, iv.end, iv.state.value),
+                    "DELETE FROM intervals WHERE id = (SELECT id FROM intervals WHERE site = ? AND machine_id = ? "
+                    "AND start = ? AND end = ? AND state = ? LIMIT 1)",
+                    (site, iv.machine_id, iv.start, iv.end, iv.state.value),
                 )
             if tx.intervals:
                 await db.executemany(
-                    "INSERT INTO intervals (machine_id, start, end, state, fault_code, job, reason, uncertain, "
-                    "repeats) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    [(i.machine_id, i.start, i.end, i.state.value, i.fault_code, i.job, i.reason, int(i.uncertain),
-                      json.dumps(i.repeats) if i.repeats else None)
+                    "INSERT INTO intervals (site, machine_id, start, end, state, fault_code, job, reason, uncertain, "
+                    "repeats) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [(site, i.machine_id, i.start, i.end, i.state.value, i.fault_code, i.job, i.reason,
+                      int(i.uncertain), json.dumps(i.repeats) if i.repeats else None)
                      for i in tx.intervals],
                 )
             if tx.statuses:
                 await db.executemany(
-                    "INSERT INTO machine_status VALUES (?, ?) "
-                    "ON CONFLICT (machine_id) DO UPDATE SET data = excluded.data",
-                    [(mid, status_to_json(s)) for mid, s in tx.statuses.items()],
+                    "INSERT INTO machine_status VALUES (?, ?, ?) "
+                    "ON CONFLICT (site, machine_id) DO UPDATE SET data = excluded.data",
+                    [(site, mid, status_to_json(s)) for mid, s in tx.statuses.items()],
                 )
             if tx.epochs:
                 await db.executemany(
-                    "INSERT INTO epochs VALUES (?, ?, ?, ?) ON CONFLICT (edge_id, epoch) DO UPDATE SET "
+                    "INSERT INTO epochs VALUES (?, ?, ?, ?, ?) ON CONFLICT (site, edge_id, epoch) DO UPDATE SET "
                     "settled = excluded.settled, current = excluded.current",
-                    [(e.edge_id, e.epoch, json.dumps(e.settled), int(e.current)) for e in tx.epochs.values()],
+                    [(site, e.edge_id, e.epoch, json.dumps(e.settled), int(e.current)) for e in tx.epochs.values()],
                 )
             if tx.gateways:
                 await db.executemany(
-                    "INSERT INTO gateways VALUES (?, ?) ON CONFLICT (edge_id) DO UPDATE SET data = excluded.data",
-                    [(g.edge_id, g.to_json()) for g in tx.gateways.values()],
+                    "INSERT INTO gateways VALUES (?, ?, ?) ON CONFLICT (site, edge_id) DO UPDATE SET "
+                    "data = excluded.data",
+                    [(site, g.edge_id, g.to_json()) for g in tx.gateways.values()],
                 )
             if tx.gaps:
                 await db.executemany(
-                    "INSERT INTO gaps (edge_id, epoch, first, last, reason, count, start_ts, end_ts, recorded_at) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    [(g.gap.edge_id, g.gap.epoch, g.gap.first, g.gap.last, g.gap.reason, g.gap.count,
+                    "INSERT INTO gaps (site, edge_id, epoch, first, last, reason, count, start_ts, end_ts, "
+                    "recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [(site, g.gap.edge_id, g.gap.epoch, g.gap.first, g.gap.last, g.gap.reason, g.gap.count,
                       g.gap.start_ts, g.gap.end_ts, g.recorded_at) for g in tx.gaps],
                 )
-            await write_alerts(db, tx)
+            await write_alerts(db, site, tx)
             if tx.dead_letters:
                 await db.executemany(
-                    "INSERT INTO dead_letters (received_at, topic, payload, reason) VALUES (?, ?, ?, ?)",
-                    [(d.received_at, d.topic, d.payload, d.reason) for d in tx.dead_letters],
+                    "INSERT INTO dead_letters (site, received_at, topic, payload, reason) VALUES (?, ?, ?, ?, ?)",
+                    [(site, d.received_at, d.topic, d.payload, d.reason) for d in tx.dead_letters],
                 )
             if tx.orders is not None:
-                await write_orders(db, tx.orders)
+                await write_orders(db, site, tx.orders)
             if tx.extras is not None:
-                await write_extras(db, tx.extras)
+                await write_extras(db, site, tx.extras)
             await db.execute("COMMIT")
         except BaseException:
             await rollback(db)
@@ -185,28 +188,31 @@ class SqliteStore(OrderReads, ExtraReads, AlertReads):
             ("gaps", "recorded_at", retention.history_days),
             ("notifications", "created_at", retention.history_days),
         ):
-            cur = await self._db.execute(f"DELETE FROM {table} WHERE {column} < ?", (now - days * day,))  # noqa: S608 - fixed names above
+            cur = await self._db.execute(f"DELETE FROM {table} WHERE site = ? AND {column} < ?",  # noqa: S608 - fixed names above
+                                         (self.site, now - days * day))
             deleted[table] = cur.rowcount
         return deleted
 
     # ----------------------------------------------------------------- read
     async def load(self) -> Loaded:
+        site = (self.site,)
         statuses = {
             mid: status_from_json(data)
-            async for mid, data in await self._db.execute("SELECT machine_id, data FROM machine_status")
+            async for mid, data in await self._db.execute(
+                "SELECT machine_id, data FROM machine_status WHERE site = ?", site)
         }
         epochs = [
             EpochRow(edge, epoch, [(int(a), int(b)) for a, b in json.loads(settled)], bool(current))
             async for edge, epoch, settled, current in await self._db.execute(
-                "SELECT edge_id, epoch, settled, current FROM epochs"
+                "SELECT edge_id, epoch, settled, current FROM epochs WHERE site = ?", site
             )
         ]
         gateways = {
             edge: GatewayRow.from_json(data)
-            async for edge, data in await self._db.execute("SELECT edge_id, data FROM gateways")
+            async for edge, data in await self._db.execute("SELECT edge_id, data FROM gateways WHERE site = ?", site)
         }
-        dead = await self._scalar("SELECT count(*) FROM dead_letters")
-        gaps = await self._scalar("SELECT count(*) FROM gaps")
+        dead = await self._scalar("SELECT count(*) FROM dead_letters WHERE site = ?", site)
+        gaps = await self._scalar("SELECT count(*) FROM gaps WHERE site = ?", site)
         return Loaded(statuses, epochs, gateways, dead, gaps)
 
     async def _scalar(self, sql: str, params: tuple[object, ...] = ()) -> int:
@@ -218,8 +224,8 @@ class SqliteStore(OrderReads, ExtraReads, AlertReads):
         """Closed intervals of a machine overlapping ``[start, end)``, by start."""
         rows = await self._db.execute_fetchall(
             "SELECT machine_id, state, start, end, fault_code, job, reason, uncertain, repeats FROM intervals "
-            "WHERE machine_id = ? AND end >= ? AND start < ? ORDER BY start, id",
-            (machine_id, start, end),
+            "WHERE site = ? AND machine_id = ? AND end >= ? AND start < ? ORDER BY start, id",
+            (self.site, machine_id, start, end),
         )
         return _intervals(rows)
 
@@ -227,8 +233,8 @@ class SqliteStore(OrderReads, ExtraReads, AlertReads):
         """Closed intervals of every machine starting in ``[start, end)`` (for backfills)."""
         rows = await self._db.execute_fetchall(
             "SELECT machine_id, state, start, end, fault_code, job, reason, uncertain, repeats FROM intervals "
-            "WHERE start >= ? AND start < ? ORDER BY start, id",
-            (start, end),
+            "WHERE site = ? AND start >= ? AND start < ? ORDER BY start, id",
+            (self.site, start, end),
         )
         return _intervals(rows)
 
@@ -236,8 +242,8 @@ class SqliteStore(OrderReads, ExtraReads, AlertReads):
         """The first few stored intervals ending after ``at`` (the one containing it first), by start."""
         rows = await self._db.execute_fetchall(
             "SELECT machine_id, state, start, end, fault_code, job, reason, uncertain, repeats FROM intervals "
-            "WHERE machine_id = ? AND end > ? ORDER BY start, id LIMIT ?",
-            (machine_id, at, limit),
+            "WHERE site = ? AND machine_id = ? AND end > ? ORDER BY start, id LIMIT ?",
+            (self.site, machine_id, at, limit),
         )
         return _intervals(rows)
 
@@ -245,21 +251,21 @@ class SqliteStore(OrderReads, ExtraReads, AlertReads):
         where, params = ("machine_id = ? AND ", (machine_id,)) if machine_id else ("", ())
         sql = (
             "SELECT machine_id, start, at, good, scrap, job, reset, possibly_lost, rebased, clamp, implausible, "  # noqa: S608 - fixed text
-            f"job_from FROM counts WHERE {where}at >= ? AND at < ? ORDER BY at"
+            f"job_from FROM counts WHERE site = ? AND {where}at >= ? AND at < ? ORDER BY at"
         )
-        rows = await self._db.execute_fetchall(sql, (*params, start, end))
+        rows = await self._db.execute_fetchall(sql, (self.site, *params, start, end))
         return [
             CountRecord(m, a, b, g, s, job, bool(r), bool(p), bool(rb), Clamp(c) if c else None, bool(imp), jf)
             for m, a, b, g, s, job, r, p, rb, c, imp, jf in rows
         ]
 
     async def gaps(self, edge_id: str | None = None, limit: int = 100, offset: int = 0) -> list[GapRow]:
-        where, params = ("WHERE edge_id = ? ", (edge_id,)) if edge_id else ("", ())
+        where, params = ("AND edge_id = ? ", (edge_id,)) if edge_id else ("", ())
         sql = (
             "SELECT id, edge_id, epoch, first, last, reason, count, start_ts, end_ts, recorded_at FROM gaps "  # noqa: S608 - fixed text
-            f"{where}ORDER BY id DESC LIMIT ? OFFSET ?"
+            f"WHERE site = ? {where}ORDER BY id DESC LIMIT ? OFFSET ?"
         )
-        rows = await self._db.execute_fetchall(sql, (*params, limit, offset))
+        rows = await self._db.execute_fetchall(sql, (self.site, *params, limit, offset))
         return [
             GapRow(Gap(edge, epoch, first, last, reason, start_ts, end_ts, count), recorded, gid)
             for gid, edge, epoch, first, last, reason, count, start_ts, end_ts, recorded in rows
@@ -267,8 +273,9 @@ class SqliteStore(OrderReads, ExtraReads, AlertReads):
 
     async def dead_letters(self, limit: int = 100, offset: int = 0) -> list[DeadLetter]:
         rows = await self._db.execute_fetchall(
-            "SELECT id, received_at, topic, payload, reason FROM dead_letters ORDER BY id DESC LIMIT ? OFFSET ?",
-            (limit, offset),
+            "SELECT id, received_at, topic, payload, reason FROM dead_letters WHERE site = ? "
+            "ORDER BY id DESC LIMIT ? OFFSET ?",
+            (self.site, limit, offset),
         )
         return [DeadLetter(r, t, bytes(p), reason, i) for i, r, t, p, reason in rows]
 
@@ -280,8 +287,8 @@ class SqliteStore(OrderReads, ExtraReads, AlertReads):
                 await self._db.execute("BEGIN IMMEDIATE")
                 await self._db.executemany(
                     "UPDATE deliveries SET status = ?, attempts = ?, next_at = ?, sent_at = ?, last_error = ? "
-                    "WHERE notification_id = ? AND target = ?",
-                    [(d.status, d.attempts, d.next_at, d.sent_at, d.last_error, d.notification_id, d.target)
+                    "WHERE site = ? AND notification_id = ? AND target = ?",
+                    [(d.status, d.attempts, d.next_at, d.sent_at, d.last_error, self.site, d.notification_id, d.target)
                      for d in done],
                 )
                 await self._db.execute("COMMIT")
@@ -290,7 +297,7 @@ class SqliteStore(OrderReads, ExtraReads, AlertReads):
                 raise
 
 
-async def _migrate(db: aiosqlite.Connection, path: Path) -> None:
+async def _migrate(db: aiosqlite.Connection, path: Path, site: str) -> None:
     await db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
     async with db.execute("SELECT max(version) FROM schema_version") as cur:
         row = await cur.fetchone()
@@ -303,7 +310,7 @@ async def _migrate(db: aiosqlite.Connection, path: Path) -> None:
     for version in range(current + 1, len(MIGRATIONS) + 1):
         try:
             await db.execute("BEGIN IMMEDIATE")
-            for statement in statements(version, "sqlite"):
+            for statement in statements(version, "sqlite", site):
                 await db.execute(statement)
             await db.execute("INSERT INTO schema_version VALUES (?)", (version,))
             await db.execute("COMMIT")

@@ -18,26 +18,26 @@ from central.store.extra_records import (
 _SUMMARY = "id, line, shift, start_at, end_at, at, data"
 
 
-async def write_extras(db: aiosqlite.Connection, w: ExtraWrites) -> None:
-    """Write one transaction's extras (the caller holds the transaction open)."""
+async def write_extras(db: aiosqlite.Connection, site: str, w: ExtraWrites) -> None:
+    """Write one transaction's extras for ``site`` (the caller holds the transaction open)."""
     if w.stops:
         await db.executemany(
-            "INSERT INTO stop_reasons (client_id, machine_id, start_at, end_at, reason, operator, at, data) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (client_id) DO NOTHING",
-            [stop_row(s) for s in w.stops],
+            "INSERT INTO stop_reasons (site, client_id, machine_id, start_at, end_at, reason, operator, at, data) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (site, client_id) DO NOTHING",
+            [(site, *stop_row(s)) for s in w.stops],
         )
     if w.summaries:
         await db.executemany(
-            f"INSERT INTO shift_summaries ({_SUMMARY}) VALUES (?, ?, ?, ?, ?, ?, ?) "  # noqa: S608 - fixed text
-            "ON CONFLICT (id) DO NOTHING",
-            [summary_row(s) for s in w.summaries],
+            f"INSERT INTO shift_summaries (site, {_SUMMARY}) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "  # noqa: S608 - fixed text
+            "ON CONFLICT (site, id) DO NOTHING",
+            [(site, *summary_row(s)) for s in w.summaries],
         )
     if w.repairs:
         await db.executemany(
-            "INSERT INTO repair_etas (machine_id, until_at, actor, at, note) VALUES (?, ?, ?, ?, ?) "
-            "ON CONFLICT (machine_id) DO UPDATE SET until_at = excluded.until_at, actor = excluded.actor, "
+            "INSERT INTO repair_etas (site, machine_id, until_at, actor, at, note) VALUES (?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (site, machine_id) DO UPDATE SET until_at = excluded.until_at, actor = excluded.actor, "
             "at = excluded.at, note = excluded.note",
-            [(r.machine_id, r.until, r.by, r.at, r.note) for r in w.repairs],
+            [(site, r.machine_id, r.until, r.by, r.at, r.note) for r in w.repairs],
         )
 
 
@@ -45,10 +45,12 @@ class ExtraReads:
     """Reads of stop reasons and shift summaries (mixed into ``SqliteStore``, which owns ``_db``)."""
 
     _db: aiosqlite.Connection
+    site: str
 
     async def stop_reason(self, client_id: str) -> StopReason | None:
         rows = list(await self._db.execute_fetchall(
-            "SELECT data, start_at, end_at, at FROM stop_reasons WHERE client_id = ?", (client_id,)))
+            "SELECT data, start_at, end_at, at FROM stop_reasons WHERE site = ? AND client_id = ?",
+            (self.site, client_id)))
         return stop_from_row(*rows[0]) if rows else None
 
     async def stop_reasons(self, machine_id: str | None, start: float, end: float) -> list[StopReason]:
@@ -56,20 +58,21 @@ class ExtraReads:
         where, params = ("machine_id = ? AND ", (machine_id,)) if machine_id else ("", ())
         rows = await self._db.execute_fetchall(
             "SELECT data, start_at, end_at, at FROM stop_reasons "  # noqa: S608 - fixed fragments
-            f"WHERE {where}start_at < ? AND (end_at IS NULL OR end_at > ?) ORDER BY start_at, at",
-            (*params, end, start))
+            f"WHERE site = ? AND {where}start_at < ? AND (end_at IS NULL OR end_at > ?) ORDER BY start_at, at",
+            (self.site, *params, end, start))
         return [stop_from_row(*row) for row in rows]
 
     async def shift_summary(self, summary_id: str) -> SummaryRow | None:
         rows = list(await self._db.execute_fetchall(
-            f"SELECT {_SUMMARY} FROM shift_summaries WHERE id = ?", (summary_id,)))  # noqa: S608 - fixed text
+            f"SELECT {_SUMMARY} FROM shift_summaries WHERE site = ? AND id = ?",  # noqa: S608 - fixed text
+            (self.site, summary_id)))
         return summary_from_row(rows[0]) if rows else None
 
     async def shift_summaries(self, *, line: str | None = None, since: float | None = None,
                               until: float | None = None, limit: int = 50) -> list[SummaryRow]:
         """Summaries sent, newest shift end first."""
-        where: list[str] = ["1 = 1"]
-        params: list[object] = []
+        where: list[str] = ["site = ?"]
+        params: list[object] = [self.site]
         for clause, value in (("line = ?", line), ("end_at >= ?", since), ("end_at < ?", until)):
             if value is not None:
                 where.append(clause)
@@ -82,5 +85,6 @@ class ExtraReads:
     async def repair_etas(self) -> list[RepairEta]:
         """The repair ETAs in force (withdrawn ones left out)."""
         rows = await self._db.execute_fetchall(
-            "SELECT machine_id, until_at, actor, at, note FROM repair_etas WHERE until_at IS NOT NULL")
+            "SELECT machine_id, until_at, actor, at, note FROM repair_etas WHERE site = ? AND until_at IS NOT NULL",
+            (self.site,))
         return [RepairEta(m, float(u), a, float(at), n) for m, u, a, at, n in rows]

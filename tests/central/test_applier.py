@@ -38,7 +38,7 @@ def state(seq: int, s: MachineState, at: float) -> StateEvent:
 
 
 async def test_two_late_states_in_one_round_splice_history_consistently(tmp_path: Path) -> None:
-    store = await SqliteStore.open(tmp_path / "c.sqlite")
+    store = await SqliteStore.open(tmp_path / "c.sqlite", "s")
     live = LiveState(IngestConfig(hold_max_age=1.0), Catalog(MachinesConfig()))
     applier = Applier(live, ClockRule(), store.intervals_from, site="s")
     try:
@@ -77,7 +77,7 @@ async def test_another_sites_message_is_dead_lettered_and_counted_never_applied(
     """Central serves one site and subscribes to its topics only: site b's messages reach it only through a
     misrouted subscription. Applied, b's gw1 and m1 would merge into site s's (same ids, another plant); they
     are dead-lettered with a reason naming both sites, counted, and s's machine stays as it was."""
-    store = await SqliteStore.open(tmp_path / "c.sqlite")
+    store = await SqliteStore.open(tmp_path / "c.sqlite", "s")
     try:
         live = LiveState(IngestConfig(), Catalog(MachinesConfig()))
         applier = Applier(live, ClockRule(), store.intervals_from, site="s")

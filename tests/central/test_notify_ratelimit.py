@@ -76,7 +76,7 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
     dsn = await create_database() if request.param == "postgresql" else None
     cfg = (StoreConfig(kind="postgresql", dsn_file=write_dsn_file(tmp_path, dsn)) if dsn is not None
            else StoreConfig(path=tmp_path / "central.sqlite"))
-    opened = await open_store(cfg)
+    opened = await open_store(cfg, "s")
     try:
         yield opened
     finally:

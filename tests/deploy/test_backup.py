@@ -57,7 +57,7 @@ def store(tmp_path: Path) -> Path:
     path = tmp_path / "central.sqlite"
 
     async def create() -> None:
-        await (await open_store(StoreConfig(path=path))).close()
+        await (await open_store(StoreConfig(path=path), "s")).close()
 
     asyncio.run(create())
     with sqlite3.connect(path) as db:
@@ -78,7 +78,7 @@ def _checked(copy: Path, low: int, high: int) -> None:
     assert low <= _rows(copy) <= high  # one instant's snapshot between the two counts
 
     async def reopen() -> None:  # central itself can start from the copy
-        await (await open_store(StoreConfig(path=copy))).close()
+        await (await open_store(StoreConfig(path=copy), "s")).close()
 
     asyncio.run(reopen())
 

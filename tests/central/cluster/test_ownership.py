@@ -11,7 +11,7 @@ from central.alerts.conditions import Condition, Rule, Severity, Texts
 from central.alerts.lifecycle import reconcile
 from central.cluster.ownership import Ownership
 from central.store.postgres import PostgresStore
-from central.store.records import Delivery, Transaction
+from central.store.records import Delivery, GatewayRow, Transaction
 
 T = 1_800_000_000.0
 
@@ -21,9 +21,9 @@ async def owners(pool: asyncpg.Pool) -> dict[str, str | None]:
 
 
 async def test_two_workers_share_gateways_and_a_leaving_one_hands_them_over(pg_dsn: str) -> None:
-    store = await PostgresStore.open(pg_dsn)
-    a = await Ownership.open(pg_dsn, lease_seconds=5, moves=2)
-    b = await Ownership.open(pg_dsn, lease_seconds=5, moves=2)
+    store = await PostgresStore.open(pg_dsn, "s")
+    a = await Ownership.open(pg_dsn, "s", lease_seconds=5, moves=2)
+    b = await Ownership.open(pg_dsn, "s", lease_seconds=5, moves=2)
     try:
         for i in range(6):
             await a.seen("s", f"gw{i}")
@@ -44,9 +44,9 @@ async def test_two_workers_share_gateways_and_a_leaving_one_hands_them_over(pg_d
 
 
 async def test_a_lease_taken_over_is_lost_and_a_stalled_worker_stops_trusting_its_leases(pg_dsn: str) -> None:
-    store = await PostgresStore.open(pg_dsn)
-    a = await Ownership.open(pg_dsn, lease_seconds=2, moves=2)
-    b = await Ownership.open(pg_dsn, lease_seconds=2, moves=2)
+    store = await PostgresStore.open(pg_dsn, "s")
+    a = await Ownership.open(pg_dsn, "s", lease_seconds=2, moves=2)
+    b = await Ownership.open(pg_dsn, "s", lease_seconds=2, moves=2)
     try:
         await a.seen("s", "gw1")
         await a.cycle()
@@ -65,7 +65,7 @@ async def test_a_lease_taken_over_is_lost_and_a_stalled_worker_stops_trusting_it
 
 
 async def test_two_senders_never_claim_the_same_delivery(pg_dsn: str) -> None:
-    s1, s2 = await PostgresStore.open(pg_dsn), await PostgresStore.open(pg_dsn)
+    s1, s2 = await PostgresStore.open(pg_dsn, "s"), await PostgresStore.open(pg_dsn, "s")
     try:
         tx = Transaction()
         for i in range(40):
@@ -85,9 +85,9 @@ async def test_two_senders_never_claim_the_same_delivery(pg_dsn: str) -> None:
 
 
 async def test_a_worker_whose_sessions_are_gone_loses_its_leases_at_once(pg_dsn: str) -> None:
-    await (await PostgresStore.open(pg_dsn)).close()  # migrated
-    a = await Ownership.open(pg_dsn, lease_seconds=60, moves=2)
-    b = await Ownership.open(pg_dsn, lease_seconds=60, moves=2)
+    await (await PostgresStore.open(pg_dsn, "s")).close()  # migrated
+    a = await Ownership.open(pg_dsn, "s", lease_seconds=60, moves=2)
+    b = await Ownership.open(pg_dsn, "s", lease_seconds=60, moves=2)
     try:
         await a.seen("s", "gw1")
         await a.cycle()
@@ -96,3 +96,31 @@ async def test_a_worker_whose_sessions_are_gone_loses_its_leases_at_once(pg_dsn:
         assert "gw1" in (await b.cycle()).gained  # long before the 60 s lease would have expired
     finally:
         await b.close()
+
+
+async def test_workers_of_two_sites_in_one_database_share_nothing(pg_dsn: str) -> None:
+    """Both plants have a gw1: each site's workers lease their own, count only their own site's workers when
+    balancing, and commit their own gw1 under their own lease (no fencing across sites)."""
+    s_store = await PostgresStore.open(pg_dsn, "s")
+    a = await Ownership.open(pg_dsn, "s", lease_seconds=30, moves=2)
+    c = await Ownership.open(pg_dsn, "t", lease_seconds=30, moves=2)
+    t_store = await PostgresStore.open(pg_dsn, "t", fence=c)
+    try:
+        for o, site in ((a, "s"), (c, "t")):
+            for i in range(2):
+                await o.seen(site, f"gw{i}")
+        assert set((await a.cycle()).gained) == {"gw0", "gw1"}
+        assert set((await c.cycle()).gained) == {"gw0", "gw1"}  # its own site's, though a holds s's gw1
+        assert (await a.cycle()).give_up == []  # c is no worker of site s: a keeps its share
+        rows = await s_store.pool.fetch("SELECT site, edge_id, owner FROM gateway_leases ORDER BY site, edge_id")
+        assert [(r[0], r[1], r[2]) for r in rows] == [("s", "gw0", a.owner), ("s", "gw1", a.owner),
+                                                      ("t", "gw0", c.owner), ("t", "gw1", c.owner)]
+        tx = Transaction()
+        tx.gateways["gw1"] = GatewayRow(edge_id="gw1", site="t")
+        await t_store.commit(tx)  # fenced by c's lease of t/gw1, not by a's of s/gw1
+        assert set((await t_store.load()).gateways) == {"gw1"} and (await s_store.load()).gateways == {}
+    finally:
+        for o in (a, c):
+            await o.close()
+        for st in (s_store, t_store):
+            await st.close()

@@ -29,7 +29,7 @@ HOURS = 6
 
 async def _fill(path: Path) -> int:
     """Six hours of one machine: a state change and a count every 10 minutes; returns the points."""
-    store = await open_store(StoreConfig(path=path))
+    store = await open_store(StoreConfig(path=path), "s")
     try:
         tx = Transaction()
         for i in range(HOURS * 6):

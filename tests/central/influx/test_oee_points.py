@@ -84,7 +84,7 @@ def _config(tmp_path: Path, victoria: VictoriaMetrics) -> CentralConfig:
 
 async def _fill(cfg: CentralConfig) -> None:
     """Six hours of m1: running and idle 10 minutes each in turn; 5 good and 1 scrap every 10 minutes."""
-    store = await open_store(cfg.store)
+    store = await open_store(cfg.store, cfg.site)
     try:
         tx = Transaction()
         for i in range(HOURS * 6):
@@ -120,7 +120,7 @@ async def test_backfill_writes_each_closed_hour_with_data_once_whatever_the_runs
     cfg = _config(tmp_path, victoria)
     assert cfg.influx is not None
     await _fill(cfg)
-    store = await open_store(cfg.store)
+    store = await open_store(cfg.store, cfg.site)
     try:
         window = (T, T + (HOURS + 2) * H + 1)  # two more hours, without any data: no OEE points for them
         first = await run_backfill(store, cfg.influx, Catalog(cfg.plant), *window, now=window[1])
@@ -142,7 +142,7 @@ async def test_central_writes_the_hours_as_they_close_and_rewrites_the_one_befor
     cfg = _config(tmp_path, victoria)
     await _fill(cfg)
     now = [T + 5 * H + 10]  # hours up to T + 5 h have closed
-    store = await open_store(cfg.store)
+    store = await open_store(cfg.store, cfg.site)
     try:
         central = Central(cfg, store, clock=lambda: now[0])
         assert central.oee_feed is not None and central.influx is not None

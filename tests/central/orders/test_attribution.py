@@ -63,7 +63,7 @@ class Rig:
 
 @pytest.fixture
 async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
-    store = await SqliteStore.open(tmp_path / "c.sqlite")
+    store = await SqliteStore.open(tmp_path / "c.sqlite", "s")
     catalog = Catalog(MachinesConfig.model_validate({"machines": [{"id": "m1", "work_centre": "turning"}]}))
     live = LiveState(IngestConfig(), catalog)
     applier = Applier(live, ClockRule(), store.intervals_from, site="s")
@@ -203,7 +203,7 @@ async def test_a_late_job_number_re_attributes_the_counts_stored_after_it(rig: R
 
 
 async def test_auto_next_starts_the_next_operation_without_a_job_on_completion(tmp_path: Path) -> None:
-    store = await SqliteStore.open(tmp_path / "c.sqlite")
+    store = await SqliteStore.open(tmp_path / "c.sqlite", "s")
     try:
         catalog = Catalog(MachinesConfig.model_validate({"machines": [{"id": "m1"}]}))
         book = OrderBook(store, catalog, clock=time.time, auto_next=["m1"])

@@ -95,7 +95,7 @@ def long_plan() -> Plan:
 async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
     catalog = Catalog(MachinesConfig.model_validate({"machines": [
         {"id": "m1"}, {"id": "m2"}, {"id": "m3", "work_centre": "milling"}, {"id": "m4", "work_centre": "milling"}]}))
-    store = await SqliteStore.open(tmp_path / "c.sqlite")
+    store = await SqliteStore.open(tmp_path / "c.sqlite", "s")
     try:
         writes = OrderWrites()
         writes.plan(Plan(), long_plan())

@@ -28,7 +28,7 @@ async def test_overtime_adds_planned_time_to_the_line_it_names(tmp_path: Path) -
         "machines": [{"id": "cnc-01", "line": "line-a"}, {"id": "cnc-02", "line": "line-a"}, {"id": "saw-01"}]}))
     cfg = OrdersConfig.model_validate({"overtime": [
         {"lines": ["line-a"], "start": "2026-03-07T08:00:00Z", "end": "2026-03-07T12:00:00Z"}]})
-    store = await SqliteStore.open(tmp_path / "c.sqlite")
+    store = await SqliteStore.open(tmp_path / "c.sqlite", "s")
     try:
         book = OrderBook(store, catalog, clock=time.time)
         projector = Projector(book, LiveState(IngestConfig(), catalog), catalog, cfg,

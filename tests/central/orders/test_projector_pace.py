@@ -37,7 +37,7 @@ def test_the_share_of_time_in_rounds_says_when_ingest_runs_flat_out() -> None:
 
 async def test_passes_hold_back_while_ingest_is_busy_and_a_persons_change_never_waits(tmp_path: Path) -> None:
     catalog = Catalog(MachinesConfig.model_validate({"machines": [{"id": "m1"}]}))
-    store = await SqliteStore.open(tmp_path / "c.sqlite")
+    store = await SqliteStore.open(tmp_path / "c.sqlite", "s")
     busy = [False]
     try:
         book = OrderBook(store, catalog, clock=time.time)

@@ -55,7 +55,7 @@ def test_a_bad_dsn_file_says_what_to_put_there(tmp_path: Path, content: str | No
 
 async def test_open_store_opens_the_configured_kind(tmp_path: Path, pg_dsn: str) -> None:
     (tmp_path / "pg.dsn").write_text(pg_dsn)
-    store = await open_store(StoreConfig(kind="postgresql", dsn_file=tmp_path / "pg.dsn"))
+    store = await open_store(StoreConfig(kind="postgresql", dsn_file=tmp_path / "pg.dsn"), "s")
     try:
         assert isinstance(store, PostgresStore)
     finally:

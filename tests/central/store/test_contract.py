@@ -47,7 +47,7 @@ from tests.fixtures.postgres import create_database, drop_database, write_dsn_fi
 
 T = 1_800_000_000.0
 DAY = 86_400.0
-Opener = Callable[[], Awaitable[Store]]
+Opener = Callable[..., Awaitable[Store]]
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -58,8 +58,8 @@ async def opener(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterato
     cfg = (StoreConfig(kind="postgresql", dsn_file=write_dsn_file(tmp_path, dsn)) if dsn is not None
            else StoreConfig(path=tmp_path / "central.sqlite"))
 
-    async def open_() -> Store:
-        store = await open_store(cfg)
+    async def open_(site: str = "s") -> Store:
+        store = await open_store(cfg, site)
         opened.append(store)
         return store
 

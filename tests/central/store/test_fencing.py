@@ -46,9 +46,9 @@ def a_round(seq: int, who: str) -> Transaction:
 
 async def test_a_worker_without_the_lease_commits_nothing(pg_dsn: str) -> None:
     a, b = Leases("a"), Leases("b")
-    sa, sb = await PostgresStore.open(pg_dsn, fence=a), await PostgresStore.open(pg_dsn, fence=b)
+    sa, sb = await PostgresStore.open(pg_dsn, "s", fence=a), await PostgresStore.open(pg_dsn, "s", fence=b)
     try:
-        await sa.pool.execute("INSERT INTO gateway_leases VALUES ('gw1', 's', 'a', 1, $1)", T)
+        await sa.pool.execute("INSERT INTO gateway_leases VALUES ('s', 'gw1', 'a', 1, $1)", T)
         a.tokens["gw1"] = 1
         await sa.commit(a_round(1, "a"))
         with pytest.raises(FencedError, match="gw1"):
@@ -73,12 +73,12 @@ async def test_a_worker_without_the_lease_commits_nothing(pg_dsn: str) -> None:
 
 async def test_two_concurrent_committers_never_both_commit_a_seq(pg_dsn: str) -> None:
     a, b = Leases("a"), Leases("b")
-    sa = await PostgresStore.open(pg_dsn, fence=a, pool_size=2)
-    sb = await PostgresStore.open(pg_dsn, fence=b, pool_size=2)
+    sa = await PostgresStore.open(pg_dsn, "s", fence=a, pool_size=2)
+    sb = await PostgresStore.open(pg_dsn, "s", fence=b, pool_size=2)
     rng = random.Random(15)
     committed: dict[str, list[int]] = {"a": [], "b": []}
     try:
-        await sa.pool.execute("INSERT INTO gateway_leases VALUES ('gw1', 's', 'a', 1, $1)", T)
+        await sa.pool.execute("INSERT INTO gateway_leases VALUES ('s', 'gw1', 'a', 1, $1)", T)
         a.tokens["gw1"] = 1
 
         async def hand_over(token: int) -> None:
@@ -123,7 +123,7 @@ async def test_a_persons_commit_is_announced_to_the_workers_and_a_round_is_not(p
     from central.alerts.lifecycle import reconcile
     from central.store.postgres import PEOPLE_CHANNEL, ROUND_CHANNEL
 
-    store = await PostgresStore.open(pg_dsn)
+    store = await PostgresStore.open(pg_dsn, "s")
     heard: list[str] = []
     con = await asyncpg.connect(pg_dsn)
     try:
