@@ -176,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
         # an open broker: the load generator has no login (figures comparable with docs/performance.md)
         broker = stack.started(Mosquitto(root / "broker", BrokerOptions(anonymous=True, max_queued_messages=100_000)))
         broker.start()
-        central = stack.started(CentralProcess(root / "central", broker, plant=plant(args.machines),
+        central = stack.started(CentralProcess(root / "central", broker, site=SITE, plant=plant(args.machines),
                                                api={"stream_min_interval": 1.0}, ingest={"ack_interval": 0.5}))
         central.start(timeout=120)
         publisher = stack.started(Publisher(broker.port, args.machines)).start()

@@ -39,6 +39,7 @@ from typing import Any
 import asyncpg
 import yaml
 
+from bench._fleet import SITE
 from bench._mqtt import publish_all, raw_drain, register_session
 from bench._procs import Stack, exit_on_sigterm, machine, row
 from bench.ingest import backlog_messages, single_event_drain
@@ -142,9 +143,10 @@ class Bench:
 
     def central(self, folder: Path, command: str, store: dict[str, Any], lease: float = 15.0) -> Proc:
         folder.mkdir(parents=True, exist_ok=True)
-        cfg = {"mqtt": {"host": "127.0.0.1", "port": self.broker.port, "keepalive": 5, "reconnect_max": 1},
+        cfg = {"site": SITE,
+               "mqtt": {"host": "127.0.0.1", "port": self.broker.port, "keepalive": 5, "reconnect_max": 1},
                "store": store, "api": {"port": 0}, "cluster": {"lease_seconds": lease},
-               "ingest": {"ack_interval": 0.1, "sites": ["fleet"], "client_id": f"bench-{folder.name}"}}
+               "ingest": {"ack_interval": 0.1, "client_id": f"bench-{folder.name}"}}
         (folder / "central.yaml").write_text(yaml.safe_dump(cfg))
         return Proc([sys.executable, "-m", "central", command, "--config", str(folder / "central.yaml"),
                      "--ready-file", str(folder / "ready.json"), "--log-level", "WARNING"], folder / "central.log")

@@ -219,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
         broker.start()
         plant = stack.started(SimulatedPlant(root / "plant", plant_yaml())).start(timeout=120)
         central = stack.started(CentralProcess(
-            root / "central", broker, api={"stream_min_interval": 1.0}, ingest={"ack_interval": 0.5},
+            root / "central", broker, site="bench", api={"stream_min_interval": 1.0}, ingest={"ack_interval": 0.5},
             plant={"machines": [{"id": m, "faults": FAULTS} for m in MACHINES]},
         )).start(timeout=120)
         stack.started(EdgeProcess(

@@ -152,7 +152,7 @@ async def central_drain(port: int, folder: Path, client_id: str, acks: AckWatche
                         total: int, orders: OrdersConfig | None = None) -> dict[str, float]:
     """``Central`` in process: seconds from start until every seq is applied (counter) and confirmed (ack)."""
     cfg = CentralConfig(
-        mqtt=MqttConfig(host="127.0.0.1", port=port), store=StoreConfig(path=folder / "central.sqlite"),
+        site=SITE, mqtt=MqttConfig(host="127.0.0.1", port=port), store=StoreConfig(path=folder / "central.sqlite"),
         ingest=IngestConfig(client_id=client_id), plant=MachinesConfig.model_validate(plant_config()),
         orders=orders or OrdersConfig(),
     )
@@ -191,9 +191,9 @@ def catch_up(root: Path, broker: Mosquitto, events: int, stack: Stack) -> dict[s
     data = folder / "edge" / "data"
     data.mkdir(parents=True)
     fill_s = asyncio.run(fill_outbox(data / "outbox.sqlite", events, end=time.time(), span=WEEK))
-    defaults = CentralConfig()
+    defaults = CentralConfig(site=SITE)
     central = stack.started(CentralProcess(
-        folder / "central", broker, ingest={"ack_interval": defaults.ingest.ack_interval},
+        folder / "central", broker, site=SITE, ingest={"ack_interval": defaults.ingest.ack_interval},
         api={"stream_min_interval": defaults.api.stream_min_interval}, plant=plant_config(),
     ))
     central.start(timeout=120)  # registers central's persistent session, then central is down

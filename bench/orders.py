@@ -37,7 +37,7 @@ from pathlib import Path
 
 import httpx
 
-from bench._backlog import MACHINES, machine_ids
+from bench._backlog import MACHINES, SITE, machine_ids
 from bench._mqtt import publish_all, register_session
 from bench._procs import Stack, exit_on_sigterm, machine, row
 from bench.ingest import AckWatcher, backlog_messages, central_drain, plant_config
@@ -154,7 +154,8 @@ async def progress(broker: Mosquitto, root: Path, ops: int, requests: int, chang
     folder.mkdir()
     await store_plan(folder / "central.sqlite", long_order(ops, machine_ids(MACHINES)))
     cfg = CentralConfig.model_validate({
-        "mqtt": {"host": "127.0.0.1", "port": broker.port}, "store": {"path": str(folder / "central.sqlite")},
+        "site": SITE, "mqtt": {"host": "127.0.0.1", "port": broker.port},
+        "store": {"path": str(folder / "central.sqlite")},
         "ingest": {"client_id": "bench-progress"}, "api": {"open_reads": True}, "plant": plant_config()})
     times: dict[str, list[float]] = {"BIG": [], "SMALL": [], "cold": [], "count": [], "pass": []}
     async with Central.running(cfg) as central:

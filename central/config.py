@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from pathlib import Path
 from typing import Literal
 
@@ -25,6 +26,7 @@ from central.progress.machines import MachinesConfig
 from central.store.config import StoreConfig
 from plantpulse.configfile import ConfigError, load_yaml_model
 from plantpulse.mqtt import MqttConfig
+from plantpulse.protocol.models import ID_PATTERN
 
 
 class _Strict(BaseModel):
@@ -109,8 +111,18 @@ class NotifyConfig(_Strict):
 
 
 class CentralConfig(_Strict):
-    """The whole central configuration file (docs/central.md, "Configuration")."""
+    """The whole central configuration file (docs/central.md, "Configuration").
 
+    One central serves one site (issue 15): its record is keyed by ``site``, so two plants'
+    ``cnc-01`` never merge, and it subscribes to that site's topics only.
+    """
+
+    # the default is only a placeholder for the validator below: it fills ``site`` in or refuses
+    site: str = Field(
+        "", pattern=ID_PATTERN,
+        description="the site (plant) this central serves, the gateways' `site`, e.g. suzhou-1: its whole record is "
+                    "keyed by it",
+    )
     mqtt: MqttConfig = Field(default_factory=MqttConfig, description="the broker the gateways publish to")
     store: StoreConfig = Field(default_factory=StoreConfig, description="where central keeps its record")
     cluster: ClusterConfig = Field(
@@ -133,6 +145,21 @@ class CentralConfig(_Strict):
     commands: CommandsConfig = Field(
         default_factory=CommandsConfig, description="signing of the commands sent to gateways (docs/protocol.md)"
     )
+
+    @model_validator(mode="after")
+    def _one_site(self) -> CentralConfig:
+        """``site`` always ends up set: given, or the single site an older config named in ``ingest.sites``."""
+        listed = self.ingest.sites or None
+        if self.site:
+            if listed is not None and listed != [self.site]:
+                raise ValueError(f"ingest.sites {listed} disagrees with site {self.site!r}: remove ingest.sites "
+                                 "(deprecated: central subscribes to its site's topics only)")
+        elif listed is not None and len(listed) == 1 and re.fullmatch(ID_PATTERN, listed[0]):
+            self.site = listed[0]  # an older config: its one explicit site is the site
+        else:
+            raise ValueError("site: name the plant this central serves (the gateways' site), e.g. site: suzhou-1 "
+                             "-- one central serves one site and keys its record by it (docs/scaling.md)")
+        return self
 
 
 def load_central_config(path: Path | str) -> CentralConfig:

@@ -28,8 +28,8 @@ class _CentralCollector(Collector):
             "gaps": ("data gaps recorded (see /api/v1/gaps)", c.gaps),
             "replays_asked": ("replay requests sent to gateways", c.replays_asked),
             "stale_wills": ("Last Wills ignored as older than the latest birth", c.stale_wills),
-            "site_conflicts": ("messages of a gateway whose edge id another site uses in this central "
-                               "(dead-lettered)", c.site_conflicts),
+            "site_conflicts": ("messages of another site than the one central serves (a misrouted "
+                               "subscription; dead-lettered)", c.site_conflicts),
             "late_events": ("state events applied after later ones (history spliced)", c.late_events),
             "uncertain_events": ("events applied past a bounded hold", c.uncertain_events),
             "historic_events": ("events older than the historic age when applied", c.historic_events),

@@ -108,14 +108,14 @@ class Central:
             self.ingest = WorkerIngest(
                 cfg.ingest.model_copy(update={"client_id": f"{cfg.ingest.client_id}-{ownership.owner}"}),
                 cfg.mqtt.model_copy(update={"session_expiry": cfg.cluster.session_expiry}), store, self.live,
-                rule=cfg.clock, retention=cfg.store.retention(), clock=clock, hook=self.alerts,
+                site=cfg.site, rule=cfg.clock, retention=cfg.store.retention(), clock=clock, hook=self.alerts,
                 listeners=listeners, signer=signer, orders=Attribution(self.orders), ownership=ownership,
                 cluster=cfg.cluster, dsn=cfg.store.dsn(), refresh=self._refresh_people,
             )
         else:
             self.ingest = IngestService(
-                cfg.ingest, cfg.mqtt, store, self.live, rule=cfg.clock, retention=cfg.store.retention(), clock=clock,
-                hook=self.alerts, listeners=listeners, signer=signer, orders=Attribution(self.orders),
+                cfg.ingest, cfg.mqtt, store, self.live, site=cfg.site, rule=cfg.clock, retention=cfg.store.retention(),
+                clock=clock, hook=self.alerts, listeners=listeners, signer=signer, orders=Attribution(self.orders),
             )
         self.follower = (Follower(store, self.live, self.hub, interval=cfg.cluster.refresh_interval, clock=clock,
                                   reload_alerts=self.alerts.refresh, reload_orders=self.orders.load)

@@ -153,6 +153,8 @@ def write_configs(var: Path, open_mode: bool = False, *, lan: bool = False,
         path.write_text(yaml.safe_dump(cfg, sort_keys=False, allow_unicode=True))
         files[f"edge-{proto}"] = path
     central: dict[str, Any] = yaml.safe_load((REPO / "examples/demo-central.yaml").read_text())
+    if {cfg["site"] for cfg in edges.values()} != {central["site"]}:  # one central serves one site
+        raise DemoError(f"examples/demo-central.yaml: site {central['site']!r} is not the demo gateways' site")
     central["mqtt"] = {"host": "127.0.0.1", "port": ports.broker}
     if not open_mode:
         central["mqtt"].update(username=CENTRAL_USER, password_file=str(auth / "central/mqtt.pw"))

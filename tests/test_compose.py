@@ -144,7 +144,7 @@ def test_both_services_reach_the_broker_over_tls_as_users_of_the_acl(
         assert cfg.tls.ca_file.read_bytes() == compose.host_path("mosquitto", conf["cafile"]).read_bytes()
     assert central_cfg.mqtt.username == CENTRAL_USER
     site, edge_ids = compose.command_arg("secrets", "--site"), compose.services["secrets"]["command"]
-    assert edge_cfg.site == site and edge_cfg.edge_id in edge_ids
+    assert edge_cfg.site == site == central_cfg.site and edge_cfg.edge_id in edge_ids
     assert edge_cfg.mqtt.username == gateway_user(edge_cfg.site, edge_cfg.edge_id)
     acl = compose.host_path("mosquitto", conf["acl_file"]).read_text()
     assert f"user {edge_cfg.mqtt.username}\n" in acl and f"user {CENTRAL_USER}\n" in acl

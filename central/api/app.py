@@ -34,6 +34,7 @@ from central.api.routes import (
     stream,
     summaries,
 )
+from central.api.sitescope import PREFIX, SiteScope
 from central.runtime import Central
 from plantpulse import __version__
 
@@ -49,10 +50,16 @@ def create_app(central: Central) -> FastAPI:
         title="plantpulse central",
         version=__version__,
         description=("Live machine status, history, downtime, gateways and work orders "
-                     "(docs/central.md, docs/progress.md)."),
+                     "(docs/central.md, docs/progress.md).\n\n"
+                     "A central serves one site (`GET /api/v1/site`). Every `/api/v1/<path>` is also reachable "
+                     f"site-qualified as `{PREFIX}{{site}}/<path>` on the central serving that site, with the "
+                     f"same answer (e.g. `{PREFIX}suzhou-1/orders`, the live stream too): a group's reverse proxy "
+                     "routes each site's prefix to that plant's central, and ids kept elsewhere always carry "
+                     "their site. Another site's prefix answers 404 (docs/scaling.md, \"One site per central\")."),
         static_url=DOCS_STATIC,
     )
     app.state.central = central
+    app.add_middleware(SiteScope, site=lambda: central.cfg.site)  # /api/v1/sites/{site}/... (sitescope.py)
     for module in (machines, machineday, qr, site, gateways, records, alerts, imports, orders, reports, oee, summaries,
                    audit, stream, metrics):
         app.include_router(module.router, dependencies=[Depends(reader)])

@@ -60,13 +60,13 @@ class WorkerIngest(IngestService):
 
     # ----------------------------------------------------------------- MQTT
     def _subscriptions(self) -> list[str]:
-        return [f"{topics.ROOT}/{site}/+/status" for site in self.cfg.sites]
+        return [f"{topics.ROOT}/{self.site}/+/status"]
 
     def _on_message(self, topic: str, payload: bytes, mid: int, qos: int) -> None:
         parsed = topics.parse(topic)
         if parsed is not None and not self.owns(parsed.edge_id):
-            if parsed.channel == "status" and parsed.edge_id not in self._registered:
-                self._announced.add((parsed.site, parsed.edge_id))
+            if parsed.channel == "status" and parsed.site == self.site and parsed.edge_id not in self._registered:
+                self._announced.add((self.site, parsed.edge_id))
             self.link.ack(mid, qos)  # not ours: its owner gets it (or asks the gateway for it)
             return
         super()._on_message(topic, payload, mid, qos)
@@ -129,10 +129,10 @@ class WorkerIngest(IngestService):
             log.info("gave up %d gateways (%s), lost %d", len(changes.give_up), ", ".join(changes.give_up),
                      len(changes.lost))
         await self._reload()
-        for edge_id, site in sorted(changes.gained.items()):
+        for edge_id in sorted(changes.gained):
             if self.owns(edge_id):
-                self.link.subscribe([topics.gateway_topic(site, edge_id, ch) for ch in topics.GATEWAY_CHANNELS])
-                self._ask_replay(site, edge_id)
+                self.link.subscribe([topics.gateway_topic(self.site, edge_id, ch) for ch in topics.GATEWAY_CHANNELS])
+                self._ask_replay(edge_id)
         if changes.gained:
             log.info("took %d gateways (%s)", len(changes.gained), ", ".join(sorted(changes.gained)))
 
@@ -140,8 +140,7 @@ class WorkerIngest(IngestService):
         """Forget gateways: unsubscribe, acknowledge and drop their queued messages."""
         gone = set(edges)
         for edge_id in edges:
-            site = self.ownership.sites.get(edge_id) or "+"
-            self.link.unsubscribe([topics.gateway_topic(site, edge_id, ch) for ch in topics.GATEWAY_CHANNELS])
+            self.link.unsubscribe([topics.gateway_topic(self.site, edge_id, ch) for ch in topics.GATEWAY_CHANNELS])
         kept: list[Incoming] = []
         while not self._queue.empty():
             msg = self._queue.get_nowait()
@@ -153,7 +152,7 @@ class WorkerIngest(IngestService):
         for msg in kept:
             self._queue.put_nowait(msg)
 
-    def _ask_replay(self, site: str, edge_id: str) -> None:
+    def _ask_replay(self, edge_id: str) -> None:
         """Taken over: confirm what the store holds and ask for everything after it, at once."""
         gw = self.live.gateways.get(edge_id)
         seq = self.live.sequencers.get(edge_id)
@@ -165,8 +164,8 @@ class WorkerIngest(IngestService):
         if gw.latest_seq is not None and gw.latest_seq > applied:
             last = min(gw.latest_seq, applied + MAX_REPLAY)  # the rest is asked for as it comes
             msg = Replay(edge_id=edge_id, epoch=seq.current, first=applied + 1, last=last, ts=self.clock())
-            topic = topics.gateway_topic(site, edge_id, "cmd/replay")
-            self.link.publish(topic, self._signed(site, edge_id, topic, msg.model_dump_json().encode()))
+            topic = topics.gateway_topic(self.site, edge_id, "cmd/replay")
+            self.link.publish(topic, self._signed(self.site, edge_id, topic, msg.model_dump_json().encode()))
             self.live.counters.replays_asked += 1
 
     async def _load(self) -> Loaded:

@@ -69,8 +69,11 @@ IntervalLookup = Callable[[str, float], Awaitable[list[StateInterval]]]
 
 
 class Applier:
-    def __init__(self, live: LiveState, rule: ClockRule, lookup: IntervalLookup) -> None:
+    def __init__(self, live: LiveState, rule: ClockRule, lookup: IntervalLookup, *, site: str) -> None:
+        """``site``: the one site this central serves (``CentralConfig.site``); another site's messages are
+        set aside (``_other_site``)."""
         self.live = live
+        self.site = site
         self.rule = rule
         self._lookup = lookup  # the store's intervals_from, for late state events
         self._counts: dict[str, list[CountRecord]] = {}  # this decision's placed counts, per machine
@@ -95,9 +98,8 @@ class Applier:
                 rnd.tx.dead_letters.append(parsed)
                 self.live.counters.dead_letters += 1
                 continue
-            known = self.live.gateways.get(parsed.edge_id)
-            if known is not None and known.site != parsed.site:
-                self._site_conflict(parsed, known.site, rnd)
+            if parsed.site != self.site:
+                self._other_site(parsed, rnd)
                 continue
             rnd = await self._message(parsed, rnd)
         return rnd
@@ -156,15 +158,13 @@ class Applier:
         assert isinstance(msg, Snapshot)  # live values only: never counted, nothing to store
         return rnd
 
-    def _site_conflict(self, p: Parsed, owner: str, rnd: Round) -> None:
-        """Central keys a gateway by its edge id alone (issue 15 will add the site to every key). The broker
-        lets two sites reuse an edge id (``<edge_id>@<site>`` users), and merged they would share one
-        sequencer: one site's events taken as the other's duplicates, lost. The first site keeps the id;
-        the other's messages are set aside, counted and said, never merged."""
+    def _other_site(self, p: Parsed, rnd: Round) -> None:
+        """Central subscribes to its own site only, so another site's message came through a misrouted
+        subscription (a bridge, a hand-made one): central's record is keyed by its site, and applied here
+        the other plant's machines would merge into this one's. Set aside, counted and said, never applied."""
         self.live.counters.site_conflicts += 1
-        self._dead(rnd, p, p.payload, f"edge id {p.edge_id!r} already belongs to site {owner!r} in this central, and "
-                   f"site {p.site!r} uses it too: give one of the gateways another edge_id, or run one central per "
-                   "site (ingest.sites)")
+        self._dead(rnd, p, p.payload, f"this central serves site {self.site!r}, not {p.site!r}: the message came "
+                   "through a subscription to another site's topics; run that site's own central (docs/scaling.md)")
 
     def set_aside(self, msg: Incoming, reason: str) -> Round:
         """A round for a message that made central fail: dead-lettered, acknowledged, its seqs settled.
@@ -247,27 +247,6 @@ class Applier:
         rnd.tx.dead_letters.append(DeadLetter(p.received_at, p.topic, payload, reason))
         self.live.counters.dead_letters += 1
 
-    def _other_sites_machine(self, site: str, machine_id: str) -> str | None:
-        """The site that already reports ``machine_id`` here, if it is another one (``None``: ours, or new)."""
-        owner = self.live.machine_gateway.get(machine_id)
-        gw = self.live.gateways.get(owner) if owner is not None else None
-        return gw.site if gw is not None and gw.site != site else None
-
-    def _machine_conflict(self, site: str, edge_id: str, item: Applied, owner: str, received_at: float,
-                          rnd: Round) -> None:
-        """A machine id another site's gateway reports in this central (machine ids are keys without the
-        site until issue 15's site keys): the event is set aside, not merged into the other plant's
-        machine. Its seq is settled (the gateway is answered); the event is kept as a dead letter."""
-        event = item.event
-        self.live.counters.site_conflicts += 1
-        self.live.counters.dead_letters += 1
-        topic = f"plantpulse/v1/{site}/{edge_id}/events"
-        rnd.tx.dead_letters.append(DeadLetter(
-            received_at, topic, event.model_dump_json().encode(),
-            f"machine id {event.machine_id!r} already belongs to site {owner!r} in this central, and site {site!r} "
-            f"reports it too (gateway {edge_id!r}, seq {event.seq}): give one of the machines another id, or run one "
-            "central per site (ingest.sites)"[:MAX_REASON]))
-
     def held_unannounced(self) -> int:
         return sum(len(v) for v in self._unannounced.values())
 
@@ -275,10 +254,6 @@ class Applier:
     async def _decide(self, site: str, edge_id: str, d: Decision, received_at: float, rnd: Round) -> Round:
         live = self.live
         for item in d.apply:
-            owner = self._other_sites_machine(site, item.event.machine_id)
-            if owner is not None:
-                self._machine_conflict(site, edge_id, item, owner, received_at, rnd)
-                continue
             rnd = await self._apply(edge_id, item, received_at, rnd)
         self._fold_counts(edge_id, received_at, rnd)
         live.counters.duplicates += d.duplicates

@@ -9,7 +9,8 @@ class IngestConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     sites: list[str] = Field(
-        default_factory=lambda: ["+"], description="sites to subscribe to, e.g. [suzhou-1]; '+' = every site"
+        default_factory=list, description="deprecated: name the site in the top-level `site` instead (central "
+                                          "subscribes to that one site). If given, exactly [the site], e.g. [suzhou-1]"
     )
     client_id: str = Field(
         "plantpulse-central", min_length=1, description="MQTT client id: keep it stable (persistent session)"

@@ -35,7 +35,7 @@ class Counters:
     gaps: int = 0
     replays_asked: int = 0
     stale_wills: int = 0
-    site_conflicts: int = 0  # messages of a gateway whose edge id another site already uses here (dead-lettered)
+    site_conflicts: int = 0  # messages of another site than central's (a misrouted subscription; dead-lettered)
     rounds: int = 0
     late_events: int = 0
     uncertain_events: int = 0

@@ -76,6 +76,7 @@ class IngestService:
         store: Store,
         live: LiveState,
         *,
+        site: str,
         rule: ClockRule,
         retention: Retention,
         clock: Callable[[], float] = time.time,
@@ -84,15 +85,19 @@ class IngestService:
         signer: CommandSigner | None = None,
         orders: OrdersHook | None = None,
     ) -> None:
-        """Call inside the event loop (the MQTT link binds to it); ``start`` restores and connects."""
+        """Call inside the event loop (the MQTT link binds to it); ``start`` restores and connects.
+
+        ``site`` is the one site this central serves (``CentralConfig.site``): only its topics are
+        subscribed, and a message of another site is set aside, never applied."""
         self.cfg = cfg
+        self.site = site
         self.signer = signer  # signs cmd/ack and cmd/replay for gateways with a key
         self.store = store
         self.rule = rule
         self.retention = retention
         self.clock = clock
         self.live = live
-        self.applier = Applier(live=live, rule=rule, lookup=store.intervals_from)
+        self.applier = Applier(live=live, rule=rule, lookup=store.intervals_from, site=site)
         self.listeners: list[Listener] = list(listeners)
         self.hook = hook
         self.orders = orders
@@ -112,7 +117,7 @@ class IngestService:
 
     def _subscriptions(self) -> list[str]:
         """The topics subscribed at every connection (a worker subscribes per gateway besides)."""
-        return [t for site in self.cfg.sites for t in topics.subscriptions(site)]
+        return topics.subscriptions(self.site)
 
     async def _load(self) -> Loaded:
         """The live state to restore from the store (a worker keeps only its gateways')."""

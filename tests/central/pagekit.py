@@ -54,7 +54,8 @@ def chromium(args: list[str] | None = None) -> Iterator[Browser]:
 class HandGateway:
     """A gateway played by hand over MQTT: births, Wills and events with consecutive seqs."""
 
-    def __init__(self, broker: Mosquitto, edge_id: str = "gw1", site: str = "s1") -> None:
+    def __init__(self, broker: Mosquitto, edge_id: str = "gw1", site: str = "t") -> None:
+        """``site``: the default is the test central's (tests/fixtures/services.py), which serves one site."""
         self.edge_id, self.site, self.epoch, self.birth, self.seq = edge_id, site, EPOCH1, 1, 0
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"hand-{edge_id}")
         login = broker.gateway_login(site, edge_id)  # it logs in as the gateway it plays

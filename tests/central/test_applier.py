@@ -40,7 +40,7 @@ def state(seq: int, s: MachineState, at: float) -> StateEvent:
 async def test_two_late_states_in_one_round_splice_history_consistently(tmp_path: Path) -> None:
     store = await SqliteStore.open(tmp_path / "c.sqlite", "s")
     live = LiveState(IngestConfig(hold_max_age=1.0), Catalog(MachinesConfig()))
-    applier = Applier(live, ClockRule(), store.intervals_from)
+    applier = Applier(live, ClockRule(), store.intervals_from, site="s")
     try:
         async def round_of(*messages: Incoming, tick: float | None = None) -> Round:
             rnd = await applier.messages(list(messages), Round())
@@ -73,54 +73,25 @@ async def test_two_late_states_in_one_round_splice_history_consistently(tmp_path
         await store.close()
 
 
-async def test_a_second_sites_gateway_with_the_same_edge_id_is_set_aside_never_merged(tmp_path: Path) -> None:
-    """The broker lets two sites reuse an edge id (users ``<edge_id>@<site>``); central keys gateways by edge id,
-    so site b's gw1 would share site a's sequencer and its events be taken as duplicates (lost). The first
-    site keeps the id, also after a restart; the other's messages are dead-lettered, counted and say why."""
+async def test_another_sites_message_is_dead_lettered_and_counted_never_applied(tmp_path: Path) -> None:
+    """Central serves one site and subscribes to its topics only: site b's messages reach it only through a
+    misrouted subscription. Applied, b's gw1 and m1 would merge into site s's (same ids, another plant); they
+    are dead-lettered with a reason naming both sites, counted, and s's machine stays as it was."""
     store = await SqliteStore.open(tmp_path / "c.sqlite", "s")
     try:
         live = LiveState(IngestConfig(), Catalog(MachinesConfig()))
-        applier = Applier(live, ClockRule(), store.intervals_from)
+        applier = Applier(live, ClockRule(), store.intervals_from, site="s")
         rnd = await applier.messages([birth(), batch(state(1, MachineState.RUNNING, 0))], Round())
         await store.commit(rnd.tx)
         other = [Incoming(m.topic.replace("/s/", "/b/"), m.payload, 2, 1, T + 101)
                  for m in (birth(), batch(state(1, MachineState.IDLE, 5)))]
         rnd = await applier.messages(other, Round())
         await store.commit(rnd.tx)
-        assert live.counters.site_conflicts == 2 and live.statuses["m1"].state is MachineState.RUNNING
-        assert all("already belongs to site 's'" in d.reason and "'b'" in d.reason for d in rnd.tx.dead_letters)
-        live = LiveState(IngestConfig(), Catalog(MachinesConfig()))  # a restart: the owner comes from the store
-        live.restore(await store.load())
-        rnd = await Applier(live, ClockRule(), store.intervals_from).messages(other[:1], Round())
-        assert live.counters.site_conflicts == 1 and live.gateways["gw1"].site == "s"
-    finally:
-        await store.close()
-
-
-async def test_a_machine_id_another_sites_gateway_reports_is_set_aside_never_merged(tmp_path: Path) -> None:
-    """Site b's gateway gw2 reports a machine m1 while site s's gw1 already reports its own m1: b's events are
-    dead-lettered with the reason and counted (its seqs settled, so the gateway is answered), s's m1 stays
-    as it was; a machine moving between gateways of one site is still followed."""
-    store = await SqliteStore.open(tmp_path / "c.sqlite", "s")
-    try:
-        live = LiveState(IngestConfig(), Catalog(MachinesConfig()))
-        applier = Applier(live, ClockRule(), store.intervals_from)
-        rnd = await applier.messages([birth(), batch(state(1, MachineState.RUNNING, 0))], Round())
-        await store.commit(rnd.tx)
-
-        def of(edge: str, site: str, message: Incoming) -> Incoming:
-            body = message.payload.replace(b'"gw1"', f'"{edge}"'.encode())
-            return Incoming(message.topic.replace("/s/gw1/", f"/{site}/{edge}/"), body, 3, 1, T + 102)
-
-        rnd = await applier.messages([of("gw2", "b", birth()), of("gw2", "b", batch(state(1, MachineState.FAULT, 5)))],
-                                     Round())
-        await store.commit(rnd.tx)
-        assert live.counters.site_conflicts == 1 and live.statuses["m1"].state is MachineState.RUNNING
-        (dead,) = rnd.tx.dead_letters
-        assert "machine id 'm1' already belongs to site 's'" in dead.reason and b'"fault"' in dead.payload
-        assert live.sequencers["gw2"].progress().applied == 1  # settled: the gateway is answered, not asked again
-        rnd = await applier.messages([of("gw3", "s", birth()), of("gw3", "s", batch(state(1, MachineState.IDLE, 6)))],
-                                     Round())
-        assert live.statuses["m1"].state is MachineState.IDLE  # moved to another gateway of the same site
+        assert live.counters.site_conflicts == 2 and live.counters.dead_letters == 2
+        assert [d.topic for d in rnd.tx.dead_letters] == [m.topic for m in other]
+        assert all("serves site 's', not 'b'" in d.reason for d in rnd.tx.dead_letters)
+        assert not rnd.applied and not rnd.tx.gateways and not rnd.confirm
+        assert live.statuses["m1"].state is MachineState.RUNNING and live.gateways["gw1"].site == "s"
+        assert live.sequencers["gw1"].progress().applied == 1
     finally:
         await store.close()

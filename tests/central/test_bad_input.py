@@ -20,7 +20,7 @@ from tests.fixtures.waiting import wait_until
 def test_malformed_and_spoofed_messages_are_dead_lettered(
     mosquitto: Mosquitto, central_factory: Callable[..., CentralProcess]
 ) -> None:
-    central = central_factory(mosquitto)
+    central = central_factory(mosquitto, site="s1")
     # what the broker lets through: a buggy gw1, a buggy gw2 claiming to be gw1, and (only the
     # tests' superuser may write there) a message under the reserved name _central
     client = publisher(mosquitto, mosquitto.gateway_login("s1", "gw1"))
@@ -66,7 +66,7 @@ def test_malformed_and_spoofed_messages_are_dead_lettered(
 
 
 def test_api_answers_4xx_with_a_reason(mosquitto: Mosquitto, central_factory: Callable[..., CentralProcess]) -> None:
-    central = central_factory(mosquitto, plant={"machines": [{"id": "m1"}]})
+    central = central_factory(mosquitto, site="s1", plant={"machines": [{"id": "m1"}]})
     http = central.http
     cases = {
         "/api/v1/machines/nope": (404, "no machine 'nope'"),
@@ -90,7 +90,7 @@ def test_api_answers_4xx_with_a_reason(mosquitto: Mosquitto, central_factory: Ca
 def test_stale_will_does_not_mark_a_reconnected_gateway_offline(
     mosquitto: Mosquitto, central_factory: Callable[..., CentralProcess]
 ) -> None:
-    central = central_factory(mosquitto)
+    central = central_factory(mosquitto, site="s1")
     client = publisher(mosquitto, mosquitto.gateway_login("s1", "gw1"))
     try:
         now = time.time()

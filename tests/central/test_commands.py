@@ -62,11 +62,11 @@ def test_a_replaced_key_is_used_without_a_restart(tmp_path: Path) -> None:
 def test_keys_dir_is_relative_to_the_file_and_must_exist(tmp_path: Path) -> None:
     (tmp_path / "keys").mkdir()
     conf = tmp_path / "central.yaml"
-    conf.write_text("commands: {keys_dir: keys}\n")
+    conf.write_text("site: s1\ncommands: {keys_dir: keys}\n")
     assert load_central_config(conf).commands.keys_dir == tmp_path / "keys"
-    conf.write_text("commands: {keys_dir: nowhere}\n")
+    conf.write_text("site: s1\ncommands: {keys_dir: nowhere}\n")
     with pytest.raises(ConfigError, match=r"commands.keys_dir: .*nowhere is not a folder .*broker_auth --sign"):
         load_central_config(conf)
-    conf.write_text("commands: {key_dir: keys}\n")
+    conf.write_text("site: s1\ncommands: {key_dir: keys}\n")
     with pytest.raises(ConfigError, match=r"commands.key_dir .* not a known setting \(did you mean 'keys_dir'"):
         load_central_config(conf)

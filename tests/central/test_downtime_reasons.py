@@ -21,7 +21,7 @@ from tests.fixtures.waiting import async_wait_until
 
 async def test_idle_time_is_split_by_the_reasons_given(mosquitto: Mosquitto, tmp_path: Path) -> None:
     cfg = CentralConfig.model_validate({
-        "mqtt": mosquitto.mqtt(mosquitto.central_login(), keepalive=5, reconnect_max=1),
+        "site": "t", "mqtt": mosquitto.mqtt(mosquitto.central_login(), keepalive=5, reconnect_max=1),
         "store": {"path": str(tmp_path / "central.sqlite")}, "notify": {"shift_summaries": False},
         "api": {"open_reads": True}, "plant": {"micro_stop_threshold": 60, "machines": [{"id": "m1"}]},
     })

@@ -32,7 +32,7 @@ from tests.fixtures.waiting import async_wait_until
 
 def config(broker: Mosquitto, tmp_path: Path) -> CentralConfig:
     return CentralConfig.model_validate({
-        "mqtt": broker.mqtt(broker.central_login(), keepalive=5, reconnect_max=1),
+        "site": "s", "mqtt": broker.mqtt(broker.central_login(), keepalive=5, reconnect_max=1),
         "store": {"path": str(tmp_path / "central.sqlite")},
         "ingest": {"ack_interval": 0.05},
     })

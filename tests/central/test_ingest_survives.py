@@ -35,7 +35,7 @@ from tests.fixtures.waiting import async_wait_until, wait_until
 
 def config(broker: Mosquitto, tmp_path: Path) -> CentralConfig:
     return CentralConfig.model_validate({
-        "mqtt": broker.mqtt(broker.central_login(), keepalive=5, reconnect_max=1),
+        "site": "s", "mqtt": broker.mqtt(broker.central_login(), keepalive=5, reconnect_max=1),
         "store": {"path": str(tmp_path / "central.sqlite")},
         "ingest": {"ack_interval": 0.05, "client_id": "survivor"},
     })
@@ -184,7 +184,7 @@ def test_a_store_file_made_read_only_stops_acknowledging_and_loses_nothing(
 ) -> None:
     if not immutable_supported(tmp_path):
         pytest.skip("this file system has no immutable flag (chattr +i): the read-only case cannot be made here")
-    central = central_factory(mosquitto, ingest={"client_id": "ro"})
+    central = central_factory(mosquitto, site="s", ingest={"client_id": "ro"})
     gw = Gateway(mosquitto)
     store = Path(central.config["store"]["path"])
     try:

@@ -81,7 +81,7 @@ def test_orders_page_shows_an_order_go_at_risk_when_the_simulator_faults(
     shifts = {"timezone": zone, "shifts": [{"name": "day", "days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"],
                                             "start": "06:00", "end": "22:00",
                                             "breaks": [{"start": "15:00", "end": "15:30"}]}]}
-    central = central_factory(mosquitto, plant={"timezone": zone, "lines": [{"id": "l1", "shifts": shifts}],
+    central = central_factory(mosquitto, site="s1", plant={"timezone": zone, "lines": [{"id": "l1", "shifts": shifts}],
                                                 "machines": [{"id": "m1", "name": "CNC 1", "faults": FAULTS,
                                                               "line": "l1"}]},
                               orders=ORDERS, api={"keys": api_keys()})

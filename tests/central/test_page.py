@@ -266,7 +266,7 @@ def test_a_fault_in_the_plant_reaches_the_page_and_is_acknowledged_there(
     """The whole path: simulated Modbus PLCs -> `python -m edge run` -> mosquitto -> central -> the page."""
     plant = plant_factory(PLANT)
     machines = [{"id": "m1", "name": "CNC 1", "faults": FAULTS}, {"id": "m2", "name": "Press 2", "faults": FAULTS}]
-    central = central_factory(mosquitto, plant={"machines": machines},
+    central = central_factory(mosquitto, site="s1", plant={"machines": machines},
                               api={"port": free_port(), "keys": api_keys()})
     edge = EdgeProcess(tmp_path / "edge", mosquitto, edge_id="gw1", site="s1",
                        machines=[modbus_machine(plant, "m1"), modbus_machine(plant, "m2")]).start()

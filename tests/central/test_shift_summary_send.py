@@ -53,7 +53,7 @@ def robot() -> Iterator[Robot]:
 
 def config(broker: Mosquitto, tmp_path: Path, robot: Robot) -> CentralConfig:
     return CentralConfig.model_validate({
-        "mqtt": broker.mqtt(broker.central_login(), keepalive=5, reconnect_max=1),
+        "site": "t", "mqtt": broker.mqtt(broker.central_login(), keepalive=5, reconnect_max=1),
         "store": {"path": str(tmp_path / "central.sqlite")},
         "notify": {"lang": "en", "summary_check": 0.1, "webhooks": [
             {"name": "line-chat", "kind": "wecom", "lang": "en", "url": f"http://127.0.0.1:{robot.port}/send",

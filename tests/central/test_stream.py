@@ -23,7 +23,7 @@ from tests.fixtures.waiting import wait_until
 def test_stream_snapshot_server_time_and_one_update_per_machine_per_interval(
     mosquitto: Mosquitto, central_factory: Callable[..., CentralProcess]
 ) -> None:
-    central = central_factory(mosquitto, api={"stream_min_interval": 1.0})
+    central = central_factory(mosquitto, site="s", api={"stream_min_interval": 1.0})
     events: list[tuple[str, dict[str, Any], float]] = []
     stop = threading.Event()
 

@@ -122,7 +122,7 @@ class Chaos:
     def start(self) -> None:
         self.broker.start()
         self.plant.start(timeout=120)
-        self.central = CentralProcess(self.root / "central", self.broker,
+        self.central = CentralProcess(self.root / "central", self.broker, site=SITE,
                                       ingest={"ack_interval": 0.3}).start(timeout=60)
         self.plant.pause()
         for gw in self.plan.gateways:

@@ -85,7 +85,7 @@ def _checked(copy: Path, low: int, high: int) -> None:
 
 def test_central_backup_copies_the_live_store(tmp_path: Path, store: Path) -> None:
     config = tmp_path / "central.yaml"
-    config.write_text(yaml.safe_dump({"store": {"path": str(store)}}))
+    config.write_text(yaml.safe_dump({"site": "s", "store": {"path": str(store)}}))
     folder = tmp_path / "backups"
     folder.mkdir()
     with Writer(store) as writer:
@@ -119,11 +119,11 @@ def test_backup_refuses_to_overwrite_or_to_invent_a_store(tmp_path: Path, store:
     config = tmp_path / "central.yaml"
     existing = tmp_path / "existing.sqlite"
     existing.write_bytes(b"keep me")
-    config.write_text(yaml.safe_dump({"store": {"path": str(store)}}))
+    config.write_text(yaml.safe_dump({"site": "s", "store": {"path": str(store)}}))
     argv = [sys.executable, "-m", "central", "backup", "--config", str(config), "--to", str(existing)]
     done = subprocess.run(argv, cwd=REPO, capture_output=True, timeout=60, check=False)
     assert done.returncode == 1 and b"exists already" in done.stderr and existing.read_bytes() == b"keep me"
-    config.write_text(yaml.safe_dump({"store": {"path": str(tmp_path / "nowhere.sqlite")}}))
+    config.write_text(yaml.safe_dump({"site": "s", "store": {"path": str(tmp_path / "nowhere.sqlite")}}))
     argv[-1] = str(tmp_path / "b.sqlite")
     done = subprocess.run(argv, cwd=REPO, capture_output=True, timeout=60, check=False)
     assert done.returncode == 1 and b"no store there" in done.stderr

@@ -151,7 +151,8 @@ def test_an_unknown_manual_machine_is_a_clear_error() -> None:
 def _central(compose: Compose, central_cfg: CentralConfig, folder: Path, broker: Mosquitto) -> CentralProcess:
     """A real central with the shipped config's keys (the generated files), plant and order settings."""
     shipped = yaml.safe_load(compose.host_config("central", compose.command_arg("central", "--config")).read_text())
-    return CentralProcess(folder, broker, api={"port": 0, "open_reads": False, "keys": shipped["api"]["keys"]},
+    return CentralProcess(folder, broker, site=shipped["site"],
+                          api={"port": 0, "open_reads": False, "keys": shipped["api"]["keys"]},
                           plant=shipped["plant"], orders=shipped["orders"]).start()
 
 

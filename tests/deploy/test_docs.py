@@ -27,8 +27,8 @@ def test_the_machines_of_connect_a_plc_validate() -> None:
             machines += data
         elif "machines" in data and "plant" not in data:
             machines += data["machines"]
-        elif "plant" in data:
-            parse_yaml_model(CentralConfig, block, source="connect-a-plc.md")
+        elif "plant" in data:  # a section of central.yaml: the rest of the file names the site
+            parse_yaml_model(CentralConfig, yaml.safe_dump({"site": "suzhou-1", **data}), source="connect-a-plc.md")
     assert {m["protocol"] for m in machines} == {"modbus", "opcua"}
     cfg = parse_edge_config(yaml.safe_dump({"edge_id": "line-a", "site": "suzhou-1", "machines": machines}),
                             source="connect-a-plc.md")

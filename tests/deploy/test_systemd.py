@@ -62,6 +62,7 @@ def test_example_configs_validate_and_keep_their_state_in_the_state_directory(tm
     assert edge.mqtt.username == f"{edge.edge_id}@{edge.site}"
     assert str(edge.data_dir) == "/var/lib/" + unit("plantpulse-edge.service")["Service"]["StateDirectory"]
     central = load_central_config(installed("central.example.yaml"))
+    assert central.site == edge.site  # one central serves its gateways' site
     assert central.mqtt.password() and all(k.digest() for k in central.api.keys)
     state = "/var/lib/" + unit("plantpulse-central.service")["Service"]["StateDirectory"]
     assert str(central.store.path.parent) == state

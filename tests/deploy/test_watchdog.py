@@ -102,7 +102,7 @@ async def test_a_stuck_forwarder_starves_the_watchdog_until_it_turns_again(
 def test_central_says_ready_once_the_api_serves_and_feeds_its_watchdog(
     tmp_path: Path, mosquitto: Mosquitto, listener: NotifySocket,
 ) -> None:
-    central = CentralProcess(tmp_path / "central", mosquitto)
+    central = CentralProcess(tmp_path / "central", mosquitto, site="s1")
     central.process.env = {"NOTIFY_SOCKET": str(listener.path), "WATCHDOG_USEC": "1000000"}
     central.start()
     ready = listener.wait_for("READY=1", 10)

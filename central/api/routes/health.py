@@ -15,6 +15,7 @@ async def healthz(central: CentralDep) -> JSONResponse:
     ok = central.failed is None and central.broker_connected
     body = {
         "status": "ok" if ok else "degraded",
+        "site": central.cfg.site,  # which plant's central answered (behind a group's proxy)
         "broker_connected": central.broker_connected,
         "failed_task": central.failed,
         "failure": central.failure,

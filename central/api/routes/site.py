@@ -17,11 +17,14 @@ router = APIRouter(prefix="/api/v1", tags=["pages"])
 
 
 class Site(BaseModel):
+    site: str = Field(..., description="the site (plant) this central serves (`site`), e.g. suzhou-1: every id "
+                                       "it answers with is of this site; /api/v1/sites/{site}/... reaches it too")
     timezone: str = Field(..., description="the plant's IANA timezone (plant.timezone), e.g. Asia/Shanghai")
     server_time: float
     version: str
 
 
-@router.get("/site", response_model=Site, summary="The plant's timezone and central's clock and version")
+@router.get("/site", response_model=Site, summary="The site, the plant's timezone and central's clock and version")
 async def site(central: CentralDep) -> Site:
-    return Site(timezone=central.cfg.plant.timezone, server_time=central.clock(), version=__version__)
+    return Site(site=central.cfg.site, timezone=central.cfg.plant.timezone, server_time=central.clock(),
+                version=__version__)

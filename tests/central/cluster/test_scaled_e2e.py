@@ -89,7 +89,7 @@ async def test_workers_share_fail_over_and_hand_over_exactly_once(
         proc = CentralProcess(tmp_path / name, broker, command=command,
                               store={"kind": "postgresql", "dsn_file": str(dsn_file)},
                               cluster={"lease_seconds": LEASE, "refresh_interval": 0.2},
-                              ingest={"ack_interval": 0.2, "sites": ["fleet"]})
+                              site="fleet", ingest={"ack_interval": 0.2})
         started.append(proc)
         return proc.start()
 

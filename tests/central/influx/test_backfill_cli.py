@@ -44,7 +44,7 @@ async def _fill(path: Path) -> int:
 
 
 def _config(tmp_path: Path, victoria: VictoriaMetrics) -> Path:
-    cfg = {"store": {"path": str(tmp_path / "central.sqlite")},
+    cfg = {"site": "s", "store": {"path": str(tmp_path / "central.sqlite")},
            "influx": {"url": victoria.url, "org": "plant", "bucket": "plantpulse", "batch_size": 10,
                       "retry_buffer": 100}}
     path = tmp_path / "central.yaml"

@@ -73,7 +73,7 @@ def test_a_backfill_takes_the_whole_hours_of_its_window() -> None:
 
 
 def _config(tmp_path: Path, victoria: VictoriaMetrics) -> CentralConfig:
-    cfg = {"store": {"path": str(tmp_path / "central.sqlite")},
+    cfg = {"site": "s", "store": {"path": str(tmp_path / "central.sqlite")},
            "influx": {"url": victoria.url, "org": "plant", "bucket": "plantpulse", "batch_size": 10,
                       "flush_interval": 0.05, "retry_buffer": 100},
            "plant": {"machines": [{"id": "m1", "ideal_cycle_time": 30}]}}

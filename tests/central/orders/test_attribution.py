@@ -66,7 +66,7 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
     store = await SqliteStore.open(tmp_path / "c.sqlite", "s")
     catalog = Catalog(MachinesConfig.model_validate({"machines": [{"id": "m1", "work_centre": "turning"}]}))
     live = LiveState(IngestConfig(), catalog)
-    applier = Applier(live, ClockRule(), store.intervals_from)
+    applier = Applier(live, ClockRule(), store.intervals_from, site="s")
     book = OrderBook(store, catalog, clock=time.time)
     await book.load()
     birth = Status(edge_id="gw1", online=True, birth=1, ts=time.time(), epoch=EPOCH1)
@@ -210,7 +210,7 @@ async def test_auto_next_starts_the_next_operation_without_a_job_on_completion(t
         await book.load()
         hook = Attribution(book)
         live = LiveState(IngestConfig(), catalog)
-        rig = Rig(store, book, hook, Applier(live, ClockRule(), store.intervals_from))
+        rig = Rig(store, book, hook, Applier(live, ClockRule(), store.intervals_from, site="s"))
         birth = Status(edge_id="gw1", online=True, birth=1, ts=time.time(), epoch=EPOCH1)
         rnd = await rig.applier.messages([Incoming("plantpulse/v1/s/gw1/status", birth.model_dump_json().encode(),
                                                    1, 1, time.time())], Round())

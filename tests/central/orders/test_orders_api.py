@@ -34,7 +34,7 @@ R = {"Authorization": f"Bearer {READ}"}
 
 def config(broker: Mosquitto, tmp_path: Path) -> CentralConfig:
     return CentralConfig.model_validate({
-        "mqtt": broker.mqtt(broker.central_login(), keepalive=5, reconnect_max=1),
+        "site": "t", "mqtt": broker.mqtt(broker.central_login(), keepalive=5, reconnect_max=1),
         "store": {"path": str(tmp_path / "central.sqlite")},
         "api": {"keys": [
             {"name": "planner-anna", "role": "write", "sha256": hashlib.sha256(WRITE.encode()).hexdigest()},
