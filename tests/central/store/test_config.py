@@ -17,7 +17,7 @@ from plantpulse.configfile import ConfigError
 
 def write(tmp_path: Path, store: str) -> Path:
     path = tmp_path / "central.yaml"
-    path.write_text(f"store:\n{store}")
+    path.write_text(f"site: s\nstore:\n{store}")
     return path
 
 
