@@ -66,7 +66,6 @@ class Ownership:
         self.lease_seconds = lease_seconds
         self.moves = moves
         self.tokens: dict[str, int] = {}
-        self.sites: dict[str, str] = {}
         self.valid_until = 0.0  # monotonic: the leases may have expired after this
         self.giving_up: set[str] = set()
 
@@ -126,7 +125,6 @@ class Ownership:
             leases = [Lease(r["edge_id"], r["site"], r["owner"], r["token"], r["expires_at"]) for r in
                       await con.fetch("SELECT edge_id, site, owner, token, expires_at FROM gateway_leases "
                                       "WHERE site = $1", self.site)]
-            self.sites.update({le.edge_id: le.site for le in leases})
             todo = plan(self.owner, leases, workers, now, moves=self.moves)
             for edge in todo.take:
                 row = await con.fetchrow(
