@@ -171,7 +171,7 @@ class Central:
             await self.alerts.load()
             await self.projector.load()
             await self.summaries.load()
-            leader = Leader(self.cfg.store.dsn(), self._leader_tasks)
+            leader = Leader(self.cfg.store.dsn(), self.cfg.site, self._leader_tasks)
             self._tasks = [asyncio.create_task(self._guard(self.follower.run(), "follower"), name="follower"),
                            asyncio.create_task(self._guard(leader.run(), "leader"), name="leader")]
             log.info("central API replica started: following the PostgreSQL store")

@@ -22,13 +22,14 @@ from plantpulse.tasks import cancel_all
 
 log = logging.getLogger(__name__)
 
-LEADER_LOCK = 0x706C6C6472  # pg_advisory_lock key of the leader ("pplldr")
+LEADER_LOCK = "plantpulse leader {site}"  # hashed to the site's advisory lock key: one leader per site
 _RETRY = 3.0
 
 
 class Leader:
-    def __init__(self, dsn: str, tasks: Callable[[], list[Coroutine[Any, Any, None]]]) -> None:
+    def __init__(self, dsn: str, site: str, tasks: Callable[[], list[Coroutine[Any, Any, None]]]) -> None:
         self.dsn = dsn
+        self.site = site  # another site's central may share the database: it has a leader of its own
         self.tasks = tasks
         self.leading = False
 
@@ -40,7 +41,8 @@ class Leader:
                 await asyncio.sleep(_RETRY)
                 continue
             try:
-                if await con.fetchval("SELECT pg_try_advisory_lock($1)", LEADER_LOCK):
+                if await con.fetchval("SELECT pg_try_advisory_lock(hashtextextended($1, 0))",
+                                      LEADER_LOCK.format(site=self.site)):
                     await self._lead(con)
                 else:
                     await asyncio.sleep(_RETRY)
