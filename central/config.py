@@ -159,6 +159,8 @@ class CentralConfig(_Strict):
         else:
             raise ValueError("site: name the plant this central serves (the gateways' site), e.g. site: suzhou-1 "
                              "-- one central serves one site and keys its record by it (docs/scaling.md)")
+        if not self.ingest.client_id:  # one per site: two plants' centrals on one broker must not take over
+            self.ingest.client_id = f"plantpulse-central-{self.site}"  # each other's session
         return self
 
 

@@ -13,7 +13,8 @@ class IngestConfig(BaseModel):
                                           "subscribes to that one site). If given, exactly [the site], e.g. [suzhou-1]"
     )
     client_id: str = Field(
-        "plantpulse-central", min_length=1, description="MQTT client id: keep it stable (persistent session)"
+        "", description="MQTT client id, stable (a persistent session) and unique on the broker; default "
+        "plantpulse-central-<site>, so the centrals of several sites can share one broker"
     )
     batch_max_messages: int = Field(
         200, ge=1, description="MQTT messages applied in one transaction at most, e.g. 200"

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from central.cli import main
-from central.config import load_central_config
+from central.config import CentralConfig, load_central_config
 from central.store.base import StoreError
 from central.store.config import StoreConfig
 from central.store.open import open_store
@@ -68,3 +68,10 @@ def test_workers_and_replicas_refuse_a_sqlite_store(tmp_path: Path, command: str
     path = write(tmp_path, "  path: c.sqlite\napi: {port: 0}\n")
     assert main([command, "--config", str(path)]) == 2
     assert "needs a shared store: set store.kind: postgresql" in capsys.readouterr().err
+
+
+def test_the_mqtt_client_id_is_the_sites_unless_given() -> None:
+    """Two plants' centrals on one broker: one shared default client id would take over each other's session."""
+    assert CentralConfig(site="suzhou-1").ingest.client_id == "plantpulse-central-suzhou-1"
+    assert CentralConfig(site="ningbo-2").ingest.client_id == "plantpulse-central-ningbo-2"
+    assert CentralConfig.model_validate({"site": "s", "ingest": {"client_id": "mine"}}).ingest.client_id == "mine"
