@@ -39,6 +39,7 @@ class Gw:
     edge_id: str
     machines: list[str]
     outbox: Outbox
+    site: str = SITE
     link: MqttLink | None = None
     forwarder: Forwarder | None = None
     birth: int = 0
@@ -46,7 +47,7 @@ class Gw:
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     def topic(self, channel: topics.GatewayChannel | topics.CommandChannel) -> str:
-        return topics.gateway_topic(SITE, self.edge_id, channel)
+        return topics.gateway_topic(self.site, self.edge_id, channel)
 
     def status(self, online: bool) -> bytes:
         stats = self.outbox.stats()
@@ -84,7 +85,8 @@ async def connect(gw: Gw, port: int, fwd_cfg: ForwardConfig, health_every: float
         assert gw.link is not None
         await gw.link.publish(gw.topic("status"), gw.status(True), retain=True)
 
-    link = MqttLink(MqttConfig(host="127.0.0.1", port=port, keepalive=5, reconnect_max=1), f"fleet-{gw.edge_id}",
+    link = MqttLink(MqttConfig(host="127.0.0.1", port=port, keepalive=5, reconnect_max=1),
+                    f"fleet-{gw.site}-{gw.edge_id}",
                     clean_start=True, subscriptions=[(gw.topic("cmd/ack"), 1), (gw.topic("cmd/replay"), 1)],
                     on_connected=connected, will=will)
     fwd = Forwarder(fwd_cfg, gw.outbox, link, edge_id=gw.edge_id, events_topic=gw.topic("events"))
@@ -130,7 +132,7 @@ def report(gws: list[Gw], path: Path, *, done: bool, started: float, confirmed_a
 async def run(args: argparse.Namespace) -> None:
     args.dir.mkdir(parents=True, exist_ok=True)
     gws = [Gw(f"gw{i:03d}", [f"gw{i:03d}-m{j}" for j in range(args.machines)],
-              await Outbox.open(args.dir / f"gw{i:03d}.sqlite", max_events=10**7, max_bytes=10**10))
+              await Outbox.open(args.dir / f"gw{i:03d}.sqlite", max_events=10**7, max_bytes=10**10), args.site)
            for i in range(args.gateways)]
     # the backlog: stored before the gateways ever connect
     await asyncio.gather(*(gw.emit(0, args.backlog) for gw in gws if args.backlog))
@@ -175,6 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--dir", type=Path, required=True)
     p.add_argument("--report", type=Path, required=True)
     p.add_argument("--gateways", type=int, default=20)
+    p.add_argument("--site", default=SITE, help="the gateways' site (two fleets of two sites may reuse ids)")
     p.add_argument("--machines", type=int, default=2, help="machines per gateway")
     p.add_argument("--backlog", type=int, default=200, help="events per gateway stored before connecting")
     p.add_argument("--rate", type=float, default=100.0, help="live events per second, whole fleet")
