@@ -49,7 +49,7 @@ from central.progress.outlook import (
     Projection,
     down_until,
 )
-from central.progress.progress import effective_quantities
+from central.progress.plan_index import PlanIndex
 from central.progress.shifts import AlwaysPlanned
 from central.progress.timetable import Timetable
 
@@ -60,14 +60,18 @@ __all__ = [  # the projection's inputs and outputs live in outlook.py; importabl
 
 DAY = 86_400.0
 DEFAULT_HORIZON = 120 * DAY
+# builds an ``OpProjection`` from a ready tuple of all its fields without the named tuple's keyword
+# handling (10,000 a projection)
+_new = tuple.__new__
 
 
-class _Pass:
+class _Pass(PlanIndex):
     """The mutable state of one projection; lives only inside ``project``."""
 
     def __init__(self, plan: Plan, machines: Mapping[str, MachineOutlook], now: float, horizon: float,
                  tallies: Mapping[OpKey, Tally], cycles: Mapping[OpKey, float],
                  running: Mapping[OpKey, Sequence[str]]) -> None:
+        super().__init__(plan, tallies, cycles, running)
         self.plan, self.now, self.tallies, self.cycles, self.running = plan, now, tallies, cycles, running
         self.ops = plan.operations
         self.outlook: dict[str, MachineOutlook] = dict(machines)
@@ -94,44 +98,8 @@ class _Pass:
                 self.free[mid], self.free_by[mid] = m.down[0], (Binding.REPAIR, None, m.down[1])
             else:
                 self.free[mid], self.free_by[mid] = now, (Binding.NOW, None, None)
-        # remaining good parts, the predecessor and what a successor needs, per open operation
-        self.remaining: dict[OpKey, int] = {}
-        self.planned: dict[OpKey, int] = {}
-        self.pred: dict[OpKey, OpKey | None] = {}
-        self.succ: dict[OpKey, OpKey | None] = {}
-        self.release: dict[OpKey, float] = {}
-        for order in plan.orders.values():
-            keys = [k for k in order.op_keys() if plan.operations[k].status is not OpStatus.CANCELLED]
-            if not any(plan.operations[k].status.open for k in keys):
-                continue
-            quantities = effective_quantities(plan, order, tallies)
-            prev: OpKey | None = None
-            for k in keys:
-                op = plan.operations[k]
-                good = tallies[k].good if k in tallies else 0
-                self.planned[k] = quantities[k]
-                if op.status.open:
-                    self.remaining[k] = max(0, quantities[k] - good)
-                    self.pred[k] = prev
-                else:
-                    self.release[k] = -INF
-                if prev is not None:
-                    self.succ[prev] = k
-                prev = k
-        self.next_transfer: dict[OpKey, int] = {}
-        for k, nxt in self.succ.items():
-            if nxt is not None and plan.operations[nxt].transfer_quantity is not None:
-                self.next_transfer[k] = plan.operations[nxt].transfer_quantity  # type: ignore[assignment]
         self.rate: dict[str, float] = {m: o.availability for m, o in self.outlook.items()}
         self.done: dict[OpKey, OpProjection] = {}
-        self.queue_of: dict[OpKey, str] = {}
-        self.lists: dict[str, list[OpKey]] = {}
-        for q, queued in plan.dispatch.items():
-            open_keys = [k for k in queued if k in self.remaining]
-            if open_keys:
-                self.lists[q] = open_keys
-                for k in open_keys:
-                    self.queue_of[k] = q
         self.pos: dict[str, int] = dict.fromkeys(self.lists, 0)
         self.waiters: dict[OpKey, list[str]] = {}
         self.version: dict[str, int] = dict.fromkeys(self.lists, 0)
@@ -155,7 +123,8 @@ class _Pass:
     def ready(self, key: OpKey) -> tuple[float, Binding, float] | None:
         """When precedence and material allow ``key``, which of them binds, and the other's time
         (None: its predecessor is not projected yet)."""
-        pred = self.pred.get(key)
+        fact = self.facts[key]
+        pred = fact.pred
         when, binding, runner_up = self.now, Binding.NOW, self.now
         if pred is not None:
             released = self.release.get(pred)
@@ -163,9 +132,8 @@ class _Pass:
                 return None
             if released > when:
                 when, binding = released, Binding.PREDECESSOR
-        shortage = self.plan.operations[key].shortage
-        if shortage is not None:
-            arrival = INF if shortage.expected is None else shortage.expected
+        arrival = fact.arrival
+        if arrival is not None:
             if arrival > when:
                 when, binding, runner_up = arrival, Binding.MATERIAL, when
             else:
@@ -247,10 +215,46 @@ class _Pass:
 
         A machine outside any work centre shares nothing with other lists: its operations' times
         depend only on its own order and on predecessors' releases, never on the order in which
-        lists are processed, so it needs no heap (most of the plant: this is the fast path).
+        lists are processed, so it needs no heap (most of the plant: this is the fast path). While
+        nothing is set aside for material, ``next_for`` and ``ready`` are done here inline (same
+        rules): this loop runs for most of the 10,000 operations of a large plant.
         """
-        while (chosen := self.next_for(q)) is not None:
-            self.schedule_machine(q, chosen[0], *chosen[1])
+        keys, facts, release, free = self.lists[q], self.facts, self.release, self.free
+        pos_of, held_of = self.pos, self.held
+        now, inf, material = self.now, INF, Binding.MATERIAL
+        while True:
+            if held_of.get(q):
+                chosen = self.next_for(q)
+                if chosen is None:
+                    return
+                self.schedule_machine(q, chosen[0], *chosen[1])
+                continue
+            pos = pos_of[q]
+            if pos >= len(keys):
+                return
+            key = keys[pos]
+            fact = facts[key]
+            pred = fact.pred
+            when, binding, runner_up = now, Binding.NOW, now
+            if pred is not None:
+                released = release.get(pred)
+                if released is None:
+                    self.waiters.setdefault(pred, []).append(q)
+                    return
+                if released > when:
+                    when, binding = released, Binding.PREDECESSOR
+            arrival = fact.arrival
+            if arrival is not None:
+                if arrival > when:
+                    when, binding, runner_up = arrival, material, when
+                    if free[q] < when < inf:  # set aside; the machine goes on with its list
+                        pos_of[q] = pos + 1
+                        held_of.setdefault(q, []).append((key, (when, binding, runner_up)))
+                        continue
+                elif arrival > runner_up:
+                    runner_up = arrival
+            pos_of[q] = pos + 1
+            self.schedule_machine(q, key, when, binding, runner_up)
 
     def run(self) -> list[Deadlock]:
         for q in self.lists:
@@ -300,25 +304,51 @@ class _Pass:
             self.schedule_machine(q, key, ready, ready_by, runner_up)
 
     def schedule_machine(self, q: str, key: OpKey, ready: float, ready_by: Binding, runner_up: float) -> None:
-        """One operation on one machine (the common case, kept lean: it runs 10,000 times a projection)."""
-        op = self.ops[key]
-        cycle = self.cycles.get(key, op.ideal_cycle_time)
+        """One operation on one machine (the common case, kept lean: it runs 10,000 times a projection):
+        ``place`` for one machine, done inline."""
+        fact = self.facts[key]
         free = self.free[q]
+        free_by = self.free_by[q]
         if ready == INF:
             begin, binding, wait = INF, ready_by, INF
         elif free > ready:
-            begin, binding, wait = free, self.free_by[q][0], free - ready
+            begin, binding, wait = free, free_by[0], free - ready
         else:
             begin, binding, wait = ready, ready_by, ready - (free if free > runner_up else runner_up)
-        if op.status is OpStatus.RUNNING and q in self.running.get(key, ()):
-            setup = self.outlook[q].setup_left or 0.0
-        else:
-            setup = op.setup_time
+        setup = (self.outlook[q].setup_left or 0.0) if q in fact.runs_on else fact.setup
+        cycle = fact.cycle
         rate = self.rate[q] / cycle
-        work = self.remaining[key] / rate
+        remaining = self.remaining[key]
+        work = remaining / rate
         tt = self.table[q]
         start, setup_end, finish = tt.run(begin, setup, work)
-        self.place(q, key, op, (q,), ready, binding, wait, start, setup, setup_end, work, finish, rate, tt, cycle)
+        if finish < INF:
+            transfer, pred = fact.transfer, fact.pred
+            if transfer is not None and pred is not None:
+                before = self.done.get(pred)
+                if before is not None:  # a partial transfer: the last batch arrives with the predecessor's finish
+                    finish = max(finish, tt.advance(before.finish, min(transfer, remaining) / rate))
+            ideal_work = work * fact.ideal / cycle
+            gap = (finish - start) - setup - work
+            if gap < 0.0:
+                gap = 0.0
+            release = finish if key not in self.next_transfer else self.release_time(
+                key, start, setup_end, finish, rate, tt)
+        else:
+            ideal_work, gap, release = INF, 0.0, INF
+        result = _new(OpProjection, (key, (q,), start, finish, ready, binding,
+                                     free_by[1] if binding is Binding.MACHINE else None, wait, setup, work,
+                                     ideal_work, gap, free_by[2] if binding is Binding.REPAIR else None, release))
+        if ready < INF:  # an operation held indefinitely does not block its machine
+            self.free[q] = finish
+            self.free_by[q] = (Binding.MACHINE, key, None)
+        self.finish(key, q, result)
+        if q in self.alone:
+            return  # ``drain`` goes on with the list
+        self.push(q)
+        centre = self.centre_of.get(q)
+        if centre is not None and centre != q and centre in self.lists:
+            self.push(centre)
 
     def schedule_centre(self, q: str, key: OpKey, ready: float, ready_by: Binding, runner_up: float) -> None:
         """A work-centre operation: split over the machines running it, else all of the centre's."""
@@ -470,9 +500,10 @@ def project(
     state = _Pass(plan, machines, now, horizon, tallies or {}, cycle_times or {}, running or {})
     deadlocks = state.run()
     orders: dict[str, float] = {}
-    for order in plan.orders.values():
-        last = [state.done[k].finish for k in order.op_keys() if k in state.done]
+    done = state.done
+    for order_id, keys in state.order_keys.items():  # only orders with open operations have projected ones
+        last = [done[k].finish for k in keys if k in done]
         if last:
-            orders[order.id] = max(last)
+            orders[order_id] = max(last)
     rows = {q: tuple(sorted(keys, key=lambda k: state.done[k].start)) for q, keys in state.order_rows.items() if keys}
     return Projection(now, state.done, orders, rows, tuple(deadlocks), tuple(state.unplaceable))
