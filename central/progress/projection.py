@@ -63,6 +63,9 @@ DEFAULT_HORIZON = 120 * DAY
 # builds an ``OpProjection`` from a ready tuple of all its fields without the named tuple's keyword
 # handling (10,000 a projection)
 _new = tuple.__new__
+# the bindings as module constants: an enum member looked up on its class costs ~10x a global
+_NOW, _MACHINE, _REPAIR, _PREDECESSOR, _MATERIAL = (
+    Binding.NOW, Binding.MACHINE, Binding.REPAIR, Binding.PREDECESSOR, Binding.MATERIAL)
 
 
 class _Pass(PlanIndex):
@@ -100,6 +103,7 @@ class _Pass(PlanIndex):
                 self.free[mid], self.free_by[mid] = now, (Binding.NOW, None, None)
         self.rate: dict[str, float] = {m: o.availability for m, o in self.outlook.items()}
         self.done: dict[OpKey, OpProjection] = {}
+        self.start_of: dict[OpKey, float] = {}  # the Gantt rows' sort key
         self.pos: dict[str, int] = dict.fromkeys(self.lists, 0)
         self.waiters: dict[OpKey, list[str]] = {}
         self.version: dict[str, int] = dict.fromkeys(self.lists, 0)
@@ -221,7 +225,7 @@ class _Pass(PlanIndex):
         """
         keys, facts, release, free = self.lists[q], self.facts, self.release, self.free
         pos_of, held_of = self.pos, self.held
-        now, inf, material = self.now, INF, Binding.MATERIAL
+        now, inf = self.now, INF
         while True:
             if held_of.get(q):
                 chosen = self.next_for(q)
@@ -235,18 +239,18 @@ class _Pass(PlanIndex):
             key = keys[pos]
             fact = facts[key]
             pred = fact.pred
-            when, binding, runner_up = now, Binding.NOW, now
+            when, binding, runner_up = now, _NOW, now
             if pred is not None:
                 released = release.get(pred)
                 if released is None:
                     self.waiters.setdefault(pred, []).append(q)
                     return
                 if released > when:
-                    when, binding = released, Binding.PREDECESSOR
+                    when, binding = released, _PREDECESSOR
             arrival = fact.arrival
             if arrival is not None:
                 if arrival > when:
-                    when, binding, runner_up = arrival, material, when
+                    when, binding, runner_up = arrival, _MATERIAL, when
                     if free[q] < when < inf:  # set aside; the machine goes on with its list
                         pos_of[q] = pos + 1
                         held_of.setdefault(q, []).append((key, (when, binding, runner_up)))
@@ -337,12 +341,20 @@ class _Pass(PlanIndex):
         else:
             ideal_work, gap, release = INF, 0.0, INF
         result = _new(OpProjection, (key, (q,), start, finish, ready, binding,
-                                     free_by[1] if binding is Binding.MACHINE else None, wait, setup, work,
-                                     ideal_work, gap, free_by[2] if binding is Binding.REPAIR else None, release))
+                                     free_by[1] if binding is _MACHINE else None, wait, setup, work,
+                                     ideal_work, gap, free_by[2] if binding is _REPAIR else None, release))
         if ready < INF:  # an operation held indefinitely does not block its machine
             self.free[q] = finish
-            self.free_by[q] = (Binding.MACHINE, key, None)
-        self.finish(key, q, result)
+            self.free_by[q] = (_MACHINE, key, None)
+        # ``finish``, inline
+        self.done[key] = result
+        self.release[key] = release
+        self.start_of[key] = start
+        waiting = self.waiters.pop(key, None)
+        if waiting is not None:
+            for other in waiting:
+                self.wake(other)
+        self.order_rows[q].append(key)
         if q in self.alone:
             return  # ``drain`` goes on with the list
         self.push(q)
@@ -439,6 +451,7 @@ class _Pass(PlanIndex):
     def finish(self, key: OpKey, q: str, result: OpProjection) -> None:
         self.done[key] = result
         self.release[key] = result.release
+        self.start_of[key] = result.start
         waiting = self.waiters.pop(key, None)
         if waiting is not None:
             for other in waiting:
@@ -505,5 +518,6 @@ def project(
         last = [done[k].finish for k in keys if k in done]
         if last:
             orders[order_id] = max(last)
-    rows = {q: tuple(sorted(keys, key=lambda k: state.done[k].start)) for q, keys in state.order_rows.items() if keys}
+    start_of = state.start_of.__getitem__
+    rows = {q: tuple(sorted(keys, key=start_of)) for q, keys in state.order_rows.items() if keys}
     return Projection(now, state.done, orders, rows, tuple(deadlocks), tuple(state.unplaceable))

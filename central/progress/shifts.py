@@ -26,6 +26,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validat
 Span = tuple[float, float]  # [start, end) in Unix seconds
 DAY = 1440  # minutes
 WEEK = 7 * DAY
+_MEMO_DAYS = 4096  # a ShiftCalendar remembers the planned pieces of at most this many dates
 
 _CLOCK = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$|^24:00$")
 _CLOCK_HINT = (
@@ -226,6 +227,7 @@ class ShiftCalendar:
                 self._week[day.number].append(((lo, hi), pieces))
         for day_shifts in self._week:
             day_shifts.sort()
+        self._pieces: dict[date, list[Span]] = {}  # memo of ``_pieces_on``
 
     def _shifts_on(self, day: date) -> list[tuple[tuple[int, int], list[tuple[int, int]]]]:
         if day in self._days_off:
@@ -237,6 +239,21 @@ class ShiftCalendar:
         """Wall-clock ``minute`` after ``day``'s midnight in the line's timezone, as Unix time."""
         local = datetime(day.year, day.month, day.day, tzinfo=self.tz) + timedelta(minutes=minute)
         return local.timestamp()
+
+    def _pieces_on(self, day: date) -> list[Span]:
+        """The working pieces of the shifts starting on ``day``, in Unix seconds, in ``planned``'s order.
+
+        Memoised (the calendar never changes): the projection asks for the same weeks every few
+        seconds, and each piece costs two time-zone conversions. Bounded: cleared when it holds
+        ``_MEMO_DAYS`` days (years of dates; a long-running central walks forward day by day).
+        """
+        found = self._pieces.get(day)
+        if found is None:
+            if len(self._pieces) >= _MEMO_DAYS:
+                self._pieces.clear()
+            found = self._pieces[day] = [(self._ts(day, lo), self._ts(day, hi))
+                                         for _span, pieces in self._shifts_on(day) for lo, hi in pieces]
+        return found
 
     def _days(self, start: float, end: float) -> list[date]:
         """Start dates of every shift that can overlap ``[start, end]`` (shifts last at most a day)."""
@@ -250,11 +267,10 @@ class ShiftCalendar:
             return []
         spans: list[Span] = []
         for day in self._days(start, end):
-            for _span, pieces in self._shifts_on(day):
-                for lo, hi in pieces:
-                    s, e = max(self._ts(day, lo), start), min(self._ts(day, hi), end)
-                    if e > s:
-                        spans.append((s, e))
+            for lo, hi in self._pieces_on(day):
+                s, e = max(lo, start), min(hi, end)
+                if e > s:
+                    spans.append((s, e))
         spans.sort()
         merged: list[Span] = []
         for s, e in spans:
