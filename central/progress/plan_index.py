@@ -1,8 +1,10 @@
 """The per-operation facts the list scheduler reads, indexed once per projection (issue 13).
 
-Apart from ``projection.py`` because it is its own step: it reads the plan and the tallies only
-(no machines, no time), and the scheduler's inner loop then finds everything it needs about an
-operation in one look-up (``Fact``) instead of re-deriving it from the plan every time it is asked.
+Apart from the scheduler (``projection.py``, ``placement.py``) because it is its own step: it reads
+the plan and the tallies only (no machines, no time). Each open operation gets a number, and
+the scheduler's inner loop finds everything about it in lists by that number (``Fact``) instead of
+re-deriving it from the plan or hashing its (order, seq) key in a dozen dicts: a projection of a
+large plant asks these questions 10,000 times every few seconds.
 """
 
 from __future__ import annotations
@@ -21,7 +23,10 @@ _new = tuple.__new__  # a named tuple from a tuple of all its fields, without ke
 class Fact(NamedTuple):
     """What the scheduler needs of one open operation that never changes during a projection."""
 
-    pred: OpKey | None  # the previous (not cancelled) operation of its order
+    key: OpKey
+    # the number of the previous operation of its order, -1 if there is none or it is done (a done
+    # predecessor released its parts before ``now``: it never holds an operation back)
+    pred: int
     arrival: float | None  # its missing material's expected arrival (INF: unknown); None: not short
     cycle: float  # running seconds per good part (measured, else ideal)
     ideal: float  # the ideal cycle time
@@ -31,20 +36,20 @@ class Fact(NamedTuple):
 
 
 class PlanIndex:
-    """Open operations' remaining parts, precedence and dispatch lists, read once from the plan."""
+    """Open operations numbered 0..n-1 with their remaining parts, precedence and dispatch lists."""
 
     def __init__(self, plan: Plan, tallies: Mapping[OpKey, Tally], cycles: Mapping[OpKey, float],
                  running: Mapping[OpKey, Sequence[str]]) -> None:
         ops = plan.operations
-        self.remaining: dict[OpKey, int] = {}
-        self.planned: dict[OpKey, int] = {}
-        self.pred: dict[OpKey, OpKey | None] = {}
-        self.release: dict[OpKey, float] = {}  # closed operations release at once
-        self.next_transfer: dict[OpKey, int] = {}  # what the successor needs of it, when not all
-        self.order_keys: dict[str, list[OpKey]] = {}  # per order with open operations: its non-cancelled ones
-        self.facts: dict[OpKey, Fact] = {}
-        remaining, planned, pred_of, release, next_transfer, facts = (
-            self.remaining, self.planned, self.pred, self.release, self.next_transfer, self.facts)
+        self.keys: list[OpKey] = []  # number -> key
+        self.facts: list[Fact] = []
+        self.remaining: list[int] = []  # good parts still to make
+        self.planned: list[int] = []  # effective planned quantity
+        self.next_transfer: list[int | None] = []  # what its successor needs of it, when not all
+        self.order_ops: dict[str, list[int]] = {}  # per order with open operations: their numbers in routing order
+        index_of: dict[OpKey, int] = {}
+        keys_out, facts, remaining, planned, next_transfer = (
+            self.keys, self.facts, self.remaining, self.planned, self.next_transfer)
         cancelled, done, running_status = OpStatus.CANCELLED, OpStatus.DONE, OpStatus.RUNNING
         for order in plan.orders.values():
             oid = order.id
@@ -62,33 +67,39 @@ class PlanIndex:
                     has_open = True
             if not has_open:
                 continue
-            self.order_keys[oid] = keys
             # only an operation done short caps the ones after it: without one, the planned quantities stand
             quantities = effective_quantities(plan, order, tallies) if has_done else None
-            prev: OpKey | None = None
+            mine: list[int] = []
+            prev = -1
             for k in keys:
                 op = ops[k]
+                if op.status is done:
+                    prev = -1
+                    continue
+                i = len(keys_out)
                 quantity = op.quantity if quantities is None else quantities[k]
-                planned[k] = quantity
-                if op.status is not done:
-                    left = quantity - (tallies[k].good if k in tallies else 0)
-                    remaining[k] = left if left > 0 else 0
-                    pred_of[k] = prev
-                    shortage = op.shortage
-                    facts[k] = _new(Fact, (
-                        prev, None if shortage is None else INF if shortage.expected is None else shortage.expected,
-                        cycles.get(k, op.ideal_cycle_time), op.ideal_cycle_time, op.setup_time,
-                        running.get(k, ()) if op.status is running_status else (), op.transfer_quantity))
-                else:
-                    release[k] = -INF
-                if prev is not None and op.transfer_quantity is not None:
+                left = quantity - (tallies[k].good if k in tallies else 0)
+                shortage = op.shortage
+                keys_out.append(k)
+                index_of[k] = i
+                mine.append(i)
+                facts.append(_new(Fact, (
+                    k, prev, None if shortage is None else INF if shortage.expected is None else shortage.expected,
+                    cycles.get(k, op.ideal_cycle_time), op.ideal_cycle_time, op.setup_time,
+                    running.get(k, ()) if op.status is running_status else (), op.transfer_quantity)))
+                remaining.append(left if left > 0 else 0)
+                planned.append(quantity)
+                next_transfer.append(None)
+                if prev >= 0 and op.transfer_quantity is not None:
                     next_transfer[prev] = op.transfer_quantity
-                prev = k
-        self.queue_of: dict[OpKey, str] = {}
-        self.lists: dict[str, list[OpKey]] = {}
+                prev = i
+            self.order_ops[oid] = mine
+        self.queue_of: dict[int, str] = {}
+        self.lists: dict[str, list[int]] = {}  # dispatch lists of open operations, by number
+        get = index_of.get
         for q, queued in plan.dispatch.items():
-            open_keys = [k for k in queued if k in remaining]
-            if open_keys:
-                self.lists[q] = open_keys
-                for k in open_keys:
-                    self.queue_of[k] = q
+            open_ops = [n for k in queued if (n := get(k)) is not None]
+            if open_ops:
+                self.lists[q] = open_ops
+                for i in open_ops:
+                    self.queue_of[i] = q

@@ -27,6 +27,10 @@ Inputs and outputs (``MachineOutlook``, ``OpProjection``, ``Projection``, ``down
 Every operation records what bound its start (``Binding``) and the operation ahead of it, so
 ``delay.py`` can walk an order's critical path and say why it is late. Pure; O(n log q) for n
 operations on q dispatch lists, plus O(log spans) per calendar question.
+
+Three modules: ``plan_index.py`` numbers the open operations and reads what never changes
+(``Fact``); ``placement.py`` places one operation on its machine(s); this one runs the lists
+(which operation next, the heap of shared lists, material set aside, deadlocks).
 """
 
 from __future__ import annotations
@@ -35,8 +39,7 @@ import heapq
 from collections.abc import Mapping, Sequence
 
 from central.progress.assignment import Tally
-from central.progress.centre_split import Row, split
-from central.progress.orders import CENTRE, Operation, OpKey, OpStatus, Plan
+from central.progress.orders import OpKey, Plan
 from central.progress.outlook import (
     DEFAULT_DOWN,
     DOWN_FLOOR,
@@ -49,9 +52,7 @@ from central.progress.outlook import (
     Projection,
     down_until,
 )
-from central.progress.plan_index import PlanIndex
-from central.progress.shifts import AlwaysPlanned
-from central.progress.timetable import Timetable
+from central.progress.placement import Placer
 
 __all__ = [  # the projection's inputs and outputs live in outlook.py; importable from here too
     "DEFAULT_DOWN", "DEFAULT_HORIZON", "DOWN_FLOOR", "INF", "Binding", "Deadlock", "DownCause", "MachineOutlook",
@@ -60,86 +61,44 @@ __all__ = [  # the projection's inputs and outputs live in outlook.py; importabl
 
 DAY = 86_400.0
 DEFAULT_HORIZON = 120 * DAY
-# builds an ``OpProjection`` from a ready tuple of all its fields without the named tuple's keyword
-# handling (10,000 a projection)
-_new = tuple.__new__
 # the bindings as module constants: an enum member looked up on its class costs ~10x a global
-_NOW, _MACHINE, _REPAIR, _PREDECESSOR, _MATERIAL = (
-    Binding.NOW, Binding.MACHINE, Binding.REPAIR, Binding.PREDECESSOR, Binding.MATERIAL)
+_NOW, _PREDECESSOR, _MATERIAL = Binding.NOW, Binding.PREDECESSOR, Binding.MATERIAL
+
+Ready = tuple[float, Binding, float]  # when precedence and material allow an operation, which binds, the other
 
 
-class _Pass(PlanIndex):
-    """The mutable state of one projection; lives only inside ``project``."""
+class _Pass(Placer):
+    """The mutable state of one projection; lives only inside ``project``. Operations by number (``PlanIndex``)."""
 
     def __init__(self, plan: Plan, machines: Mapping[str, MachineOutlook], now: float, horizon: float,
                  tallies: Mapping[OpKey, Tally], cycles: Mapping[OpKey, float],
                  running: Mapping[OpKey, Sequence[str]]) -> None:
-        super().__init__(plan, tallies, cycles, running)
-        self.plan, self.now, self.tallies, self.cycles, self.running = plan, now, tallies, cycles, running
-        self.ops = plan.operations
-        self.outlook: dict[str, MachineOutlook] = dict(machines)
-        self.centres: dict[str, list[str]] = {q: [] for q in plan.dispatch if q.startswith(CENTRE)}
-        self.centre_of: dict[str, str] = {}
-        for m in machines.values():
-            if m.work_centre is not None:
-                self.centres.setdefault(CENTRE + m.work_centre, []).append(m.machine_id)
-                self.centre_of[m.machine_id] = CENTRE + m.work_centre
-        for q in plan.dispatch:
-            if not q.startswith(CENTRE) and q not in self.outlook:
-                self.outlook[q] = MachineOutlook(q)
-        tables: dict[object, Timetable] = {}  # one per calendar: machines of a line share theirs
-        self.table: dict[str, Timetable] = {}
-        self.free: dict[str, float] = {}
-        self.free_by: dict[str, tuple[Binding, OpKey | None, DownCause | None]] = {}
-        for mid, m in self.outlook.items():
-            same = ("always",) if isinstance(m.calendar, AlwaysPlanned) else id(m.calendar)
-            tt = tables.get(same)
-            if tt is None:
-                tt = tables[same] = Timetable(m.calendar, now, now + horizon)
-            self.table[mid] = tt
-            if m.down is not None and m.down[0] > now:
-                self.free[mid], self.free_by[mid] = m.down[0], (Binding.REPAIR, None, m.down[1])
-            else:
-                self.free[mid], self.free_by[mid] = now, (Binding.NOW, None, None)
-        self.rate: dict[str, float] = {m: o.availability for m, o in self.outlook.items()}
-        self.done: dict[OpKey, OpProjection] = {}
-        self.start_of: dict[OpKey, float] = {}  # the Gantt rows' sort key
+        super().__init__(plan, machines, now, horizon, tallies, cycles, running)
         self.pos: dict[str, int] = dict.fromkeys(self.lists, 0)
-        self.waiters: dict[OpKey, list[str]] = {}
         self.version: dict[str, int] = dict.fromkeys(self.lists, 0)
-        self.head: dict[str, tuple[OpKey, tuple[float, Binding, float]]] = {}  # chosen by ``push``
-        self.held: dict[str, list[tuple[OpKey, tuple[float, Binding, float]]]] = {}  # set aside for material
-        # lists of machines outside any work centre: drained without the heap (``drain``)
-        self.alone = frozenset(q for q in self.lists if q not in self.centres and q not in self.centre_of)
+        self.head: dict[str, tuple[int, Ready]] = {}  # chosen by ``push``
+        self.held: dict[str, list[tuple[int, Ready]]] = {}  # set aside for material
         self.work: list[str] = []
         self.heap: list[tuple[float, int, str, int]] = []
         self.tick = 0
-        self.unplaceable: list[OpKey] = []
-        self.order_rows: dict[str, list[OpKey]] = {q: [] for q in self.lists}
 
     # ------------------------------------------------------------------ queue heads
-    def machines_for(self, q: str, key: OpKey) -> list[str]:
-        if not q.startswith(CENTRE):
-            return [q]
-        running = [m for m in self.running.get(key, ()) if m in self.outlook]
-        return running or self.centres.get(q, [])
-
-    def ready(self, key: OpKey) -> tuple[float, Binding, float] | None:
-        """When precedence and material allow ``key``, which of them binds, and the other's time
+    def ready(self, i: int) -> Ready | None:
+        """When precedence and material allow ``i``, which of them binds, and the other's time
         (None: its predecessor is not projected yet)."""
-        fact = self.facts[key]
+        fact = self.facts[i]
         pred = fact.pred
-        when, binding, runner_up = self.now, Binding.NOW, self.now
-        if pred is not None:
-            released = self.release.get(pred)
+        when, binding, runner_up = self.now, _NOW, self.now
+        if pred >= 0:
+            released = self.release[pred]
             if released is None:
                 return None
             if released > when:
-                when, binding = released, Binding.PREDECESSOR
+                when, binding = released, _PREDECESSOR
         arrival = fact.arrival
         if arrival is not None:
             if arrival > when:
-                when, binding, runner_up = arrival, Binding.MATERIAL, when
+                when, binding, runner_up = arrival, _MATERIAL, when
             else:
                 runner_up = max(runner_up, arrival)
         return when, binding, runner_up
@@ -150,7 +109,7 @@ class _Pass(PlanIndex):
             return min((self.free[m] for m in self.centres[q]), default=self.now)
         return self.free[q]
 
-    def next_for(self, q: str) -> tuple[OpKey, tuple[float, Binding, float]] | None:
+    def next_for(self, q: str) -> tuple[int, Ready] | None:
         """The list's next operation and when precedence and material allow it, taken off the list.
 
         An operation whose material arrives after the machine is free is set aside (``held``) and
@@ -163,32 +122,30 @@ class _Pass(PlanIndex):
         held = self.held.get(q)
         free = self.free_of(q)
         if held:
-            for i, (key, got) in enumerate(held):
+            for j, (i, got) in enumerate(held):
                 if got[0] <= free:
-                    del held[i]
-                    return key, got
-        keys = self.lists[q]
-        while self.pos[q] < len(keys):
-            key = keys[self.pos[q]]
-            ready = self.ready(key)
+                    del held[j]
+                    return i, got
+        ops = self.lists[q]
+        while self.pos[q] < len(ops):
+            i = ops[self.pos[q]]
+            ready = self.ready(i)
             if ready is None:
-                pred = self.pred[key]
-                assert pred is not None
-                self.waiters.setdefault(pred, []).append(q)
+                self.waiters.setdefault(self.facts[i].pred, []).append(q)
                 return None
-            if ready[1] is Binding.MATERIAL and free < ready[0] < INF:
+            if ready[1] is _MATERIAL and free < ready[0] < INF:
                 self.pos[q] += 1
-                self.held.setdefault(q, []).append((key, ready))
+                self.held.setdefault(q, []).append((i, ready))
                 continue
             aside = self.held.get(q)
             if aside and ready[0] > free:
-                # the machine would stand idle until ``key`` is ready: an operation set aside whose material
-                # arrives before that goes first (it is ahead of ``key`` in the list); ``key`` stays next
+                # the machine would stand idle until ``i`` is ready: an operation set aside whose material
+                # arrives before that goes first (it is ahead of ``i`` in the list); ``i`` stays next
                 first = min(range(len(aside)), key=lambda j: aside[j][1][0])
                 if aside[first][1][0] <= ready[0]:
                     return aside.pop(first)
             self.pos[q] += 1
-            return key, ready
+            return i, ready
         waiting = self.held.get(q)
         if waiting:
             first = min(range(len(waiting)), key=lambda j: waiting[j][1][0])
@@ -223,7 +180,7 @@ class _Pass(PlanIndex):
         nothing is set aside for material, ``next_for`` and ``ready`` are done here inline (same
         rules): this loop runs for most of the 10,000 operations of a large plant.
         """
-        keys, facts, release, free = self.lists[q], self.facts, self.release, self.free
+        ops, facts, release, free = self.lists[q], self.facts, self.release, self.free
         pos_of, held_of = self.pos, self.held
         now, inf = self.now, INF
         while True:
@@ -234,14 +191,14 @@ class _Pass(PlanIndex):
                 self.schedule_machine(q, chosen[0], *chosen[1])
                 continue
             pos = pos_of[q]
-            if pos >= len(keys):
+            if pos >= len(ops):
                 return
-            key = keys[pos]
-            fact = facts[key]
+            i = ops[pos]
+            fact = facts[i]
             pred = fact.pred
             when, binding, runner_up = now, _NOW, now
-            if pred is not None:
-                released = release.get(pred)
+            if pred >= 0:
+                released = release[pred]
                 if released is None:
                     self.waiters.setdefault(pred, []).append(q)
                     return
@@ -253,12 +210,12 @@ class _Pass(PlanIndex):
                     when, binding, runner_up = arrival, _MATERIAL, when
                     if free[q] < when < inf:  # set aside; the machine goes on with its list
                         pos_of[q] = pos + 1
-                        held_of.setdefault(q, []).append((key, (when, binding, runner_up)))
+                        held_of.setdefault(q, []).append((i, (when, binding, runner_up)))
                         continue
                 elif arrival > runner_up:
                     runner_up = arrival
             pos_of[q] = pos + 1
-            self.schedule_machine(q, key, when, binding, runner_up)
+            self.schedule_machine(q, i, when, binding, runner_up)
 
     def run(self) -> list[Deadlock]:
         for q in self.lists:
@@ -267,7 +224,7 @@ class _Pass(PlanIndex):
         rounds = 0
         while True:
             rounds += 1
-            if rounds > 2 * len(self.remaining) ** 2 + 10:  # each round moves an awaited operation up its list
+            if rounds > 2 * len(self.keys) ** 2 + 10:  # each round moves an awaited operation up its list
                 raise RuntimeError("projection made no progress: a bug, please report the plan that caused it")
             while self.work or self.heap:
                 while self.work:
@@ -299,183 +256,32 @@ class _Pass(PlanIndex):
             self.head[q] = chosen
             self.push(q)
 
-    # ------------------------------------------------------------------ one operation
     def schedule(self, q: str) -> None:
-        key, (ready, ready_by, runner_up) = self.head.pop(q)  # chosen by ``push``
+        i, (ready, ready_by, runner_up) = self.head.pop(q)  # chosen by ``push``
         if q in self.centres:
-            self.schedule_centre(q, key, ready, ready_by, runner_up)
+            self.schedule_centre(q, i, ready, ready_by, runner_up)
         else:
-            self.schedule_machine(q, key, ready, ready_by, runner_up)
-
-    def schedule_machine(self, q: str, key: OpKey, ready: float, ready_by: Binding, runner_up: float) -> None:
-        """One operation on one machine (the common case, kept lean: it runs 10,000 times a projection):
-        ``place`` for one machine, done inline."""
-        fact = self.facts[key]
-        free = self.free[q]
-        free_by = self.free_by[q]
-        if ready == INF:
-            begin, binding, wait = INF, ready_by, INF
-        elif free > ready:
-            begin, binding, wait = free, free_by[0], free - ready
-        else:
-            begin, binding, wait = ready, ready_by, ready - (free if free > runner_up else runner_up)
-        setup = (self.outlook[q].setup_left or 0.0) if q in fact.runs_on else fact.setup
-        cycle = fact.cycle
-        rate = self.rate[q] / cycle
-        remaining = self.remaining[key]
-        work = remaining / rate
-        tt = self.table[q]
-        start, setup_end, finish = tt.run(begin, setup, work)
-        if finish < INF:
-            transfer, pred = fact.transfer, fact.pred
-            if transfer is not None and pred is not None:
-                before = self.done.get(pred)
-                if before is not None:  # a partial transfer: the last batch arrives with the predecessor's finish
-                    finish = max(finish, tt.advance(before.finish, min(transfer, remaining) / rate))
-            ideal_work = work * fact.ideal / cycle
-            gap = (finish - start) - setup - work
-            if gap < 0.0:
-                gap = 0.0
-            release = finish if key not in self.next_transfer else self.release_time(
-                key, start, setup_end, finish, rate, tt)
-        else:
-            ideal_work, gap, release = INF, 0.0, INF
-        result = _new(OpProjection, (key, (q,), start, finish, ready, binding,
-                                     free_by[1] if binding is _MACHINE else None, wait, setup, work,
-                                     ideal_work, gap, free_by[2] if binding is _REPAIR else None, release))
-        if ready < INF:  # an operation held indefinitely does not block its machine
-            self.free[q] = finish
-            self.free_by[q] = (_MACHINE, key, None)
-        # ``finish``, inline
-        self.done[key] = result
-        self.release[key] = release
-        self.start_of[key] = start
-        waiting = self.waiters.pop(key, None)
-        if waiting is not None:
-            for other in waiting:
-                self.wake(other)
-        self.order_rows[q].append(key)
-        if q in self.alone:
-            return  # ``drain`` goes on with the list
-        self.push(q)
-        centre = self.centre_of.get(q)
-        if centre is not None and centre != q and centre in self.lists:
-            self.push(centre)
-
-    def schedule_centre(self, q: str, key: OpKey, ready: float, ready_by: Binding, runner_up: float) -> None:
-        """A work-centre operation: split over the machines running it, else all of the centre's."""
-        machines = self.machines_for(q, key)
-        if not machines:
-            self.unplaceable.append(key)
-            self.finish(key, q, OpProjection(key, (), INF, INF, ready, ready_by, None, 0.0, 0.0, INF, INF, 0.0,
-                                             release=INF))
-            self.push(q)
-            return
-        op = self.ops[key]
-        cycle = self.cycles.get(key, op.ideal_cycle_time)
-        remaining = self.remaining[key]
-        rows: list[Row] = []
-        for m in machines:
-            outlook, tt, free = self.outlook[m], self.table[m], self.free[m]
-            if ready == INF:
-                begin, binding, wait = INF, ready_by, INF
-            elif free > ready:
-                begin, binding, wait = free, self.free_by[m][0], free - ready
-            else:
-                begin, binding, wait = ready, ready_by, ready - max(free, runner_up)
-            if m in self.running.get(key, ()) and op.status is OpStatus.RUNNING:
-                setup = outlook.setup_left or 0.0
-            else:
-                setup = op.setup_time
-            start, setup_end, _ = tt.run(begin, setup, 0.0)
-            rows.append(Row(m, begin, binding, wait, start, setup_end, outlook.availability / cycle, tt, setup))
-        finish, used = split(rows, remaining)
-        first = min(used, key=lambda r: r.start)
-        # the planned seconds the machines need together (what slow-rate attribution compares with the ideal)
-        work = remaining / sum(r.rate for r in used) if finish < INF else INF
-        self.place(q, key, op, tuple(r.machine for r in used), ready, first.binding, first.wait, first.start,
-                   first.setup, first.setup_end, work, finish, first.rate, first.tt, cycle)
-
-    def place(self, q: str, key: OpKey, op: Operation, used: tuple[str, ...], ready: float, binding: Binding,
-              wait: float, start: float, setup: float, setup_end: float, work: float, finish: float, rate: float,
-              tt: Timetable, cycle: float) -> None:
-        """Record ``key``'s projection, occupy its machines until it finishes, and wake who waits."""
-        if op.transfer_quantity is not None and finish < INF and self.pred.get(key) in self.done:
-            pred = self.pred[key]
-            assert pred is not None
-            # a partial transfer: the last batch arrives with the predecessor's finish
-            finish = max(finish, tt.advance(self.done[pred].finish, min(op.transfer_quantity, self.remaining[key])
-                                            / rate))
-        m = used[0]
-        ahead = self.free_by[m][1] if binding is Binding.MACHINE else None
-        down = self.free_by[m][2] if binding is Binding.REPAIR else None
-        if finish < INF:
-            ideal_work = work * op.ideal_cycle_time / cycle
-            gap = (finish - start) - setup - work
-            if gap < 0.0:
-                gap = 0.0
-            release = finish if self.next_transfer.get(key) is None else self.release_time(
-                key, start, setup_end, finish, rate, tt)
-        else:
-            ideal_work, gap, release = INF, 0.0, INF
-        result = OpProjection(key, used, start, finish, ready, binding, ahead, wait, setup, work, ideal_work,
-                              gap, down, release)
-        if ready < INF:  # an operation held indefinitely does not block its machine
-            mark = (Binding.MACHINE, key, None)
-            for machine_id in used:
-                self.free[machine_id] = finish
-                self.free_by[machine_id] = mark
-        self.finish(key, q, result)
-        if q in self.alone:
-            return  # ``drain`` goes on with the list
-        self.push(q)
-        centre_of, lists = self.centre_of, self.lists
-        for machine_id in used:
-            if machine_id != q and machine_id in lists:
-                self.push(machine_id)
-            centre = centre_of.get(machine_id)
-            if centre is not None and centre != q and centre in lists:
-                self.push(centre)
-
-    def release_time(self, key: OpKey, start: float, setup_end: float, finish: float, rate: float,
-                     tt: Timetable) -> float:
-        """When the successor has the parts it needs from ``key`` (its transfer quantity; default all)."""
-        transfer = self.next_transfer.get(key)
-        if transfer is None:
-            return finish
-        made = self.planned[key] - self.remaining[key]
-        if transfer <= made:
-            return start
-        return min(finish, tt.advance(setup_end, (transfer - made) / rate))
-
-    def finish(self, key: OpKey, q: str, result: OpProjection) -> None:
-        self.done[key] = result
-        self.release[key] = result.release
-        self.start_of[key] = result.start
-        waiting = self.waiters.pop(key, None)
-        if waiting is not None:
-            for other in waiting:
-                self.wake(other)
-        self.order_rows[q].append(key)
+            self.schedule_machine(q, i, ready, ready_by, runner_up)
 
     # ------------------------------------------------------------------ deadlocks
     def break_deadlock(self, first: str) -> Deadlock:
         """Follow "head waits for predecessor, queued in list L behind L's head" until a list repeats."""
-        waits: list[tuple[OpKey, OpKey]] = []
+        keys = self.keys
+        waits: list[tuple[int, int]] = []
         seen: dict[str, int] = {}
         q = first
         while q not in seen:
             seen[q] = len(waits)
             head = self.lists[q][self.pos[q]]
-            pred = self.pred[head]
-            assert pred is not None
+            pred = self.facts[head].pred
+            assert pred >= 0
             waits.append((head, pred))
             nq = self.queue_of.get(pred)
-            if nq is None or pred in self.done:  # the predecessor is in no list: it will never be projected
+            if nq is None or self.done[pred] is not None:  # the predecessor is in no list: never projected
                 self.release[pred] = INF
-                self.unplaceable.append(pred)
+                self.unplaceable.append(keys[pred])
                 self.wake(q)
-                return Deadlock(tuple(waits), tuple(seen), pred)
+                return Deadlock(tuple((keys[h], keys[p]) for h, p in waits), tuple(seen), keys[pred])
             q = nq
         cycle = waits[seen[q]:]
         queues = tuple(list(seen)[seen[q]:])
@@ -485,16 +291,16 @@ class _Pass(PlanIndex):
         movable = [(pred, where) for (_head, pred), where in zip(cycle, (*queues[1:], queues[0]), strict=True)
                    if self.lists[where].index(pred) > self.pos[where]]
         if movable:
-            pred, where = min(movable, key=lambda m: (self.ready(m[0]) is None, m[0][1]))
-            keys = self.lists[where]
-            keys.insert(self.pos[where], keys.pop(keys.index(pred)))
+            pred, where = min(movable, key=lambda m: (self.ready(m[0]) is None, keys[m[0]][1]))
+            ops = self.lists[where]
+            ops.insert(self.pos[where], ops.pop(ops.index(pred)))
         else:  # cannot happen (see above); give up on one rather than loop
             pred = cycle[0][1]
             self.release[pred] = INF
-            self.unplaceable.append(pred)
+            self.unplaceable.append(keys[pred])
         for name in queues:
             self.wake(name)
-        return Deadlock(tuple(cycle), queues, pred)
+        return Deadlock(tuple((keys[h], keys[p]) for h, p in cycle), queues, keys[pred])
 
 
 def project(
@@ -514,10 +320,11 @@ def project(
     deadlocks = state.run()
     orders: dict[str, float] = {}
     done = state.done
-    for order_id, keys in state.order_keys.items():  # only orders with open operations have projected ones
-        last = [done[k].finish for k in keys if k in done]
+    for order_id, numbers in state.order_ops.items():  # only orders with open operations have projected ones
+        last = [result.finish for i in numbers if (result := done[i]) is not None]
         if last:
             orders[order_id] = max(last)
-    start_of = state.start_of.__getitem__
-    rows = {q: tuple(sorted(keys, key=start_of)) for q, keys in state.order_rows.items() if keys}
-    return Projection(now, state.done, orders, rows, tuple(deadlocks), tuple(state.unplaceable))
+    keys, start_of = state.keys, state.start_of.__getitem__
+    rows = {q: tuple([keys[i] for i in sorted(numbers, key=start_of)])
+            for q, numbers in state.order_rows.items() if numbers}
+    return Projection(now, state.out, orders, rows, tuple(deadlocks), tuple(state.unplaceable))
