@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
 from central.progress.assignment import Tally
-from central.progress.orders import OpKey, OpStatus, Plan
+from central.progress.orders import Operation, OpKey, OpStatus, Plan
 from central.progress.outlook import INF
 from central.progress.progress import effective_quantities
 
@@ -53,14 +53,15 @@ class PlanIndex:
         cancelled, done, running_status = OpStatus.CANCELLED, OpStatus.DONE, OpStatus.RUNNING
         for order in plan.orders.values():
             oid = order.id
-            keys: list[OpKey] = []
+            routing: list[tuple[OpKey, Operation]] = []  # its operations not cancelled
             has_open = has_done = False
             for seq in order.seqs:
                 k = (oid, seq)
-                status = ops[k].status
+                op = ops[k]
+                status = op.status
                 if status is cancelled:
                     continue
-                keys.append(k)
+                routing.append((k, op))
                 if status is done:
                     has_done = True
                 else:
@@ -71,27 +72,27 @@ class PlanIndex:
             quantities = effective_quantities(plan, order, tallies) if has_done else None
             mine: list[int] = []
             prev = -1
-            for k in keys:
-                op = ops[k]
+            for k, op in routing:
                 if op.status is done:
                     prev = -1
                     continue
                 i = len(keys_out)
                 quantity = op.quantity if quantities is None else quantities[k]
-                left = quantity - (tallies[k].good if k in tallies else 0)
-                shortage = op.shortage
+                tally = tallies.get(k)
+                left = quantity if tally is None else quantity - tally.good
+                shortage, ideal, transfer = op.shortage, op.ideal_cycle_time, op.transfer_quantity
                 keys_out.append(k)
                 index_of[k] = i
                 mine.append(i)
                 facts.append(_new(Fact, (
                     k, prev, None if shortage is None else INF if shortage.expected is None else shortage.expected,
-                    cycles.get(k, op.ideal_cycle_time), op.ideal_cycle_time, op.setup_time,
-                    running.get(k, ()) if op.status is running_status else (), op.transfer_quantity)))
+                    cycles.get(k, ideal) if cycles else ideal, ideal, op.setup_time,
+                    running.get(k, ()) if op.status is running_status else (), transfer)))
                 remaining.append(left if left > 0 else 0)
                 planned.append(quantity)
                 next_transfer.append(None)
-                if prev >= 0 and op.transfer_quantity is not None:
-                    next_transfer[prev] = op.transfer_quantity
+                if prev >= 0 and transfer is not None:
+                    next_transfer[prev] = transfer
                 prev = i
             self.order_ops[oid] = mine
         self.queue_of: dict[int, str] = {}

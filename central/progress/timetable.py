@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import bisect
 import math
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable
 from datetime import date, tzinfo
 
@@ -125,20 +126,34 @@ class Timetable:
 
     def run(self, begin: float, setup: float, work: float) -> tuple[float, float, float]:
         """``(start, setup end, finish)`` of ``setup`` then ``work`` planned seconds from ``begin``: the
-        projection's question, answered with at most three binary searches (INF beyond the horizon)."""
+        projection's question, answered with at most three binary searches (INF beyond the horizon).
+
+        ``_at`` is inlined for the common case (the answer within the spans known so far): this runs
+        for every operation of every projection."""
         ends = self.ends
-        i = bisect.bisect_right(ends, begin)
+        i = bisect_right(ends, begin)
         while i == len(ends) and self._extend():
-            i = bisect.bisect_right(ends, begin)
+            i = bisect_right(ends, begin)
         if i == len(ends) or begin == INF:
             return INF, INF, INF
-        lo = self.starts[i]
+        starts, cum, cum_end = self.starts, self.cum, self.cum_end
+        lo = starts[i]
         if begin > lo:
-            start, position = begin, self.cum[i] + (begin - lo)
+            start, position = begin, cum[i] + (begin - lo)
         else:
-            start, position = lo, self.cum[i]
-        setup_end = self._at(position + setup, i) if setup > 0 else start
-        finish = self._at(position + setup + work, i) if work > 0 else setup_end
+            start, position = lo, cum[i]
+        if setup > 0:
+            target = position + setup
+            j = bisect_left(cum_end, target, i)
+            setup_end = self._at(target, i) if j == len(cum_end) else starts[j] + (target - cum[j])
+        else:
+            setup_end = start
+        if work > 0:
+            target = position + setup + work
+            j = bisect_left(cum_end, target, i)
+            finish = self._at(target, i) if j == len(cum_end) else starts[j] + (target - cum[j])
+        else:
+            finish = setup_end
         return start, setup_end, finish
 
     def _at(self, target: float, lo: int) -> float:
