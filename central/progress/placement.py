@@ -26,6 +26,8 @@ from central.progress.timetable import Timetable
 _new = tuple.__new__
 # the bindings as module constants: an enum member looked up on its class costs ~10x a global
 _NOW, _MACHINE, _REPAIR = Binding.NOW, Binding.MACHINE, Binding.REPAIR
+_FREE_NOW: tuple[Binding, DownCause | None] = (_NOW, None)
+_AFTER_OP: tuple[Binding, DownCause | None] = (_MACHINE, None)
 
 
 class Placer(PlanIndex):
@@ -49,7 +51,10 @@ class Placer(PlanIndex):
         tables: dict[object, Timetable] = {}  # one per calendar: machines of a line share theirs
         self.table: dict[str, Timetable] = {}
         self.free: dict[str, float] = {}
-        self.free_by: dict[str, tuple[Binding, OpKey | None, DownCause | None]] = {}
+        # why a machine is free only from ``free``: after an operation (``_AFTER_OP``; which one in ``ahead``),
+        # back from a repair (and why it was down), or now. Constant tuples: nothing allocated per operation
+        self.free_by: dict[str, tuple[Binding, DownCause | None]] = {}
+        self.ahead: dict[str, OpKey] = {}
         for mid, m in self.outlook.items():
             same = ("always",) if isinstance(m.calendar, AlwaysPlanned) else id(m.calendar)
             tt = tables.get(same)
@@ -57,10 +62,11 @@ class Placer(PlanIndex):
                 tt = tables[same] = Timetable(m.calendar, now, now + horizon)
             self.table[mid] = tt
             if m.down is not None and m.down[0] > now:
-                self.free[mid], self.free_by[mid] = m.down[0], (Binding.REPAIR, None, m.down[1])
+                self.free[mid], self.free_by[mid] = m.down[0], (Binding.REPAIR, m.down[1])
             else:
-                self.free[mid], self.free_by[mid] = now, (_NOW, None, None)
+                self.free[mid], self.free_by[mid] = now, _FREE_NOW
         self.rate: dict[str, float] = {m: o.availability for m, o in self.outlook.items()}
+        self.solo: dict[str, tuple[str]] = {m: (m,) for m in self.outlook}  # ``machines`` of an operation on one
         n = len(self.keys)
         self.done: list[OpProjection | None] = [None] * n  # by number
         self.out: dict[OpKey, OpProjection] = {}  # the same by key, in the order they were projected
@@ -118,12 +124,13 @@ class Placer(PlanIndex):
         else:
             ideal_work, gap, release = INF, 0.0, INF
         key = fact.key
-        result = _new(OpProjection, (key, (q,), start, finish, ready, binding,
-                                     free_by[1] if binding is _MACHINE else None, wait, setup, work,
-                                     ideal_work, gap, free_by[2] if binding is _REPAIR else None, release))
+        result = _new(OpProjection, (key, self.solo[q], start, finish, ready, binding,
+                                     self.ahead[q] if binding is _MACHINE else None, wait, setup, work,
+                                     ideal_work, gap, free_by[1] if binding is _REPAIR else None, release))
         if ready < INF:  # an operation held indefinitely does not block its machine
             self.free[q] = finish
-            self.free_by[q] = (_MACHINE, key, None)
+            self.free_by[q] = _AFTER_OP
+            self.ahead[q] = key
         # ``finish``, inline
         self.done[i] = result
         self.out[key] = result
@@ -184,8 +191,8 @@ class Placer(PlanIndex):
             if before is not None:  # a partial transfer: the last batch arrives with the predecessor's finish
                 finish = max(finish, tt.advance(before.finish, min(fact.transfer, self.remaining[i]) / rate))
         m = used[0]
-        ahead = self.free_by[m][1] if binding is _MACHINE else None
-        down = self.free_by[m][2] if binding is _REPAIR else None
+        ahead = self.ahead[m] if binding is _MACHINE else None
+        down = self.free_by[m][1] if binding is _REPAIR else None
         if finish < INF:
             ideal_work = work * fact.ideal / cycle
             gap = (finish - start) - setup - work
@@ -198,10 +205,10 @@ class Placer(PlanIndex):
         result = OpProjection(fact.key, used, start, finish, ready, binding, ahead, wait, setup, work, ideal_work,
                               gap, down, release)
         if ready < INF:  # an operation held indefinitely does not block its machine
-            mark = (_MACHINE, fact.key, None)
             for machine_id in used:
                 self.free[machine_id] = finish
-                self.free_by[machine_id] = mark
+                self.free_by[machine_id] = _AFTER_OP
+                self.ahead[machine_id] = fact.key
         self.finish(i, q, result)
         if q in self.alone:
             return  # ``drain`` goes on with the list

@@ -53,7 +53,8 @@ class PlanIndex:
         cancelled, done, running_status = OpStatus.CANCELLED, OpStatus.DONE, OpStatus.RUNNING
         for order in plan.orders.values():
             oid = order.id
-            routing: list[tuple[OpKey, Operation]] = []  # its operations not cancelled
+            routing: list[OpKey] = []  # its operations not cancelled
+            routed: list[Operation] = []
             has_open = has_done = False
             for seq in order.seqs:
                 k = (oid, seq)
@@ -61,7 +62,8 @@ class PlanIndex:
                 status = op.status
                 if status is cancelled:
                     continue
-                routing.append((k, op))
+                routing.append(k)
+                routed.append(op)
                 if status is done:
                     has_done = True
                 else:
@@ -72,7 +74,7 @@ class PlanIndex:
             quantities = effective_quantities(plan, order, tallies) if has_done else None
             mine: list[int] = []
             prev = -1
-            for k, op in routing:
+            for k, op in zip(routing, routed, strict=True):
                 if op.status is done:
                     prev = -1
                     continue
