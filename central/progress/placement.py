@@ -77,6 +77,7 @@ class Placer(PlanIndex):
         self.unplaceable: list[OpKey] = []
         # lists of machines outside any work centre: drained without the heap (``drain``)
         self.alone = frozenset(q for q in self.lists if q not in self.centres and q not in self.centre_of)
+        self.work: list[str] = []  # lone lists woken, to drain
 
     def push(self, q: str) -> None:  # pragma: no cover - the scheduler's
         raise NotImplementedError
@@ -137,11 +138,15 @@ class Placer(PlanIndex):
         self.release[i] = release
         self.start_of[i] = start
         waiting = self.waiters.pop(i, None)
+        alone = self.alone
         if waiting is not None:
-            for other in waiting:
-                self.wake(other)
+            for other in waiting:  # ``wake``, inline
+                if other in alone:
+                    self.work.append(other)
+                else:
+                    self.push(other)
         self.order_rows[q].append(i)
-        if q in self.alone:
+        if q in alone:
             return  # ``drain`` goes on with the list
         self.push(q)
         centre = self.centre_of.get(q)

@@ -80,7 +80,6 @@ class _Pass(Placer):
         self.version: dict[str, int] = dict.fromkeys(self.lists, 0)
         self.head: dict[str, tuple[int, Ready]] = {}  # chosen by ``push``
         self.held: dict[str, list[tuple[int, Ready]]] = {}  # set aside for material
-        self.work: list[str] = []
         self.heap: list[tuple[float, int, str, int]] = []
         self.tick = 0
 
@@ -107,9 +106,11 @@ class _Pass(Placer):
 
     def free_of(self, q: str) -> float:
         """When the list's machine (a centre: its first machine) is free."""
-        if q in self.centres:
-            return min((self.free[m] for m in self.centres[q]), default=self.now)
-        return self.free[q]
+        machines = self.centres.get(q)
+        if machines is None:
+            return self.free[q]
+        free = self.free
+        return min([free[m] for m in machines]) if machines else self.now
 
     def next_for(self, q: str) -> tuple[int, Ready] | None:
         """The list's next operation and when precedence and material allow it, taken off the list.

@@ -113,16 +113,20 @@ class Timetable:
             return t
         if t == INF:
             return INF
-        i = self._span_after(t)
-        if i == len(self.ends):
+        ends = self.ends
+        i = bisect_right(ends, t)  # ``_span_after``, inlined: the projection asks this per transfer
+        while i == len(ends) and self._extend():
+            i = bisect_right(ends, t)
+        if i == len(ends):
             return INF
-        target = self.cum[i] + max(0.0, t - self.starts[i]) + work
-        j = bisect.bisect_left(self.cum_end, target, lo=i)
-        while j == len(self.cum_end) and self._extend():
-            j = bisect.bisect_left(self.cum_end, target, lo=i)
-        if j == len(self.cum_end):
+        starts, cum, cum_end = self.starts, self.cum, self.cum_end
+        target = cum[i] + max(0.0, t - starts[i]) + work
+        j = bisect_left(cum_end, target, i)
+        while j == len(cum_end) and self._extend():
+            j = bisect_left(cum_end, target, i)
+        if j == len(cum_end):
             return INF
-        return self.starts[j] + (target - self.cum[j])
+        return starts[j] + (target - cum[j])
 
     def run(self, begin: float, setup: float, work: float) -> tuple[float, float, float]:
         """``(start, setup end, finish)`` of ``setup`` then ``work`` planned seconds from ``begin``: the
