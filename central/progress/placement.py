@@ -72,6 +72,7 @@ class Placer(PlanIndex):
         self.out: dict[OpKey, OpProjection] = {}  # the same by key, in the order they were projected
         self.release: list[float | None] = [None] * n  # None: not projected yet
         self.start_of: list[float] = [0.0] * n  # the Gantt rows' sort key
+        self.finish_of: list[float] = [-INF] * n  # orders' finish (-INF: not projected)
         self.waiters: dict[int, list[str]] = {}  # lists whose head waits for this operation's release
         self.order_rows: dict[str, list[int]] = {q: [] for q in self.lists}
         self.unplaceable: list[OpKey] = []
@@ -137,6 +138,7 @@ class Placer(PlanIndex):
         self.out[key] = result
         self.release[i] = release
         self.start_of[i] = start
+        self.finish_of[i] = finish
         waiting = self.waiters.pop(i, None)
         alone = self.alone
         if waiting is not None:
@@ -239,6 +241,7 @@ class Placer(PlanIndex):
         self.out[result.key] = result
         self.release[i] = result.release
         self.start_of[i] = result.start
+        self.finish_of[i] = result.finish
         waiting = self.waiters.pop(i, None)
         if waiting is not None:
             for other in waiting:

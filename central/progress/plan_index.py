@@ -101,7 +101,7 @@ class PlanIndex:
         self.lists: dict[str, list[int]] = {}  # dispatch lists of open operations, by number
         get = index_of.get
         for q, queued in plan.dispatch.items():
-            open_ops = [n for k in queued if (n := get(k)) is not None]
+            open_ops = [n for n in map(get, queued) if n is not None]
             if open_ops:
                 self.lists[q] = open_ops
                 for i in open_ops:

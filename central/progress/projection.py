@@ -348,12 +348,11 @@ def project(
 def _project(state: _Pass) -> Projection:
     deadlocks = state.run()
     orders: dict[str, float] = {}
-    done = state.done
+    finish_of = state.finish_of.__getitem__
     for order_id, numbers in state.order_ops.items():  # only orders with open operations have projected ones
-        last = [result.finish for i in numbers if (result := done[i]) is not None]
-        if last:
-            orders[order_id] = max(last)
-    keys, start_of = state.keys, state.start_of.__getitem__
-    rows = {q: tuple([keys[i] for i in sorted(numbers, key=start_of)])
-            for q, numbers in state.order_rows.items() if numbers}
+        last = max(map(finish_of, numbers))
+        if last > -INF:  # some projected
+            orders[order_id] = last
+    key_of, start_of = state.keys.__getitem__, state.start_of.__getitem__
+    rows = {q: tuple(map(key_of, sorted(numbers, key=start_of))) for q, numbers in state.order_rows.items() if numbers}
     return Projection(state.now, state.out, orders, rows, tuple(deadlocks), tuple(state.unplaceable))
