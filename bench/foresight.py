@@ -130,7 +130,8 @@ def central_tick(plan: Plan, plant: Plant, t: float, states: dict[str, RiskState
     return dict(result.states), causes
 
 
-def run(seed: int, n_orders: int, config: DelayConfig, *, verbose: bool = True) -> tuple[Score, Score]:
+def run(seed: int, n_orders: int, config: DelayConfig, *, verbose: bool = True, tick: float = TICK
+        ) -> tuple[Score, Score]:
     rng = random.Random(seed)
     plan = initial_plan(rng, n_orders)
     plant = Plant(CAL, MACHINES, random.Random(seed + 1), mtbf=MTBF, mttr=MTTR, slowdown=slowdown)
@@ -168,7 +169,7 @@ def run(seed: int, n_orders: int, config: DelayConfig, *, verbose: bool = True) 
         for order in plan.orders.values():
             if order.id not in finished and order.status.value == "done":
                 finished[order.id] = max(plant.ops[k].done or t for k in order.op_keys())
-        if (t - T0) % TICK == 0:
+        if (t - T0) % tick == 0:
             states, causes = central_tick(plan, plant, t, states, config)
             for oid, st in states.items():
                 if st.raised and oid not in first:
@@ -288,13 +289,13 @@ def seed_list(text: str) -> list[int]:
     return seeds
 
 
-def summary(seeds: list[int], n_orders: int, config: DelayConfig) -> int:
+def summary(seeds: list[int], n_orders: int, config: DelayConfig, tick: float = TICK) -> int:
     """One line per seed (ours, then naive) and how many seeds meet each target."""
     print(f"{'seed':>4} {'late':>4}  {'recall':>7} {'false alarms':>12} {'lead':>8} {'30-min':>6}   |"
           f" naive: {'recall':>7} {'false alarms':>12} {'lead':>8} {'30-min':>6}")
     scores: list[tuple[Score, Score]] = []
     for seed in seeds:
-        ours, naive = run(seed, n_orders, config, verbose=False)
+        ours, naive = run(seed, n_orders, config, verbose=False, tick=tick)
         scores.append((ours, naive))
         a, b = ours.cells(), naive.cells()
         print(f"{seed:>4} {ours.late:>4}  {a[0]:>7} {a[1]:>12} {a[2]:>8} {a[3]:>6}   |"
@@ -319,6 +320,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--orders", type=int, default=45)
     parser.add_argument("--margin", type=float, default=CONFIG.margin / 60, help="at-risk margin, minutes")
     parser.add_argument("--confirm", type=float, default=CONFIG.confirm / 60, help="confirmation time, minutes")
+    parser.add_argument("--tick", type=float, default=TICK / 60,
+                        help="plant minutes between two passes of central's projection and delay rules")
     parser.add_argument("--seeds", type=seed_list, default=None,
                         help="several seeds, e.g. 1-20,21: one summary line each and the seeds meeting each target")
     parser.add_argument("--quick", action="store_true", help="(same run: it takes a few seconds)")
@@ -326,11 +329,11 @@ def main(argv: list[str] | None = None) -> int:
     config = DelayConfig(margin=args.margin * 60, confirm=args.confirm * 60, hysteresis=CONFIG.hysteresis)
     seeds = ",".join(map(str, args.seeds)) if args.seeds else args.seed
     print(f"foresight: seed {seeds}, {args.orders} orders, {len(MACHINES)} machines, plant minute steps,"
-          f" central every {TICK / 60:.0f} plant minutes; margin {config.margin / 60:.0f} min,"
+          f" central every {args.tick:g} plant minutes; margin {config.margin / 60:.0f} min,"
           f" confirm {config.confirm / 60:.0f} min, hysteresis {config.hysteresis / 60:.0f} min")
     if args.seeds:
-        return summary(args.seeds, args.orders, config)
-    run(args.seed, args.orders, config)
+        return summary(args.seeds, args.orders, config, args.tick * 60)
+    run(args.seed, args.orders, config, tick=args.tick * 60)
     return 0
 
 
