@@ -4,9 +4,10 @@
 VENV := .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
-# two pytest workers, one test file each at a time (module fixtures such as a browser stay shared);
-# PYTEST_WORKERS=0 runs in this process (easier to debug)
-PYTEST_WORKERS ?= 2
+# three pytest workers, one test file each at a time (module fixtures such as a browser stay shared): most
+# tests wait on real processes (brokers, plants, central), so a third worker on two cores cuts the wall time
+# (8.6 -> 6.5 min) with the CPU still half idle; PYTEST_WORKERS=0 runs in this process (easier to debug)
+PYTEST_WORKERS ?= 3
 DEMO_ARGS ?=
 
 .PHONY: test demo lint typecheck pytest bench clean
