@@ -16,27 +16,17 @@ import random
 
 import pytest
 
+from bench.projection import calendar  # the benchmark's two-shift calendars (the digests were made with them)
 from central.progress.assignment import Tally
 from central.progress.orders import CENTRE, Operation, OpKey, OpStatus, Plan, Shortage, WorkOrder
 from central.progress.projection import DownCause, MachineOutlook, Projection, project
-from central.progress.shifts import Calendar, ShiftCalendar, ShiftCalendarConfig
+from central.progress.shifts import Calendar
 from central.progress.timetable import Overtime
 
 T0 = 1_796_000_000.0  # 2026-11-30 (a Monday) 08:xx in Shanghai
 DAY = 86_400.0
 
 
-def calendar(line: int) -> Calendar:
-    """Two shifts with breaks (the second ending at 04:00 or 05:00), Sundays off."""
-    return ShiftCalendar(ShiftCalendarConfig.model_validate({
-        "timezone": "Asia/Shanghai",
-        "shifts": [
-            {"name": "day", "days": ["mon", "tue", "wed", "thu", "fri", "sat"], "start": "08:00", "end": "17:30",
-             "breaks": [{"start": "12:00", "end": "13:00"}]},
-            {"name": "night", "days": ["mon", "tue", "wed", "thu", "fri"], "start": "20:00",
-             "end": f"0{4 + line % 2}:00", "breaks": [{"start": "00:00", "end": "00:30"}]},
-        ],
-    }))
 
 
 Inputs = tuple[Plan, dict[str, MachineOutlook], dict[OpKey, Tally], dict[OpKey, float], dict[OpKey, tuple[str, ...]]]
