@@ -111,20 +111,8 @@ class Placer(PlanIndex):
         work = remaining / rate
         tt = self.table[q]
         start, setup_end, finish = tt.run(begin, setup, work)
-        if finish < INF:
-            transfer, pred = fact.transfer, fact.pred
-            if transfer is not None and pred >= 0:
-                before = self.done[pred]
-                if before is not None:  # a partial transfer: the last batch arrives with the predecessor's finish
-                    finish = max(finish, tt.advance(before.finish, min(transfer, remaining) / rate))
-            ideal_work = work * fact.ideal / cycle
-            gap = (finish - start) - setup - work
-            if gap < 0.0:
-                gap = 0.0
-            needs = self.next_transfer[i]
-            release = finish if needs is None else self.release_time(i, needs, start, setup_end, finish, rate, tt)
-        else:
-            ideal_work, gap, release = INF, 0.0, INF
+        finish, ideal_work, gap, release = self.outcome(i, fact, start, setup, setup_end, work, finish, rate, tt,
+                                                        cycle)
         key = fact.key
         result = _new(OpProjection, (key, self.solo[q], start, finish, ready, binding,
                                      self.ahead[q] if binding is _MACHINE else None, wait, setup, work,
@@ -192,23 +180,11 @@ class Placer(PlanIndex):
               wait: float, start: float, setup: float, setup_end: float, work: float, finish: float, rate: float,
               tt: Timetable, cycle: float) -> None:
         """Record ``i``'s projection, occupy its machines until it finishes, and wake who waits."""
-        pred = fact.pred
-        if fact.transfer is not None and finish < INF and pred >= 0:
-            before = self.done[pred]
-            if before is not None:  # a partial transfer: the last batch arrives with the predecessor's finish
-                finish = max(finish, tt.advance(before.finish, min(fact.transfer, self.remaining[i]) / rate))
+        finish, ideal_work, gap, release = self.outcome(i, fact, start, setup, setup_end, work, finish, rate, tt,
+                                                        cycle)
         m = used[0]
         ahead = self.ahead[m] if binding is _MACHINE else None
         down = self.free_by[m][1] if binding is _REPAIR else None
-        if finish < INF:
-            ideal_work = work * fact.ideal / cycle
-            gap = (finish - start) - setup - work
-            if gap < 0.0:
-                gap = 0.0
-            needs = self.next_transfer[i]
-            release = finish if needs is None else self.release_time(i, needs, start, setup_end, finish, rate, tt)
-        else:
-            ideal_work, gap, release = INF, 0.0, INF
         result = OpProjection(fact.key, used, start, finish, ready, binding, ahead, wait, setup, work, ideal_work,
                               gap, down, release)
         if ready < INF:  # an operation held indefinitely does not block its machine
@@ -227,6 +203,24 @@ class Placer(PlanIndex):
             centre = centre_of.get(machine_id)
             if centre is not None and centre != q and centre in lists:
                 self.push(centre)
+
+    def outcome(self, i: int, fact: Fact, start: float, setup: float, setup_end: float, work: float,
+                finish: float, rate: float, tt: Timetable, cycle: float) -> tuple[float, float, float, float]:
+        """``i``'s finish (a partial transfer may hold it to its predecessor's), ideal work, the gap between
+        its planned time and its span (breaks, shifts), and when its successor may start."""
+        if finish == INF:
+            return INF, INF, 0.0, INF
+        transfer, pred = fact.transfer, fact.pred
+        if transfer is not None and pred >= 0:
+            before = self.done[pred]
+            if before is not None:  # a partial transfer: the last batch arrives with the predecessor's finish
+                finish = max(finish, tt.advance(before.finish, min(transfer, self.remaining[i]) / rate))
+        gap = (finish - start) - setup - work
+        if gap < 0.0:
+            gap = 0.0
+        needs = self.next_transfer[i]
+        release = finish if needs is None else self.release_time(i, needs, start, setup_end, finish, rate, tt)
+        return finish, work * fact.ideal / cycle, gap, release
 
     def release_time(self, i: int, transfer: int, start: float, setup_end: float, finish: float, rate: float,
                      tt: Timetable) -> float:

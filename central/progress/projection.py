@@ -180,12 +180,12 @@ class _Pass(Placer):
         A machine outside any work centre shares nothing with other lists: its operations' times
         depend only on its own order and on predecessors' releases, never on the order in which
         lists are processed, so it needs no heap (most of the plant: this is the fast path). While
-        nothing is set aside for material, ``next_for`` and ``ready`` are done here inline (same
-        rules): this loop runs for most of the 10,000 operations of a large plant.
+        nothing is set aside for material, ``next_for`` is done here inline (same rule): this loop
+        runs for most of the 10,000 operations of a large plant.
         """
-        ops, facts, release, free = self.lists[q], self.facts, self.release, self.free
+        ops, facts, free, ready = self.lists[q], self.facts, self.free, self.ready
         pos_of, held_of = self.pos, self.held
-        now, inf = self.now, INF
+        inf = INF
         while True:
             if held_of.get(q):
                 chosen = self.next_for(q)
@@ -197,28 +197,16 @@ class _Pass(Placer):
             if pos >= len(ops):
                 return
             i = ops[pos]
-            fact = facts[i]
-            pred = fact.pred
-            when, binding, runner_up = now, _NOW, now
-            if pred >= 0:
-                released = release[pred]
-                if released is None:
-                    self.waiters.setdefault(pred, []).append(q)
-                    return
-                if released > when:
-                    when, binding = released, _PREDECESSOR
-            arrival = fact.arrival
-            if arrival is not None:
-                if arrival > when:
-                    when, binding, runner_up = arrival, _MATERIAL, when
-                    if free[q] < when < inf:  # set aside; the machine goes on with its list
-                        pos_of[q] = pos + 1
-                        held_of.setdefault(q, []).append((i, (when, binding, runner_up)))
-                        continue
-                elif arrival > runner_up:
-                    runner_up = arrival
+            state = ready(i)
+            if state is None:
+                self.waiters.setdefault(facts[i].pred, []).append(q)
+                return
             pos_of[q] = pos + 1
-            self.schedule_machine(q, i, when, binding, runner_up)
+            when, binding, _ = state
+            if binding is _MATERIAL and free[q] < when < inf:  # set aside; the machine goes on with its list
+                held_of.setdefault(q, []).append((i, state))
+                continue
+            self.schedule_machine(q, i, *state)
 
     def run(self) -> list[Deadlock]:
         for q in self.lists:
