@@ -18,7 +18,6 @@ from dataclasses import dataclass
 @dataclass(frozen=True, slots=True)
 class Lease:
     edge_id: str
-    site: str
     owner: str | None
     token: int
     expires_at: float

@@ -45,9 +45,9 @@ def new_worker_id() -> str:
 
 @dataclass
 class Changes:
-    """What a cycle changed: gateways taken (edge -> site), lost (taken by another), to give up."""
+    """What a cycle changed: gateways taken, lost (taken by another), to give up (all of this worker's site)."""
 
-    gained: dict[str, str] = field(default_factory=dict)
+    gained: set[str] = field(default_factory=set)
     lost: list[str] = field(default_factory=list)
     give_up: list[str] = field(default_factory=list)
 
@@ -92,11 +92,11 @@ class Ownership:
         return (time.monotonic() < self.valid_until and edge_id in self.tokens
                 and edge_id not in self.giving_up)
 
-    async def seen(self, site: str, edge_id: str) -> None:
+    async def seen(self, edge_id: str) -> None:
         """A gateway announced itself: make it known (a free lease) so that some worker takes it."""
         await self.pool.execute(
             "INSERT INTO gateway_leases (site, edge_id, owner, token, expires_at) VALUES ($1, $2, NULL, 0, 0) "
-            "ON CONFLICT (site, edge_id) DO NOTHING", site, edge_id)
+            "ON CONFLICT (site, edge_id) DO NOTHING", self.site, edge_id)
 
     async def cycle(self) -> Changes:
         """Renew, then take and give up per the balancing rule. Raises on a database error (retry later)."""
@@ -122,19 +122,19 @@ class Ownership:
             now = float(await con.fetchval(f"SELECT {_NOW}"))
             workers = int(await con.fetchval("SELECT count(*) FROM workers WHERE site = $2 AND expires_at > $1", now,
                                              self.site))
-            leases = [Lease(r["edge_id"], r["site"], r["owner"], r["token"], r["expires_at"]) for r in
-                      await con.fetch("SELECT edge_id, site, owner, token, expires_at FROM gateway_leases "
+            leases = [Lease(r["edge_id"], r["owner"], r["token"], r["expires_at"]) for r in
+                      await con.fetch("SELECT edge_id, owner, token, expires_at FROM gateway_leases "
                                       "WHERE site = $1", self.site)]
             todo = plan(self.owner, leases, workers, now, moves=self.moves)
             for edge in todo.take:
                 row = await con.fetchrow(
                     f"UPDATE gateway_leases SET owner = $1, token = token + 1, expires_at = {_NOW} + $3 "  # noqa: S608 - fixed text
                     f"WHERE site = $4 AND edge_id = $2 AND (owner IS NULL OR expires_at <= {_NOW}) "
-                    "RETURNING token, site",
+                    "RETURNING token",
                     self.owner, edge, self.lease_seconds, self.site)
                 if row is not None:  # another worker may have been faster
                     self.tokens[edge] = row["token"]
-                    changes.gained[edge] = row["site"]
+                    changes.gained.add(edge)
             changes.give_up = [e for e in todo.give_up if e in self.tokens]
         return changes
 

@@ -50,7 +50,7 @@ class WorkerIngest(IngestService):
         self.refresh = refresh
         self._people = False  # an alert or order changed in another process: refresh between rounds
         self._pending = Changes()
-        self._announced: set[tuple[str, str]] = set()  # gateways heard of, to register as leases
+        self._announced: set[str] = set()  # gateways heard of, to register as leases
         self._registered: set[str] = set()
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         self.purges = False  # the leading API replica applies retention, once for every worker
@@ -66,7 +66,7 @@ class WorkerIngest(IngestService):
         parsed = topics.parse(topic)
         if parsed is not None and not self.owns(parsed.edge_id):
             if parsed.channel == "status" and parsed.site == self.site and parsed.edge_id not in self._registered:
-                self._announced.add((self.site, parsed.edge_id))
+                self._announced.add(parsed.edge_id)
             self.link.ack(mid, qos)  # not ours: its owner gets it (or asks the gateway for it)
             return
         super()._on_message(topic, payload, mid, qos)
@@ -76,10 +76,10 @@ class WorkerIngest(IngestService):
         """Every cycle: register announced gateways, renew, take and give up (applied between rounds)."""
         while True:
             try:
-                for site, edge_id in sorted(self._announced):
-                    await self.ownership.seen(site, edge_id)
+                for edge_id in sorted(self._announced):
+                    await self.ownership.seen(edge_id)
                     self._registered.add(edge_id)
-                self._announced -= {(s, e) for s, e in self._announced if e in self._registered}
+                self._announced -= self._registered
                 changes = await self.ownership.cycle()
             except Exception:  # the database may come back: try again next cycle
                 log.warning("lease cycle failed (leases stop being trusted at their expiry)", exc_info=True)
@@ -92,7 +92,7 @@ class WorkerIngest(IngestService):
             await asyncio.sleep(self.cluster.cycle_seconds())
 
     def _people_changed(self, _con: object, _pid: int, _channel: str, site: object) -> None:
-        if site == self.ownership.site:  # another site's central may share the database
+        if site == self.site:  # another site's central may share the database
             self._people = True
 
     async def people_loop(self) -> None:

@@ -32,7 +32,7 @@ def holdings(leases: dict[str, Lease], workers: list[str]) -> list[int]:
 
 
 def gateways(n: int) -> dict[str, Lease]:
-    return {f"gw{i:02d}": Lease(f"gw{i:02d}", "s", None, 0, 0.0) for i in range(n)}
+    return {f"gw{i:02d}": Lease(f"gw{i:02d}", None, 0, 0.0) for i in range(n)}
 
 
 def test_new_gateways_are_shared_out_and_every_one_owned_once() -> None:

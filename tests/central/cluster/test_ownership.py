@@ -26,10 +26,10 @@ async def test_two_workers_share_gateways_and_a_leaving_one_hands_them_over(pg_d
     b = await Ownership.open(pg_dsn, "s", lease_seconds=5, moves=2)
     try:
         for i in range(6):
-            await a.seen("s", f"gw{i}")
+            await a.seen(f"gw{i}")
         gained = (await a.cycle()).gained  # alone: takes everything
         assert len(gained) == 6 and all(a.owns(e) for e in gained)
-        assert (await b.cycle()).gained == {}  # nothing free; b now counts as a worker
+        assert (await b.cycle()).gained == set()  # nothing free; b now counts as a worker
         give = (await a.cycle()).give_up  # its share is 3 now: two given up per cycle
         assert len(give) == 2
         await a.give_up(give)
@@ -48,7 +48,7 @@ async def test_a_lease_taken_over_is_lost_and_a_stalled_worker_stops_trusting_it
     a = await Ownership.open(pg_dsn, "s", lease_seconds=2, moves=2)
     b = await Ownership.open(pg_dsn, "s", lease_seconds=2, moves=2)
     try:
-        await a.seen("s", "gw1")
+        await a.seen("gw1")
         await a.cycle()
         token = a.token("gw1")
         assert token is not None
@@ -89,7 +89,7 @@ async def test_a_worker_whose_sessions_are_gone_loses_its_leases_at_once(pg_dsn:
     a = await Ownership.open(pg_dsn, "s", lease_seconds=60, moves=2)
     b = await Ownership.open(pg_dsn, "s", lease_seconds=60, moves=2)
     try:
-        await a.seen("s", "gw1")
+        await a.seen("gw1")
         await a.cycle()
         assert a.owns("gw1")
         await a.pool.close()  # as its process died: no session of a is left
@@ -106,9 +106,9 @@ async def test_workers_of_two_sites_in_one_database_share_nothing(pg_dsn: str) -
     c = await Ownership.open(pg_dsn, "t", lease_seconds=30, moves=2)
     t_store = await PostgresStore.open(pg_dsn, "t", fence=c)
     try:
-        for o, site in ((a, "s"), (c, "t")):
+        for o in (a, c):
             for i in range(2):
-                await o.seen(site, f"gw{i}")
+                await o.seen(f"gw{i}")
         assert set((await a.cycle()).gained) == {"gw0", "gw1"}
         assert set((await c.cycle()).gained) == {"gw0", "gw1"}  # its own site's, though a holds s's gw1
         assert (await a.cycle()).give_up == []  # c is no worker of site s: a keeps its share
